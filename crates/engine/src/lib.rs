@@ -1,0 +1,247 @@
+//! The Aduana session: one function builds a DataFusion session with the
+//! warehouse's tables and every Aduana function registered, and statements
+//! are planned under a write policy that keeps the warehouse untouched.
+
+pub mod output;
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use aduana_warehouse::Warehouse;
+use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+/// The catalog Aduana's tables live in: `aduana.public.declarations`,
+/// `aduana.reference.tariff`, later `aduana.risk.*`.
+pub const CATALOG: &str = "aduana";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Warehouse(#[from] aduana_warehouse::WarehouseError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("{statement}: {reason}")]
+    Refused { statement: String, reason: String },
+    #[error("{0}")]
+    InvalidOption(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Parallelism of plans; DataFusion's default (the core count) when unset.
+    pub target_partitions: Option<usize>,
+    /// Bytes of memory queries may use before spilling or failing.
+    pub memory_limit: Option<usize>,
+}
+
+/// What statements may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePolicy {
+    /// The shell and `aduana sql`: views, memory tables, `SET` and
+    /// `COPY ... TO` outside the warehouse are allowed; nothing may write
+    /// to a warehouse table or into the warehouse's storage.
+    Analyst,
+    /// Servers: queries only (`SELECT`, `EXPLAIN`, `SHOW`, `DESCRIBE`).
+    ReadOnly,
+}
+
+/// A session over one warehouse.
+pub struct Session {
+    ctx: SessionContext,
+    warehouse: Warehouse,
+}
+
+/// Parses `"4G"`, `"512M"`, `"1.5GB"`, `"1048576"` into bytes.
+pub fn parse_size(text: &str) -> Result<usize> {
+    let t = text.trim().to_ascii_uppercase();
+    let t = t.strip_suffix('B').unwrap_or(&t);
+    let (number, factor) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * factor as f64) as usize),
+        _ => Err(EngineError::InvalidOption(format!(
+            "invalid size {text:?} (use e.g. 512M, 4G)"
+        ))),
+    }
+}
+
+impl Session {
+    /// Builds the session: configuration, warehouse tables, Aduana functions.
+    pub async fn open(warehouse: Warehouse, options: &EngineOptions) -> Result<Session> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_create_default_catalog_and_schema(true);
+        if let Some(n) = options.target_partitions {
+            if n == 0 {
+                return Err(EngineError::InvalidOption("--target-partitions must be at least 1".into()));
+            }
+            config = config.with_target_partitions(n);
+        }
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        warehouse.register(&ctx)?;
+        aduana_udfs::register_all(&ctx)?;
+        Ok(Session { ctx, warehouse })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    /// Parses `sql` (one or more statements separated by `;`) and plans each
+    /// under `policy`. Returns each statement's text with its plan; a
+    /// refused or invalid statement stops at the first error.
+    pub async fn plan(&self, sql: &str, policy: WritePolicy) -> Result<Vec<(String, LogicalPlan)>> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+        let state = self.ctx.state();
+        let mut plans = Vec::with_capacity(statements.len());
+        for statement in statements {
+            let text = statement_text(&statement);
+            let plan = state
+                .statement_to_plan(statement)
+                .await
+                .map_err(|e| EngineError::Refused {
+                    statement: text.clone(),
+                    reason: e.to_string(),
+                })?;
+            self.check(&text, &plan, policy)?;
+            plans.push((text, plan));
+        }
+        Ok(plans)
+    }
+
+    fn check(&self, statement: &str, plan: &LogicalPlan, policy: WritePolicy) -> Result<()> {
+        let refuse = |reason: String| {
+            Err(EngineError::Refused {
+                statement: statement.to_string(),
+                reason,
+            })
+        };
+        match (plan, policy) {
+            (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => refuse(format!(
+                "{} on {} refused: warehouse tables are read-only",
+                dml.op, dml.table_name
+            )),
+            (LogicalPlan::Copy(copy), WritePolicy::Analyst) => {
+                if self.is_inside_warehouse(&copy.output_url) {
+                    refuse(format!(
+                        "COPY to {} refused: it is inside the warehouse {}, which Aduana never writes to from SQL",
+                        copy.output_url,
+                        self.warehouse.location().display
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            (LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Ddl(_), WritePolicy::ReadOnly) => {
+                refuse("refused: this endpoint is read-only".into())
+            }
+            (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => {
+                refuse("refused: this endpoint does not accept session statements".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `target` (a path or URL) lies under the warehouse root.
+    fn is_inside_warehouse(&self, target: &str) -> bool {
+        let location = self.warehouse.location();
+        let root = location.url_of(&location.prefix, true);
+        let target_url = match target.split_once("://") {
+            Some(_) => target.to_string(),
+            None => match absolute_lexical(Path::new(target)) {
+                Some(path) => format!("file://{}", path.display()),
+                // Not resolvable: refuse rather than risk the warehouse.
+                None => return true,
+            },
+        };
+        let target_url = target_url.trim_end_matches('/').to_string() + "/";
+        target_url.starts_with(&root)
+    }
+}
+
+/// The statement as SQL text, for messages.
+fn statement_text(statement: &Statement) -> String {
+    let text = statement.to_string();
+    if text.len() > 200 {
+        let cut = (0..=200).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        format!("{}...", &text[..cut])
+    } else {
+        text
+    }
+}
+
+/// An absolute path with `.` and `..` resolved, following symlinks of the
+/// deepest existing ancestor (the target itself may not exist yet).
+fn absolute_lexical(path: &Path) -> Option<PathBuf> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let mut existing = normal.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        rest.push(existing.file_name()?.to_owned());
+        existing = existing.parent()?;
+    }
+    let mut resolved = std::fs::canonicalize(existing).ok()?;
+    for part in rest.into_iter().rev() {
+        resolved.push(part);
+    }
+    Some(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_size("512mb").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").unwrap_err().to_string().contains("lots"));
+        assert!(parse_size("-1G").is_err());
+    }
+
+    #[test]
+    fn lexical_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let p = absolute_lexical(&dir.path().join("a/../b/./c.csv")).unwrap();
+        assert_eq!(p, real.join("b/c.csv"));
+    }
+}

@@ -1,0 +1,389 @@
+//! Finding a warehouse's tables and checking every file against the
+//! contract before any query runs.
+//!
+//! Only Parquet footers are read (concurrently, a few KB each), so opening a
+//! warehouse of thousands of files on S3 costs seconds, not a scan.
+
+use std::sync::Arc;
+
+use arrow::compute::can_cast_types;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+
+use crate::config::{ResolvedSource, TableMapping};
+use crate::contract::{ColumnKind, Layout, TableContract, type_name};
+use crate::error::{Result, WarehouseError};
+use crate::store::Location;
+
+/// How many footers are fetched at once; enough to hide S3 latency.
+const FOOTER_CONCURRENCY: usize = 16;
+
+/// One Parquet file of a table.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    pub meta: ObjectMeta,
+    /// `(year, month)` for files under Hive month partitions.
+    pub partition: Option<(i32, i32)>,
+    pub rows: u64,
+}
+
+/// A table found in the warehouse and checked against the contract.
+#[derive(Debug, Clone)]
+pub struct DiscoveredTable {
+    pub contract: &'static TableContract,
+    /// Folder (or single file) holding the table.
+    pub path: Path,
+    /// Whether the files sit under `year=/month=` partitions.
+    pub partitioned: bool,
+    pub files: Vec<DataFile>,
+    /// Config mapping; `None` when the files follow the contract names.
+    pub mapping: Option<TableMapping>,
+    /// For mapped tables: the source columns read, with their file types.
+    pub source_schema: SchemaRef,
+}
+
+impl DiscoveredTable {
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+}
+
+/// Finds and checks one table; `Ok(None)` when an optional table is absent.
+pub(crate) async fn discover(
+    location: &Location,
+    contract: &'static TableContract,
+    mapping: Option<&TableMapping>,
+) -> Result<Option<DiscoveredTable>> {
+    let relative = mapping
+        .and_then(|m| m.path.as_deref())
+        .unwrap_or(contract.path);
+    let path = location.child(relative);
+    let objects = match contract.layout {
+        Layout::SingleFile => match location.store.head(&path).await {
+            Ok(meta) => vec![meta],
+            Err(object_store::Error::NotFound { .. }) => vec![],
+            Err(source) => {
+                return Err(WarehouseError::Storage {
+                    location: location.url_of(&path, false),
+                    source,
+                });
+            }
+        },
+        _ => {
+            let mut objects: Vec<ObjectMeta> = location
+                .store
+                .list(Some(&path))
+                .try_collect()
+                .await
+                .map_err(|source| WarehouseError::Storage {
+                    location: location.url_of(&path, true),
+                    source,
+                })?;
+            objects.retain(|o| o.location.as_ref().ends_with(".parquet"));
+            objects.sort_by(|a, b| a.location.cmp(&b.location));
+            objects
+        }
+    };
+
+    let mut files = Vec::with_capacity(objects.len());
+    for meta in objects {
+        let partition = match contract.layout {
+            Layout::SingleFile => Some(None),
+            _ => partition_of(location, contract, &path, &meta.location)?,
+        };
+        // `None`: a file in a plain subfolder, which DataFusion's listing
+        // ignores too, so it is neither checked nor counted.
+        if let Some(partition) = partition {
+            files.push(DataFile {
+                meta,
+                partition,
+                rows: 0,
+            });
+        }
+    }
+    if files.is_empty() {
+        if contract.optional {
+            return Ok(None);
+        }
+        return Err(WarehouseError::MissingTable {
+            root: location.display.clone(),
+            table: contract.qualified_name(),
+            location: location.url_of(&path, true),
+        });
+    }
+
+    let partitioned = files[0].partition.is_some();
+    if let Some(odd) = files.iter().find(|f| f.partition.is_some() != partitioned) {
+        return Err(WarehouseError::Layout {
+            table: contract.qualified_name(),
+            file: location.relative(&odd.meta.location),
+            message: "mixes partitioned (year=/month=) and unpartitioned files; use one layout"
+                .into(),
+        });
+    }
+    if contract.layout == Layout::PartitionedByMonth && !partitioned {
+        return Err(WarehouseError::Layout {
+            table: contract.qualified_name(),
+            file: location.relative(&files[0].meta.location),
+            message: "must be under year=YYYY/month=M/ partition folders".into(),
+        });
+    }
+
+    let footers: Vec<ArrowReaderMetadata> = futures::stream::iter(files.iter())
+        .map(|file| read_footer(location, contract, &file.meta))
+        .buffered(FOOTER_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+    let mut source_fields: Vec<Field> = vec![];
+    for (file, footer) in files.iter_mut().zip(&footers) {
+        file.rows = footer.metadata().file_metadata().num_rows().max(0) as u64;
+        let file_name = location.relative(&file.meta.location);
+        check_file(contract, mapping, &file_name, footer, &mut source_fields)?;
+    }
+
+    Ok(Some(DiscoveredTable {
+        contract,
+        path,
+        partitioned,
+        files,
+        mapping: mapping.cloned(),
+        source_schema: Arc::new(Schema::new(source_fields)),
+    }))
+}
+
+/// `Some(Some((year, month)))` under valid Hive partitions, `Some(None)` for
+/// a file directly in the table folder, `None` for files DataFusion skips.
+fn partition_of(
+    location: &Location,
+    contract: &TableContract,
+    table_path: &Path,
+    file: &Path,
+) -> Result<Option<Option<(i32, i32)>>> {
+    let segments: Vec<String> = file
+        .prefix_match(table_path)
+        .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+        .unwrap_or_default();
+    let (dirs, _name) = segments.split_at(segments.len().saturating_sub(1));
+    if dirs.is_empty() {
+        return Ok(Some(None));
+    }
+    if dirs.iter().any(|d| !d.contains('=')) {
+        return Ok(None);
+    }
+    let layout_error = |message: String| WarehouseError::Layout {
+        table: contract.qualified_name(),
+        file: location.relative(file),
+        message,
+    };
+    if !contract.is_partitioned_layout() {
+        return Err(layout_error("this table is not partitioned".into()));
+    }
+    let value = |dir: &str, key: &str, range: std::ops::RangeInclusive<i32>| {
+        dir.strip_prefix(key)
+            .and_then(|v| v.strip_prefix('='))
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|v| range.contains(v))
+    };
+    match dirs {
+        [y, m] => match (value(y, "year", 1900..=2999), value(m, "month", 1..=12)) {
+            (Some(year), Some(month)) => Ok(Some(Some((year, month)))),
+            _ => Err(layout_error(format!(
+                "partition folder {y}/{m} is not year=YYYY/month=M (month 1 to 12)"
+            ))),
+        },
+        _ => Err(layout_error(format!(
+            "partition folders {} are not year=YYYY/month=M",
+            dirs.join("/")
+        ))),
+    }
+}
+
+async fn read_footer(
+    location: &Location,
+    contract: &TableContract,
+    meta: &ObjectMeta,
+) -> Result<ArrowReaderMetadata> {
+    let unreadable = |message: String| WarehouseError::UnreadableFile {
+        table: contract.qualified_name(),
+        file: location.relative(&meta.location),
+        message,
+    };
+    // DataFusion's own footer reader: the same code path queries take.
+    let metadata = DFParquetMetadata::new(location.store.as_ref(), meta)
+        .fetch_metadata()
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new())
+        .map_err(|e| unreadable(e.to_string()))
+}
+
+fn check_file(
+    contract: &TableContract,
+    mapping: Option<&TableMapping>,
+    file: &str,
+    footer: &ArrowReaderMetadata,
+    source_fields: &mut Vec<Field>,
+) -> Result<()> {
+    let schema = footer.schema();
+    let table = contract.qualified_name();
+    for column in contract.columns {
+        let source = match mapping {
+            Some(m) => m.source_of(column),
+            None => ResolvedSource::Column {
+                source: column.name.to_string(),
+                cast: false,
+                date_format: None,
+            },
+        };
+        let ResolvedSource::Column {
+            source,
+            cast,
+            date_format,
+        } = source
+        else {
+            continue;
+        };
+        let mapped_note = if source == column.name {
+            String::new()
+        } else {
+            format!(" (mapped from source column {source})")
+        };
+        let Ok(field) = schema.field_with_name(&source) else {
+            return Err(WarehouseError::MissingColumn {
+                table,
+                file: file.to_string(),
+                column: format!("{}{mapped_note}", column.name),
+                expected: column.kind.contract_name().to_string(),
+                hint: missing_hint(contract, column.name, &source, schema),
+            });
+        };
+        let actual = field.data_type();
+        let convertible = if date_format.is_some() {
+            ColumnKind::Text.accepts(actual)
+        } else if cast {
+            can_cast_types(actual, &column.kind.canonical_type())
+        } else {
+            column.kind.accepts(actual)
+        };
+        if !convertible {
+            let hint = if cast {
+                String::new()
+            } else {
+                format!(
+                    "; if the values convert, map it in aduana.toml: [tables.{}.columns] {} = {{ from = \"{source}\", cast = \"{}\" }}",
+                    contract.name,
+                    column.name,
+                    cast_name(column.kind)
+                )
+            };
+            return Err(WarehouseError::WrongType {
+                table,
+                file: file.to_string(),
+                column: format!("{}{mapped_note}", column.name),
+                expected: column.kind.contract_name().to_string(),
+                actual: type_name(actual),
+                hint,
+            });
+        }
+        if column.required {
+            let nulls = null_count(footer, &source);
+            if nulls > 0 {
+                return Err(WarehouseError::NullsInRequired {
+                    table,
+                    file: file.to_string(),
+                    column: format!("{}{mapped_note}", column.name),
+                    nulls,
+                });
+            }
+        }
+        if mapping.is_some() {
+            record_source_field(&table, file, field, source_fields)?;
+        }
+    }
+    Ok(())
+}
+
+/// Mapped tables are read through a schema of their source columns, which
+/// must have one type across files.
+fn record_source_field(
+    table: &str,
+    file: &str,
+    field: &Field,
+    fields: &mut Vec<Field>,
+) -> Result<()> {
+    // DataFusion reads every Parquet string as Utf8View, so all string
+    // flavours are the same source type.
+    let normalized = match field.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8View,
+        other => other.clone(),
+    };
+    match fields.iter().find(|f| f.name() == field.name()) {
+        None => fields.push(Field::new(field.name(), normalized, true)),
+        Some(seen) if seen.data_type() == &normalized => {}
+        Some(seen) => {
+            return Err(WarehouseError::WrongType {
+                table: table.to_string(),
+                file: file.to_string(),
+                column: format!("source column {}", field.name()),
+                expected: format!("{} (its type in the table's other files)", type_name(seen.data_type())),
+                actual: type_name(field.data_type()),
+                hint: String::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn null_count(footer: &ArrowReaderMetadata, column: &str) -> u64 {
+    let metadata = footer.metadata();
+    let Some(leaf) = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [column.to_string()])
+    else {
+        return 0;
+    };
+    metadata
+        .row_groups()
+        .iter()
+        .filter_map(|rg| rg.column(leaf).statistics()?.null_count_opt())
+        .sum()
+}
+
+fn missing_hint(contract: &TableContract, column: &str, source: &str, schema: &Schema) -> String {
+    let lower = source.to_ascii_lowercase();
+    if let Some(similar) = schema
+        .fields()
+        .iter()
+        .find(|f| f.name().to_ascii_lowercase() == lower)
+    {
+        return format!(
+            "; the file has {:?}: map it in aduana.toml: [tables.{}.columns] {column} = {:?}",
+            similar.name(),
+            contract.name,
+            similar.name()
+        );
+    }
+    format!(
+        "; map it from a source column in aduana.toml: [tables.{}.columns] {column} = \"SOURCE.NAME\"",
+        contract.name
+    )
+}
+
+fn cast_name(kind: ColumnKind) -> &'static str {
+    match kind {
+        ColumnKind::Text => "text",
+        ColumnKind::Int32 => "int32",
+        ColumnKind::Float64 => "float64",
+        ColumnKind::Boolean => "boolean",
+        ColumnKind::Date => "date",
+        ColumnKind::Money => "decimal(18,2)",
+    }
+}

@@ -1,0 +1,148 @@
+//! The customs warehouse: its layout and contract, where it is stored, and
+//! how its tables are registered in a DataFusion session.
+//!
+//! ```no_run
+//! # async fn f() -> aduana_warehouse::Result<()> {
+//! let warehouse = aduana_warehouse::Warehouse::open("./aduana-sample").await?;
+//! let ctx = datafusion::prelude::SessionContext::new();
+//! warehouse.register(&ctx)?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod contract;
+mod discover;
+pub mod error;
+mod register;
+pub mod store;
+
+use std::path::PathBuf;
+
+use datafusion::prelude::SessionContext;
+use object_store::ObjectStoreExt;
+
+pub use config::{StorageConfig, WarehouseConfig};
+pub use discover::{DataFile, DiscoveredTable};
+pub use error::{Result, WarehouseError};
+pub use store::Location;
+
+/// How to open a warehouse beyond its location.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// A local config file; otherwise `aduana.toml` at the warehouse root is
+    /// used when present.
+    pub config_path: Option<PathBuf>,
+    /// Object-store settings from flags; they override the config file,
+    /// which overrides `AWS_*` variables.
+    pub storage: StorageConfig,
+}
+
+/// An opened, validated warehouse.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    location: Location,
+    config: WarehouseConfig,
+    tables: Vec<DiscoveredTable>,
+}
+
+impl Warehouse {
+    /// Opens the warehouse at `uri` (local path, `file://` or `s3://`).
+    pub async fn open(uri: &str) -> Result<Self> {
+        Self::open_with(uri, OpenOptions::default()).await
+    }
+
+    /// Opens and validates every contract table present at `uri`.
+    pub async fn open_with(uri: &str, options: OpenOptions) -> Result<Self> {
+        let explicit_config = match &options.config_path {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| WarehouseError::Config {
+                    origin: origin.clone(),
+                    message: format!("cannot read: {e}"),
+                })?;
+                Some(WarehouseConfig::parse(&text, &origin)?)
+            }
+            None => None,
+        };
+        let storage = merge_storage(
+            explicit_config.as_ref().map(|c| &c.storage),
+            &options.storage,
+        );
+        let location = Location::resolve(uri, &storage)?;
+        let config = match explicit_config {
+            Some(config) => config,
+            None => read_root_config(&location).await?,
+        };
+        let mut tables = Vec::new();
+        for contract in contract::TABLES {
+            let mapping = config.mapping(contract.name);
+            if let Some(table) = discover::discover(&location, contract, mapping).await? {
+                tables.push(table);
+            }
+        }
+        Ok(Warehouse {
+            location,
+            config,
+            tables,
+        })
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn config(&self) -> &WarehouseConfig {
+        &self.config
+    }
+
+    /// The tables present, in contract order (declarations first).
+    pub fn tables(&self) -> &[DiscoveredTable] {
+        &self.tables
+    }
+
+    pub fn table(&self, name: &str) -> Option<&DiscoveredTable> {
+        self.tables
+            .iter()
+            .find(|t| t.contract.name == name || t.contract.qualified_name() == name)
+    }
+
+    /// Registers the object store and every present table in `ctx`:
+    /// `declarations`, `inspections` and `reference.*`.
+    pub fn register(&self, ctx: &SessionContext) -> Result<()> {
+        ctx.register_object_store(&self.location.store_url, self.location.store.clone());
+        for table in &self.tables {
+            register::register(ctx, &self.location, table)?;
+        }
+        Ok(())
+    }
+}
+
+fn merge_storage(file: Option<&StorageConfig>, flags: &StorageConfig) -> StorageConfig {
+    let file = file.cloned().unwrap_or_default();
+    StorageConfig {
+        endpoint: flags.endpoint.clone().or(file.endpoint),
+        region: flags.region.clone().or(file.region),
+        path_style: flags.path_style.or(file.path_style),
+        allow_http: flags.allow_http.or(file.allow_http),
+    }
+}
+
+/// `aduana.toml` at the warehouse root, or the default (no mapping).
+async fn read_root_config(location: &Location) -> Result<WarehouseConfig> {
+    let path = location.child(config::CONFIG_FILE_NAME);
+    let origin = location.url_of(&path, false);
+    let bytes = match location.store.get(&path).await {
+        Ok(result) => result.bytes().await,
+        Err(object_store::Error::NotFound { .. }) => return Ok(WarehouseConfig::default()),
+        Err(e) => Err(e),
+    }
+    .map_err(|source| WarehouseError::Storage {
+        location: origin.clone(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| WarehouseError::Config {
+        origin: origin.clone(),
+        message: "not UTF-8 text".into(),
+    })?;
+    WarehouseConfig::parse(text, &origin)
+}

@@ -1,0 +1,119 @@
+//! Turning discovered tables into DataFusion table providers.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::error::Result;
+use datafusion::functions::datetime::expr_fn::to_date;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
+use datafusion::prelude::SessionContext;
+
+use crate::config::ResolvedSource;
+use crate::contract::{Layout, PARTITION_COLUMNS};
+use crate::discover::DiscoveredTable;
+use crate::store::Location;
+
+/// Registers `table` under its contract name in the session's default catalog.
+pub(crate) fn register(
+    ctx: &SessionContext,
+    location: &Location,
+    table: &DiscoveredTable,
+) -> Result<()> {
+    let contract = table.contract;
+    let provider: Arc<dyn TableProvider> = match &table.mapping {
+        None => listing_table(ctx, location, table, contract.file_schema())?,
+        Some(_) => mapped_view(ctx, location, table)?,
+    };
+    if contract.sql_schema != "public" {
+        let state = ctx.state();
+        let catalog_name = &state.config_options().catalog.default_catalog;
+        let catalog = ctx.catalog(catalog_name).ok_or_else(|| {
+            datafusion::error::DataFusionError::Plan(format!("no catalog {catalog_name}"))
+        })?;
+        if catalog.schema(contract.sql_schema).is_none() {
+            catalog.register_schema(contract.sql_schema, Arc::new(MemorySchemaProvider::new()))?;
+        }
+    }
+    ctx.register_table(contract.qualified_name(), provider)?;
+    Ok(())
+}
+
+fn listing_table(
+    ctx: &SessionContext,
+    location: &Location,
+    table: &DiscoveredTable,
+    file_schema: arrow::datatypes::SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    let is_dir = table.contract.layout != Layout::SingleFile;
+    let url = ListingTableUrl::parse(location.url_of(&table.path, is_dir))?;
+    let partition_cols = if table.partitioned {
+        PARTITION_COLUMNS
+            .iter()
+            .map(|name| (name.to_string(), DataType::Int32))
+            .collect()
+    } else {
+        vec![]
+    };
+    let format = ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// A mapped table: a listing table over the source columns, projected onto
+/// the contract's names and types. Filters on `year`/`month` still reach
+/// the listing table through the projection, so partitions are pruned.
+fn mapped_view(
+    ctx: &SessionContext,
+    location: &Location,
+    table: &DiscoveredTable,
+) -> Result<Arc<dyn TableProvider>> {
+    let contract = table.contract;
+    let mapping = table.mapping.as_ref().expect("mapped table");
+    let source = listing_table(ctx, location, table, table.source_schema.clone())?;
+    let mut exprs: Vec<Expr> = Vec::with_capacity(contract.columns.len() + 2);
+    for column in contract.columns {
+        let target = column.kind.canonical_type();
+        let expr = match mapping.source_of(column) {
+            ResolvedSource::Null => lit(ScalarValue::try_from(&target)?),
+            ResolvedSource::Column {
+                source,
+                date_format: Some(format),
+                ..
+            } => to_date(vec![source_column(&source), lit(format)]),
+            ResolvedSource::Column { source, .. } => {
+                let source_type = table
+                    .source_schema
+                    .field_with_name(&source)
+                    .map(|f| f.data_type().clone())?;
+                let expr = source_column(&source);
+                if source_type == target { expr } else { cast(expr, target) }
+            }
+        };
+        exprs.push(expr.alias(column.name));
+    }
+    if table.partitioned {
+        exprs.extend(PARTITION_COLUMNS.iter().map(|c| source_column(c)));
+    }
+    let plan = LogicalPlanBuilder::scan(contract.name, provider_as_source(source), None)?
+        .project(exprs)?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// A column reference by exact name: source names such as `SGD.NUMBER`
+/// contain dots that `col()` would read as a table qualifier.
+fn source_column(name: &str) -> Expr {
+    Expr::Column(Column::new_unqualified(name))
+}

@@ -1,0 +1,184 @@
+//! Where a warehouse lives: a local folder or an S3-compatible prefix.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use url::Url;
+
+use crate::config::StorageConfig;
+use crate::error::{Result, WarehouseError};
+
+/// A resolved warehouse root.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// What the user gave, for messages.
+    pub display: String,
+    /// The URL of the object store (`file:///` or `s3://bucket/`), as
+    /// DataFusion's object-store registry keys it.
+    pub store_url: Url,
+    pub store: Arc<dyn ObjectStore>,
+    /// The root inside the store.
+    pub prefix: Path,
+}
+
+impl Location {
+    /// Resolves `uri`: a local path, a `file://` URL or `s3://bucket/prefix`.
+    /// S3 settings come from `AWS_*` environment variables, overridden by
+    /// `storage` (flags or config file).
+    pub fn resolve(uri: &str, storage: &StorageConfig) -> Result<Self> {
+        let invalid = |message: String| WarehouseError::InvalidUri {
+            uri: uri.to_string(),
+            message,
+        };
+        if uri.trim().is_empty() {
+            return Err(invalid("empty location".into()));
+        }
+        match uri.split_once("://") {
+            Some(("s3" | "s3a", rest)) => {
+                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(invalid("no bucket name (expected s3://bucket/prefix)".into()));
+                }
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(endpoint) = &storage.endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                let endpoint = storage
+                    .endpoint
+                    .clone()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                    .or_else(|| std::env::var("AWS_ENDPOINT").ok());
+                if let Some(region) = &storage.region {
+                    builder = builder.with_region(region);
+                }
+                let allow_http = storage
+                    .allow_http
+                    .unwrap_or_else(|| endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
+                if allow_http {
+                    builder = builder.with_allow_http(true);
+                }
+                if let Some(path_style) = storage.path_style {
+                    builder = builder.with_virtual_hosted_style_request(!path_style);
+                }
+                let store = builder
+                    .build()
+                    .map_err(|e| invalid(format!("cannot configure S3: {e}")))?;
+                let store_url = Url::parse(&format!("s3://{bucket}/"))
+                    .map_err(|e| invalid(format!("bad bucket name: {e}")))?;
+                let prefix = Path::parse(key.trim_end_matches('/'))
+                    .map_err(|e| invalid(format!("bad key prefix: {e}")))?;
+                Ok(Location {
+                    display: uri.to_string(),
+                    store_url,
+                    store: Arc::new(store),
+                    prefix,
+                })
+            }
+            Some(("file", _)) => {
+                let url = Url::parse(uri).map_err(|e| invalid(e.to_string()))?;
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| invalid("not a local file URL".into()))?;
+                Self::local(uri, &path)
+            }
+            Some((scheme, _)) => Err(invalid(format!(
+                "unsupported scheme {scheme}:// (use a local path, file:// or s3://)"
+            ))),
+            None => Self::local(uri, std::path::Path::new(uri)),
+        }
+    }
+
+    fn local(display: &str, path: &std::path::Path) -> Result<Self> {
+        let absolute = std::fs::canonicalize(path).map_err(|e| WarehouseError::InvalidUri {
+            uri: display.to_string(),
+            message: format!("cannot open folder: {e}"),
+        })?;
+        if !absolute.is_dir() {
+            return Err(WarehouseError::InvalidUri {
+                uri: display.to_string(),
+                message: "not a folder".into(),
+            });
+        }
+        let prefix =
+            Path::from_absolute_path(&absolute).map_err(|e| WarehouseError::InvalidUri {
+                uri: display.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Location {
+            display: display.to_string(),
+            store_url: Url::parse("file:///").expect("static URL"),
+            store: Arc::new(LocalFileSystem::new()),
+            prefix,
+        })
+    }
+
+    /// The path of `relative` (slash-separated) under the root.
+    pub fn child(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |path, part| path.join(part))
+    }
+
+    /// A URL DataFusion's listing tables accept for `path` in this store;
+    /// `dir` adds the trailing slash that marks a folder.
+    pub fn url_of(&self, path: &Path, dir: bool) -> String {
+        let mut url = format!("{}{}", self.store_url, path);
+        if dir {
+            url.push('/');
+        }
+        url
+    }
+
+    /// `path` relative to the root, for messages.
+    pub fn relative<'a>(&self, path: &'a Path) -> String {
+        match path.prefix_match(&self.prefix) {
+            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"),
+            None => path.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_uris_split_bucket_and_prefix() {
+        let storage = StorageConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: Some("us-east-1".into()),
+            path_style: Some(true),
+            allow_http: None,
+        };
+        let loc = Location::resolve("s3://customs/gt/wh/", &storage).unwrap();
+        assert_eq!(loc.store_url.as_str(), "s3://customs/");
+        assert_eq!(loc.prefix.as_ref(), "gt/wh");
+        assert_eq!(
+            loc.url_of(&loc.child("declarations"), true),
+            "s3://customs/gt/wh/declarations/"
+        );
+    }
+
+    #[test]
+    fn bad_locations_are_named() {
+        let e = Location::resolve("/no/such/warehouse", &StorageConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("/no/such/warehouse"), "{e}");
+        let e = Location::resolve("hdfs://x/y", &StorageConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("unsupported scheme hdfs"), "{e}");
+        let e = Location::resolve("s3:///x", &StorageConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("no bucket"), "{e}");
+    }
+
+    #[test]
+    fn local_folders_resolve_to_absolute_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::resolve(dir.path().to_str().unwrap(), &StorageConfig::default()).unwrap();
+        let url = loc.url_of(&loc.child("reference/tariff.parquet"), false);
+        assert!(url.starts_with("file:///") && url.ends_with("/reference/tariff.parquet"), "{url}");
+        assert_eq!(loc.relative(&loc.child("a/b.parquet")), "a/b.parquet");
+    }
+}

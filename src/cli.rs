@@ -1,0 +1,357 @@
+//! Command-line interface: subcommands and their options.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use aduana_engine::output::{Format, write_stream};
+use aduana_engine::{EngineOptions, Session, WritePolicy, parse_size};
+use aduana_warehouse::{OpenOptions, StorageConfig, Warehouse};
+use clap::{Args, Parser, Subcommand};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser)]
+#[command(
+    name = "aduana",
+    version,
+    about = "Customs risk analytics on Apache DataFusion",
+    long_about = "Aduana finds the declarations and traders worth an audit in a customs \
+                  warehouse of Parquet files (local or S3), with SQL.\n\n\
+                  Start with `aduana demo`: it generates a sample warehouse with known fraud \
+                  and runs a few reports on it.",
+    after_help = "Exit codes: 0 success, 1 failure (the reason is printed on one line), 2 bad usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the sample warehouse if absent, then run a tour of reports on it
+    Demo(DemoArgs),
+    /// Generate a synthetic warehouse with fraud and its ground truth
+    Generate(GenerateArgs),
+    /// Run SQL statements against a warehouse and print or save the results
+    Sql(SqlArgs),
+    /// Check a warehouse against the contract and list its tables
+    Check(CheckArgs),
+}
+
+/// Where the warehouse is and how to reach it.
+#[derive(Args, Clone)]
+pub struct WarehouseArgs {
+    /// Warehouse root: a folder, file:///path or s3://bucket/prefix
+    #[arg(long, short = 'w', env = "ADUANA_WAREHOUSE", value_name = "URI")]
+    pub warehouse: String,
+    /// Warehouse config (TOML); default: aduana.toml at the warehouse root
+    #[arg(long, env = "ADUANA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000 (default: AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: AWS_REGION)
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Use path-style S3 requests, as MinIO and most S3-compatible servers want
+    #[arg(long)]
+    pub s3_path_style: bool,
+    /// Allow plain-HTTP S3 endpoints (implied by an http:// endpoint)
+    #[arg(long)]
+    pub s3_allow_http: bool,
+}
+
+impl WarehouseArgs {
+    pub async fn open(&self) -> Result<Warehouse, Error> {
+        let options = OpenOptions {
+            config_path: self.config.clone(),
+            storage: StorageConfig {
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                path_style: self.s3_path_style.then_some(true),
+                allow_http: self.s3_allow_http.then_some(true),
+            },
+        };
+        Ok(Warehouse::open_with(&self.warehouse, options).await?)
+    }
+}
+
+#[derive(Args, Clone, Default)]
+pub struct EngineArgs {
+    /// Memory queries may use before spilling or failing, e.g. 4G
+    #[arg(long, env = "ADUANA_MEMORY_LIMIT", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Parallelism of query plans (default: the number of cores)
+    #[arg(long, value_name = "N")]
+    pub target_partitions: Option<usize>,
+}
+
+impl EngineArgs {
+    pub fn options(&self) -> Result<EngineOptions, Error> {
+        Ok(EngineOptions {
+            target_partitions: self.target_partitions,
+            memory_limit: self.memory_limit.as_deref().map(parse_size).transpose()?,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Where the sample warehouse lives (generated when absent)
+    #[arg(long, default_value = "aduana-sample", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Declaration items to generate for a new sample
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed of a new sample
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Folder to create (must be absent or empty unless --overwrite)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Declaration items to generate
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Random seed: the same seed and options give the same warehouse
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Months of data, ending with --last-month
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Last month generated, YYYY-MM
+    #[arg(long, default_value = "2026-10", value_parser = parse_month, value_name = "YYYY-MM")]
+    pub last_month: (i32, u32),
+    /// HS nomenclature CSV (section,hscode,description,parent,level) to draw
+    /// products from; default: a small built-in catalogue
+    #[arg(long, value_name = "CSV")]
+    pub hs_nomenclature: Option<PathBuf>,
+    /// Replace the folder if it already holds data
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// SQL to run (several statements separated by ';')
+    #[arg(long, short = 'c', value_name = "SQL", conflicts_with = "file")]
+    pub command: Option<String>,
+    /// File of SQL statements to run; without -c or -f, SQL is read from standard input
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format: table, csv, json, ndjson or parquet
+    #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
+    pub format: Format,
+    /// Write results to FILE instead of standard output (replaced atomically)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+}
+
+fn parse_month(text: &str) -> Result<(i32, u32), String> {
+    let bad = || format!("{text:?} is not a month as YYYY-MM");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    let year: i32 = y.parse().map_err(|_| bad())?;
+    let month: u32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&month) || !(1900..=2999).contains(&year) {
+        return Err(bad());
+    }
+    Ok((year, month))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(args),
+        Command::Generate(args) => generate(args),
+        Command::Sql(args) => runtime()?.block_on(sql(args)),
+        Command::Check(args) => runtime()?.block_on(check(args)),
+    }
+}
+
+fn generate(args: GenerateArgs) -> Result<(), Error> {
+    let options = aduana_synth::GenerateOptions {
+        out: args.out,
+        rows: args.rows,
+        seed: args.seed,
+        months: args.months,
+        last_month: args.last_month,
+        hs_nomenclature: args.hs_nomenclature,
+        overwrite: args.overwrite,
+    };
+    eprintln!("generating {} declaration items into {} ...", args.rows, options.out.display());
+    let summary = aduana_synth::generate(&options)?;
+    print_generation(&options.out, &summary);
+    Ok(())
+}
+
+pub fn print_generation(out: &Path, s: &aduana_synth::Summary) {
+    let seconds = s.elapsed.as_secs_f64();
+    println!(
+        "wrote {} items in {} declarations, {} inspection results, {} files to {} in {:.1} s ({:.0} items/s)",
+        s.rows,
+        s.declarations,
+        s.inspections,
+        s.files,
+        out.display(),
+        seconds,
+        s.rows as f64 / seconds.max(1e-9)
+    );
+    println!(
+        "months {}-{:02} to {}-{:02}; {} products, {} tariff lines, {} traders",
+        s.first_month.0, s.first_month.1, s.last_month.0, s.last_month.1, s.products, s.tariff_lines, s.traders
+    );
+    let [under, misclass, circumvention, preference] = s.fraud_items;
+    println!(
+        "injected fraud (ground truth in _truth/): {} items = {under} undervaluation, {misclass} misclassification, \
+         {circumvention} anti-dumping circumvention, {preference} preference abuse",
+        s.fraud_total()
+    );
+}
+
+async fn sql(args: SqlArgs) -> Result<(), Error> {
+    let text = match (&args.command, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read SQL file {}: {e}", path.display()))?,
+        (None, None) => {
+            if std::io::stdin().is_terminal() {
+                return Err("no SQL given: use -c SQL, -f FILE or pipe statements on standard input".into());
+            }
+            let mut sql = String::new();
+            std::io::stdin().read_to_string(&mut sql)?;
+            sql
+        }
+    };
+    if args.format.is_binary() && args.output.is_none() {
+        return Err(format!("--format {:?} needs -o FILE", args.format).to_lowercase().into());
+    }
+    let warehouse = args.warehouse.open().await?;
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let plans = session.plan(&text, WritePolicy::Analyst).await?;
+    if plans.is_empty() {
+        return Err("no SQL statement given".into());
+    }
+    if args.format == Format::Parquet && plans.len() > 1 {
+        return Err("--format parquet writes one result: give a single statement".into());
+    }
+    match &args.output {
+        None => {
+            let mut out = BufWriter::new(std::io::stdout());
+            run_plans(&session, plans, args.format, &mut out).await?;
+            out.flush()?;
+        }
+        Some(path) => {
+            write_atomically(path, async |file| run_plans(&session, plans, args.format, file).await).await?
+        }
+    }
+    Ok(())
+}
+
+async fn run_plans<W: Write + Send>(
+    session: &Session,
+    plans: Vec<(String, datafusion::logical_expr::LogicalPlan)>,
+    format: Format,
+    out: &mut W,
+) -> Result<(), Error> {
+    for (statement, plan) in plans {
+        let frame = session
+            .context()
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+        if frame.schema().fields().is_empty() {
+            continue;
+        }
+        let stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+        write_stream(format, stream, out)
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Writes to a temporary file beside `path` and renames it into place only
+/// when `write` succeeds, so a failed query never leaves a partial file.
+async fn write_atomically(
+    path: &Path,
+    write: impl AsyncFnOnce(&mut BufWriter<File>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("-o {}: not a file name", path.display()))?;
+    let temp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let file = File::create(&temp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut writer = BufWriter::new(file);
+    let result = match write(&mut writer).await {
+        Ok(()) => writer.flush().map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    drop(writer);
+    match result {
+        Ok(()) => std::fs::rename(&temp, path).map_err(|e| format!("cannot write {}: {e}", path.display()).into()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
+}
+
+async fn check(args: CheckArgs) -> Result<(), Error> {
+    let warehouse = args.warehouse.open().await?;
+    println!("warehouse {}: conforms to the contract", warehouse.location().display);
+    for table in warehouse.tables() {
+        let months: Vec<(i32, i32)> = table.files.iter().filter_map(|f| f.partition).collect();
+        let span = match (months.iter().min(), months.iter().max()) {
+            (Some(a), Some(b)) => format!(", {}-{:02} to {}-{:02}", a.0, a.1, b.0, b.1),
+            _ => String::new(),
+        };
+        let mapped = if table.mapping.is_some() { ", mapped by config" } else { "" };
+        println!(
+            "  {:<28} {:>12} rows in {} file(s){span}{mapped}",
+            table.contract.qualified_name(),
+            table.rows(),
+            table.files.len()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months() {
+        assert_eq!(parse_month("2026-03").unwrap(), (2026, 3));
+        assert!(parse_month("2026-13").is_err());
+        assert!(parse_month("26-1x").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,99 @@
+//! `aduana demo`: the README's first command. Generates the sample
+//! warehouse when it is absent and tours it with a few telling reports.
+
+use std::io::Write;
+
+use aduana_engine::output::{Format, write_stream};
+use aduana_engine::{Session, WritePolicy};
+use datafusion::prelude::ParquetReadOptions;
+
+use crate::cli::{DemoArgs, Error, WarehouseArgs, print_generation, runtime};
+
+/// What the ground truth says of the fraud, and how much of it the lanes'
+/// inspections found: the gap risk scoring is meant to close.
+const KNOWN_FRAUD_SQL: &str = "
+WITH found AS (
+    SELECT declaration_id, item_no, MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS found
+    FROM inspections GROUP BY declaration_id, item_no
+)
+SELECT t.fraud_detail AS fraud,
+       COUNT(*) AS items,
+       SUM(t.revenue_loss) AS revenue_loss,
+       COALESCE(SUM(f.found), 0) AS found_by_inspections,
+       round(100.0 * COALESCE(SUM(f.found), 0) / COUNT(*), 1) AS pct_found
+FROM demo_truth t
+LEFT JOIN found f ON f.declaration_id = t.declaration_id AND f.item_no = t.item_no
+WHERE t.fraud
+GROUP BY t.fraud_detail
+ORDER BY revenue_loss DESC";
+
+pub fn run(args: DemoArgs) -> Result<(), Error> {
+    let has_data = args.dir.join("declarations").is_dir();
+    if !has_data {
+        eprintln!(
+            "no sample warehouse at {}: generating {} declaration items (seed {}) ...",
+            args.dir.display(),
+            args.rows,
+            args.seed
+        );
+        let options = aduana_synth::GenerateOptions::new(&args.dir, args.rows, args.seed);
+        let summary = aduana_synth::generate(&options)?;
+        print_generation(&args.dir, &summary);
+        println!();
+    }
+    runtime()?.block_on(tour(args))
+}
+
+async fn tour(args: DemoArgs) -> Result<(), Error> {
+    let warehouse = WarehouseArgs {
+        warehouse: args.dir.display().to_string(),
+        config: None,
+        s3_endpoint: None,
+        s3_region: None,
+        s3_path_style: false,
+        s3_allow_http: false,
+    }
+    .open()
+    .await?;
+    let items: u64 = warehouse.table("declarations").map_or(0, |t| t.rows());
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "Aduana demo: warehouse {} with {items} declaration items", args.dir.display())?;
+
+    for report in aduana_reports::all() {
+        writeln!(out, "\n== {} ==\n{}", report.title, report.description)?;
+        show(&session, report.sql, &mut out).await?;
+    }
+
+    let truth = args.dir.join("_truth");
+    if truth.is_dir() {
+        let options = ParquetReadOptions::default().table_partition_cols(vec![
+            ("year".into(), arrow::datatypes::DataType::Int32),
+            ("month".into(), arrow::datatypes::DataType::Int32),
+        ]);
+        session
+            .context()
+            .register_parquet("demo_truth", format!("{}/", truth.display()), options)
+            .await?;
+        writeln!(
+            out,
+            "\n== Known fraud in the sample, and how much inspections found ==\n\
+             From the generator's ground truth (_truth/), which real warehouses do not have."
+        )?;
+        show(&session, KNOWN_FRAUD_SQL, &mut out).await?;
+    }
+    Ok(())
+}
+
+async fn show(session: &Session, sql: &str, out: &mut impl Write) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    for (_, plan) in session.plan(sql, WritePolicy::ReadOnly).await? {
+        let stream = session.context().execute_logical_plan(plan).await?.execute_stream().await?;
+        let mut buffer = Vec::new();
+        let rows = write_stream(Format::Table, stream, &mut buffer).await?;
+        out.write_all(&buffer)?;
+        writeln!(out, "{rows} rows in {:.2} s", started.elapsed().as_secs_f64())?;
+    }
+    Ok(())
+}
