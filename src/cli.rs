@@ -175,7 +175,9 @@ fn parse_month(text: &str) -> Result<(i32, u32), String> {
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -197,7 +199,11 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
         hs_nomenclature: args.hs_nomenclature,
         overwrite: args.overwrite,
     };
-    eprintln!("generating {} declaration items into {} ...", args.rows, options.out.display());
+    eprintln!(
+        "generating {} declaration items into {} ...",
+        args.rows,
+        options.out.display()
+    );
     let summary = aduana_synth::generate(&options)?;
     print_generation(&options.out, &summary);
     Ok(())
@@ -217,7 +223,13 @@ pub fn print_generation(out: &Path, s: &aduana_synth::Summary) {
     );
     println!(
         "months {}-{:02} to {}-{:02}; {} products, {} tariff lines, {} traders",
-        s.first_month.0, s.first_month.1, s.last_month.0, s.last_month.1, s.products, s.tariff_lines, s.traders
+        s.first_month.0,
+        s.first_month.1,
+        s.last_month.0,
+        s.last_month.1,
+        s.products,
+        s.tariff_lines,
+        s.traders
     );
     let [under, misclass, circumvention, preference] = s.fraud_items;
     println!(
@@ -234,7 +246,9 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
             .map_err(|e| format!("cannot read SQL file {}: {e}", path.display()))?,
         (None, None) => {
             if std::io::stdin().is_terminal() {
-                return Err("no SQL given: use -c SQL, -f FILE or pipe statements on standard input".into());
+                return Err(
+                    "no SQL given: use -c SQL, -f FILE or pipe statements on standard input".into(),
+                );
             }
             let mut sql = String::new();
             std::io::stdin().read_to_string(&mut sql)?;
@@ -242,52 +256,57 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
         }
     };
     if args.format.is_binary() && args.output.is_none() {
-        return Err(format!("--format {:?} needs -o FILE", args.format).to_lowercase().into());
+        return Err(
+            "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
+        );
+    }
+    let statements = Session::statements(&text)?;
+    if statements.is_empty() {
+        return Err("no SQL statement given".into());
+    }
+    if args.format == Format::Parquet && statements.len() > 1 {
+        return Err("--format parquet writes one result: give a single statement".into());
     }
     let warehouse = args.warehouse.open().await?;
     let session = Session::open(warehouse, &args.engine.options()?).await?;
-    let plans = session.plan(&text, WritePolicy::Analyst).await?;
-    if plans.is_empty() {
-        return Err("no SQL statement given".into());
-    }
-    if args.format == Format::Parquet && plans.len() > 1 {
-        return Err("--format parquet writes one result: give a single statement".into());
-    }
     match &args.output {
         None => {
             let mut out = BufWriter::new(std::io::stdout());
-            run_plans(&session, plans, args.format, &mut out).await?;
+            let result = run_statements(&session, statements, args.format, &mut out).await;
+            // Results of the statements before a failure are still shown.
             out.flush()?;
+            result?;
         }
         Some(path) => {
-            write_atomically(path, async |file| run_plans(&session, plans, args.format, file).await).await?
+            write_atomically(path, async |file| {
+                run_statements(&session, statements, args.format, file).await
+            })
+            .await?
         }
     }
     Ok(())
 }
 
-async fn run_plans<W: Write + Send>(
+/// Runs statements in order, writing each result; stops at the first error.
+pub async fn run_statements<W: Write + Send>(
     session: &Session,
-    plans: Vec<(String, datafusion::logical_expr::LogicalPlan)>,
+    statements: Vec<datafusion::sql::parser::Statement>,
     format: Format,
     out: &mut W,
 ) -> Result<(), Error> {
-    for (statement, plan) in plans {
-        let frame = session
-            .context()
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| format!("{statement}: {e}"))?;
+    for statement in statements {
+        let text = statement.to_string();
+        let frame = session.execute(statement, WritePolicy::Analyst).await?;
         if frame.schema().fields().is_empty() {
             continue;
         }
         let stream = frame
             .execute_stream()
             .await
-            .map_err(|e| format!("{statement}: {e}"))?;
+            .map_err(|e| format!("{text}: {e}"))?;
         write_stream(format, stream, out)
             .await
-            .map_err(|e| format!("{statement}: {e}"))?;
+            .map_err(|e| format!("{text}: {e}"))?;
     }
     Ok(())
 }
@@ -301,7 +320,11 @@ async fn write_atomically(
     let name = path
         .file_name()
         .ok_or_else(|| format!("-o {}: not a file name", path.display()))?;
-    let temp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let temp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let file = File::create(&temp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let mut writer = BufWriter::new(file);
     let result = match write(&mut writer).await {
@@ -310,7 +333,8 @@ async fn write_atomically(
     };
     drop(writer);
     match result {
-        Ok(()) => std::fs::rename(&temp, path).map_err(|e| format!("cannot write {}: {e}", path.display()).into()),
+        Ok(()) => std::fs::rename(&temp, path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()).into()),
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             Err(e)
@@ -320,14 +344,21 @@ async fn write_atomically(
 
 async fn check(args: CheckArgs) -> Result<(), Error> {
     let warehouse = args.warehouse.open().await?;
-    println!("warehouse {}: conforms to the contract", warehouse.location().display);
+    println!(
+        "warehouse {}: conforms to the contract",
+        warehouse.location().display
+    );
     for table in warehouse.tables() {
         let months: Vec<(i32, i32)> = table.files.iter().filter_map(|f| f.partition).collect();
         let span = match (months.iter().min(), months.iter().max()) {
             (Some(a), Some(b)) => format!(", {}-{:02} to {}-{:02}", a.0, a.1, b.0, b.1),
             _ => String::new(),
         };
-        let mapped = if table.mapping.is_some() { ", mapped by config" } else { "" };
+        let mapped = if table.mapping.is_some() {
+            ", mapped by config"
+        } else {
+            ""
+        };
         println!(
             "  {:<28} {:>12} rows in {} file(s){span}{mapped}",
             table.contract.qualified_name(),

@@ -59,7 +59,11 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
     let session = Session::open(warehouse, &args.engine.options()?).await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    writeln!(out, "Aduana demo: warehouse {} with {items} declaration items", args.dir.display())?;
+    writeln!(
+        out,
+        "Aduana demo: warehouse {} with {items} declaration items",
+        args.dir.display()
+    )?;
 
     for report in aduana_reports::all() {
         writeln!(out, "\n== {} ==\n{}", report.title, report.description)?;
@@ -88,12 +92,18 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
 
 async fn show(session: &Session, sql: &str, out: &mut impl Write) -> Result<(), Error> {
     let started = std::time::Instant::now();
-    for (_, plan) in session.plan(sql, WritePolicy::ReadOnly).await? {
-        let stream = session.context().execute_logical_plan(plan).await?.execute_stream().await?;
-        let mut buffer = Vec::new();
-        let rows = write_stream(Format::Table, stream, &mut buffer).await?;
-        out.write_all(&buffer)?;
-        writeln!(out, "{rows} rows in {:.2} s", started.elapsed().as_secs_f64())?;
-    }
+    let stream = session
+        .sql(sql, WritePolicy::ReadOnly)
+        .await?
+        .execute_stream()
+        .await?;
+    let mut buffer = Vec::new();
+    let rows = write_stream(Format::Table, stream, &mut buffer).await?;
+    out.write_all(&buffer)?;
+    writeln!(
+        out,
+        "{rows} rows in {:.2} s",
+        started.elapsed().as_secs_f64()
+    )?;
     Ok(())
 }

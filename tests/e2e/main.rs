@@ -1,1 +1,12 @@
+//! End-to-end tests of Aduana: the warehouse on real Parquet files, the
+//! generator's ground truth, the `aduana` binary as a process, and real
+//! clients (pyarrow) and servers (an S3-compatible store) where named.
+//!
+//! One test binary for the whole crate: each binary links all of
+//! DataFusion, so more of them cost minutes of link time.
 
+mod cli;
+mod python;
+mod support;
+mod synth;
+mod warehouse;

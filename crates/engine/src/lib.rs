@@ -12,7 +12,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
@@ -26,8 +26,9 @@ pub enum EngineError {
     Warehouse(#[from] aduana_warehouse::WarehouseError),
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
-    #[error("{statement}: {reason}")]
-    Refused { statement: String, reason: String },
+    /// A statement that failed to plan or run, or that the policy refused.
+    #[error("{statement}: {message}")]
+    Statement { statement: String, message: String },
     #[error("{0}")]
     InvalidOption(String),
 }
@@ -87,7 +88,9 @@ impl Session {
             .with_create_default_catalog_and_schema(true);
         if let Some(n) = options.target_partitions {
             if n == 0 {
-                return Err(EngineError::InvalidOption("--target-partitions must be at least 1".into()));
+                return Err(EngineError::InvalidOption(
+                    "--target-partitions must be at least 1".into(),
+                ));
             }
             config = config.with_target_partitions(n);
         }
@@ -109,33 +112,45 @@ impl Session {
         &self.warehouse
     }
 
-    /// Parses `sql` (one or more statements separated by `;`) and plans each
-    /// under `policy`. Returns each statement's text with its plan; a
-    /// refused or invalid statement stops at the first error.
-    pub async fn plan(&self, sql: &str, policy: WritePolicy) -> Result<Vec<(String, LogicalPlan)>> {
-        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
-        let state = self.ctx.state();
-        let mut plans = Vec::with_capacity(statements.len());
-        for statement in statements {
-            let text = statement_text(&statement);
-            let plan = state
-                .statement_to_plan(statement)
-                .await
-                .map_err(|e| EngineError::Refused {
-                    statement: text.clone(),
-                    reason: e.to_string(),
-                })?;
-            self.check(&text, &plan, policy)?;
-            plans.push((text, plan));
+    /// Splits `sql` into statements (separated by `;`), without planning:
+    /// each is planned only when the ones before it have run, so a view
+    /// created by one statement is visible to the next.
+    pub fn statements(sql: &str) -> Result<Vec<Statement>> {
+        Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into())
+    }
+
+    /// Plans `statement` under `policy` and executes it (DDL and `COPY` run
+    /// now; a query returns a frame to stream). Errors name the statement.
+    pub async fn execute(&self, statement: Statement, policy: WritePolicy) -> Result<DataFrame> {
+        let text = statement_text(&statement);
+        let failed = |e: DataFusionError| EngineError::Statement {
+            statement: text.clone(),
+            message: e.to_string(),
+        };
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(failed)?;
+        self.check(&text, &plan, policy)?;
+        self.ctx.execute_logical_plan(plan).await.map_err(failed)
+    }
+
+    /// Runs every statement of `sql`; returns the last statement's frame.
+    pub async fn sql(&self, sql: &str, policy: WritePolicy) -> Result<DataFrame> {
+        let mut last = None;
+        for statement in Self::statements(sql)? {
+            last = Some(self.execute(statement, policy).await?);
         }
-        Ok(plans)
+        last.ok_or_else(|| EngineError::InvalidOption("no SQL statement given".into()))
     }
 
     fn check(&self, statement: &str, plan: &LogicalPlan, policy: WritePolicy) -> Result<()> {
         let refuse = |reason: String| {
-            Err(EngineError::Refused {
+            Err(EngineError::Statement {
                 statement: statement.to_string(),
-                reason,
+                message: reason,
             })
         };
         match (plan, policy) {
@@ -154,9 +169,10 @@ impl Session {
                     Ok(())
                 }
             }
-            (LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Ddl(_), WritePolicy::ReadOnly) => {
-                refuse("refused: this endpoint is read-only".into())
-            }
+            (
+                LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Ddl(_),
+                WritePolicy::ReadOnly,
+            ) => refuse("refused: this endpoint is read-only".into()),
             (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => {
                 refuse("refused: this endpoint does not accept session statements".into())
             }
@@ -185,7 +201,10 @@ impl Session {
 fn statement_text(statement: &Statement) -> String {
     let text = statement.to_string();
     if text.len() > 200 {
-        let cut = (0..=200).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=200)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}...", &text[..cut])
     } else {
         text

@@ -69,7 +69,9 @@ pub async fn write_stream<W: Write + Send>(
             write_table(&schema, &batches, out)?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             let mut wrote_any = false;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
@@ -159,13 +161,18 @@ mod tests {
         let (schema, batches) = sample();
         let batches = if empty { vec![] } else { batches };
         let mut out = Vec::new();
-        write_stream(format, stream(batches, schema), &mut out).await.unwrap();
+        write_stream(format, stream(batches, schema), &mut out)
+            .await
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 
     #[tokio::test]
     async fn text_formats() {
-        assert_eq!(render(Format::Csv, false).await, "lane,items\nred,3\ngreen,40\n");
+        assert_eq!(
+            render(Format::Csv, false).await,
+            "lane,items\nred,3\ngreen,40\n"
+        );
         assert_eq!(
             render(Format::Json, false).await,
             r#"[{"lane":"red","items":3},{"lane":"green","items":40}]"#
@@ -175,14 +182,21 @@ mod tests {
             "{\"lane\":\"red\",\"items\":3}\n{\"lane\":\"green\",\"items\":40}\n"
         );
         let table = render(Format::Table, false).await;
-        assert!(table.contains("| lane  | items |") && table.contains("| green | 40    |"), "{table}");
+        assert!(
+            table.contains("| lane  | items |") && table.contains("| green | 40    |"),
+            "{table}"
+        );
     }
 
     #[tokio::test]
     async fn empty_results_are_still_valid_documents() {
         assert_eq!(render(Format::Csv, true).await, "lane,items\n");
         assert_eq!(render(Format::Json, true).await, "[]");
-        assert!(render(Format::Table, true).await.contains("| lane | items |"));
+        assert!(
+            render(Format::Table, true)
+                .await
+                .contains("| lane | items |")
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub fn parse(name: &'static str, sql: &'static str) -> Option<Report> {
             .take_while(|l| l.trim_start().starts_with("--"))
             .find_map(|l| {
                 let body = l.trim_start().trim_start_matches('-').trim();
-                body.strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string())
+                body.strip_prefix(key)?
+                    .strip_prefix(':')
+                    .map(|v| v.trim().to_string())
             })
     };
     Some(Report {
@@ -53,7 +55,10 @@ pub fn parse(name: &'static str, sql: &'static str) -> Option<Report> {
 pub fn all() -> Vec<Report> {
     FILES
         .iter()
-        .map(|(name, sql)| parse(name, sql).unwrap_or_else(|| panic!("queries/{name}.sql has no '-- title:' header")))
+        .map(|(name, sql)| {
+            parse(name, sql)
+                .unwrap_or_else(|| panic!("queries/{name}.sql has no '-- title:' header"))
+        })
         .collect()
 }
 
@@ -70,10 +75,17 @@ mod tests {
         let reports = all();
         assert_eq!(reports.len(), FILES.len());
         for r in &reports {
-            assert!(!r.title.is_empty() && !r.description.is_empty(), "{}", r.name);
+            assert!(
+                !r.title.is_empty() && !r.description.is_empty(),
+                "{}",
+                r.name
+            );
             assert!(r.sql.contains("SELECT"), "{}", r.name);
         }
-        assert_eq!(get("value_by_chapter").unwrap().title, "Customs value by HS chapter");
+        assert_eq!(
+            get("value_by_chapter").unwrap().title,
+            "Customs value by HS chapter"
+        );
         assert!(get("nope").is_none());
     }
 

@@ -164,7 +164,11 @@ impl Generator<'_> {
     }
 
     fn rate(&self, line: usize, country: usize, preference: bool) -> f64 {
-        let tariff = if preference { 0.0 } else { self.world.lines[line].duty_rate };
+        let tariff = if preference {
+            0.0
+        } else {
+            self.world.lines[line].duty_rate
+        };
         tariff + self.remedy_rate(self.world.lines[line].product, country)
     }
 
@@ -177,32 +181,27 @@ impl Generator<'_> {
         let true_line = trade.lines[self.rng.random_range(0..trade.lines.len())];
         let mut origin = sample_origin(&trade.origins, self.rng.random());
         // Importers turn away from origins hit by a trade remedy.
-        if self.remedy_rate(product, trade.origins[origin].country) > 0.0 && self.rng.random::<f64>() < 0.6 {
+        if self.remedy_rate(product, trade.origins[origin].country) > 0.0
+            && self.rng.random::<f64>() < 0.6
+        {
             origin = sample_origin(&trade.origins, self.rng.random());
         }
 
         let fraud_roll = self.rng.random::<f64>() < t.propensity;
-        let remedy_in_force = trade
+        let remedy = trade
             .remedy
-            .map(|r| self.date >= world.remedies[r].valid_from)
-            .unwrap_or(false);
+            .filter(|&r| self.date >= world.remedies[r].valid_from)
+            .map(|r| &world.remedies[r]);
         // Circumvention is what a remedy invites: half the fraud on such
-        // goods is Chinese goods declared from elsewhere.
-        let mut kind = fraud_roll.then(|| {
-            if remedy_in_force && self.rng.random::<f64>() < 0.5 {
-                FraudKind::AntidumpingCircumvention
-            } else {
-                t.preferred_fraud
-            }
-        });
-        if kind == Some(FraudKind::AntidumpingCircumvention) {
-            match trade.remedy {
-                Some(r) if remedy_in_force => {
-                    let cn = world.remedies[r].country;
-                    origin = trade.origins.iter().position(|o| o.country == cn).unwrap_or(origin);
-                }
-                _ => kind = Some(FraudKind::Undervaluation),
-            }
+        // goods is goods from the country under the measure declared from
+        // elsewhere.
+        let circumvent = fraud_roll && remedy.is_some() && self.rng.random::<f64>() < 0.5;
+        if let (true, Some(remedy)) = (circumvent, remedy) {
+            origin = trade
+                .origins
+                .iter()
+                .position(|o| o.country == remedy.country)
+                .unwrap_or(origin);
         }
         let o = &trade.origins[origin];
         let true_country = o.country;
@@ -213,8 +212,9 @@ impl Generator<'_> {
         } else {
             quantity = (quantity * 10.0).round().max(1.0) / 10.0;
         }
-        let unit_value =
-            o.unit_value * (trade.drift * self.month_index as f64).exp() * (o.sigma * self.normal()).exp();
+        let unit_value = o.unit_value
+            * (trade.drift * self.month_index as f64).exp()
+            * (o.sigma * self.normal()).exp();
         let true_value = cents(quantity * unit_value).max(1);
         let net_mass = if spec.unit == "KGM" {
             quantity
@@ -223,61 +223,92 @@ impl Generator<'_> {
         };
         let gross_mass = (net_mass * self.rng.random_range(1.02..1.15) * 100.0).round() / 100.0;
         let mut export_country = if self.rng.random::<f64>() < 0.07 {
-            if true_country == self.hubs[0] { self.hubs[1] } else { self.hubs[0] }
+            if true_country == self.hubs[0] {
+                self.hubs[1]
+            } else {
+                self.hubs[0]
+            }
         } else {
             true_country
         };
         let true_agreement = COUNTRIES[true_country].agreement;
         let true_preference = true_agreement.filter(|_| self.rng.random::<f64>() < 0.85);
 
+        // A fraudster uses the scheme that fits the goods: the preferred one
+        // when it does, else the first that does.
+        let feasible = |kind: FraudKind| match kind {
+            FraudKind::Undervaluation => true,
+            FraudKind::Misclassification => {
+                !world.lines[true_line].lower_duty_alternatives.is_empty()
+                    && true_preference.is_none()
+            }
+            FraudKind::AntidumpingCircumvention => {
+                remedy.is_some_and(|r| r.country == true_country)
+            }
+            FraudKind::PreferenceAbuse => {
+                true_agreement.is_none() && world.lines[true_line].duty_rate > 0.0
+            }
+        };
+        let mut kind = if circumvent && feasible(FraudKind::AntidumpingCircumvention) {
+            Some(FraudKind::AntidumpingCircumvention)
+        } else if fraud_roll {
+            [
+                t.preferred_fraud,
+                FraudKind::Misclassification,
+                FraudKind::PreferenceAbuse,
+                FraudKind::Undervaluation,
+            ]
+            .into_iter()
+            .find(|&k| feasible(k))
+        } else {
+            None
+        };
+
         let mut declared_line = true_line;
         let mut declared_country = true_country;
         let mut declared_value = true_value;
         let mut preference = true_preference;
         match kind {
-            Some(FraudKind::Misclassification)
-                if !world.lines[true_line].lower_duty_alternatives.is_empty() && true_preference.is_none() =>
-            {
+            Some(FraudKind::Misclassification) => {
                 let alts = &world.lines[true_line].lower_duty_alternatives;
                 declared_line = alts[self.rng.random_range(0..alts.len())];
             }
             Some(FraudKind::AntidumpingCircumvention) => {
                 declared_country = self.circumvention_routes[self.rng.random_range(0..4)];
-                export_country = if self.rng.random::<f64>() < 0.5 { self.hubs[0] } else { declared_country };
-                preference = COUNTRIES[declared_country].agreement.filter(|_| self.rng.random::<f64>() < 0.5);
+                export_country = if self.rng.random::<f64>() < 0.5 {
+                    self.hubs[0]
+                } else {
+                    declared_country
+                };
+                preference = COUNTRIES[declared_country]
+                    .agreement
+                    .filter(|_| self.rng.random::<f64>() < 0.5);
             }
-            Some(FraudKind::PreferenceAbuse)
-                if true_agreement.is_none() && world.lines[true_line].duty_rate > 0.0 =>
-            {
-                let partners: Vec<usize> = trade
+            Some(FraudKind::PreferenceAbuse) => {
+                let partners = trade
                     .origins
                     .iter()
                     .map(|o| o.country)
-                    .filter(|&c| COUNTRIES[c].agreement.is_some())
-                    .collect();
-                declared_country = if partners.is_empty() {
+                    .filter(|&c| COUNTRIES[c].agreement.is_some());
+                let count = partners.clone().count();
+                declared_country = if count == 0 {
                     country_index("MX")
                 } else {
-                    partners[self.rng.random_range(0..partners.len())]
+                    partners
+                        .clone()
+                        .nth(self.rng.random_range(0..count))
+                        .expect("index below count")
                 };
                 preference = COUNTRIES[declared_country].agreement;
                 if self.rng.random::<f64>() < 0.5 {
                     export_country = declared_country;
                 }
             }
-            Some(_) => {
-                // Undervaluation, and the fallback when the preferred scheme
-                // does not fit these goods.
-                kind = Some(FraudKind::Undervaluation);
-                declared_value = cents(true_value as f64 / 100.0 * self.rng.random_range(0.3..0.7)).max(1);
+            Some(FraudKind::Undervaluation) => {
+                declared_value =
+                    cents(true_value as f64 / 100.0 * self.rng.random_range(0.3..0.7)).max(1);
             }
             None => {}
-        }
-        if kind == Some(FraudKind::Misclassification) && declared_line == true_line
-            || kind == Some(FraudKind::PreferenceAbuse) && declared_country == true_country
-        {
-            // The scheme was not possible for these goods: an honest item.
-            kind = None;
         }
 
         let true_rate = self.rate(true_line, true_country, true_preference.is_some());
@@ -512,7 +543,12 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
     while written < rows {
         sequence += 1;
         id.clear();
-        write!(id, "{:04}{:02}-{:03}-{:06}", spec.year, spec.month, spec.chunk, sequence).expect("write to String");
+        write!(
+            id,
+            "{:04}{:02}-{:03}-{:06}",
+            spec.year, spec.month, spec.chunk, sequence
+        )
+        .expect("write to String");
         let trader_index = sample_cumulative(&world.trader_cumulative, g.rng.random());
         let trader = &world.traders[trader_index];
         g.date = month_start + chrono::Days::new(g.rng.random_range(0..days_in_month));
@@ -530,14 +566,22 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
         }
 
         let first = &items[0];
-        let (transport, office) = route(&mut g, first.export_country, world.products[first.product].group);
+        let (transport, office) = route(
+            &mut g,
+            first.export_country,
+            world.products[first.product].group,
+        );
         let regime = match g.rng.random::<f64>() {
             x if x < 0.90 => "IM4",
             x if x < 0.97 => "IM7",
             _ => "IM5",
         };
         let any_fraud = items.iter().any(|i| i.fraud.is_some());
-        let (mut red, mut yellow, blue) = if trader.aeo { (0.02, 0.05, 0.01) } else { (0.10, 0.15, 0.03) };
+        let (mut red, mut yellow, blue) = if trader.aeo {
+            (0.02, 0.05, 0.01)
+        } else {
+            (0.10, 0.15, 0.03)
+        };
         if any_fraud {
             // The existing selectivity has some skill, not much.
             red *= 2.0;
@@ -577,10 +621,14 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             )
             .expect("write to String");
             d.supplier_id.append_value(&supplier);
-            d.hs_code.append_value(&world.lines[item.declared_line].code);
-            d.description.append_value(&product.commercial[item.description]);
-            d.origin_country.append_value(COUNTRIES[item.declared_country].code);
-            d.export_country.append_value(COUNTRIES[item.export_country].code);
+            d.hs_code
+                .append_value(&world.lines[item.declared_line].code);
+            d.description
+                .append_value(&product.commercial[item.description]);
+            d.origin_country
+                .append_value(COUNTRIES[item.declared_country].code);
+            d.export_country
+                .append_value(COUNTRIES[item.export_country].code);
             d.preference_code.append_option(item.preference);
             d.quantity.append_value(item.quantity);
             d.quantity_unit.append_value(product.unit);
@@ -595,18 +643,30 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             truth.declaration_id.append_value(&id);
             truth.item_no.append_value(item_no);
             truth.fraud.append_value(item.fraud.is_some());
-            truth.fraud_type.append_option(item.fraud.map(FraudKind::category));
-            truth.fraud_detail.append_option(item.fraud.map(FraudKind::detail));
+            truth
+                .fraud_type
+                .append_option(item.fraud.map(FraudKind::category));
+            truth
+                .fraud_detail
+                .append_option(item.fraud.map(FraudKind::detail));
             truth.revenue_loss.append_value(item.revenue_loss);
-            truth.true_hs_code.append_value(&world.lines[item.true_line].code);
-            truth.true_origin.append_value(COUNTRIES[item.true_country].code);
+            truth
+                .true_hs_code
+                .append_value(&world.lines[item.true_line].code);
+            truth
+                .true_origin
+                .append_value(COUNTRIES[item.true_country].code);
             truth.true_customs_value.append_value(item.true_value);
             if let Some(fraud) = item.fraud {
                 stats.fraud_items[fraud as usize] += 1;
             }
 
             if let Some(kind) = inspection_kind {
-                let delay = if kind == "pca" { g.rng.random_range(45..360) } else { g.rng.random_range(0..3) };
+                let delay = if kind == "pca" {
+                    g.rng.random_range(45..360)
+                } else {
+                    g.rng.random_range(0..3)
+                };
                 let inspected_on = g.date + chrono::Days::new(delay);
                 // Outcomes after the end of the data are not known yet.
                 if inspected_on < g.period_end {
@@ -615,11 +675,17 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
                         .filter(|f| g.rng.random::<f64>() < detection_rate(kind, f.category()));
                     ins.declaration_id.append_value(&id);
                     ins.item_no.append_value(item_no);
-                    ins.inspected_on.append_value(days_since_epoch(inspected_on));
+                    ins.inspected_on
+                        .append_value(days_since_epoch(inspected_on));
                     ins.kind.append_value(kind);
-                    ins.result.append_value(if found.is_some() { "fraud" } else { "compliant" });
+                    ins.result.append_value(if found.is_some() {
+                        "fraud"
+                    } else {
+                        "compliant"
+                    });
                     ins.fraud_type.append_option(found.map(FraudKind::category));
-                    ins.additional_revenue.append_option(found.map(|_| item.revenue_loss));
+                    ins.additional_revenue
+                        .append_option(found.map(|_| item.revenue_loss));
                     stats.inspections += 1;
                 }
             }
@@ -664,7 +730,11 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
 }
 
 /// Transport mode and office of clearance, from where the goods come.
-fn route(g: &mut Generator, export_country: usize, group: crate::catalogue::Group) -> (&'static str, &'static str) {
+fn route(
+    g: &mut Generator,
+    export_country: usize,
+    group: crate::catalogue::Group,
+) -> (&'static str, &'static str) {
     use crate::catalogue::Group;
     let country = COUNTRIES[export_country].code;
     let u = g.rng.random::<f64>();

@@ -120,7 +120,9 @@ impl Summary {
 pub fn generate(options: &GenerateOptions) -> Result<Summary, SynthError> {
     let started = Instant::now();
     if options.rows == 0 {
-        return Err(SynthError::InvalidOption("--rows must be at least 1".into()));
+        return Err(SynthError::InvalidOption(
+            "--rows must be at least 1".into(),
+        ));
     }
     if !(1..=240).contains(&options.months) {
         return Err(SynthError::InvalidOption(format!(
@@ -145,7 +147,13 @@ pub fn generate(options: &GenerateOptions) -> Result<Summary, SynthError> {
     };
     let start = add_months(last, 1 - options.months as i32);
     let mut world_rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x5EED_0F_A0A0A);
-    let world = World::build(catalogue, options.rows, start, options.months, &mut world_rng);
+    let world = World::build(
+        catalogue,
+        options.rows,
+        start,
+        options.months,
+        &mut world_rng,
+    );
 
     let staging = staging_path(out)?;
     if staging.exists() {
@@ -163,14 +171,19 @@ pub fn generate(options: &GenerateOptions) -> Result<Summary, SynthError> {
     summary.products = world.products.len();
     summary.tariff_lines = world.lines.len();
     summary.traders = world.traders.len();
-    summary.first_month = (chrono::Datelike::year(&start), chrono::Datelike::month(&start));
+    summary.first_month = (
+        chrono::Datelike::year(&start),
+        chrono::Datelike::month(&start),
+    );
     summary.last_month = options.last_month;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
 fn is_empty_dir(path: &Path) -> bool {
-    fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
+    fs::read_dir(path)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> SynthError {
@@ -181,12 +194,19 @@ fn io_error(path: &Path, source: std::io::Error) -> SynthError {
 }
 
 fn staging_path(out: &Path) -> Result<PathBuf, SynthError> {
-    let name = out
-        .file_name()
-        .ok_or_else(|| SynthError::InvalidOption(format!("--out {} has no folder name", out.display())))?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().ok_or_else(|| {
+        SynthError::InvalidOption(format!("--out {} has no folder name", out.display()))
+    })?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-    Ok(parent.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id())))
+    Ok(parent.join(format!(
+        ".{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
 }
 
 /// Moves the finished staging folder to `out`, replacing an old one.
@@ -295,7 +315,8 @@ fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), SynthError> {
         .set_column_dictionary_enabled("declaration_id".into(), false)
         .build();
     let file = fs::File::create(path).map_err(|e| io_error(path, e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
     writer.write(batch).map_err(parquet_error)?;
     writer.close().map_err(parquet_error)?;
     Ok(())
@@ -318,41 +339,170 @@ fn write_reference(world: &World, dir: &Path) -> Result<(), SynthError> {
     write_parquet(
         &reference.join("hs_nomenclature.parquet"),
         &batch(vec![
-            ("hs_code", DataType::Utf8, false, Arc::new(StringArray::from_iter_values(nomenclature.iter().map(|e| &e.code)))),
-            ("description", DataType::Utf8, true, Arc::new(StringArray::from_iter_values(nomenclature.iter().map(|e| &e.description)))),
-            ("parent", DataType::Utf8, true, Arc::new(nomenclature.iter().map(|e| e.parent.as_deref()).collect::<StringArray>())),
-            ("level", DataType::Int32, true, Arc::new(Int32Array::from_iter_values(nomenclature.iter().map(|e| e.level)))),
-            ("section", DataType::Utf8, true, Arc::new(StringArray::from_iter_values(nomenclature.iter().map(|e| &e.section)))),
+            (
+                "hs_code",
+                DataType::Utf8,
+                false,
+                Arc::new(StringArray::from_iter_values(
+                    nomenclature.iter().map(|e| &e.code),
+                )),
+            ),
+            (
+                "description",
+                DataType::Utf8,
+                true,
+                Arc::new(StringArray::from_iter_values(
+                    nomenclature.iter().map(|e| &e.description),
+                )),
+            ),
+            (
+                "parent",
+                DataType::Utf8,
+                true,
+                Arc::new(
+                    nomenclature
+                        .iter()
+                        .map(|e| e.parent.as_deref())
+                        .collect::<StringArray>(),
+                ),
+            ),
+            (
+                "level",
+                DataType::Int32,
+                true,
+                Arc::new(Int32Array::from_iter_values(
+                    nomenclature.iter().map(|e| e.level),
+                )),
+            ),
+            (
+                "section",
+                DataType::Utf8,
+                true,
+                Arc::new(StringArray::from_iter_values(
+                    nomenclature.iter().map(|e| &e.section),
+                )),
+            ),
         ]),
     )?;
     write_parquet(
         &reference.join("tariff.parquet"),
         &batch(vec![
-            ("hs_code", DataType::Utf8, false, Arc::new(StringArray::from_iter_values(world.lines.iter().map(|l| &l.code)))),
-            ("duty_rate", DataType::Float64, false, Arc::new(Float64Array::from_iter_values(world.lines.iter().map(|l| l.duty_rate)))),
+            (
+                "hs_code",
+                DataType::Utf8,
+                false,
+                Arc::new(StringArray::from_iter_values(
+                    world.lines.iter().map(|l| &l.code),
+                )),
+            ),
+            (
+                "duty_rate",
+                DataType::Float64,
+                false,
+                Arc::new(Float64Array::from_iter_values(
+                    world.lines.iter().map(|l| l.duty_rate),
+                )),
+            ),
         ]),
     )?;
     let remedies = &world.remedies;
     write_parquet(
         &reference.join("trade_remedies.parquet"),
         &batch(vec![
-            ("hs_code", DataType::Utf8, false, Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| &world.products[r.product].hs6)))),
-            ("origin_country", DataType::Utf8, false, Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| COUNTRIES[r.country].code)))),
-            ("measure", DataType::Utf8, true, Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.measure)))),
-            ("additional_duty_rate", DataType::Float64, false, Arc::new(Float64Array::from_iter_values(remedies.iter().map(|r| r.rate)))),
-            ("valid_from", DataType::Date32, false, Arc::new(Date32Array::from_iter_values(remedies.iter().map(|r| chunk::days_since_epoch(r.valid_from))))),
-            ("valid_to", DataType::Date32, true, Arc::new(Date32Array::from(vec![None; remedies.len()]))),
+            (
+                "hs_code",
+                DataType::Utf8,
+                false,
+                Arc::new(StringArray::from_iter_values(
+                    remedies.iter().map(|r| &world.products[r.product].hs6),
+                )),
+            ),
+            (
+                "origin_country",
+                DataType::Utf8,
+                false,
+                Arc::new(StringArray::from_iter_values(
+                    remedies.iter().map(|r| COUNTRIES[r.country].code),
+                )),
+            ),
+            (
+                "measure",
+                DataType::Utf8,
+                true,
+                Arc::new(StringArray::from_iter_values(
+                    remedies.iter().map(|r| r.measure),
+                )),
+            ),
+            (
+                "additional_duty_rate",
+                DataType::Float64,
+                false,
+                Arc::new(Float64Array::from_iter_values(
+                    remedies.iter().map(|r| r.rate),
+                )),
+            ),
+            (
+                "valid_from",
+                DataType::Date32,
+                false,
+                Arc::new(Date32Array::from_iter_values(
+                    remedies
+                        .iter()
+                        .map(|r| chunk::days_since_epoch(r.valid_from)),
+                )),
+            ),
+            (
+                "valid_to",
+                DataType::Date32,
+                true,
+                Arc::new(Date32Array::from(vec![None; remedies.len()])),
+            ),
         ]),
     )?;
     let traders = &world.traders;
     write_parquet(
         &reference.join("traders.parquet"),
         &batch(vec![
-            ("importer_id", DataType::Utf8, false, Arc::new(StringArray::from_iter_values(traders.iter().map(|t| &t.id)))),
-            ("name", DataType::Utf8, true, Arc::new(StringArray::from_iter_values(traders.iter().map(|t| &t.name)))),
-            ("aeo", DataType::Boolean, true, Arc::new(BooleanArray::from(traders.iter().map(|t| t.aeo).collect::<Vec<_>>()))),
-            ("registered_on", DataType::Date32, true, Arc::new(Date32Array::from_iter_values(traders.iter().map(|t| chunk::days_since_epoch(t.registered_on))))),
-            ("sector", DataType::Utf8, true, Arc::new(StringArray::from_iter_values(traders.iter().map(|t| t.sector)))),
+            (
+                "importer_id",
+                DataType::Utf8,
+                false,
+                Arc::new(StringArray::from_iter_values(traders.iter().map(|t| &t.id))),
+            ),
+            (
+                "name",
+                DataType::Utf8,
+                true,
+                Arc::new(StringArray::from_iter_values(
+                    traders.iter().map(|t| &t.name),
+                )),
+            ),
+            (
+                "aeo",
+                DataType::Boolean,
+                true,
+                Arc::new(BooleanArray::from(
+                    traders.iter().map(|t| t.aeo).collect::<Vec<_>>(),
+                )),
+            ),
+            (
+                "registered_on",
+                DataType::Date32,
+                true,
+                Arc::new(Date32Array::from_iter_values(
+                    traders
+                        .iter()
+                        .map(|t| chunk::days_since_epoch(t.registered_on)),
+                )),
+            ),
+            (
+                "sector",
+                DataType::Utf8,
+                true,
+                Arc::new(StringArray::from_iter_values(
+                    traders.iter().map(|t| t.sector),
+                )),
+            ),
         ]),
     )?;
     Ok(())
@@ -391,7 +541,10 @@ mod tests {
         fs::write(dir.path().join("keep.txt"), "analyst's file").unwrap();
         let options = GenerateOptions::new(dir.path(), 100, 1);
         let error = generate(&options).unwrap_err().to_string();
-        assert!(error.contains("already exists") && error.contains("--overwrite"), "{error}");
+        assert!(
+            error.contains("already exists") && error.contains("--overwrite"),
+            "{error}"
+        );
         assert!(dir.path().join("keep.txt").exists());
     }
 
@@ -403,7 +556,12 @@ mod tests {
         assert!(e.to_string().contains("--rows"));
         let mut options = GenerateOptions::new(&out, 10, 1);
         options.months = 0;
-        assert!(generate(&options).unwrap_err().to_string().contains("--months"));
+        assert!(
+            generate(&options)
+                .unwrap_err()
+                .to_string()
+                .contains("--months")
+        );
         options.months = 2;
         options.hs_nomenclature = Some(dir.path().join("missing.csv"));
         let e = generate(&options).unwrap_err().to_string();

@@ -76,15 +76,101 @@ pub fn country_index(code: &str) -> usize {
 /// Usual origins of each group of goods and their shares.
 fn origin_pattern(group: Group) -> &'static [(&'static str, f64)] {
     match group {
-        Group::Food => &[("US", 0.30), ("MX", 0.20), ("HN", 0.10), ("SV", 0.08), ("NI", 0.08), ("CR", 0.07), ("BR", 0.07), ("CL", 0.05), ("CO", 0.05)],
-        Group::Textile => &[("CN", 0.35), ("BD", 0.12), ("VN", 0.12), ("HN", 0.10), ("SV", 0.08), ("IN", 0.08), ("US", 0.07), ("MX", 0.05), ("PK", 0.03)],
-        Group::Steel => &[("CN", 0.35), ("MX", 0.15), ("US", 0.10), ("BR", 0.10), ("KR", 0.08), ("TR", 0.08), ("IN", 0.07), ("JP", 0.04), ("VN", 0.03)],
-        Group::Chemical => &[("US", 0.25), ("DE", 0.15), ("CN", 0.15), ("MX", 0.12), ("IN", 0.12), ("CO", 0.06), ("ES", 0.05), ("CH", 0.05), ("BR", 0.05)],
-        Group::Machinery => &[("US", 0.25), ("CN", 0.25), ("DE", 0.12), ("JP", 0.10), ("MX", 0.08), ("IT", 0.07), ("KR", 0.06), ("BR", 0.04), ("ES", 0.03)],
-        Group::Electronics => &[("CN", 0.45), ("US", 0.12), ("MX", 0.10), ("KR", 0.08), ("VN", 0.08), ("TW", 0.07), ("JP", 0.05), ("MY", 0.05)],
-        Group::Vehicles => &[("JP", 0.30), ("US", 0.20), ("KR", 0.20), ("CN", 0.10), ("MX", 0.08), ("DE", 0.08), ("IN", 0.04)],
-        Group::Consumer => &[("CN", 0.45), ("US", 0.15), ("MX", 0.10), ("VN", 0.06), ("IT", 0.05), ("ES", 0.05), ("IN", 0.05), ("CO", 0.05), ("BR", 0.04)],
-        Group::Building => &[("CN", 0.30), ("MX", 0.20), ("ES", 0.12), ("US", 0.10), ("BR", 0.08), ("IT", 0.08), ("TR", 0.06), ("CO", 0.06)],
+        Group::Food => &[
+            ("US", 0.30),
+            ("MX", 0.20),
+            ("HN", 0.10),
+            ("SV", 0.08),
+            ("NI", 0.08),
+            ("CR", 0.07),
+            ("BR", 0.07),
+            ("CL", 0.05),
+            ("CO", 0.05),
+        ],
+        Group::Textile => &[
+            ("CN", 0.35),
+            ("BD", 0.12),
+            ("VN", 0.12),
+            ("HN", 0.10),
+            ("SV", 0.08),
+            ("IN", 0.08),
+            ("US", 0.07),
+            ("MX", 0.05),
+            ("PK", 0.03),
+        ],
+        Group::Steel => &[
+            ("CN", 0.35),
+            ("MX", 0.15),
+            ("US", 0.10),
+            ("BR", 0.10),
+            ("KR", 0.08),
+            ("TR", 0.08),
+            ("IN", 0.07),
+            ("JP", 0.04),
+            ("VN", 0.03),
+        ],
+        Group::Chemical => &[
+            ("US", 0.25),
+            ("DE", 0.15),
+            ("CN", 0.15),
+            ("MX", 0.12),
+            ("IN", 0.12),
+            ("CO", 0.06),
+            ("ES", 0.05),
+            ("CH", 0.05),
+            ("BR", 0.05),
+        ],
+        Group::Machinery => &[
+            ("US", 0.25),
+            ("CN", 0.25),
+            ("DE", 0.12),
+            ("JP", 0.10),
+            ("MX", 0.08),
+            ("IT", 0.07),
+            ("KR", 0.06),
+            ("BR", 0.04),
+            ("ES", 0.03),
+        ],
+        Group::Electronics => &[
+            ("CN", 0.45),
+            ("US", 0.12),
+            ("MX", 0.10),
+            ("KR", 0.08),
+            ("VN", 0.08),
+            ("TW", 0.07),
+            ("JP", 0.05),
+            ("MY", 0.05),
+        ],
+        Group::Vehicles => &[
+            ("JP", 0.30),
+            ("US", 0.20),
+            ("KR", 0.20),
+            ("CN", 0.10),
+            ("MX", 0.08),
+            ("DE", 0.08),
+            ("IN", 0.04),
+        ],
+        Group::Consumer => &[
+            ("CN", 0.45),
+            ("US", 0.15),
+            ("MX", 0.10),
+            ("VN", 0.06),
+            ("IT", 0.05),
+            ("ES", 0.05),
+            ("IN", 0.05),
+            ("CO", 0.05),
+            ("BR", 0.04),
+        ],
+        Group::Building => &[
+            ("CN", 0.30),
+            ("MX", 0.20),
+            ("ES", 0.12),
+            ("US", 0.10),
+            ("BR", 0.08),
+            ("IT", 0.08),
+            ("TR", 0.06),
+            ("CO", 0.06),
+        ],
     }
 }
 
@@ -286,11 +372,15 @@ impl World {
                 let code = &lines[i].code;
                 (&code[..4], &code[..2])
             };
+            // Other subheadings only: national lines of the same HS6 share
+            // the goods, so no description could tell them apart.
             let lower = |same: &dyn Fn(&TariffLine) -> bool| -> Vec<usize> {
                 lines
                     .iter()
                     .enumerate()
-                    .filter(|(_, l)| same(l) && l.duty_rate < lines[i].duty_rate)
+                    .filter(|(_, l)| {
+                        same(l) && l.product != lines[i].product && l.duty_rate < lines[i].duty_rate
+                    })
                     .map(|(j, _)| j)
                     .collect()
             };
@@ -352,7 +442,8 @@ impl World {
             .map(|b| format!("DEC{:05}", 10_000 + b * 37 % 90_000))
             .collect();
         let traders = draw_traders(trader_count, broker_count, &products, &popularity, rng);
-        let trader_cumulative = cumulative((0..trader_count).map(|rank| 1.0 / (rank as f64 + 1.0).powf(1.05)));
+        let trader_cumulative =
+            cumulative((0..trader_count).map(|rank| 1.0 / (rank as f64 + 1.0).powf(1.05)));
 
         World {
             products,
@@ -374,7 +465,12 @@ fn draw_origins(product: &Product, rng: &mut ChaCha8Rng, normal: &Normal<f64>) -
     let mut chosen: Vec<(usize, f64)> = pattern
         .iter()
         .filter(|(code, _)| *code != crate::world::HOME_COUNTRY)
-        .map(|(code, share)| (country_index(code), share * (0.6 * normal.sample(rng)).exp()))
+        .map(|(code, share)| {
+            (
+                country_index(code),
+                share * (0.6 * normal.sample(rng)).exp(),
+            )
+        })
         .collect();
     // Keep the bigger suppliers; small shares below 3% drop out, but never
     // fewer than three origins per product.
@@ -423,11 +519,19 @@ fn ensure_sibling_rates_differ(lines: &mut [TariffLine], products: &[Product]) {
     let mut start = 0;
     while start < lines.len() {
         let hs4 = lines[start].code[..4].to_string();
-        let end = start + lines[start..].iter().take_while(|l| l.code[..4] == hs4).count();
+        let end = start
+            + lines[start..]
+                .iter()
+                .take_while(|l| l.code[..4] == hs4)
+                .count();
         let first = lines[start].duty_rate;
         if end - start > 1 && lines[start..end].iter().all(|l| l.duty_rate == first) {
             let rates = duty_rates(products[lines[start].product].group);
-            let other = rates.iter().copied().find(|&r| r != first).unwrap_or(first + 5.0);
+            let other = rates
+                .iter()
+                .copied()
+                .find(|&r| r != first)
+                .unwrap_or(first + 5.0);
             lines[end - 1].duty_rate = other;
         }
         start = end;
@@ -441,8 +545,34 @@ fn draw_traders(
     popularity: &[f64],
     rng: &mut ChaCha8Rng,
 ) -> Vec<Trader> {
-    const PREFIXES: &[&str] = &["Importadora", "Comercial", "Distribuidora", "Grupo", "Inversiones", "Industrias", "Corporación", "Almacenes"];
-    const CORES: &[&str] = &["del Valle", "Maya", "Quetzal", "Atlántico", "Pacífico", "Central", "Los Altos", "Jade", "Ceiba", "Volcán", "Itzá", "San Marcos", "El Progreso", "La Unión", "Tikal", "Izabal"];
+    const PREFIXES: &[&str] = &[
+        "Importadora",
+        "Comercial",
+        "Distribuidora",
+        "Grupo",
+        "Inversiones",
+        "Industrias",
+        "Corporación",
+        "Almacenes",
+    ];
+    const CORES: &[&str] = &[
+        "del Valle",
+        "Maya",
+        "Quetzal",
+        "Atlántico",
+        "Pacífico",
+        "Central",
+        "Los Altos",
+        "Jade",
+        "Ceiba",
+        "Volcán",
+        "Itzá",
+        "San Marcos",
+        "El Progreso",
+        "La Unión",
+        "Tikal",
+        "Izabal",
+    ];
     const SUFFIXES: &[&str] = &["S.A.", "Ltda.", "S.A. de C.V.", "y Cía."];
     let mut headings: Vec<&str> = products.iter().map(|p| p.hs4()).collect();
     headings.dedup();
@@ -473,7 +603,11 @@ fn draw_traders(
         .map(|rank| {
             // A TIN-like id; the multiplier is coprime with 9,000,000 so
             // ids are a permutation and never collide.
-            let id = format!("{:07}-{}", 1_000_000 + (rank as u64 * 7_654_321) % 9_000_000, rank % 10);
+            let id = format!(
+                "{:07}-{}",
+                1_000_000 + (rank as u64 * 7_654_321) % 9_000_000,
+                rank % 10
+            );
             let name = format!(
                 "{} {} {}",
                 PREFIXES[rng.random_range(0..PREFIXES.len())],
@@ -495,7 +629,8 @@ fn draw_traders(
                 let weights = cumulative(list.iter().map(|&p| popularity[p]));
                 (list, weights)
             };
-            let main_group = products[products_of_trader[sample_cumulative(&cumulative_of_trader, 0.5)]].group;
+            let main_group =
+                products[products_of_trader[sample_cumulative(&cumulative_of_trader, 0.5)]].group;
             let propensity = match rng.random::<f64>() {
                 x if x < 0.05 => 0.20,
                 x if x < 0.25 => 0.03,
@@ -535,16 +670,28 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let start = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
         let world = World::build(crate::catalogue::built_in(), 100_000, start, 12, &mut rng);
-        let with_targets = world.lines.iter().filter(|l| !l.lower_duty_alternatives.is_empty()).count();
-        assert!(with_targets * 3 >= world.lines.len(), "{with_targets} of {}", world.lines.len());
+        let with_targets = world
+            .lines
+            .iter()
+            .filter(|l| !l.lower_duty_alternatives.is_empty())
+            .count();
+        assert!(
+            with_targets * 3 >= world.lines.len(),
+            "{with_targets} of {}",
+            world.lines.len()
+        );
         for line in &world.lines {
             for &alt in &line.lower_duty_alternatives {
                 assert!(world.lines[alt].duty_rate < line.duty_rate);
                 assert_eq!(world.lines[alt].code[..2], line.code[..2]);
+                assert_ne!(world.lines[alt].code[..6], line.code[..6]);
             }
         }
         assert_eq!(world.remedies.len(), BUILT_IN_REMEDIES.len());
-        assert_eq!(world.remedies[0].valid_from, NaiveDate::from_ymd_opt(2026, 3, 1).unwrap());
+        assert_eq!(
+            world.remedies[0].valid_from,
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()
+        );
         let mut ids: Vec<&str> = world.traders.iter().map(|t| t.id.as_str()).collect();
         ids.sort();
         ids.dedup();
@@ -554,7 +701,13 @@ mod tests {
     #[test]
     fn month_arithmetic() {
         let d = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
-        assert_eq!(add_months(d, 2), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
-        assert_eq!(add_months(d, -11), NaiveDate::from_ymd_opt(2024, 12, 1).unwrap());
+        assert_eq!(
+            add_months(d, 2),
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+        );
+        assert_eq!(
+            add_months(d, -11),
+            NaiveDate::from_ymd_opt(2024, 12, 1).unwrap()
+        );
     }
 }

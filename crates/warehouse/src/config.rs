@@ -99,11 +99,10 @@ pub enum ResolvedSource {
 impl WarehouseConfig {
     /// Parses a config file; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let config: WarehouseConfig =
-            toml::from_str(text).map_err(|e| WarehouseError::Config {
-                origin: origin.to_string(),
-                message: e.to_string(),
-            })?;
+        let config: WarehouseConfig = toml::from_str(text).map_err(|e| WarehouseError::Config {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         config.check(origin)?;
         Ok(config)
     }
@@ -156,8 +155,7 @@ impl TableMapping {
                 date_format: None,
             },
             // Checked when the config was parsed.
-            Some(source) => resolve(column, source)
-                .expect("mapping validated at parse time"),
+            Some(source) => resolve(column, source).expect("mapping validated at parse time"),
         }
     }
 }
@@ -210,7 +208,11 @@ fn resolve(
 }
 
 fn parse_cast(name: &str) -> std::result::Result<ColumnKind, String> {
-    let normalized: String = name.to_ascii_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
+    let normalized: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     Ok(match normalized.as_str() {
         "text" | "utf8" | "string" | "varchar" => ColumnKind::Text,
         "int" | "int32" | "integer" => ColumnKind::Int32,
@@ -273,20 +275,32 @@ mod tests {
     }
 
     fn config_error(text: &str) -> String {
-        WarehouseConfig::parse(text, "w/aduana.toml").unwrap_err().to_string()
+        WarehouseConfig::parse(text, "w/aduana.toml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn bad_configs_name_the_key_at_fault() {
         let e = config_error("[tables.declaration]\n");
-        assert!(e.contains("w/aduana.toml") && e.contains("[tables.declaration]"), "{e}");
+        assert!(
+            e.contains("w/aduana.toml") && e.contains("[tables.declaration]"),
+            "{e}"
+        );
         let e = config_error("[tables.declarations.columns]\nvalue = \"CIF\"\n");
         assert!(e.contains("has no column value"), "{e}");
         let e = config_error("[tables.declarations.columns]\nimporter_id = { null = true }\n");
-        assert!(e.contains("importer_id") && e.contains("requires a value"), "{e}");
-        let e = config_error("[tables.declarations.columns]\nitem_no = { from = \"X\", cast = \"date\" }\n");
+        assert!(
+            e.contains("importer_id") && e.contains("requires a value"),
+            "{e}"
+        );
+        let e = config_error(
+            "[tables.declarations.columns]\nitem_no = { from = \"X\", cast = \"date\" }\n",
+        );
         assert!(e.contains("item_no") && e.contains("Int32"), "{e}");
-        let e = config_error("[tables.declarations.columns]\nitem_no = { from = \"X\", cast = \"int64\" }\n");
+        let e = config_error(
+            "[tables.declarations.columns]\nitem_no = { from = \"X\", cast = \"int64\" }\n",
+        );
         assert!(e.contains("unknown cast"), "{e}");
         let e = config_error("[tables.declarations]\npath = \"../elsewhere\"\n");
         assert!(e.contains("relative path inside"), "{e}");

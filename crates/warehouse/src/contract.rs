@@ -274,7 +274,10 @@ pub const TABLES: [&TableContract; 6] = [
 ];
 
 pub fn table(name: &str) -> Option<&'static TableContract> {
-    TABLES.iter().copied().find(|t| t.name == name || t.qualified_name() == name)
+    TABLES
+        .iter()
+        .copied()
+        .find(|t| t.name == name || t.qualified_name() == name)
 }
 
 /// Convenience for messages: `Timestamp(ms)` instead of the debug form.

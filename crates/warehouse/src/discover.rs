@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use arrow::compute::can_cast_types;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 
 use crate::config::{ResolvedSource, TableMapping};
 use crate::contract::{ColumnKind, Layout, TableContract, type_name};
@@ -116,21 +116,24 @@ pub(crate) async fn discover(
         });
     }
 
-    let partitioned = files[0].partition.is_some();
-    if let Some(odd) = files.iter().find(|f| f.partition.is_some() != partitioned) {
-        return Err(WarehouseError::Layout {
-            table: contract.qualified_name(),
-            file: location.relative(&odd.meta.location),
-            message: "mixes partitioned (year=/month=) and unpartitioned files; use one layout"
-                .into(),
-        });
-    }
-    if contract.layout == Layout::PartitionedByMonth && !partitioned {
-        return Err(WarehouseError::Layout {
-            table: contract.qualified_name(),
-            file: location.relative(&files[0].meta.location),
-            message: "must be under year=YYYY/month=M/ partition folders".into(),
-        });
+    let partitioned = files.iter().any(|f| f.partition.is_some());
+    if let Some(loose) = files.iter().find(|f| f.partition.is_none()) {
+        let message = if contract.layout == Layout::PartitionedByMonth {
+            Some("must be under year=/month= partition folders (year=YYYY/month=M/)")
+        } else if partitioned {
+            Some(
+                "is not under year=/month= partition folders like the table's other files; use one layout",
+            )
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            return Err(WarehouseError::Layout {
+                table: contract.qualified_name(),
+                file: location.relative(&loose.meta.location),
+                message: message.into(),
+            });
+        }
     }
 
     let footers: Vec<ArrowReaderMetadata> = futures::stream::iter(files.iter())
@@ -330,7 +333,10 @@ fn record_source_field(
                 table: table.to_string(),
                 file: file.to_string(),
                 column: format!("source column {}", field.name()),
-                expected: format!("{} (its type in the table's other files)", type_name(seen.data_type())),
+                expected: format!(
+                    "{} (its type in the table's other files)",
+                    type_name(seen.data_type())
+                ),
                 actual: type_name(field.data_type()),
                 hint: String::new(),
             });

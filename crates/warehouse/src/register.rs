@@ -98,7 +98,11 @@ fn mapped_view(
                     .field_with_name(&source)
                     .map(|f| f.data_type().clone())?;
                 let expr = source_column(&source);
-                if source_type == target { expr } else { cast(expr, target) }
+                if source_type == target {
+                    expr
+                } else {
+                    cast(expr, target)
+                }
             }
         };
         exprs.push(expr.alias(column.name));

@@ -40,7 +40,9 @@ impl Location {
             Some(("s3" | "s3a", rest)) => {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(invalid("no bucket name (expected s3://bucket/prefix)".into()));
+                    return Err(invalid(
+                        "no bucket name (expected s3://bucket/prefix)".into(),
+                    ));
                 }
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
                 if let Some(endpoint) = &storage.endpoint {
@@ -54,9 +56,11 @@ impl Location {
                 if let Some(region) = &storage.region {
                     builder = builder.with_region(region);
                 }
-                let allow_http = storage
-                    .allow_http
-                    .unwrap_or_else(|| endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
+                let allow_http = storage.allow_http.unwrap_or_else(|| {
+                    endpoint
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("http://"))
+                });
                 if allow_http {
                     builder = builder.with_allow_http(true);
                 }
@@ -136,7 +140,10 @@ impl Location {
     /// `path` relative to the root, for messages.
     pub fn relative<'a>(&self, path: &'a Path) -> String {
         match path.prefix_match(&self.prefix) {
-            Some(parts) => parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"),
+            Some(parts) => parts
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/"),
             None => path.to_string(),
         }
     }
@@ -176,9 +183,13 @@ mod tests {
     #[test]
     fn local_folders_resolve_to_absolute_paths() {
         let dir = tempfile::tempdir().unwrap();
-        let loc = Location::resolve(dir.path().to_str().unwrap(), &StorageConfig::default()).unwrap();
+        let loc =
+            Location::resolve(dir.path().to_str().unwrap(), &StorageConfig::default()).unwrap();
         let url = loc.url_of(&loc.child("reference/tariff.parquet"), false);
-        assert!(url.starts_with("file:///") && url.ends_with("/reference/tariff.parquet"), "{url}");
+        assert!(
+            url.starts_with("file:///") && url.ends_with("/reference/tariff.parquet"),
+            "{url}"
+        );
         assert_eq!(loc.relative(&loc.child("a/b.parquet")), "a/b.parquet");
     }
 }

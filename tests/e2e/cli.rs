@@ -1,0 +1,350 @@
+//! The `aduana` binary as a user runs it.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::OnceLock;
+
+use crate::support::*;
+
+/// One warehouse shared by the read-only CLI tests.
+fn shared() -> &'static TestWarehouse {
+    static WAREHOUSE: OnceLock<TestWarehouse> = OnceLock::new();
+    WAREHOUSE.get_or_init(|| generate(20_000, 3))
+}
+
+fn sql(args: &[&str]) -> std::process::Output {
+    let mut command = aduana();
+    command
+        .args(["sql", "--warehouse", &shared().uri()])
+        .args(args);
+    run(&mut command)
+}
+
+const LANES: &str = "SELECT lane, COUNT(*) AS n FROM declarations GROUP BY lane ORDER BY lane";
+
+#[test]
+fn version_and_help() {
+    let out = run(aduana().arg("--version"));
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("aduana {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = stdout(&run(aduana().arg("--help")));
+    for command in ["demo", "generate", "sql", "check"] {
+        assert!(
+            help.contains(command),
+            "{command} missing from --help:\n{help}"
+        );
+    }
+    let sql_help = stdout(&run(aduana().args(["sql", "--help"])));
+    for flag in [
+        "--warehouse",
+        "--format",
+        "--output",
+        "--s3-endpoint",
+        "--memory-limit",
+    ] {
+        assert!(sql_help.contains(flag), "{flag} missing from sql --help");
+    }
+}
+
+#[test]
+fn sql_prints_each_format() {
+    let table = sql(&["-c", LANES]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(
+        text.contains("| lane ") && text.contains("| green "),
+        "{text}"
+    );
+
+    let csv = stdout(&sql(&["-c", LANES, "--format", "csv"]));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "lane,n");
+    assert_eq!(lines.len(), 5, "{csv}");
+    let total: u64 = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, shared().summary.rows);
+
+    let json = stdout(&sql(&["-c", LANES, "--format", "json"]));
+    assert!(
+        json.starts_with("[{\"lane\":\"blue\",\"n\":") && json.trim_end().ends_with("}]"),
+        "{json}"
+    );
+
+    let ndjson = stdout(&sql(&["-c", LANES, "--format", "ndjson"]));
+    assert_eq!(ndjson.lines().count(), 4);
+    assert!(ndjson.lines().all(|l| l.starts_with("{\"lane\":")));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lanes.parquet");
+    let out = sql(&[
+        "-c",
+        LANES,
+        "--format",
+        "parquet",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let batch = read_parquet(&file);
+    assert_eq!(batch.num_rows(), 4);
+    assert_eq!(batch.schema().field(0).name(), "lane");
+
+    let refused = sql(&["-c", LANES, "--format", "parquet"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("needs -o FILE"));
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    let bad = sql(&["-c", "SELEC lane FROM declarations"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let message = stderr(&bad);
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    assert!(
+        message.starts_with("error: ") && message.contains("SELEC"),
+        "{message}"
+    );
+
+    let missing = sql(&["-c", "SELECT * FROM declaraciones"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("declaraciones"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // The first failing statement stops the run; earlier results are out.
+    let partial = sql(&[
+        "--format",
+        "csv",
+        "-c",
+        "SELECT 1 AS a; SELECT nope FROM declarations; SELECT 2 AS b",
+    ]);
+    assert_eq!(partial.status.code(), Some(1));
+    assert!(stderr(&partial).contains("nope"), "{}", stderr(&partial));
+    assert!(!stdout(&partial).contains('2'));
+
+    let nowhere = run(aduana().args(["sql", "-w", "/no/such/wh", "-c", "SELECT 1"]));
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(stderr(&nowhere).contains("/no/such/wh"));
+
+    let usage = run(aduana().args(["sql", "-c", "SELECT 1"]));
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "missing --warehouse is a usage error"
+    );
+    assert!(stderr(&usage).contains("--warehouse"));
+
+    let memory = sql(&["--memory-limit", "lots", "-c", "SELECT 1"]);
+    assert_eq!(memory.status.code(), Some(1));
+    assert!(stderr(&memory).contains("invalid size \"lots\""));
+}
+
+#[test]
+fn failed_output_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.csv");
+    let out = sql(&[
+        "--format",
+        "csv",
+        "-o",
+        file.to_str().unwrap(),
+        "-c",
+        "SELECT 1 AS a; SELECT nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!file.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left behind"
+    );
+}
+
+#[test]
+fn warehouse_is_never_written_from_sql() {
+    let wh = shared();
+    let before = parquet_files(wh.path());
+    let insert = sql(&[
+        "-c",
+        "INSERT INTO declarations SELECT * FROM declarations LIMIT 1",
+    ]);
+    assert_eq!(insert.status.code(), Some(1));
+    assert!(stderr(&insert).contains("read-only"), "{}", stderr(&insert));
+
+    let inside = wh
+        .path()
+        .join("declarations/year=2026/month=10/evil.parquet");
+    let copy = sql(&[
+        "-c",
+        &format!("COPY (SELECT 1 AS a) TO '{}'", inside.display()),
+    ]);
+    assert_eq!(copy.status.code(), Some(1));
+    assert!(
+        stderr(&copy).contains("inside the warehouse"),
+        "{}",
+        stderr(&copy)
+    );
+    assert!(!inside.exists());
+    let sneaky = format!("{}/reference/../declarations/x.csv", wh.path().display());
+    assert_eq!(
+        sql(&["-c", &format!("COPY (SELECT 1 AS a) TO '{sneaky}'")])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(parquet_files(wh.path()), before);
+
+    // Analysts may export elsewhere and make views.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("lanes.csv");
+    let ok = sql(&[
+        "-c",
+        &format!(
+            "CREATE VIEW lanes AS {LANES}; COPY (SELECT * FROM lanes) TO '{}' STORED AS CSV",
+            export.display()
+        ),
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        std::fs::read_to_string(&export)
+            .unwrap()
+            .starts_with("lane,n")
+    );
+}
+
+#[test]
+fn sql_from_file_and_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("q.sql");
+    std::fs::write(&script, "CREATE VIEW v AS SELECT DISTINCT lane FROM declarations;\nSELECT COUNT(*) AS lanes FROM v;\n").unwrap();
+    let out = sql(&["--format", "csv", "-f", script.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "lanes\n4\n");
+
+    let mut child = aduana()
+        .args(["sql", "-w", &shared().uri(), "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT COUNT(*) AS n FROM reference.tariff")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("n\n{}\n", shared().summary.tariff_lines)
+    );
+}
+
+#[test]
+fn check_lists_tables() {
+    let out = run(aduana().args(["check", "-w", &shared().uri()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("conforms to the contract"));
+    assert!(
+        text.contains(&format!("declarations {:>20}", shared().summary.rows))
+            || text.contains(&shared().summary.rows.to_string()),
+        "{text}"
+    );
+    assert!(text.contains("reference.trade_remedies"));
+}
+
+#[test]
+fn generate_command_and_its_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("wh");
+    let out = run(aduana().args([
+        "generate",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--rows",
+        "5000",
+        "--seed",
+        "3",
+        "--months",
+        "2",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("wrote 5000 items"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(out_dir.join("_truth").is_dir() && out_dir.join("reference/tariff.parquet").is_file());
+
+    let again = run(aduana().args([
+        "generate",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--rows",
+        "10",
+    ]));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--overwrite"));
+    assert_eq!(
+        parquet_files(&out_dir.join("declarations")).len(),
+        2,
+        "existing data untouched"
+    );
+
+    let bad_month = run(aduana().args(["generate", "--out", "x", "--last-month", "2026-13"]));
+    assert_eq!(bad_month.status.code(), Some(2));
+    assert!(stderr(&bad_month).contains("YYYY-MM"));
+    let no_csv = run(aduana().args([
+        "generate",
+        "--out",
+        dir.path().join("n").to_str().unwrap(),
+        "--rows",
+        "10",
+        "--hs-nomenclature",
+        "/no/hs.csv",
+    ]));
+    assert_eq!(no_csv.status.code(), Some(1));
+    assert!(stderr(&no_csv).contains("/no/hs.csv"));
+}
+
+#[test]
+fn demo_generates_once_and_tours_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let first = run(aduana().args(["demo", "--dir", sample.to_str().unwrap(), "--rows", "20000"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("generating 20000"));
+    let text = stdout(&first);
+    for report in aduana_reports::all() {
+        assert!(
+            text.contains(&report.title),
+            "{} missing:\n{text}",
+            report.title
+        );
+    }
+    assert!(
+        text.contains("Known fraud in the sample") && text.contains("undervaluation"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| red ") && text.contains("hit_rate_pct"),
+        "{text}"
+    );
+
+    let second = run(aduana().args(["demo", "--dir", sample.to_str().unwrap()]));
+    assert!(second.status.success());
+    assert!(
+        !stderr(&second).contains("generating"),
+        "the sample is reused"
+    );
+}

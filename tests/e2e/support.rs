@@ -1,0 +1,210 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use aduana_engine::{EngineOptions, Session};
+use aduana_warehouse::{OpenOptions, Warehouse};
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A freshly generated warehouse in its own temporary folder.
+pub struct TestWarehouse {
+    pub dir: tempfile::TempDir,
+    pub summary: aduana_synth::Summary,
+}
+
+impl TestWarehouse {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn uri(&self) -> String {
+        self.path().display().to_string()
+    }
+}
+
+/// `rows` items over `months` months ending 2026-10, seed 7.
+pub fn generate(rows: u64, months: u32) -> TestWarehouse {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = aduana_synth::GenerateOptions::new(dir.path(), rows, 7);
+    options.months = months;
+    options.overwrite = true;
+    let summary = aduana_synth::generate(&options).unwrap();
+    TestWarehouse { dir, summary }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub async fn open(uri: &str) -> aduana_warehouse::Result<Warehouse> {
+    Warehouse::open_with(uri, OpenOptions::default()).await
+}
+
+pub async fn session(uri: &str) -> Session {
+    Session::open(open(uri).await.unwrap(), &EngineOptions::default())
+        .await
+        .unwrap()
+}
+
+pub async fn query(session: &Session, sql: &str) -> Vec<RecordBatch> {
+    session
+        .context()
+        .sql(sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+}
+
+/// The result as an aligned text table, for readable assertions.
+pub async fn query_text(session: &Session, sql: &str) -> String {
+    pretty_format_batches(&query(session, sql).await)
+        .unwrap()
+        .to_string()
+}
+
+/// A single integer result.
+pub async fn query_i64(session: &Session, sql: &str) -> i64 {
+    let batches = query(session, sql).await;
+    let column = batches[0].column(0);
+    let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).unwrap();
+    column
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+pub fn read_parquet(path: &Path) -> RecordBatch {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .with_batch_size(1 << 20)
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+pub fn write_parquet(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// All Parquet files under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Rewrites one declarations file through `change`; returns its path
+/// relative to the warehouse root.
+pub fn rewrite_declarations(
+    warehouse: &Path,
+    change: impl FnOnce(RecordBatch) -> RecordBatch,
+) -> String {
+    let file = parquet_files(&warehouse.join("declarations"))
+        .pop()
+        .unwrap();
+    let batch = change(read_parquet(&file));
+    write_parquet(&file, &batch);
+    file.strip_prefix(warehouse).unwrap().display().to_string()
+}
+
+/// `batch` with column `name` replaced (or removed when `column` is None).
+pub fn replace_column(
+    batch: &RecordBatch,
+    name: &str,
+    column: Option<(arrow::datatypes::Field, arrow::array::ArrayRef)>,
+) -> RecordBatch {
+    let index = batch.schema().index_of(name).unwrap();
+    let mut fields: Vec<_> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    match column {
+        Some((field, array)) => {
+            fields[index] = field;
+            columns[index] = array;
+        }
+        None => {
+            fields.remove(index);
+            columns.remove(index);
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// The `aduana` binary built for these tests.
+pub fn aduana() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aduana"));
+    // Keep the tests' environment from leaking in.
+    command
+        .env_remove("ADUANA_WAREHOUSE")
+        .env_remove("ADUANA_CONFIG");
+    command
+}
+
+pub fn run(command: &mut Command) -> Output {
+    command.output().expect("aduana binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Python with pyarrow, if this machine has it: `ADUANA_PYTHON`, the
+/// project's `.venv`, or `python3`. With `ADUANA_REQUIRE_PYTHON=1` (set by
+/// `.ci/run`) a missing pyarrow fails the test instead of skipping it.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("ADUANA_PYTHON").ok().map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    for python in candidates.into_iter().flatten() {
+        let ok = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var("ADUANA_REQUIRE_PYTHON").is_ok_and(|v| v == "1") {
+        panic!("python with {module} is required (ADUANA_REQUIRE_PYTHON=1) but none was found");
+    }
+    eprintln!("SKIPPED: no python with {module}; run .ci/run to create the test virtualenv");
+    None
+}
