@@ -1,5 +1,5 @@
 -- title: Customs value by HS chapter
--- description: The fifteen HS chapters with the most customs value, their share of the total and of the items.
+-- description: The fifteen HS chapters with the most customs value, with their items and share of the total value.
 SELECT substr(d.hs_code, 1, 2) AS chapter,
        n.description,
        COUNT(*) AS items,

@@ -542,3 +542,52 @@ fn money_from_int64_cents_is_refused_not_misread() {
     });
     assert_mentions(&open_error(&wh), &["column customs_value", "type Int64"]);
 }
+
+#[test]
+fn file_uris_and_an_explicit_config_file() {
+    let wh = generate(3_000, 2);
+    let export = asycuda_export(&wh);
+    // The config may live outside the warehouse (--config), e.g. in /etc.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = elsewhere.path().join("gt.toml");
+    std::fs::rename(export.path().join("aduana.toml"), &config).unwrap();
+    let uri = format!("file://{}", export.path().display());
+    runtime().block_on(async {
+        let e = open(&uri).await.unwrap_err().to_string();
+        assert!(
+            e.contains("has no declarations table"),
+            "without the config: {e}"
+        );
+        let options = aduana_warehouse::OpenOptions {
+            config_path: Some(config.clone()),
+            ..Default::default()
+        };
+        let mapped = aduana_warehouse::Warehouse::open_with(&uri, options)
+            .await
+            .unwrap();
+        assert_eq!(
+            mapped.table("declarations").unwrap().rows(),
+            wh.summary.rows
+        );
+    });
+    let out = run(aduana().args([
+        "sql",
+        "-w",
+        &uri,
+        "--config",
+        config.to_str().unwrap(),
+        "--memory-limit",
+        "512M",
+        "--target-partitions",
+        "2",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT COUNT(*) AS n FROM declarations",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("n\n{}\n", wh.summary.rows));
+    let bad = run(aduana().args(["check", "-w", &uri, "--config", "/no/such.toml"]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("/no/such.toml"), "{}", stderr(&bad));
+}

@@ -155,7 +155,7 @@ impl Session {
         };
         match (plan, policy) {
             (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => refuse(format!(
-                "{} on {} refused: warehouse tables are read-only",
+                "{} on {} refused: SQL here never modifies tables (warehouse tables are read-only)",
                 dml.op, dml.table_name
             )),
             (LogicalPlan::Copy(copy), WritePolicy::Analyst) => {
