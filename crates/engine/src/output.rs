@@ -53,65 +53,62 @@ impl FromStr for Format {
 /// Writes `stream` to `out` in `format`; returns the number of rows.
 pub async fn write_stream<W: Write + Send>(
     format: Format,
-    mut stream: SendableRecordBatchStream,
+    stream: SendableRecordBatchStream,
     out: &mut W,
 ) -> Result<u64> {
     let schema = stream.schema();
-    let mut rows = 0u64;
     match format {
         Format::Table => {
+            // Column widths depend on every row: collect first.
             let mut batches = Vec::new();
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
+            let rows = for_each_batch(stream, |batch| {
                 batches.push(batch);
-            }
+                Ok(())
+            })
+            .await?;
             write_table(&schema, &batches, out)?;
+            Ok(rows)
         }
         Format::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(out);
-            let mut wrote_any = false;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch)?;
-                wrote_any = true;
-            }
-            if !wrote_any {
-                // Still give the header, so an empty result is a valid CSV.
-                writer.write(&RecordBatch::new_empty(schema))?;
-            }
+            // An empty batch first: an empty result still gets its header.
+            writer.write(&RecordBatch::new_empty(schema))?;
+            for_each_batch(stream, |batch| Ok(writer.write(&batch)?)).await
         }
         Format::Json => {
             let mut writer = arrow::json::ArrayWriter::new(out);
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch)?;
-            }
+            let rows = for_each_batch(stream, |batch| Ok(writer.write(&batch)?)).await?;
             // Also for no rows: arrow's writer then gives `[]`.
             writer.finish()?;
+            Ok(rows)
         }
         Format::Ndjson => {
             let mut writer = arrow::json::LineDelimitedWriter::new(out);
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch)?;
-            }
+            let rows = for_each_batch(stream, |batch| Ok(writer.write(&batch)?)).await?;
             writer.finish()?;
+            Ok(rows)
         }
         Format::Parquet => {
             let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema, None)?;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch)?;
-            }
+            let rows = for_each_batch(stream, |batch| Ok(writer.write(&batch)?)).await?;
             writer.close()?;
+            Ok(rows)
         }
+    }
+}
+
+/// Feeds each batch of `stream` to `write`; returns the number of rows.
+async fn for_each_batch(
+    mut stream: SendableRecordBatchStream,
+    mut write: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<u64> {
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        write(batch)?;
     }
     Ok(rows)
 }
