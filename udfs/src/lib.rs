@@ -1,23 +1,52 @@
 //! Aduana's customs SQL functions, one file per function (each a DataFusion
-//! `ScalarUDFImpl` or `AggregateUDFImpl` with its `Documentation`).
-//!
-//! The foundation registers none yet; the risk functions (`hs6`,
-//! `valuation_deviation`, ...) arrive with the risk model.
+//! `ScalarUDFImpl` or `AggregateUDFImpl` with its `Documentation`, unit tests
+//! here and SQL-level tests in `slt/`).
 
 use std::sync::Arc;
 
 use datafusion::error::Result;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
 use datafusion::prelude::SessionContext;
+
+mod hs;
+mod kernel;
+
+pub mod hs_prefix;
+pub mod hs_valid;
+pub mod robust_profile;
+pub mod robust_zscore;
+pub mod unit_value;
+
+/// Where Aduana's functions appear in generated documentation.
+pub const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Customs Functions",
+    description: Some(
+        "Functions for customs risk analysis: HS codes, unit values, robust statistics.",
+    ),
+};
 
 /// Every scalar function Aduana adds to SQL.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    vec![]
+    vec![
+        Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs6())),
+        Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs4())),
+        Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs2())),
+        Arc::new(ScalarUDF::new_from_impl(hs_valid::HsValidFunc::default())),
+        Arc::new(ScalarUDF::new_from_impl(
+            unit_value::UnitValueFunc::default(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            robust_zscore::RobustZscoreFunc::default(),
+        )),
+    ]
 }
 
 /// Every aggregate function Aduana adds to SQL.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![]
+    vec![Arc::new(AggregateUDF::new_from_impl(
+        robust_profile::RobustProfileFunc::default(),
+    ))]
 }
 
 /// Registers all of Aduana's functions in `ctx`.
