@@ -1,0 +1,448 @@
+//! The risk model: reference profiles learned from a warehouse's history,
+//! stored under `risk/model/<version>/` and published by writing the
+//! version into `risk/model/CURRENT` last (a single-object put, atomic on
+//! local disk and on S3), so readers see the old model or the new one.
+//!
+//! Price cells follow customs practice (WCO guidance on valuation
+//! databases): log unit values per national line × origin, HS6 × origin,
+//! HS6 and HS4, each with a robust profile, looked up from the finest cell
+//! with enough references to the coarsest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef};
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+pub const MODEL_DIR: &str = "risk/model";
+pub const PRICE_FILE: &str = "price_profiles.parquet";
+pub const MANIFEST_FILE: &str = "manifest.toml";
+pub const CURRENT_FILE: &str = "CURRENT";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("risk model {location}: {source}")]
+    Storage {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("risk model {location}: {message}")]
+    Corrupt { location: String, message: String },
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// What a model was trained on; `manifest.toml` of a version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub version: String,
+    pub built_at: String,
+    /// First day of the training window (inclusive), `YYYY-MM-DD`.
+    pub window_start: String,
+    /// Day after the training window (exclusive).
+    pub window_end: String,
+    pub training_items: u64,
+    /// Items left out because an inspection found them fraudulent.
+    pub excluded_fraud_items: u64,
+    /// A cell is used only with at least this many references.
+    pub min_cell_size: u64,
+    /// Price cells per level.
+    pub price_cells: BTreeMap<String, u64>,
+}
+
+/// Granularity of a price cell, finest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Level {
+    LineOrigin = 0,
+    Hs6Origin = 1,
+    Hs6 = 2,
+    Hs4 = 3,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::LineOrigin, Level::Hs6Origin, Level::Hs6, Level::Hs4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::LineOrigin => "line_origin",
+            Level::Hs6Origin => "hs6_origin",
+            Level::Hs6 => "hs6",
+            Level::Hs4 => "hs4",
+        }
+    }
+
+    fn from_i32(v: i32) -> Option<Level> {
+        Level::ALL.get(usize::try_from(v).ok()?).copied()
+    }
+
+    /// How many digits of the code the level keys on (`None`: all).
+    fn digits(self) -> Option<usize> {
+        match self {
+            Level::LineOrigin => None,
+            Level::Hs6Origin | Level::Hs6 => Some(6),
+            Level::Hs4 => Some(4),
+        }
+    }
+
+    fn with_origin(self) -> bool {
+        matches!(self, Level::LineOrigin | Level::Hs6Origin)
+    }
+}
+
+/// Robust profile of log unit values in one cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile {
+    pub n: u64,
+    pub median: f64,
+    pub mad: f64,
+    pub q1: f64,
+    pub q3: f64,
+}
+
+/// A price cell: log unit value per declared quantity unit (for the cell's
+/// dominant unit) and per kilogram of net mass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriceCell {
+    /// The quantity unit the per-unit profile is for, packed (`pack_unit`).
+    pub unit: u32,
+    pub per_unit: Option<Profile>,
+    pub per_kg: Option<Profile>,
+    /// Trend of the log unit value per month (a regression slope), and the
+    /// month (year * 12 + month - 1) the median is centred on.
+    pub drift: f64,
+    pub center_month: f64,
+}
+
+/// Packs a quantity unit code (`KGM`, `NAR`, `PR`) into an integer; `None`
+/// for codes longer than 4 bytes or empty.
+pub fn pack_unit(unit: &str) -> Option<u32> {
+    let bytes = unit.trim().as_bytes();
+    if bytes.is_empty() || bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | b.to_ascii_uppercase() as u32))
+}
+
+/// Packs an ISO 3166-1 alpha-2 code (any case) into 10 bits; `None` if it
+/// is not two letters.
+pub fn pack_country(code: &[u8]) -> Option<u64> {
+    match code {
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            let letter = |c: u8| (c.to_ascii_uppercase() - b'A' + 1) as u64;
+            Some(letter(*a) << 5 | letter(*b))
+        }
+        _ => None,
+    }
+}
+
+/// The key of a cell: the code's digits as a number and their count, the
+/// origin and the level, in one `u64` (34 + 4 + 10 + 2 bits), so a lookup
+/// hashes one integer and allocates nothing.
+pub fn cell_key(level: Level, digits: &[u8], origin: Option<u64>) -> Option<u64> {
+    let digits = match level.digits() {
+        Some(n) if digits.len() >= n => &digits[..n],
+        Some(_) => return None,
+        None => digits,
+    };
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let number = digits.iter().fold(0u64, |acc, d| acc * 10 + (d - b'0') as u64);
+    let origin = if level.with_origin() { origin? } else { 0 };
+    Some(number | (digits.len() as u64) << 34 | origin << 38 | (level as u64) << 48)
+}
+
+/// A loaded model.
+#[derive(Debug)]
+pub struct RiskModel {
+    pub manifest: Manifest,
+    prices: hashbrown::HashMap<u64, PriceCell>,
+}
+
+impl RiskModel {
+    /// The finest cell with at least `min_cell_size` references for the
+    /// normalised code `digits` and origin; coarser cells back it off.
+    pub fn price_cell(&self, digits: &[u8], origin: Option<u64>) -> Option<(Level, &PriceCell)> {
+        let min = self.manifest.min_cell_size;
+        Level::ALL.iter().find_map(|&level| {
+            let cell = self.prices.get(&cell_key(level, digits, origin)?)?;
+            let n = cell.per_unit.map_or(0, |p| p.n).max(cell.per_kg.map_or(0, |p| p.n));
+            (n >= min).then_some((level, cell))
+        })
+    }
+
+    pub fn price_cells(&self) -> usize {
+        self.prices.len()
+    }
+
+    /// Builds a model from its manifest and price-profile batches.
+    pub fn from_batches(manifest: Manifest, batches: &[RecordBatch]) -> std::result::Result<Self, String> {
+        let mut prices = hashbrown::HashMap::new();
+        for batch in batches {
+            read_prices(batch, &mut prices)?;
+        }
+        Ok(RiskModel { manifest, prices })
+    }
+}
+
+/// The schema of `price_profiles.parquet`.
+pub fn price_schema() -> SchemaRef {
+    let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+    Arc::new(Schema::new(vec![
+        f("level", DataType::Int32, false),
+        f("hs", DataType::Utf8, false),
+        f("origin", DataType::Utf8, true),
+        f("unit", DataType::Utf8, true),
+        f("n", DataType::Int64, false),
+        f("median", DataType::Float64, true),
+        f("mad", DataType::Float64, true),
+        f("q1", DataType::Float64, true),
+        f("q3", DataType::Float64, true),
+        f("kg_n", DataType::Int64, false),
+        f("kg_median", DataType::Float64, true),
+        f("kg_mad", DataType::Float64, true),
+        f("kg_q1", DataType::Float64, true),
+        f("kg_q3", DataType::Float64, true),
+        f("drift", DataType::Float64, true),
+        f("center_month", DataType::Float64, true),
+    ]))
+}
+
+fn read_prices(batch: &RecordBatch, prices: &mut hashbrown::HashMap<u64, PriceCell>) -> std::result::Result<(), String> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("price profiles have no column {name}"))
+    };
+    let floats = |name: &str| -> std::result::Result<_, String> {
+        column(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("column {name} is not Float64"))
+    };
+    let ints = |name: &str| -> std::result::Result<_, String> {
+        column(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| format!("column {name} is not Int64"))
+    };
+    let level = column("level")?.as_primitive_opt::<Int32Type>().ok_or("column level is not Int32")?;
+    let hs = column("hs")?.as_string_opt::<i32>().ok_or("column hs is not Utf8")?;
+    let origin = column("origin")?.as_string_opt::<i32>().ok_or("column origin is not Utf8")?;
+    let unit = column("unit")?.as_string_opt::<i32>().ok_or("column unit is not Utf8")?;
+    let (n, median, mad, q1, q3) = (ints("n")?, floats("median")?, floats("mad")?, floats("q1")?, floats("q3")?);
+    let (kg_n, kg_median, kg_mad, kg_q1, kg_q3) =
+        (ints("kg_n")?, floats("kg_median")?, floats("kg_mad")?, floats("kg_q1")?, floats("kg_q3")?);
+    let (drift, center) = (floats("drift")?, floats("center_month")?);
+    let profile = |n: &arrow::array::Int64Array, m: &arrow::array::Float64Array, d: &arrow::array::Float64Array,
+                   a: &arrow::array::Float64Array, b: &arrow::array::Float64Array, i: usize| {
+        (n.value(i) > 0 && m.is_valid(i) && d.is_valid(i)).then(|| Profile {
+            n: n.value(i) as u64,
+            median: m.value(i),
+            mad: d.value(i),
+            q1: a.value(i),
+            q3: b.value(i),
+        })
+    };
+    for i in 0..batch.num_rows() {
+        let level = Level::from_i32(level.value(i)).ok_or_else(|| format!("unknown level {}", level.value(i)))?;
+        let origin_code = origin.is_valid(i).then(|| pack_country(origin.value(i).as_bytes())).flatten();
+        let Some(key) = cell_key(level, hs.value(i).as_bytes(), origin_code) else {
+            continue;
+        };
+        prices.insert(
+            key,
+            PriceCell {
+                unit: if unit.is_valid(i) { pack_unit(unit.value(i)).unwrap_or(0) } else { 0 },
+                per_unit: profile(n, median, mad, q1, q3, i),
+                per_kg: profile(kg_n, kg_median, kg_mad, kg_q1, kg_q3, i),
+                drift: if drift.is_valid(i) && drift.value(i).is_finite() { drift.value(i) } else { 0.0 },
+                center_month: if center.is_valid(i) { center.value(i) } else { 0.0 },
+            },
+        );
+    }
+    Ok(())
+}
+
+fn path(root: &Path, parts: &[&str]) -> Path {
+    parts.iter().flat_map(|p| p.split('/')).fold(root.clone(), |p, part| p.join(part))
+}
+
+/// Writes a model version and then publishes it as current.
+pub async fn publish(
+    store: &dyn ObjectStore,
+    root: &Path,
+    manifest: &Manifest,
+    prices: &[RecordBatch],
+) -> Result<()> {
+    let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
+    let put = async |location: Path, bytes: Vec<u8>| {
+        store
+            .put(&location, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|source| ModelError::Storage {
+                location: location.to_string(),
+                source,
+            })
+    };
+    let mut parquet = Vec::new();
+    {
+        let mut writer = ArrowWriter::try_new(&mut parquet, price_schema(), None).map_err(|e| corrupt(&version_dir, e))?;
+        for batch in prices {
+            writer.write(batch).map_err(|e| corrupt(&version_dir, e))?;
+        }
+        writer.close().map_err(|e| corrupt(&version_dir, e))?;
+    }
+    put(version_dir.clone().join(PRICE_FILE), parquet).await?;
+    let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
+    put(version_dir.clone().join(MANIFEST_FILE), manifest_text.into_bytes()).await?;
+    // Last: readers switch to the new version only once it is complete.
+    put(path(root, &[MODEL_DIR, CURRENT_FILE]), format!("{}\n", manifest.version).into_bytes()).await
+}
+
+fn corrupt(location: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Corrupt {
+        location: location.to_string(),
+        message: e.to_string(),
+    }
+}
+
+async fn get(store: &dyn ObjectStore, location: &Path) -> Result<Option<Bytes>> {
+    match store.get(location).await {
+        Ok(result) => result.bytes().await.map(Some),
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => Err(e),
+    }
+    .map_err(|source| ModelError::Storage {
+        location: location.to_string(),
+        source,
+    })
+}
+
+/// Loads the current model of the warehouse at `root`; `Ok(None)` when no
+/// model was ever built.
+pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option<RiskModel>> {
+    let pointer = path(root, &[MODEL_DIR, CURRENT_FILE]);
+    let Some(version) = get(store, &pointer).await? else {
+        return Ok(None);
+    };
+    let version = std::str::from_utf8(&version).map_err(|e| corrupt(&pointer, e))?.trim().to_string();
+    if version.is_empty() || version.contains('/') {
+        return Err(corrupt(&pointer, format!("invalid version {version:?}")));
+    }
+    let dir = path(root, &[MODEL_DIR, &version]);
+    let manifest_path = dir.clone().join(MANIFEST_FILE);
+    let manifest_bytes = get(store, &manifest_path)
+        .await?
+        .ok_or_else(|| corrupt(&manifest_path, "missing (the pointer names a version that is not there)"))?;
+    let manifest: Manifest = toml::from_str(std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?)
+        .map_err(|e| corrupt(&manifest_path, e))?;
+    let prices_path = dir.join(PRICE_FILE);
+    let prices = get(store, &prices_path).await?.ok_or_else(|| corrupt(&prices_path, "missing"))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(prices)
+        .and_then(|b| b.build())
+        .map_err(|e| corrupt(&prices_path, e))?;
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| corrupt(&prices_path, e))?;
+    RiskModel::from_batches(manifest, &batches).map(Some).map_err(|e| corrupt(&prices_path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
+
+    #[test]
+    fn keys_separate_levels_codes_and_origins() {
+        let cn = pack_country(b"CN");
+        assert_eq!(cn, pack_country(b"cn"));
+        assert_eq!(pack_country(b"C1"), None);
+        let a = cell_key(Level::LineOrigin, b"84713000", cn).unwrap();
+        let b = cell_key(Level::LineOrigin, b"84713000", pack_country(b"US")).unwrap();
+        let c = cell_key(Level::Hs6Origin, b"84713000", cn).unwrap();
+        let d = cell_key(Level::Hs6, b"84713000", cn).unwrap();
+        let e = cell_key(Level::Hs6, b"847130", None).unwrap();
+        let f = cell_key(Level::LineOrigin, b"0847130000", cn).unwrap();
+        assert!(a != b && a != c && c != d && a != f);
+        assert_eq!(d, e, "HS6 cells ignore the origin and national digits");
+        assert_eq!(cell_key(Level::Hs6Origin, b"847130", None), None);
+        assert_eq!(pack_unit("kgm"), pack_unit("KGM"));
+        assert_eq!(pack_unit("TOOLONG"), None);
+    }
+
+    fn batch(rows: &[(i32, &str, Option<&str>, i64, f64)]) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(rows.iter().map(|r| r.2).collect::<StringArray>()),
+            Arc::new(StringArray::from(vec![Some("NAR"); rows.len()])),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4))),
+            Arc::new(Float64Array::from(vec![0.3; rows.len()])),
+            Arc::new(Float64Array::from(vec![0.0; rows.len()])),
+            Arc::new(Float64Array::from(vec![1.0; rows.len()])),
+            Arc::new(Int64Array::from(vec![0; rows.len()])),
+            Arc::new(Float64Array::from(vec![None; rows.len()])),
+            Arc::new(Float64Array::from(vec![None; rows.len()])),
+            Arc::new(Float64Array::from(vec![None; rows.len()])),
+            Arc::new(Float64Array::from(vec![None; rows.len()])),
+            Arc::new(Float64Array::from(vec![0.01; rows.len()])),
+            Arc::new(Float64Array::from(vec![24300.0; rows.len()])),
+        ];
+        RecordBatch::try_new(price_schema(), columns).unwrap()
+    }
+
+    fn manifest() -> Manifest {
+        Manifest {
+            version: "v1".into(),
+            built_at: "2026-11-22T00:00:00Z".into(),
+            window_start: "2025-11-01".into(),
+            window_end: "2026-11-01".into(),
+            training_items: 100,
+            excluded_fraud_items: 2,
+            min_cell_size: 30,
+            price_cells: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn lookup_backs_off_to_coarser_cells() {
+        let prices = batch(&[
+            (0, "84713000", Some("CN"), 12, 1.0), // too few references
+            (1, "847130", Some("CN"), 40, 2.0),
+            (2, "847130", None, 500, 3.0),
+            (3, "8471", None, 900, 4.0),
+        ]);
+        let model = RiskModel::from_batches(manifest(), &[prices]).unwrap();
+        let cn = pack_country(b"CN");
+        let (level, cell) = model.price_cell(b"84713000", cn).unwrap();
+        assert_eq!((level, cell.per_unit.unwrap().median), (Level::Hs6Origin, 2.0));
+        let (level, cell) = model.price_cell(b"84713000", pack_country(b"US")).unwrap();
+        assert_eq!((level, cell.per_unit.unwrap().median), (Level::Hs6, 3.0));
+        let (level, _) = model.price_cell(b"84719000", None).unwrap();
+        assert_eq!(level, Level::Hs4);
+        assert!(model.price_cell(b"01012100", cn).is_none());
+    }
+
+    #[tokio::test]
+    async fn publish_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = object_store::local::LocalFileSystem::new();
+        let root = Path::from_absolute_path(dir.path()).unwrap();
+        assert!(load_current(&store, &root).await.unwrap().is_none());
+        let prices = batch(&[(2, "847130", None, 500, 3.0)]);
+        publish(&store, &root, &manifest(), &[prices]).await.unwrap();
+        let model = load_current(&store, &root).await.unwrap().unwrap();
+        assert_eq!(model.manifest, manifest());
+        assert_eq!(model.price_cells(), 1);
+        std::fs::write(dir.path().join("risk/model/CURRENT"), "v2\n").unwrap();
+        let e = load_current(&store, &root).await.unwrap_err().to_string();
+        assert!(e.contains("v2") && e.contains("missing"), "{e}");
+    }
+}
