@@ -37,6 +37,33 @@ enum Command {
     Sql(SqlArgs),
     /// Check a warehouse against the contract and list its tables
     Check(CheckArgs),
+    /// Build the risk model from the warehouse's history
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Learn reference price profiles from declarations (leaving out items
+    /// inspections found fraudulent) and publish them as the current model
+    Build(ModelBuildArgs),
+}
+
+#[derive(Args)]
+pub struct ModelBuildArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Last day of history to learn from, YYYY-MM-DD (default: the latest declaration)
+    #[arg(long, value_name = "DATE")]
+    pub through: Option<chrono::NaiveDate>,
+    /// Months of history before --through to learn from
+    #[arg(long, default_value_t = 12)]
+    pub window_months: u32,
+    /// References a price cell needs to be used
+    #[arg(long, default_value_t = 30)]
+    pub min_cell_size: u64,
 }
 
 /// Where the warehouse is and how to reach it.
@@ -186,6 +213,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Generate(args) => generate(args),
         Command::Sql(args) => runtime()?.block_on(sql(args)),
         Command::Check(args) => runtime()?.block_on(check(args)),
+        Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
     }
 }
 
@@ -340,6 +368,34 @@ async fn write_atomically(
             Err(e)
         }
     }
+}
+
+async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    let warehouse = args.warehouse.open().await?;
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let options = aduana_engine::model_build::BuildOptions {
+        through: args.through,
+        window_months: args.window_months,
+        min_cell_size: args.min_cell_size,
+    };
+    let manifest = aduana_engine::model_build::build(&session, &options).await?;
+    let cells: Vec<String> = manifest
+        .price_cells
+        .iter()
+        .map(|(level, n)| format!("{n} {level}"))
+        .collect();
+    println!(
+        "risk model {} published in {:.1} s: learned from {} items from {} to {} (left out {} found fraudulent); price cells: {}",
+        manifest.version,
+        started.elapsed().as_secs_f64(),
+        manifest.training_items,
+        manifest.window_start,
+        manifest.window_end,
+        manifest.excluded_fraud_items,
+        cells.join(", ")
+    );
+    Ok(())
 }
 
 async fn check(args: CheckArgs) -> Result<(), Error> {

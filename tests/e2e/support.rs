@@ -208,3 +208,22 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
     eprintln!("SKIPPED: no python with {module}; run .ci/run to create the test virtualenv");
     None
 }
+
+/// Area under the ROC curve of `scores` (higher = more suspicious) for
+/// `labels`, with tied scores sharing their average rank.
+pub fn auc(scored: &mut [(f64, bool)]) -> f64 {
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < scored.len() {
+        let mut j = i;
+        while j < scored.len() && scored[j].0 == scored[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += average_rank * scored[i..j].iter().filter(|s| s.1).count() as f64;
+        i = j;
+    }
+    let positives = scored.iter().filter(|s| s.1).count() as f64;
+    let negatives = scored.len() as f64 - positives;
+    (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+}

@@ -8,14 +8,19 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use model_handle::ModelHandle;
+
 mod hs;
 mod kernel;
+pub mod model_handle;
 
 pub mod hs_prefix;
 pub mod hs_valid;
+pub mod risk_model_info;
 pub mod robust_profile;
 pub mod robust_zscore;
 pub mod unit_value;
+pub mod valuation_deviation;
 
 /// Where Aduana's functions appear in generated documentation.
 pub const DOC_SECTION: DocSection = DocSection {
@@ -26,9 +31,12 @@ pub const DOC_SECTION: DocSection = DocSection {
     ),
 };
 
-/// Every scalar function Aduana adds to SQL.
-pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+/// Every scalar function Aduana adds to SQL; the risk functions use `model`.
+pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
     vec![
+        Arc::new(ScalarUDF::new_from_impl(
+            valuation_deviation::ValuationDeviationFunc::new(model.clone()),
+        )),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs6())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs4())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs2())),
@@ -49,9 +57,14 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ))]
 }
 
-/// Registers all of Aduana's functions in `ctx`.
-pub fn register_all(ctx: &SessionContext) -> Result<()> {
-    for f in scalar_functions() {
+/// Registers all of Aduana's functions in `ctx`, the risk functions over
+/// `model` (which may be absent: they then fail with a clear message).
+pub fn register_all(ctx: &SessionContext, model: &ModelHandle) -> Result<()> {
+    ctx.register_udtf(
+        "risk_model_info",
+        Arc::new(risk_model_info::RiskModelInfoFunc::new(model.clone())),
+    );
+    for f in scalar_functions(model) {
         ctx.register_udf(f.as_ref().clone());
     }
     for f in aggregate_functions() {

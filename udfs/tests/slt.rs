@@ -17,7 +17,8 @@ impl Db {
     fn new() -> Self {
         let ctx =
             SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
-        aduana_udfs::register_all(&ctx).expect("functions register");
+        aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::default())
+            .expect("functions register");
         Db { ctx }
     }
 }

@@ -2,6 +2,7 @@
 //! warehouse's tables and every Aduana function registered, and statements
 //! are planned under a write policy that keeps the warehouse untouched.
 
+pub mod model_build;
 pub mod output;
 
 use std::path::{Component, Path, PathBuf};
@@ -26,6 +27,10 @@ pub enum EngineError {
     Warehouse(#[from] aduana_warehouse::WarehouseError),
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
+    #[error(transparent)]
+    Model(#[from] aduana_model::ModelError),
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// A statement that failed to plan or run, or that the policy refused.
     #[error("{statement}: {message}")]
     Statement { statement: String, message: String },
@@ -100,7 +105,9 @@ impl Session {
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         warehouse.register(&ctx)?;
-        aduana_udfs::register_all(&ctx)?;
+        let location = warehouse.location();
+        let model = aduana_model::load_current(location.store.as_ref(), &location.prefix).await?;
+        aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::new(model.map(Arc::new)))?;
         Ok(Session { ctx, warehouse })
     }
 

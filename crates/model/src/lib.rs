@@ -128,7 +128,11 @@ pub fn pack_unit(unit: &str) -> Option<u32> {
     if bytes.is_empty() || bytes.len() > 4 {
         return None;
     }
-    Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | b.to_ascii_uppercase() as u32))
+    Some(
+        bytes
+            .iter()
+            .fold(0u32, |acc, b| (acc << 8) | b.to_ascii_uppercase() as u32),
+    )
 }
 
 /// Packs an ISO 3166-1 alpha-2 code (any case) into 10 bits; `None` if it
@@ -155,7 +159,9 @@ pub fn cell_key(level: Level, digits: &[u8], origin: Option<u64>) -> Option<u64>
     if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let number = digits.iter().fold(0u64, |acc, d| acc * 10 + (d - b'0') as u64);
+    let number = digits
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + (d - b'0') as u64);
     let origin = if level.with_origin() { origin? } else { 0 };
     Some(number | (digits.len() as u64) << 34 | origin << 38 | (level as u64) << 48)
 }
@@ -174,7 +180,10 @@ impl RiskModel {
         let min = self.manifest.min_cell_size;
         Level::ALL.iter().find_map(|&level| {
             let cell = self.prices.get(&cell_key(level, digits, origin)?)?;
-            let n = cell.per_unit.map_or(0, |p| p.n).max(cell.per_kg.map_or(0, |p| p.n));
+            let n = cell
+                .per_unit
+                .map_or(0, |p| p.n)
+                .max(cell.per_kg.map_or(0, |p| p.n));
             (n >= min).then_some((level, cell))
         })
     }
@@ -184,7 +193,10 @@ impl RiskModel {
     }
 
     /// Builds a model from its manifest and price-profile batches.
-    pub fn from_batches(manifest: Manifest, batches: &[RecordBatch]) -> std::result::Result<Self, String> {
+    pub fn from_batches(
+        manifest: Manifest,
+        batches: &[RecordBatch],
+    ) -> std::result::Result<Self, String> {
         let mut prices = hashbrown::HashMap::new();
         for batch in batches {
             read_prices(batch, &mut prices)?;
@@ -216,7 +228,10 @@ pub fn price_schema() -> SchemaRef {
     ]))
 }
 
-fn read_prices(batch: &RecordBatch, prices: &mut hashbrown::HashMap<u64, PriceCell>) -> std::result::Result<(), String> {
+fn read_prices(
+    batch: &RecordBatch,
+    prices: &mut hashbrown::HashMap<u64, PriceCell>,
+) -> std::result::Result<(), String> {
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -232,16 +247,39 @@ fn read_prices(batch: &RecordBatch, prices: &mut hashbrown::HashMap<u64, PriceCe
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| format!("column {name} is not Int64"))
     };
-    let level = column("level")?.as_primitive_opt::<Int32Type>().ok_or("column level is not Int32")?;
-    let hs = column("hs")?.as_string_opt::<i32>().ok_or("column hs is not Utf8")?;
-    let origin = column("origin")?.as_string_opt::<i32>().ok_or("column origin is not Utf8")?;
-    let unit = column("unit")?.as_string_opt::<i32>().ok_or("column unit is not Utf8")?;
-    let (n, median, mad, q1, q3) = (ints("n")?, floats("median")?, floats("mad")?, floats("q1")?, floats("q3")?);
-    let (kg_n, kg_median, kg_mad, kg_q1, kg_q3) =
-        (ints("kg_n")?, floats("kg_median")?, floats("kg_mad")?, floats("kg_q1")?, floats("kg_q3")?);
+    let level = column("level")?
+        .as_primitive_opt::<Int32Type>()
+        .ok_or("column level is not Int32")?;
+    let hs = column("hs")?
+        .as_string_opt::<i32>()
+        .ok_or("column hs is not Utf8")?;
+    let origin = column("origin")?
+        .as_string_opt::<i32>()
+        .ok_or("column origin is not Utf8")?;
+    let unit = column("unit")?
+        .as_string_opt::<i32>()
+        .ok_or("column unit is not Utf8")?;
+    let (n, median, mad, q1, q3) = (
+        ints("n")?,
+        floats("median")?,
+        floats("mad")?,
+        floats("q1")?,
+        floats("q3")?,
+    );
+    let (kg_n, kg_median, kg_mad, kg_q1, kg_q3) = (
+        ints("kg_n")?,
+        floats("kg_median")?,
+        floats("kg_mad")?,
+        floats("kg_q1")?,
+        floats("kg_q3")?,
+    );
     let (drift, center) = (floats("drift")?, floats("center_month")?);
-    let profile = |n: &arrow::array::Int64Array, m: &arrow::array::Float64Array, d: &arrow::array::Float64Array,
-                   a: &arrow::array::Float64Array, b: &arrow::array::Float64Array, i: usize| {
+    let profile = |n: &arrow::array::Int64Array,
+                   m: &arrow::array::Float64Array,
+                   d: &arrow::array::Float64Array,
+                   a: &arrow::array::Float64Array,
+                   b: &arrow::array::Float64Array,
+                   i: usize| {
         (n.value(i) > 0 && m.is_valid(i) && d.is_valid(i)).then(|| Profile {
             n: n.value(i) as u64,
             median: m.value(i),
@@ -251,19 +289,35 @@ fn read_prices(batch: &RecordBatch, prices: &mut hashbrown::HashMap<u64, PriceCe
         })
     };
     for i in 0..batch.num_rows() {
-        let level = Level::from_i32(level.value(i)).ok_or_else(|| format!("unknown level {}", level.value(i)))?;
-        let origin_code = origin.is_valid(i).then(|| pack_country(origin.value(i).as_bytes())).flatten();
+        let level = Level::from_i32(level.value(i))
+            .ok_or_else(|| format!("unknown level {}", level.value(i)))?;
+        let origin_code = origin
+            .is_valid(i)
+            .then(|| pack_country(origin.value(i).as_bytes()))
+            .flatten();
         let Some(key) = cell_key(level, hs.value(i).as_bytes(), origin_code) else {
             continue;
         };
         prices.insert(
             key,
             PriceCell {
-                unit: if unit.is_valid(i) { pack_unit(unit.value(i)).unwrap_or(0) } else { 0 },
+                unit: if unit.is_valid(i) {
+                    pack_unit(unit.value(i)).unwrap_or(0)
+                } else {
+                    0
+                },
                 per_unit: profile(n, median, mad, q1, q3, i),
                 per_kg: profile(kg_n, kg_median, kg_mad, kg_q1, kg_q3, i),
-                drift: if drift.is_valid(i) && drift.value(i).is_finite() { drift.value(i) } else { 0.0 },
-                center_month: if center.is_valid(i) { center.value(i) } else { 0.0 },
+                drift: if drift.is_valid(i) && drift.value(i).is_finite() {
+                    drift.value(i)
+                } else {
+                    0.0
+                },
+                center_month: if center.is_valid(i) {
+                    center.value(i)
+                } else {
+                    0.0
+                },
             },
         );
     }
@@ -271,7 +325,10 @@ fn read_prices(batch: &RecordBatch, prices: &mut hashbrown::HashMap<u64, PriceCe
 }
 
 fn path(root: &Path, parts: &[&str]) -> Path {
-    parts.iter().flat_map(|p| p.split('/')).fold(root.clone(), |p, part| p.join(part))
+    parts
+        .iter()
+        .flat_map(|p| p.split('/'))
+        .fold(root.clone(), |p, part| p.join(part))
 }
 
 /// Writes a model version and then publishes it as current.
@@ -294,7 +351,8 @@ pub async fn publish(
     };
     let mut parquet = Vec::new();
     {
-        let mut writer = ArrowWriter::try_new(&mut parquet, price_schema(), None).map_err(|e| corrupt(&version_dir, e))?;
+        let mut writer = ArrowWriter::try_new(&mut parquet, price_schema(), None)
+            .map_err(|e| corrupt(&version_dir, e))?;
         for batch in prices {
             writer.write(batch).map_err(|e| corrupt(&version_dir, e))?;
         }
@@ -302,9 +360,17 @@ pub async fn publish(
     }
     put(version_dir.clone().join(PRICE_FILE), parquet).await?;
     let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
-    put(version_dir.clone().join(MANIFEST_FILE), manifest_text.into_bytes()).await?;
+    put(
+        version_dir.clone().join(MANIFEST_FILE),
+        manifest_text.into_bytes(),
+    )
+    .await?;
     // Last: readers switch to the new version only once it is complete.
-    put(path(root, &[MODEL_DIR, CURRENT_FILE]), format!("{}\n", manifest.version).into_bytes()).await
+    put(
+        path(root, &[MODEL_DIR, CURRENT_FILE]),
+        format!("{}\n", manifest.version).into_bytes(),
+    )
+    .await
 }
 
 fn corrupt(location: &Path, e: impl std::fmt::Display) -> ModelError {
@@ -333,24 +399,38 @@ pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option
     let Some(version) = get(store, &pointer).await? else {
         return Ok(None);
     };
-    let version = std::str::from_utf8(&version).map_err(|e| corrupt(&pointer, e))?.trim().to_string();
+    let version = std::str::from_utf8(&version)
+        .map_err(|e| corrupt(&pointer, e))?
+        .trim()
+        .to_string();
     if version.is_empty() || version.contains('/') {
         return Err(corrupt(&pointer, format!("invalid version {version:?}")));
     }
     let dir = path(root, &[MODEL_DIR, &version]);
     let manifest_path = dir.clone().join(MANIFEST_FILE);
-    let manifest_bytes = get(store, &manifest_path)
-        .await?
-        .ok_or_else(|| corrupt(&manifest_path, "missing (the pointer names a version that is not there)"))?;
-    let manifest: Manifest = toml::from_str(std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?)
-        .map_err(|e| corrupt(&manifest_path, e))?;
+    let manifest_bytes = get(store, &manifest_path).await?.ok_or_else(|| {
+        corrupt(
+            &manifest_path,
+            "missing (the pointer names a version that is not there)",
+        )
+    })?;
+    let manifest: Manifest = toml::from_str(
+        std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?,
+    )
+    .map_err(|e| corrupt(&manifest_path, e))?;
     let prices_path = dir.join(PRICE_FILE);
-    let prices = get(store, &prices_path).await?.ok_or_else(|| corrupt(&prices_path, "missing"))?;
+    let prices = get(store, &prices_path)
+        .await?
+        .ok_or_else(|| corrupt(&prices_path, "missing"))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(prices)
         .and_then(|b| b.build())
         .map_err(|e| corrupt(&prices_path, e))?;
-    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| corrupt(&prices_path, e))?;
-    RiskModel::from_batches(manifest, &batches).map(Some).map_err(|e| corrupt(&prices_path, e))
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(&prices_path, e))?;
+    RiskModel::from_batches(manifest, &batches)
+        .map(Some)
+        .map_err(|e| corrupt(&prices_path, e))
 }
 
 #[cfg(test)]
@@ -422,7 +502,10 @@ mod tests {
         let model = RiskModel::from_batches(manifest(), &[prices]).unwrap();
         let cn = pack_country(b"CN");
         let (level, cell) = model.price_cell(b"84713000", cn).unwrap();
-        assert_eq!((level, cell.per_unit.unwrap().median), (Level::Hs6Origin, 2.0));
+        assert_eq!(
+            (level, cell.per_unit.unwrap().median),
+            (Level::Hs6Origin, 2.0)
+        );
         let (level, cell) = model.price_cell(b"84713000", pack_country(b"US")).unwrap();
         assert_eq!((level, cell.per_unit.unwrap().median), (Level::Hs6, 3.0));
         let (level, _) = model.price_cell(b"84719000", None).unwrap();
@@ -437,7 +520,9 @@ mod tests {
         let root = Path::from_absolute_path(dir.path()).unwrap();
         assert!(load_current(&store, &root).await.unwrap().is_none());
         let prices = batch(&[(2, "847130", None, 500, 3.0)]);
-        publish(&store, &root, &manifest(), &[prices]).await.unwrap();
+        publish(&store, &root, &manifest(), &[prices])
+            .await
+            .unwrap();
         let model = load_current(&store, &root).await.unwrap().unwrap();
         assert_eq!(model.manifest, manifest());
         assert_eq!(model.price_cells(), 1);

@@ -1,0 +1,201 @@
+//! `aduana model build`: learns the risk model's reference profiles from
+//! the warehouse's history with SQL on the session, then publishes them.
+//!
+//! Items that an inspection found fraudulent are left out: the reference
+//! must describe honest trade. Cells are grouped at four levels (national
+//! line × origin, HS6 × origin, HS6, HS4); within a cell, per-unit values
+//! use only the cell's dominant quantity unit, per-kg values use all items.
+
+use std::collections::BTreeMap;
+
+use aduana_model::{Manifest, price_schema};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{Date32Type, Int64Type};
+use chrono::{Months, NaiveDate, Utc};
+
+use crate::{EngineError, Result, Session, WritePolicy};
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Last day of history used (inclusive); default the latest declaration.
+    pub through: Option<NaiveDate>,
+    pub window_months: u32,
+    /// Cells with fewer references are not kept (and never used).
+    pub min_cell_size: u64,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            through: None,
+            window_months: 12,
+            min_cell_size: 30,
+        }
+    }
+}
+
+/// The `(hs, origin)` key of each level, over the normalised `line` and
+/// upper-cased `origin` of the training view.
+const LEVELS: [(i32, &str, &str); 4] = [
+    (0, "line", "origin"),
+    (1, "substr(line, 1, 6)", "origin"),
+    (2, "substr(line, 1, 6)", "''"),
+    (3, "substr(line, 1, 4)", "''"),
+];
+
+async fn scalar_date(session: &Session, sql: &str) -> Result<Option<NaiveDate>> {
+    let batches = session
+        .sql(sql, WritePolicy::ReadOnly)
+        .await?
+        .collect()
+        .await?;
+    let Some(batch) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let column = cast(batch.column(0), &arrow::datatypes::DataType::Date32)?;
+    let dates = column.as_primitive::<Date32Type>();
+    Ok(dates
+        .is_valid(0)
+        .then(|| Date32Type::to_naive_date_opt(dates.value(0)))
+        .flatten())
+}
+
+async fn scalar_count(session: &Session, sql: &str) -> Result<u64> {
+    let batches = session
+        .sql(sql, WritePolicy::ReadOnly)
+        .await?
+        .collect()
+        .await?;
+    let column = cast(batches[0].column(0), &arrow::datatypes::DataType::Int64)?;
+    Ok(column.as_primitive::<Int64Type>().value(0).max(0) as u64)
+}
+
+/// Builds a model from the session's warehouse and publishes it as the
+/// current version. Returns its manifest.
+pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest> {
+    if options.window_months == 0 {
+        return Err(EngineError::InvalidOption(
+            "--window-months must be at least 1".into(),
+        ));
+    }
+    let end = match options.through {
+        Some(day) => day.succ_opt().expect("date in range"),
+        None => scalar_date(session, "SELECT MAX(declaration_date) FROM declarations")
+            .await?
+            .ok_or_else(|| {
+                EngineError::InvalidOption("the warehouse has no declarations to learn from".into())
+            })?
+            .succ_opt()
+            .expect("date in range"),
+    };
+    let start = end - Months::new(options.window_months);
+    let has_inspections = session.warehouse().table("inspections").is_some();
+    let fraud_filter = if has_inspections {
+        "AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
+             AND i.declaration_id = d.declaration_id AND i.item_no = d.item_no) \
+         AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
+             AND i.declaration_id = d.declaration_id AND i.item_no IS NULL)"
+    } else {
+        ""
+    };
+    let window = format!(
+        "d.declaration_date >= DATE '{start}' AND d.declaration_date < DATE '{end}' AND hs_valid(d.hs_code)"
+    );
+    let in_window = scalar_count(
+        session,
+        &format!("SELECT COUNT(*) FROM declarations d WHERE {window}"),
+    )
+    .await?;
+    let training = format!(
+        "SELECT replace(replace(replace(d.hs_code, '.', ''), ' ', ''), '-', '') AS line, \
+                COALESCE(upper(d.origin_country), '') AS origin, d.quantity_unit AS unit, \
+                ln(unit_value(d.customs_value, d.quantity)) AS luv, \
+                ln(unit_value(d.customs_value, d.net_mass_kg)) AS lkg, \
+                CAST(d.year * 12 + d.month - 1 AS DOUBLE) AS m \
+         FROM declarations d WHERE {window} {fraud_filter}"
+    );
+    let training_items =
+        scalar_count(session, &format!("SELECT COUNT(*) FROM ({training})")).await?;
+    if training_items == 0 {
+        return Err(EngineError::InvalidOption(format!(
+            "no declarations with a valid HS code between {start} and {end} to learn from"
+        )));
+    }
+    let keyed = LEVELS
+        .iter()
+        .map(|(level, hs, origin)| {
+            format!("SELECT {level} AS level, {hs} AS hs, {origin} AS origin, unit, luv, lkg, m FROM training")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let min = options.min_cell_size;
+    let profiles = format!(
+        "WITH training AS ({training}), keyed AS ({keyed}), \
+         units AS (SELECT level, hs, origin, unit, \
+                   ROW_NUMBER() OVER (PARTITION BY level, hs, origin ORDER BY COUNT(*) DESC, unit) AS r \
+                   FROM keyed WHERE unit IS NOT NULL GROUP BY level, hs, origin, unit), \
+         dominant AS (SELECT level, hs, origin, unit FROM units WHERE r = 1), \
+         cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
+                   robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
+                   robust_profile(k.lkg) AS pk, \
+                   regr_slope(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS drift, \
+                   AVG(k.m) AS center_month, COUNT(*) AS items \
+                   FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
+                   GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
+         SELECT level, hs, NULLIF(origin, '') AS origin, unit, \
+                pu['n'] AS n, pu['median'] AS median, pu['mad'] AS mad, pu['q1'] AS q1, pu['q3'] AS q3, \
+                pk['n'] AS kg_n, pk['median'] AS kg_median, pk['mad'] AS kg_mad, pk['q1'] AS kg_q1, pk['q3'] AS kg_q3, \
+                drift, center_month \
+         FROM cells ORDER BY level, hs, origin"
+    );
+    let batches = session
+        .sql(&profiles, WritePolicy::ReadOnly)
+        .await?
+        .collect()
+        .await?;
+    let schema = price_schema();
+    let mut prices = Vec::with_capacity(batches.len());
+    let mut cells: BTreeMap<String, u64> = BTreeMap::new();
+    for batch in &batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                cast(
+                    batch.column_by_name(f.name()).expect("selected above"),
+                    f.data_type(),
+                )
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let levels = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        for level in levels.values() {
+            let name = aduana_model::Level::ALL[*level as usize].name();
+            *cells.entry(name.to_string()).or_default() += 1;
+        }
+        prices.push(batch);
+    }
+    let now = Utc::now();
+    let manifest = Manifest {
+        version: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+        built_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        window_start: start.to_string(),
+        window_end: end.to_string(),
+        training_items,
+        excluded_fraud_items: in_window - training_items,
+        min_cell_size: min,
+        price_cells: cells,
+    };
+    let location = session.warehouse().location();
+    aduana_model::publish(
+        location.store.as_ref(),
+        &location.prefix,
+        &manifest,
+        &prices,
+    )
+    .await?;
+    Ok(manifest)
+}

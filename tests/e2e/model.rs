@@ -1,0 +1,137 @@
+//! The risk model: `aduana model build`, its publication, and the quality
+//! of the functions built on it against the generator's ground truth.
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::prelude::ParquetReadOptions;
+
+use crate::support::*;
+
+fn build(wh: &TestWarehouse, extra: &[&str]) -> std::process::Output {
+    run(aduana()
+        .args(["model", "build", "-w", &wh.uri()])
+        .args(extra))
+}
+
+#[test]
+fn functions_without_a_model_say_what_to_do() {
+    let wh = generate(2_000, 1);
+    let out = run(aduana().args([
+        "sql", "-w", &wh.uri(), "-c",
+        "SELECT valuation_deviation(hs_code, origin_country, customs_value, quantity) FROM declarations",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `aduana model build"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = build(&wh, &["--window-months", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--window-months"));
+}
+
+#[test]
+fn build_publishes_a_version_that_sessions_load() {
+    let wh = generate(30_000, 6);
+    let first = build(&wh, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("published"), "{}", stdout(&first));
+    let current = std::fs::read_to_string(wh.path().join("risk/model/CURRENT")).unwrap();
+    let version = current.trim();
+    assert!(
+        wh.path()
+            .join("risk/model")
+            .join(version)
+            .join("price_profiles.parquet")
+            .is_file()
+    );
+
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let info = query_text(&s, "SELECT version, window_start, window_end FROM risk_model_info()").await;
+        // The configured 12-month window, though the data starts in May.
+        assert!(info.contains(version) && info.contains("2025-11-01") && info.contains("2026-11-01"), "{info}");
+        // Every item of the window is either learned from or left out as
+        // found fraudulent.
+        let learned = query_i64(&s, "SELECT training_items + excluded_fraud_items FROM risk_model_info()").await;
+        assert_eq!(learned as u64, wh.summary.rows);
+        let excluded = query_i64(&s, "SELECT excluded_fraud_items FROM risk_model_info()").await;
+        let found = query_i64(&s, "SELECT COUNT(DISTINCT declaration_id || '/' || item_no) FROM inspections WHERE result = 'fraud'").await;
+        assert_eq!(excluded, found);
+    });
+
+    // A shorter window through an earlier day publishes a new current version.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = build(&wh, &["--through", "2026-08-31", "--window-months", "3"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let newer = std::fs::read_to_string(wh.path().join("risk/model/CURRENT")).unwrap();
+    assert_ne!(newer.trim(), version);
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let info = query_text(&s, "SELECT window_start, window_end FROM risk_model_info()").await;
+        assert!(
+            info.contains("2026-06-01") && info.contains("2026-09-01"),
+            "{info}"
+        );
+    });
+}
+
+#[test]
+fn valuation_deviation_ranks_undervaluation() {
+    let wh = generate(80_000, 12);
+    let out = build(&wh, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let options = ParquetReadOptions::default().table_partition_cols(vec![
+            ("year".into(), DataType::Int32),
+            ("month".into(), DataType::Int32),
+        ]);
+        s.context()
+            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
+            .await
+            .unwrap();
+        let batches = query(
+            &s,
+            "SELECT valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, \
+                    d.quantity_unit, d.net_mass_kg, d.declaration_date) AS z, \
+                    COALESCE(t.fraud_detail = 'undervaluation', false) AS undervalued, t.fraud \
+             FROM declarations d JOIN truth t USING (declaration_id, item_no)",
+        )
+        .await;
+        let mut scored = Vec::new();
+        let mut honest = Vec::new();
+        let mut missing = 0usize;
+        for b in &batches {
+            let z = b.column(0).as_primitive::<Float64Type>();
+            let under = b.column(1).as_boolean();
+            let fraud = b.column(2).as_boolean();
+            for i in 0..b.num_rows() {
+                if z.is_null(i) {
+                    missing += 1;
+                    continue;
+                }
+                scored.push((-z.value(i), under.value(i)));
+                if !fraud.value(i) {
+                    honest.push(z.value(i).abs());
+                }
+            }
+        }
+        assert!(
+            missing * 100 < wh.summary.rows as usize,
+            "{missing} items without a reference"
+        );
+        let area = auc(&mut scored);
+        assert!(
+            area > 0.88,
+            "AUC of valuation_deviation on undervaluation: {area:.3}"
+        );
+        honest.sort_by(f64::total_cmp);
+        let median_honest = honest[honest.len() / 2];
+        assert!(
+            median_honest < 1.0,
+            "honest items' median |z| is {median_honest:.2}"
+        );
+    });
+}

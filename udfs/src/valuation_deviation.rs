@@ -1,0 +1,261 @@
+//! `valuation_deviation(hs_code, origin_country, customs_value, quantity
+//! [, quantity_unit, net_mass_kg, declaration_date])`: how far a declared
+//! unit value lies from its reference cell, as a modified z-score of log
+//! unit values. Negative: below the reference (possible undervaluation).
+//!
+//! The reference is the finest price cell of the risk model with enough
+//! history (national line × origin, HS6 × origin, HS6, HS4): never the
+//! trader's own declarations alone. Per the WTO Valuation Agreement this is
+//! a reason to doubt, not a customs value.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, StringViewArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    Coercion, ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    TypeSignature, TypeSignatureClass, Volatility,
+};
+
+use aduana_model::{PriceCell, Profile, RiskModel, pack_country, pack_unit};
+
+use crate::DOC_SECTION;
+use crate::hs::{MAX_DIGITS, normalize};
+use crate::kernel::{finish, float_result};
+use crate::model_handle::ModelHandle;
+use crate::robust_zscore::MAD_SCALE;
+
+/// Below this dispersion a cell is treated as this dispersed: a cell of
+/// near-identical prices would otherwise turn a 2% difference into z = -10.
+pub const MIN_MAD: f64 = 0.05;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ValuationDeviationFunc {
+    signature: Signature,
+    model: ModelHandle,
+}
+
+fn text() -> Coercion {
+    Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
+}
+
+fn number() -> Coercion {
+    Coercion::new_implicit(
+        TypeSignatureClass::Native(logical_float64()),
+        vec![TypeSignatureClass::Numeric],
+        NativeType::Float64,
+    )
+}
+
+impl ValuationDeviationFunc {
+    pub fn new(model: ModelHandle) -> Self {
+        let short = vec![text(), text(), number(), number()];
+        let mut long = short.clone();
+        long.extend([
+            text(),
+            number(),
+            Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
+        ]);
+        ValuationDeviationFunc {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(short),
+                    TypeSignature::Coercible(long),
+                ],
+                Volatility::Immutable,
+            ),
+            model,
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "Modified z-score of the declared log unit value against its reference price cell in \
+         the risk model (national line x origin, else HS6 x origin, HS6, HS4: the finest with \
+         enough history). Negative means below the reference (possible undervaluation); below \
+         -3.5 is a strong signal. With quantity_unit, a unit other than the cell's is compared \
+         per kg of net mass instead; with declaration_date, the reference follows the cell's \
+         price trend. NULL without a usable reference or with a value or quantity that is not \
+         positive. Needs a risk model (aduana model build).",
+        "valuation_deviation(hs_code, origin_country, customs_value, quantity [, quantity_unit, net_mass_kg, declaration_date])",
+    )
+    .with_argument("hs_code", "Declared tariff line.")
+    .with_argument("origin_country", "Declared origin, ISO 3166-1 alpha-2.")
+    .with_argument("customs_value", "Declared customs value.")
+    .with_argument("quantity", "Declared quantity in quantity_unit.")
+    .with_argument("quantity_unit", "Optional: UN/ECE Rec. 20 unit of the quantity.")
+    .with_argument("net_mass_kg", "Optional: net mass, used when the unit differs from the reference's.")
+    .with_argument("declaration_date", "Optional: date of the declaration, for the price trend.")
+    .with_sql_example(
+        "```sql\n> SELECT declaration_id, item_no,\n         valuation_deviation(hs_code, origin_country, customs_value, quantity,\n                             quantity_unit, net_mass_kg, declaration_date) AS z\n  FROM declarations ORDER BY z LIMIT 3;\n```",
+    )
+    .with_related_udf("robust_zscore")
+    .with_related_udf("unit_value")
+    .build()
+});
+
+/// The month (year * 12 + month - 1) of a date given as days since 1970,
+/// by the civil-from-days algorithm (no allocation, no time zone).
+pub fn month_index(days: i32) -> f64 {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 12 + month - 1) as f64
+}
+
+/// One declared item's inputs, already parsed.
+pub struct Declared<'a> {
+    pub hs_code: &'a str,
+    pub origin: &'a str,
+    pub value: f64,
+    pub quantity: f64,
+    pub unit: Option<&'a str>,
+    pub net_mass: Option<f64>,
+    pub month: Option<f64>,
+}
+
+/// The reference chosen for an item and its z-score: what the reasons
+/// and revenue-at-risk functions build on.
+pub struct Deviation<'m> {
+    pub z: f64,
+    pub cell: &'m PriceCell,
+    pub level: aduana_model::Level,
+    pub profile: Profile,
+    /// The log unit value compared and the reference median (trend-adjusted).
+    pub log_value: f64,
+    pub reference: f64,
+    pub per_kg: bool,
+}
+
+pub fn deviation<'m>(model: &'m RiskModel, item: &Declared) -> Option<Deviation<'m>> {
+    let mut buffer = [0u8; MAX_DIGITS];
+    let digits = normalize(item.hs_code, &mut buffer)?;
+    let (level, cell) = model.price_cell(digits, pack_country(item.origin.as_bytes()))?;
+    let same_unit = match item.unit {
+        Some(unit) => pack_unit(unit) == Some(cell.unit),
+        None => true,
+    };
+    let per_unit = cell.per_unit.filter(|_| same_unit);
+    let (profile, amount, per_kg) = match (per_unit, cell.per_kg, item.net_mass) {
+        (Some(p), _, _) => (p, item.quantity, false),
+        (None, Some(p), Some(kg)) => (p, kg, true),
+        _ => return None,
+    };
+    if !(item.value > 0.0 && amount > 0.0 && item.value.is_finite() && amount.is_finite()) {
+        return None;
+    }
+    let log_value = (item.value / amount).ln();
+    let trend = item
+        .month
+        .map_or(0.0, |m| cell.drift * (m - cell.center_month));
+    let reference = profile.median + trend;
+    let z = MAD_SCALE * (log_value - reference) / profile.mad.max(MIN_MAD);
+    Some(Deviation {
+        z,
+        cell,
+        level,
+        profile,
+        log_value,
+        reference,
+        per_kg,
+    })
+}
+
+fn as_view(array: &ArrayRef) -> Result<StringViewArray> {
+    Ok(cast(array, &DataType::Utf8View)?.as_string_view().clone())
+}
+
+impl ScalarUDFImpl for ValuationDeviationFunc {
+    fn name(&self) -> &str {
+        "valuation_deviation"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        if self.model.get().is_none() {
+            return plan_err!("{}", crate::model_handle::NO_MODEL);
+        }
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(model) = self.model.get() else {
+            return exec_err!("{}", crate::model_handle::NO_MODEL);
+        };
+        let scalars = crate::kernel::all_scalars(&args.args);
+        let rows = if scalars { 1 } else { args.number_rows };
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let hs = as_view(&arrays[0])?;
+        let origin = as_view(&arrays[1])?;
+        let value = arrays[2].as_primitive::<Float64Type>();
+        let quantity = arrays[3].as_primitive::<Float64Type>();
+        let (unit, net, date): (
+            Option<StringViewArray>,
+            Option<&Float64Array>,
+            Option<&Date32Array>,
+        ) = if arrays.len() == 7 {
+            (
+                Some(as_view(&arrays[4])?),
+                Some(arrays[5].as_primitive::<Float64Type>()),
+                Some(arrays[6].as_primitive()),
+            )
+        } else {
+            (None, None, None)
+        };
+        let result = float_result(rows, |i| {
+            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
+                return None;
+            }
+            let item = Declared {
+                hs_code: hs.value(i),
+                origin: origin.value(i),
+                value: value.value(i),
+                quantity: quantity.value(i),
+                unit: unit.as_ref().filter(|u| u.is_valid(i)).map(|u| u.value(i)),
+                net_mass: net.filter(|n| n.is_valid(i)).map(|n| n.value(i)),
+                month: date
+                    .filter(|d| d.is_valid(i))
+                    .map(|d| month_index(d.value(i))),
+            };
+            deviation(model, &item).map(|d| d.z)
+        });
+        finish(&args.args, Arc::new(result))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_from_days() {
+        // 1970-01-01, 2026-11-22, 2024-02-29, 1969-12-31
+        assert_eq!(month_index(0), (1970 * 12) as f64);
+        assert_eq!(month_index(20_779), (2026 * 12 + 10) as f64);
+        assert_eq!(month_index(19_782), (2024 * 12 + 1) as f64);
+        assert_eq!(month_index(-1), (1969 * 12 + 11) as f64);
+    }
+}
