@@ -44,17 +44,32 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     runtime()?.block_on(tour(args))
 }
 
+/// Builds the risk model when the sample has none yet.
+async fn ensure_model(args: &DemoArgs, warehouse: &WarehouseArgs) -> Result<(), Error> {
+    if args.dir.join("risk/model/CURRENT").is_file() {
+        return Ok(());
+    }
+    eprintln!("building the risk model ...");
+    let session = Session::open(warehouse.open().await?, &args.engine.options()?).await?;
+    let manifest = aduana_engine::model_build::build(&session, &Default::default()).await?;
+    println!(
+        "risk model {} learned from {} items ({} found fraudulent left out)",
+        manifest.version, manifest.training_items, manifest.excluded_fraud_items
+    );
+    Ok(())
+}
+
 async fn tour(args: DemoArgs) -> Result<(), Error> {
-    let warehouse = WarehouseArgs {
+    let location = WarehouseArgs {
         warehouse: args.dir.display().to_string(),
         config: None,
         s3_endpoint: None,
         s3_region: None,
         s3_path_style: false,
         s3_allow_http: false,
-    }
-    .open()
-    .await?;
+    };
+    ensure_model(&args, &location).await?;
+    let warehouse = location.open().await?;
     let items: u64 = warehouse.table("declarations").map_or(0, |t| t.rows());
     let session = Session::open(warehouse, &args.engine.options()?).await?;
     let stdout = std::io::stdout();

@@ -29,6 +29,7 @@ const FILES: &[(&str, &str)] = embedded![
     "declarations_per_month",
     "value_by_chapter",
     "inspection_hit_rate_by_lane",
+    "valuation_outliers",
 ];
 
 /// Reads a report's header; `None` when the title is missing.
