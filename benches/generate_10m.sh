@@ -15,3 +15,5 @@ time "$bin" generate --out "$out" --rows "$rows" --seed 42 --overwrite
 du -sh "$out"
 echo "== full-scan aggregate"
 time "$bin" sql -w "$out" -c "SELECT COUNT(*) AS items, SUM(customs_value) AS value FROM declarations"
+echo "== aduana model build"
+time "$bin" model build -w "$out"
