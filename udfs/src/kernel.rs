@@ -118,3 +118,26 @@ pub fn finish(args: &[ColumnarValue], array: ArrayRef) -> Result<ColumnarValue> 
         Ok(ColumnarValue::Array(array))
     }
 }
+
+/// Invokes an `N`-argument Float64 function row by row: NULL in any
+/// argument gives NULL, as does `f` returning `None`; all-scalar arguments
+/// give a scalar.
+pub fn invoke_floats<const N: usize>(
+    name: &str,
+    args: &[ColumnarValue],
+    number_rows: usize,
+    f: impl Fn([f64; N]) -> Option<f64>,
+) -> Result<ColumnarValue> {
+    if args.len() != N {
+        return exec_err!("{name} takes {N} arguments, got {}", args.len());
+    }
+    let rows = if all_scalars(args) { 1 } else { number_rows };
+    let arrays = float_args::<N>(args, rows)?;
+    let result = float_result(rows, |i| {
+        if arrays.iter().any(|a| a.is_null(i)) {
+            return None;
+        }
+        f(std::array::from_fn(|k| arrays[k].value(i)))
+    });
+    finish(args, Arc::new(result))
+}

@@ -1,18 +1,16 @@
 //! `robust_zscore(x, median, mad)`: the modified z-score of Iglewicz and
 //! Hoaglin, 0.6745 (x - median) / MAD.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::DOC_SECTION;
-use crate::kernel::{all_scalars, finish, float_args, float_result};
+use crate::kernel::invoke_floats;
 
 /// 0.6745 is the 0.75 quantile of the standard normal: it makes the MAD
 /// comparable to a standard deviation for normal data.
@@ -72,20 +70,12 @@ impl ScalarUDFImpl for RobustZscoreFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        take_function_args::<3, _>(self.name(), &args.args)?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let [x, median, mad] = float_args::<3>(&args.args, rows)?;
-        let result = float_result(rows, |i| {
-            if x.is_null(i) || median.is_null(i) || mad.is_null(i) {
-                return None;
-            }
-            robust_zscore(x.value(i), median.value(i), mad.value(i))
-        });
-        finish(&args.args, Arc::new(result))
+        invoke_floats::<3>(
+            self.name(),
+            &args.args,
+            args.number_rows,
+            |[x, median, mad]| robust_zscore(x, median, mad),
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -1,17 +1,15 @@
 //! `unit_value(customs_value, quantity)`: customs value per unit.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::common::utils::take_function_args;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::DOC_SECTION;
-use crate::kernel::{finish, float_args, float_result};
+use crate::kernel::invoke_floats;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct UnitValueFunc {
@@ -68,20 +66,12 @@ impl ScalarUDFImpl for UnitValueFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        take_function_args::<2, _>(self.name(), &args.args)?;
-        let rows = if crate::kernel::all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let [value, quantity] = float_args::<2>(&args.args, rows)?;
-        let result = float_result(rows, |i| {
-            if value.is_null(i) || quantity.is_null(i) {
-                return None;
-            }
-            unit_value(value.value(i), quantity.value(i))
-        });
-        finish(&args.args, Arc::new(result))
+        invoke_floats::<2>(
+            self.name(),
+            &args.args,
+            args.number_rows,
+            |[value, quantity]| unit_value(value, quantity),
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
