@@ -119,6 +119,7 @@ impl EngineArgs {
         Ok(EngineOptions {
             target_partitions: self.target_partitions,
             memory_limit: self.memory_limit.as_deref().map(parse_size).transpose()?,
+            skip_model: false,
         })
     }
 }
@@ -373,7 +374,11 @@ async fn write_atomically(
 async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
     let started = std::time::Instant::now();
     let warehouse = args.warehouse.open().await?;
-    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let engine = EngineOptions {
+        skip_model: true,
+        ..args.engine.options()?
+    };
+    let session = Session::open(warehouse, &engine).await?;
     let options = aduana_engine::model_build::BuildOptions {
         through: args.through,
         window_months: args.window_months,

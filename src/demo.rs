@@ -50,7 +50,11 @@ async fn ensure_model(args: &DemoArgs, warehouse: &WarehouseArgs) -> Result<(), 
         return Ok(());
     }
     eprintln!("building the risk model ...");
-    let session = Session::open(warehouse.open().await?, &args.engine.options()?).await?;
+    let engine = aduana_engine::EngineOptions {
+        skip_model: true,
+        ..args.engine.options()?
+    };
+    let session = Session::open(warehouse.open().await?, &engine).await?;
     let manifest = aduana_engine::model_build::build(&session, &Default::default()).await?;
     println!(
         "risk model {} learned from {} items ({} found fraudulent left out)",

@@ -8,8 +8,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::{Coercion, ColumnarValue, TypeSignatureClass};
 
 /// Calls `f` on each string of `array` (`None` for nulls), in order.
 pub fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
@@ -140,4 +141,32 @@ pub fn invoke_floats<const N: usize>(
         f(std::array::from_fn(|k| arrays[k].value(i)))
     });
     finish(args, Arc::new(result))
+}
+
+/// A text argument (any string encoding).
+pub fn text_arg() -> Coercion {
+    Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
+}
+
+/// A number argument, coerced to Float64 (money decimals included).
+pub fn number_arg() -> Coercion {
+    Coercion::new_implicit(
+        TypeSignatureClass::Native(logical_float64()),
+        vec![TypeSignatureClass::Numeric],
+        NativeType::Float64,
+    )
+}
+
+/// A date argument (Date32).
+pub fn date_arg() -> Coercion {
+    Coercion::new_exact(TypeSignatureClass::Native(logical_date()))
+}
+
+/// A string argument as a `Utf8View` array (a no-op for views).
+pub fn string_view(array: &ArrayRef) -> Result<datafusion::arrow::array::StringViewArray> {
+    Ok(
+        datafusion::arrow::compute::cast(array, &DataType::Utf8View)?
+            .as_string_view()
+            .clone(),
+    )
 }

@@ -16,6 +16,7 @@ pub mod model_handle;
 
 pub mod hs_prefix;
 pub mod hs_valid;
+pub mod origin_risk;
 pub mod risk_model_info;
 pub mod robust_profile;
 pub mod robust_zscore;
@@ -37,6 +38,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(
             valuation_deviation::ValuationDeviationFunc::new(model.clone()),
         )),
+        Arc::new(ScalarUDF::new_from_impl(origin_risk::OriginRiskFunc::new(
+            model.clone(),
+        ))),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs6())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs4())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs2())),

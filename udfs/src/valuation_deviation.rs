@@ -13,20 +13,18 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, StringViewArray,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
-    Coercion, ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
-    TypeSignature, TypeSignatureClass, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 
 use aduana_model::{PriceCell, Profile, RiskModel, pack_country, pack_unit};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{finish, float_result};
+use crate::kernel::{date_arg, finish, float_result, number_arg, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 use crate::robust_zscore::MAD_SCALE;
 
@@ -40,27 +38,11 @@ pub struct ValuationDeviationFunc {
     model: ModelHandle,
 }
 
-fn text() -> Coercion {
-    Coercion::new_exact(TypeSignatureClass::Native(logical_string()))
-}
-
-fn number() -> Coercion {
-    Coercion::new_implicit(
-        TypeSignatureClass::Native(logical_float64()),
-        vec![TypeSignatureClass::Numeric],
-        NativeType::Float64,
-    )
-}
-
 impl ValuationDeviationFunc {
     pub fn new(model: ModelHandle) -> Self {
-        let short = vec![text(), text(), number(), number()];
+        let short = vec![text_arg(), text_arg(), number_arg(), number_arg()];
         let mut long = short.clone();
-        long.extend([
-            text(),
-            number(),
-            Coercion::new_exact(TypeSignatureClass::Native(logical_date())),
-        ]);
+        long.extend([text_arg(), number_arg(), date_arg()]);
         ValuationDeviationFunc {
             signature: Signature::one_of(
                 vec![
@@ -173,10 +155,6 @@ pub fn deviation<'m>(model: &'m RiskModel, item: &Declared) -> Option<Deviation<
     })
 }
 
-fn as_view(array: &ArrayRef) -> Result<StringViewArray> {
-    Ok(cast(array, &DataType::Utf8View)?.as_string_view().clone())
-}
-
 impl ScalarUDFImpl for ValuationDeviationFunc {
     fn name(&self) -> &str {
         "valuation_deviation"
@@ -204,8 +182,8 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<Result<_>>()?;
-        let hs = as_view(&arrays[0])?;
-        let origin = as_view(&arrays[1])?;
+        let hs = string_view(&arrays[0])?;
+        let origin = string_view(&arrays[1])?;
         let value = arrays[2].as_primitive::<Float64Type>();
         let quantity = arrays[3].as_primitive::<Float64Type>();
         let (unit, net, date): (
@@ -214,7 +192,7 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
             Option<&Date32Array>,
         ) = if arrays.len() == 7 {
             (
-                Some(as_view(&arrays[4])?),
+                Some(string_view(&arrays[4])?),
                 Some(arrays[5].as_primitive::<Float64Type>()),
                 Some(arrays[6].as_primitive()),
             )

@@ -46,6 +46,9 @@ pub struct EngineOptions {
     pub target_partitions: Option<usize>,
     /// Bytes of memory queries may use before spilling or failing.
     pub memory_limit: Option<usize>,
+    /// Do not load the current risk model (the model builder must run even
+    /// when the current model is missing its files or from an older format).
+    pub skip_model: bool,
 }
 
 /// What statements may do.
@@ -106,7 +109,15 @@ impl Session {
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         warehouse.register(&ctx)?;
         let location = warehouse.location();
-        let model = aduana_model::load_current(location.store.as_ref(), &location.prefix).await?;
+        let model = if options.skip_model {
+            None
+        } else {
+            aduana_model::load_current(location.store.as_ref(), &location.prefix)
+                .await
+                .map_err(|e| {
+                    EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
+                })?
+        };
         aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::new(model.map(Arc::new)))?;
         Ok(Session { ctx, warehouse })
     }

@@ -112,7 +112,9 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
                 COALESCE(upper(d.origin_country), '') AS origin, d.quantity_unit AS unit, \
                 ln(unit_value(d.customs_value, d.quantity)) AS luv, \
                 ln(unit_value(d.customs_value, d.net_mass_kg)) AS lkg, \
-                CAST(d.year * 12 + d.month - 1 AS DOUBLE) AS m \
+                CAST(d.year * 12 + d.month - 1 AS DOUBLE) AS m, \
+                COALESCE(upper(d.export_country), '') AS export, d.importer_id AS importer, \
+                d.declaration_date AS day \
          FROM declarations d WHERE {window} {fraud_filter}"
     );
     let training_items =
@@ -189,13 +191,129 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         min_cell_size: min,
         price_cells: cells,
     };
+    let origins = origin_facts(session, &training).await?;
     let location = session.warehouse().location();
     aduana_model::publish(
         location.store.as_ref(),
         &location.prefix,
         &manifest,
         &prices,
+        &origins,
     )
     .await?;
     Ok(manifest)
+}
+
+/// `batch` with the columns of `schema`, by name: cast where present,
+/// NULL where absent.
+fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) => cast(c, f.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Origin facts for `origin_risk`: shares of origins per HS6 (and their
+/// shift around the first trade remedy on the HS6), importers' history per
+/// HS6 and origin, how often each dispatch country ships other countries'
+/// goods, and the trade remedies themselves.
+async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBatch>> {
+    let has_remedies = session.warehouse().table("trade_remedies").is_some();
+    let first_remedy = if has_remedies {
+        "SELECT h.hs6, MIN(r.valid_from) AS since FROM (SELECT DISTINCT hs6 FROM t) h \
+         JOIN reference.trade_remedies r ON starts_with(h.hs6, r.hs_code) GROUP BY h.hs6"
+    } else {
+        "SELECT CAST(NULL AS VARCHAR) AS hs6, CAST(NULL AS DATE) AS since WHERE false"
+    };
+    let with = format!(
+        "WITH training AS ({training}), \
+         t AS (SELECT substr(line, 1, 6) AS hs6, origin, export, importer, day FROM training WHERE origin <> ''), \
+         first_remedy AS ({first_remedy})"
+    );
+    let mut queries = vec![
+        format!(
+            "{with}, shares AS (SELECT t.hs6, t.origin, COUNT(*) AS items, \
+                 SUM(CASE WHEN t.day < f.since THEN 1 ELSE 0 END) AS before_items, \
+                 SUM(CASE WHEN t.day >= f.since THEN 1 ELSE 0 END) AS after_items, MAX(f.since) AS since \
+                 FROM t LEFT JOIN first_remedy f ON f.hs6 = t.hs6 GROUP BY t.hs6, t.origin) \
+             SELECT 'hs6_origin' AS kind, hs6 AS hs, origin AS country, items, \
+                 CAST(items AS DOUBLE) / SUM(items) OVER (PARTITION BY hs6) AS share, \
+                 CASE WHEN since IS NOT NULL THEN CAST(before_items AS DOUBLE) / NULLIF(SUM(before_items) OVER (PARTITION BY hs6), 0) END AS share_before, \
+                 CASE WHEN since IS NOT NULL THEN CAST(after_items AS DOUBLE) / NULLIF(SUM(after_items) OVER (PARTITION BY hs6), 0) END AS share_after \
+             FROM shares"
+        ),
+        format!(
+            "{with} SELECT 'importer' AS kind, hs6 AS hs, origin AS country, importer, COUNT(*) AS items FROM t GROUP BY hs6, origin, importer"
+        ),
+        format!(
+            "{with} SELECT 'importer' AS kind, hs6 AS hs, importer, COUNT(*) AS items FROM t GROUP BY hs6, importer"
+        ),
+        format!(
+            "{with} SELECT 'dispatch' AS kind, export AS country, COUNT(*) AS items, \
+                 AVG(CASE WHEN origin <> export THEN 1.0 ELSE 0.0 END) AS share FROM t WHERE export <> '' GROUP BY export"
+        ),
+    ];
+    if has_remedies {
+        queries.push(
+            "SELECT 'remedy' AS kind, hs_code AS hs, upper(origin_country) AS country, \
+                 additional_duty_rate AS share, valid_from, valid_to FROM reference.trade_remedies"
+                .to_string(),
+        );
+    }
+    let schema = aduana_model::origin_schema();
+    let mut batches = Vec::new();
+    for sql in queries {
+        for batch in session
+            .sql(&sql, WritePolicy::ReadOnly)
+            .await?
+            .collect()
+            .await?
+        {
+            // Dates travel as days since 1970 (Int32).
+            let batch = match (
+                batch.column_by_name("valid_from"),
+                batch.column_by_name("valid_to"),
+            ) {
+                (Some(from), Some(to)) => {
+                    let mut columns = batch.columns().to_vec();
+                    let (i, j) = (
+                        batch.schema().index_of("valid_from")?,
+                        batch.schema().index_of("valid_to")?,
+                    );
+                    columns[i] = cast(
+                        &cast(from, &arrow::datatypes::DataType::Date32)?,
+                        &arrow::datatypes::DataType::Int32,
+                    )?;
+                    columns[j] = cast(
+                        &cast(to, &arrow::datatypes::DataType::Date32)?,
+                        &arrow::datatypes::DataType::Int32,
+                    )?;
+                    let fields: Vec<_> = batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .zip(&columns)
+                        .map(|(f, c)| {
+                            arrow::datatypes::Field::new(f.name(), c.data_type().clone(), true)
+                        })
+                        .collect();
+                    RecordBatch::try_new(
+                        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+                        columns,
+                    )?
+                }
+                _ => batch,
+            };
+            batches.push(conform(&batch, &schema)?);
+        }
+    }
+    Ok(batches)
 }

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub const MODEL_DIR: &str = "risk/model";
 pub const PRICE_FILE: &str = "price_profiles.parquet";
+pub const ORIGIN_FILE: &str = "origin_facts.parquet";
 pub const MANIFEST_FILE: &str = "manifest.toml";
 pub const CURRENT_FILE: &str = "CURRENT";
 
@@ -171,6 +172,65 @@ pub fn cell_key(level: Level, digits: &[u8], origin: Option<u64>) -> Option<u64>
 pub struct RiskModel {
     pub manifest: Manifest,
     prices: hashbrown::HashMap<u64, PriceCell>,
+    pub origins: OriginFacts,
+}
+
+/// What the model knows of origins, for `origin_risk`.
+#[derive(Debug, Default)]
+pub struct OriginFacts {
+    /// HS6 x origin: items and share of the HS6's items, overall and
+    /// before / after the first trade remedy on the HS6 (when there is one).
+    pub hs6_origin: hashbrown::HashMap<u64, OriginShare>,
+    /// HS6: items (key with no origin).
+    pub hs6_items: hashbrown::HashMap<u64, u64>,
+    /// Importer x HS6 (origin 0) and importer x HS6 x origin: items.
+    pub importer: hashbrown::HashMap<u64, u64>,
+    /// Dispatch country: share of its consignments whose origin is another
+    /// country (transshipment hubs score high).
+    pub dispatch: hashbrown::HashMap<u64, f64>,
+    pub remedies: Vec<Remedy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OriginShare {
+    pub items: u64,
+    pub share: f64,
+    pub share_before: Option<f64>,
+    pub share_after: Option<f64>,
+}
+
+/// A trade remedy: additional duty on goods whose code starts with `prefix`
+/// from `country`, between two dates (days since 1970; `to` open if None).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remedy {
+    pub prefix: Vec<u8>,
+    pub country: u64,
+    pub rate: f64,
+    pub from: i32,
+    pub to: Option<i32>,
+}
+
+impl OriginFacts {
+    /// Remedies in force on `day` for a code, against any country.
+    pub fn remedies_on<'a>(
+        &'a self,
+        digits: &'a [u8],
+        day: i32,
+    ) -> impl Iterator<Item = &'a Remedy> + 'a {
+        self.remedies.iter().filter(move |r| {
+            digits.starts_with(&r.prefix) && r.from <= day && r.to.is_none_or(|to| day <= to)
+        })
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash of importer ids (the same in every
+/// process, unlike a seeded hasher), mixed with an HS6 x origin key.
+pub fn importer_key(importer: &str, hs6_origin_key: u64) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for b in importer.as_bytes() {
+        hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^ hs6_origin_key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl RiskModel {
@@ -192,16 +252,26 @@ impl RiskModel {
         self.prices.len()
     }
 
-    /// Builds a model from its manifest and price-profile batches.
+    /// Builds a model from its manifest, price-profile and origin-fact
+    /// batches.
     pub fn from_batches(
         manifest: Manifest,
         batches: &[RecordBatch],
+        origin_batches: &[RecordBatch],
     ) -> std::result::Result<Self, String> {
         let mut prices = hashbrown::HashMap::new();
         for batch in batches {
             read_prices(batch, &mut prices)?;
         }
-        Ok(RiskModel { manifest, prices })
+        let mut origins = OriginFacts::default();
+        for batch in origin_batches {
+            read_origins(batch, &mut origins)?;
+        }
+        Ok(RiskModel {
+            manifest,
+            prices,
+            origins,
+        })
     }
 }
 
@@ -226,6 +296,132 @@ pub fn price_schema() -> SchemaRef {
         f("drift", DataType::Float64, true),
         f("center_month", DataType::Float64, true),
     ]))
+}
+
+/// The schema of `origin_facts.parquet`: one table of four kinds of fact.
+/// - `hs6_origin`: hs, country = origin, items, share, share_before, share_after
+/// - `importer`: hs, country (NULL: all origins), importer, items
+/// - `dispatch`: country = dispatch country, items, share = share of other origins
+/// - `remedy`: hs = code prefix, country, share = additional duty rate, valid_from, valid_to
+pub fn origin_schema() -> SchemaRef {
+    let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
+    Arc::new(Schema::new(vec![
+        f("kind", DataType::Utf8, false),
+        f("hs", DataType::Utf8, true),
+        f("country", DataType::Utf8, true),
+        f("importer", DataType::Utf8, true),
+        f("items", DataType::Int64, true),
+        f("share", DataType::Float64, true),
+        f("share_before", DataType::Float64, true),
+        f("share_after", DataType::Float64, true),
+        f("valid_from", DataType::Int32, true),
+        f("valid_to", DataType::Int32, true),
+    ]))
+}
+
+fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Result<(), String> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("origin facts have no column {name}"))
+    };
+    let text = |name: &str| -> std::result::Result<_, String> {
+        column(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("column {name} is not Utf8"))
+    };
+    let float = |name: &str| -> std::result::Result<_, String> {
+        column(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("column {name} is not Float64"))
+    };
+    let int32 = |name: &str| -> std::result::Result<_, String> {
+        column(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| format!("column {name} is not Int32"))
+    };
+    let (kind, hs, country, importer) = (
+        text("kind")?,
+        text("hs")?,
+        text("country")?,
+        text("importer")?,
+    );
+    let items = column("items")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("column items is not Int64")?;
+    let (share, before, after) = (
+        float("share")?,
+        float("share_before")?,
+        float("share_after")?,
+    );
+    let (from, to) = (int32("valid_from")?, int32("valid_to")?);
+    let opt = |a: &arrow::array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    for i in 0..batch.num_rows() {
+        let hs_digits = if hs.is_valid(i) {
+            hs.value(i).as_bytes()
+        } else {
+            &[][..]
+        };
+        let country_code = if country.is_valid(i) {
+            pack_country(country.value(i).as_bytes())
+        } else {
+            None
+        };
+        let n = if items.is_valid(i) {
+            items.value(i).max(0) as u64
+        } else {
+            0
+        };
+        match kind.value(i) {
+            "hs6_origin" => {
+                if let Some(key) = cell_key(Level::Hs6Origin, hs_digits, country_code) {
+                    facts.hs6_origin.insert(
+                        key,
+                        OriginShare {
+                            items: n,
+                            share: opt(share, i).unwrap_or(0.0),
+                            share_before: opt(before, i),
+                            share_after: opt(after, i),
+                        },
+                    );
+                }
+                if let Some(key) = cell_key(Level::Hs6, hs_digits, None) {
+                    *facts.hs6_items.entry(key).or_default() += n;
+                }
+            }
+            "importer" => {
+                let key = match country_code {
+                    Some(_) => cell_key(Level::Hs6Origin, hs_digits, country_code),
+                    None => cell_key(Level::Hs6, hs_digits, None),
+                };
+                if let (Some(key), true) = (key, importer.is_valid(i)) {
+                    facts
+                        .importer
+                        .insert(importer_key(importer.value(i), key), n);
+                }
+            }
+            "dispatch" => {
+                if let (Some(code), Some(s)) = (country_code, opt(share, i)) {
+                    facts.dispatch.insert(code, s);
+                }
+            }
+            "remedy" => {
+                if let (Some(code), Some(rate), true) =
+                    (country_code, opt(share, i), from.is_valid(i))
+                {
+                    facts.remedies.push(Remedy {
+                        prefix: hs_digits.to_vec(),
+                        country: code,
+                        rate,
+                        from: from.value(i),
+                        to: to.is_valid(i).then(|| to.value(i)),
+                    });
+                }
+            }
+            other => return Err(format!("unknown origin fact kind {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 fn read_prices(
@@ -337,6 +533,7 @@ pub async fn publish(
     root: &Path,
     manifest: &Manifest,
     prices: &[RecordBatch],
+    origins: &[RecordBatch],
 ) -> Result<()> {
     let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
     let put = async |location: Path, bytes: Vec<u8>| {
@@ -349,16 +546,26 @@ pub async fn publish(
                 source,
             })
     };
-    let mut parquet = Vec::new();
-    {
-        let mut writer = ArrowWriter::try_new(&mut parquet, price_schema(), None)
+    let encode = |schema: SchemaRef, batches: &[RecordBatch]| -> Result<Vec<u8>> {
+        let mut parquet = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut parquet, schema, None)
             .map_err(|e| corrupt(&version_dir, e))?;
-        for batch in prices {
+        for batch in batches {
             writer.write(batch).map_err(|e| corrupt(&version_dir, e))?;
         }
         writer.close().map_err(|e| corrupt(&version_dir, e))?;
-    }
-    put(version_dir.clone().join(PRICE_FILE), parquet).await?;
+        Ok(parquet)
+    };
+    put(
+        version_dir.clone().join(PRICE_FILE),
+        encode(price_schema(), prices)?,
+    )
+    .await?;
+    put(
+        version_dir.clone().join(ORIGIN_FILE),
+        encode(origin_schema(), origins)?,
+    )
+    .await?;
     let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
     put(
         version_dir.clone().join(MANIFEST_FILE),
@@ -418,19 +625,23 @@ pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option
         std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?,
     )
     .map_err(|e| corrupt(&manifest_path, e))?;
-    let prices_path = dir.join(PRICE_FILE);
-    let prices = get(store, &prices_path)
-        .await?
-        .ok_or_else(|| corrupt(&prices_path, "missing"))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(prices)
-        .and_then(|b| b.build())
-        .map_err(|e| corrupt(&prices_path, e))?;
-    let batches = reader
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| corrupt(&prices_path, e))?;
-    RiskModel::from_batches(manifest, &batches)
+    let read = async |file: &str| -> Result<Vec<RecordBatch>> {
+        let location = dir.clone().join(file);
+        let bytes = get(store, &location)
+            .await?
+            .ok_or_else(|| corrupt(&location, "missing"))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| corrupt(&location, e))?;
+        reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| corrupt(&location, e))
+    };
+    let prices = read(PRICE_FILE).await?;
+    let origins = read(ORIGIN_FILE).await?;
+    RiskModel::from_batches(manifest, &prices, &origins)
         .map(Some)
-        .map_err(|e| corrupt(&prices_path, e))
+        .map_err(|e| corrupt(&dir, e))
 }
 
 #[cfg(test)]
@@ -499,7 +710,7 @@ mod tests {
             (2, "847130", None, 500, 3.0),
             (3, "8471", None, 900, 4.0),
         ]);
-        let model = RiskModel::from_batches(manifest(), &[prices]).unwrap();
+        let model = RiskModel::from_batches(manifest(), &[prices], &[]).unwrap();
         let cn = pack_country(b"CN");
         let (level, cell) = model.price_cell(b"84713000", cn).unwrap();
         assert_eq!(
@@ -520,7 +731,7 @@ mod tests {
         let root = Path::from_absolute_path(dir.path()).unwrap();
         assert!(load_current(&store, &root).await.unwrap().is_none());
         let prices = batch(&[(2, "847130", None, 500, 3.0)]);
-        publish(&store, &root, &manifest(), &[prices])
+        publish(&store, &root, &manifest(), &[prices], &[])
             .await
             .unwrap();
         let model = load_current(&store, &root).await.unwrap().unwrap();

@@ -1,0 +1,290 @@
+//! `origin_risk(hs_code, origin_country, export_country [, preference_code,
+//! importer_id, declaration_date])`: how doubtful a declared origin is, in
+//! [0, 1], from what the risk model learned of origins.
+//!
+//! Signals, each a reason a person can check:
+//! - the origin is rare or unseen for the product (HS6);
+//! - the goods were dispatched from another country, more so from a
+//!   transshipment hub (a country that mostly ships other countries' goods);
+//! - the product is under a trade remedy against another country, and the
+//!   declared origin's share of the product rose after the measure (trade
+//!   deflection) or the declared origin is itself a hub;
+//! - a preference is claimed, above all on goods dispatched from a third
+//!   country (against the direct-consignment rule);
+//! - the importer has history with the product but never from this origin.
+//!
+//! They combine as a noisy-OR: 1 - prod(1 - weight * signal).
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, StringViewArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use aduana_model::{Level, OriginFacts, RiskModel, cell_key, importer_key, pack_country};
+
+use crate::DOC_SECTION;
+use crate::hs::{MAX_DIGITS, normalize};
+use crate::kernel::{all_scalars, date_arg, finish, float_result, string_view, text_arg};
+use crate::model_handle::{ModelHandle, NO_MODEL};
+
+/// A share of the product's imports below this makes an origin unusual.
+const RARE_SHARE: f64 = 0.05;
+/// An importer needs this many items of a product before a new origin for
+/// it is news.
+const IMPORTER_HISTORY: u64 = 3;
+
+/// How much each signal weighs in the noisy-OR.
+#[derive(Debug, Clone, Copy)]
+pub struct Weights {
+    pub rare_origin: f64,
+    pub other_dispatch: f64,
+    pub deflection: f64,
+    pub preference: f64,
+    pub new_for_importer: f64,
+}
+
+pub const WEIGHTS: Weights = Weights {
+    rare_origin: 0.6,
+    other_dispatch: 0.5,
+    deflection: 0.8,
+    preference: 0.7,
+    new_for_importer: 0.5,
+};
+
+/// The signals of one item, each in [0, 1].
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct OriginSignals {
+    pub rare_origin: f64,
+    pub other_dispatch: f64,
+    pub deflection: f64,
+    pub preference: f64,
+    pub new_for_importer: f64,
+}
+
+impl OriginSignals {
+    pub fn score(&self, w: &Weights) -> f64 {
+        1.0 - [
+            w.rare_origin * self.rare_origin,
+            w.other_dispatch * self.other_dispatch,
+            w.deflection * self.deflection,
+            w.preference * self.preference,
+            w.new_for_importer * self.new_for_importer,
+        ]
+        .iter()
+        .map(|s| 1.0 - s.clamp(0.0, 1.0))
+        .product::<f64>()
+    }
+}
+
+pub struct DeclaredOrigin<'a> {
+    pub hs_code: &'a str,
+    pub origin: &'a str,
+    pub export: Option<&'a str>,
+    pub preference: Option<&'a str>,
+    pub importer: Option<&'a str>,
+    pub day: Option<i32>,
+}
+
+/// The signals for one item; `None` when the code or origin is malformed.
+pub fn signals(model: &RiskModel, item: &DeclaredOrigin, min_items: u64) -> Option<OriginSignals> {
+    let facts: &OriginFacts = &model.origins;
+    let mut buffer = [0u8; MAX_DIGITS];
+    let digits = normalize(item.hs_code, &mut buffer)?;
+    let origin = pack_country(item.origin.trim().as_bytes())?;
+    let hs6_origin = cell_key(Level::Hs6Origin, digits, Some(origin))?;
+    let hs6 = cell_key(Level::Hs6, digits, None)?;
+    let mut s = OriginSignals::default();
+
+    let product_items = facts.hs6_items.get(&hs6).copied().unwrap_or(0);
+    let share = facts.hs6_origin.get(&hs6_origin);
+    if product_items >= min_items {
+        let fraction = share.map_or(0.0, |o| o.share);
+        s.rare_origin = (1.0 - fraction / RARE_SHARE).max(0.0);
+    }
+
+    let export = item.export.and_then(|e| pack_country(e.trim().as_bytes()));
+    if let Some(export) = export.filter(|&e| e != origin) {
+        let hub = facts.dispatch.get(&export).copied().unwrap_or(0.0);
+        s.other_dispatch = 0.5 + 0.5 * hub;
+    }
+
+    if let Some(day) = item.day {
+        let against_others = facts.remedies_on(digits, day).any(|r| r.country != origin);
+        if against_others {
+            let rose = share.is_some_and(|o| match (o.share_before, o.share_after) {
+                (Some(before), Some(after)) => after > 1.5 * before + 0.005,
+                _ => false,
+            });
+            let origin_is_hub = facts.dispatch.get(&origin).is_some_and(|&h| h > 0.5);
+            s.deflection = if rose || origin_is_hub { 1.0 } else { 0.4 };
+        }
+    }
+
+    // A claim alone is weak evidence (honest claims are common); a claim on
+    // goods dispatched from a third country breaks the direct-consignment
+    // rule of most agreements' rules of origin.
+    if item.preference.is_some_and(|p| !p.trim().is_empty()) {
+        s.preference = if s.other_dispatch > 0.0 { 1.0 } else { 0.2 };
+    }
+
+    if let Some(importer) = item.importer {
+        let history = facts
+            .importer
+            .get(&importer_key(importer, hs6))
+            .copied()
+            .unwrap_or(0);
+        let from_origin = facts
+            .importer
+            .get(&importer_key(importer, hs6_origin))
+            .copied()
+            .unwrap_or(0);
+        if history >= IMPORTER_HISTORY && from_origin == 0 {
+            s.new_for_importer = 1.0;
+        }
+    }
+    Some(s)
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct OriginRiskFunc {
+    signature: Signature,
+    model: ModelHandle,
+}
+
+impl OriginRiskFunc {
+    pub fn new(model: ModelHandle) -> Self {
+        let short = vec![text_arg(), text_arg(), text_arg()];
+        let mut long = short.clone();
+        long.extend([text_arg(), text_arg(), date_arg()]);
+        OriginRiskFunc {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(short),
+                    TypeSignature::Coercible(long),
+                ],
+                Volatility::Immutable,
+            ),
+            model,
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "How doubtful a declared origin is, in [0, 1]: the origin is rare or unseen for the \
+         product (HS6); the goods were dispatched from another country, more so from a \
+         transshipment hub; the product is under a trade remedy against another country and \
+         the declared origin's share rose after it (trade deflection) or is itself a hub; a \
+         preference is claimed (strongly so for goods dispatched from a third country); the importer buys the product but never before from this \
+         origin. Signals combine as a noisy-OR. NULL for a malformed code or origin. Needs a \
+         risk model (aduana model build).",
+        "origin_risk(hs_code, origin_country, export_country [, preference_code, importer_id, declaration_date])",
+    )
+    .with_argument("hs_code", "Declared tariff line.")
+    .with_argument("origin_country", "Declared origin, ISO 3166-1 alpha-2.")
+    .with_argument("export_country", "Country of dispatch.")
+    .with_argument("preference_code", "Optional: preferential agreement claimed (NULL: none).")
+    .with_argument("importer_id", "Optional: the importer, for its own history of origins.")
+    .with_argument("declaration_date", "Optional: for trade remedies in force.")
+    .with_sql_example(
+        "```sql\n> SELECT declaration_id, item_no,\n         origin_risk(hs_code, origin_country, export_country, preference_code,\n                     importer_id, declaration_date) AS risk\n  FROM declarations ORDER BY risk DESC LIMIT 3;\n```",
+    )
+    .with_related_udf("valuation_deviation")
+    .build()
+});
+
+impl ScalarUDFImpl for OriginRiskFunc {
+    fn name(&self) -> &str {
+        "origin_risk"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        if self.model.get().is_none() {
+            return plan_err!("{NO_MODEL}");
+        }
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(model) = self.model.get() else {
+            return exec_err!("{NO_MODEL}");
+        };
+        let rows = if all_scalars(&args.args) {
+            1
+        } else {
+            args.number_rows
+        };
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let text: Vec<StringViewArray> = arrays
+            .iter()
+            .filter(|a| a.data_type() != &DataType::Date32)
+            .map(string_view)
+            .collect::<Result<_>>()?;
+        let date: Option<&Date32Array> = arrays.get(5).map(|a| a.as_primitive());
+        let optional =
+            |k: usize, i: usize| text.get(k).filter(|a| a.is_valid(i)).map(|a| a.value(i));
+        let min_items = model.manifest.min_cell_size;
+        let result = float_result(rows, |i| {
+            if text[0].is_null(i) || text[1].is_null(i) {
+                return None;
+            }
+            let item = DeclaredOrigin {
+                hs_code: text[0].value(i),
+                origin: text[1].value(i),
+                export: optional(2, i),
+                preference: optional(3, i),
+                importer: optional(4, i),
+                day: date.filter(|d| d.is_valid(i)).map(|d| d.value(i)),
+            };
+            signals(model, &item, min_items).map(|s| s.score(&WEIGHTS))
+        });
+        finish(&args.args, Arc::new(result))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noisy_or_stays_in_range_and_grows_with_evidence() {
+        let none = OriginSignals::default();
+        assert_eq!(none.score(&WEIGHTS), 0.0);
+        let one = OriginSignals {
+            other_dispatch: 1.0,
+            ..none
+        };
+        let two = OriginSignals {
+            deflection: 1.0,
+            ..one
+        };
+        let all = OriginSignals {
+            rare_origin: 1.0,
+            other_dispatch: 1.0,
+            deflection: 1.0,
+            preference: 1.0,
+            new_for_importer: 1.0,
+        };
+        assert!((one.score(&WEIGHTS) - 0.5).abs() < 1e-12);
+        assert!(two.score(&WEIGHTS) > one.score(&WEIGHTS));
+        assert!(all.score(&WEIGHTS) < 1.0 && all.score(&WEIGHTS) > two.score(&WEIGHTS));
+    }
+}
