@@ -183,6 +183,9 @@ pub struct SqlArgs {
     /// Write results to FILE instead of standard output (replaced atomically)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// After each statement, print its row count and elapsed time on standard error
+    #[arg(long)]
+    pub timing: bool,
 }
 
 #[derive(Args)]
@@ -301,14 +304,15 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
     match &args.output {
         None => {
             let mut out = BufWriter::new(std::io::stdout());
-            let result = run_statements(&session, statements, args.format, &mut out).await;
+            let result =
+                run_statements(&session, statements, args.format, args.timing, &mut out).await;
             // Results of the statements before a failure are still shown.
             out.flush()?;
             result?;
         }
         Some(path) => {
             write_atomically(path, async |file| {
-                run_statements(&session, statements, args.format, file).await
+                run_statements(&session, statements, args.format, args.timing, file).await
             })
             .await?
         }
@@ -321,21 +325,28 @@ pub async fn run_statements<W: Write + Send>(
     session: &Session,
     statements: Vec<datafusion::sql::parser::Statement>,
     format: Format,
+    timing: bool,
     out: &mut W,
 ) -> Result<(), Error> {
     for statement in statements {
+        let started = std::time::Instant::now();
         let text = statement.to_string();
         let frame = session.execute(statement, WritePolicy::Analyst).await?;
-        if frame.schema().fields().is_empty() {
-            continue;
+        let rows = if frame.schema().fields().is_empty() {
+            0
+        } else {
+            let stream = frame
+                .execute_stream()
+                .await
+                .map_err(|e| format!("{text}: {e}"))?;
+            write_stream(format, stream, out)
+                .await
+                .map_err(|e| format!("{text}: {e}"))?
+        };
+        if timing {
+            out.flush()?;
+            eprintln!("-- {rows} rows in {:.3} s", started.elapsed().as_secs_f64());
         }
-        let stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| format!("{text}: {e}"))?;
-        write_stream(format, stream, out)
-            .await
-            .map_err(|e| format!("{text}: {e}"))?;
     }
     Ok(())
 }

@@ -25,7 +25,9 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use aduana_model::{Level, OriginFacts, RiskModel, cell_key, importer_key, pack_country};
+use aduana_model::{
+    Level, OriginFacts, RiskModel, cell_key, importer_hash, importer_key_of, pack_country,
+};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
@@ -133,16 +135,15 @@ pub fn signals(model: &RiskModel, item: &DeclaredOrigin, min_items: u64) -> Opti
     }
 
     if let Some(importer) = item.importer {
-        let history = facts
-            .importer
-            .get(&importer_key(importer, hs6))
-            .copied()
-            .unwrap_or(0);
-        let from_origin = facts
-            .importer
-            .get(&importer_key(importer, hs6_origin))
-            .copied()
-            .unwrap_or(0);
+        let hash = importer_hash(importer);
+        let lookup = |cell| {
+            facts
+                .importer
+                .get(&importer_key_of(hash, cell))
+                .copied()
+                .unwrap_or(0)
+        };
+        let (history, from_origin) = (lookup(hs6), lookup(hs6_origin));
         if history >= IMPORTER_HISTORY && from_origin == 0 {
             s.new_for_importer = 1.0;
         }

@@ -223,14 +223,25 @@ impl OriginFacts {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash of importer ids (the same in every
-/// process, unlike a seeded hasher), mixed with an HS6 x origin key.
-pub fn importer_key(importer: &str, hs6_origin_key: u64) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for b in importer.as_bytes() {
-        hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^ hs6_origin_key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// FNV-1a, 64 bits: a stable hash of an importer id (the same in every
+/// process, unlike a seeded hasher). Hash once per row, then combine with
+/// `importer_key_of` for each cell.
+pub fn importer_hash(importer: &str) -> u64 {
+    importer
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, b| {
+            (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// The key of an importer's history in an HS6 (or HS6 x origin) cell.
+pub fn importer_key_of(importer_hash: u64, cell_key: u64) -> u64 {
+    importer_hash ^ cell_key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+pub fn importer_key(importer: &str, cell_key: u64) -> u64 {
+    importer_key_of(importer_hash(importer), cell_key)
 }
 
 impl RiskModel {
