@@ -231,3 +231,43 @@ fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
         assert!(bad.contains("|   |   |"), "malformed code or origin give NULL, a missing export does not:\n{bad}");
     });
 }
+
+#[test]
+fn descriptions_reveal_misclassification() {
+    let wh = generate(80_000, 12);
+    assert!(build(&wh, &[]).status.success());
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let options = ParquetReadOptions::default()
+            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
+        s.context()
+            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
+            .await
+            .unwrap();
+        let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
+        let area = auc(&mut scored(
+            &s,
+            &format!(
+                "SELECT hs_misclassification_probability(d.hs_code, d.description), \
+                 COALESCE(t.fraud_detail = 'misclassification', false) {from}"
+            ),
+        )
+        .await);
+        // The analyst's baseline without text evidence ranks at random (0.5).
+        assert!(area > 0.9, "AUC of hs_misclassification_probability: {area:.3}");
+        let misclassified = query_i64(&s, &format!("SELECT COUNT(*) {from} WHERE t.fraud_detail = 'misclassification'")).await;
+        let suggested = query_i64(
+            &s,
+            &format!("SELECT COUNT(*) {from} WHERE t.fraud_detail = 'misclassification' AND hs_suggest(d.description) = substr(t.true_hs_code, 1, 6)"),
+        )
+        .await;
+        assert!(suggested * 10 >= misclassified * 9, "hs_suggest found the true code for {suggested} of {misclassified}");
+        let edge = query_text(
+            &s,
+            "SELECT hs_suggest('zzzz qqqq') AS unknown, hs_misclassification_probability('84x', 'laptop') AS bad_code, \
+             hs_suggest(NULL) AS null_text",
+        )
+        .await;
+        assert!(edge.contains("|         |          |           |"), "no evidence gives NULL:\n{edge}");
+    });
+}

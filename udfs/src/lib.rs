@@ -14,7 +14,9 @@ mod hs;
 mod kernel;
 pub mod model_handle;
 
+pub mod hs_misclassification_probability;
 pub mod hs_prefix;
+pub mod hs_suggest;
 pub mod hs_valid;
 pub mod origin_risk;
 pub mod risk_model_info;
@@ -41,6 +43,12 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(origin_risk::OriginRiskFunc::new(
             model.clone(),
         ))),
+        Arc::new(ScalarUDF::new_from_impl(hs_suggest::HsSuggestFunc::new(
+            model.clone(),
+        ))),
+        Arc::new(ScalarUDF::new_from_impl(
+            hs_misclassification_probability::HsMisclassificationFunc::new(model.clone()),
+        )),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs6())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs4())),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs2())),

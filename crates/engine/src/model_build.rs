@@ -114,7 +114,7 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
                 ln(unit_value(d.customs_value, d.net_mass_kg)) AS lkg, \
                 CAST(d.year * 12 + d.month - 1 AS DOUBLE) AS m, \
                 COALESCE(upper(d.export_country), '') AS export, d.importer_id AS importer, \
-                d.declaration_date AS day \
+                d.declaration_date AS day, d.description AS description \
          FROM declarations d WHERE {window} {fraud_filter}"
     );
     let training_items =
@@ -192,6 +192,7 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         price_cells: cells,
     };
     let origins = origin_facts(session, &training).await?;
+    let classifier = classifier_words(session, &training).await?;
     let location = session.warehouse().location();
     aduana_model::publish(
         location.store.as_ref(),
@@ -199,6 +200,7 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         &manifest,
         &prices,
         &origins,
+        &classifier,
     )
     .await?;
     Ok(manifest)
@@ -316,4 +318,73 @@ async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBat
         }
     }
     Ok(batches)
+}
+
+/// Word counts per HS6 for the description classifier, from the distinct
+/// (HS6, description) pairs of the training data; the nomenclature's own
+/// descriptions of HS6 subheadings count as extra documents when present.
+async fn classifier_words(session: &Session, training: &str) -> Result<Vec<RecordBatch>> {
+    /// A nomenclature description weighs as much as this many declarations:
+    /// enough to name goods never declared, not enough to outvote usage.
+    const NOMENCLATURE_WEIGHT: f64 = 3.0;
+    let grouped = format!(
+        "WITH training AS ({training}) \
+         SELECT substr(line, 1, 6) AS hs6, description, CAST(COUNT(*) AS DOUBLE) AS n \
+         FROM training WHERE description IS NOT NULL GROUP BY 1, 2"
+    );
+    let mut queries = vec![(grouped, 1.0)];
+    if session.warehouse().table("hs_nomenclature").is_some() {
+        queries.push((
+            "SELECT hs_code AS hs6, description, CAST(1 AS DOUBLE) AS n FROM reference.hs_nomenclature \
+             WHERE length(hs_code) = 6 AND description IS NOT NULL"
+                .to_string(),
+            NOMENCLATURE_WEIGHT,
+        ));
+    }
+    let mut counts: std::collections::HashMap<(String, String), f64> =
+        std::collections::HashMap::new();
+    let mut documents: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+    for (query, weight) in queries {
+        for batch in session
+            .sql(&query, WritePolicy::ReadOnly)
+            .await?
+            .collect()
+            .await?
+        {
+            let hs6 = cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+            let description = cast(batch.column(1), &arrow::datatypes::DataType::Utf8)?;
+            let (hs6, description) = (hs6.as_string::<i32>(), description.as_string::<i32>());
+            let n = batch
+                .column(2)
+                .as_primitive::<arrow::datatypes::Float64Type>();
+            for i in 0..batch.num_rows() {
+                let weight = weight * n.value(i);
+                *documents.entry(hs6.value(i).to_string()).or_default() += weight;
+                for word in aduana_model::classifier::words(description.value(i)) {
+                    *counts.entry((hs6.value(i).to_string(), word)).or_default() += weight;
+                }
+            }
+        }
+    }
+    let mut rows: Vec<(String, Option<String>, f64)> =
+        documents.into_iter().map(|(h, n)| (h, None, n)).collect();
+    rows.extend(counts.into_iter().map(|((h, w), n)| (h, Some(w), n)));
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let batch = RecordBatch::try_new(
+        aduana_model::classifier_schema(),
+        vec![
+            std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                rows.iter().map(|r| &r.0),
+            )),
+            std::sync::Arc::new(
+                rows.iter()
+                    .map(|r| r.1.as_deref())
+                    .collect::<arrow::array::StringArray>(),
+            ),
+            std::sync::Arc::new(arrow::array::Float64Array::from_iter_values(
+                rows.iter().map(|r| r.2),
+            )),
+        ],
+    )?;
+    Ok(vec![batch])
 }

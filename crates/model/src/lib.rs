@@ -8,6 +8,8 @@
 //! HS6 and HS4, each with a robust profile, looked up from the finest cell
 //! with enough references to the coarsest.
 
+pub mod classifier;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub const MODEL_DIR: &str = "risk/model";
 pub const PRICE_FILE: &str = "price_profiles.parquet";
 pub const ORIGIN_FILE: &str = "origin_facts.parquet";
+pub const CLASSIFIER_FILE: &str = "classifier.parquet";
 pub const MANIFEST_FILE: &str = "manifest.toml";
 pub const CURRENT_FILE: &str = "CURRENT";
 
@@ -173,6 +176,7 @@ pub struct RiskModel {
     pub manifest: Manifest,
     prices: hashbrown::HashMap<u64, PriceCell>,
     pub origins: OriginFacts,
+    pub classifier: classifier::Classifier,
 }
 
 /// What the model knows of origins, for `origin_risk`.
@@ -282,6 +286,7 @@ impl RiskModel {
             manifest,
             prices,
             origins,
+            classifier: classifier::Classifier::default(),
         })
     }
 }
@@ -307,6 +312,59 @@ pub fn price_schema() -> SchemaRef {
         f("drift", DataType::Float64, true),
         f("center_month", DataType::Float64, true),
     ]))
+}
+
+/// The schema of `classifier.parquet`: word counts per HS6; a row with a
+/// NULL word holds the HS6's number of training documents.
+pub fn classifier_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("hs6", DataType::Utf8, false),
+        Field::new("word", DataType::Utf8, true),
+        Field::new("count", DataType::Float64, false),
+    ]))
+}
+
+fn read_classifier(batches: &[RecordBatch]) -> std::result::Result<classifier::Classifier, String> {
+    let mut classes: Vec<String> = Vec::new();
+    let mut rows: Vec<(String, Option<String>, f64)> = Vec::new();
+    for batch in batches {
+        let hs6 = batch
+            .column_by_name("hs6")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or("classifier: no Utf8 column hs6")?;
+        let word = batch
+            .column_by_name("word")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or("classifier: no Utf8 column word")?;
+        let count = batch
+            .column_by_name("count")
+            .and_then(|c| c.as_primitive_opt::<Float64Type>())
+            .ok_or("classifier: no Float64 column count")?;
+        for i in 0..batch.num_rows() {
+            classes.push(hs6.value(i).to_string());
+            rows.push((
+                hs6.value(i).to_string(),
+                word.is_valid(i).then(|| word.value(i).to_string()),
+                count.value(i),
+            ));
+        }
+    }
+    classes.sort();
+    classes.dedup();
+    let index = |c: &str| {
+        classes
+            .binary_search_by(|x| x.as_str().cmp(c))
+            .expect("collected above") as u32
+    };
+    let mut documents = vec![0.0; classes.len()];
+    let mut counts = Vec::with_capacity(rows.len());
+    for (hs6, word, count) in rows {
+        match word {
+            None => documents[index(&hs6) as usize] += count,
+            Some(w) => counts.push((index(&hs6), w, count)),
+        }
+    }
+    Ok(classifier::Classifier::new(classes, documents, &counts))
 }
 
 /// The schema of `origin_facts.parquet`: one table of four kinds of fact.
@@ -545,6 +603,7 @@ pub async fn publish(
     manifest: &Manifest,
     prices: &[RecordBatch],
     origins: &[RecordBatch],
+    classifier: &[RecordBatch],
 ) -> Result<()> {
     let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
     let put = async |location: Path, bytes: Vec<u8>| {
@@ -575,6 +634,11 @@ pub async fn publish(
     put(
         version_dir.clone().join(ORIGIN_FILE),
         encode(origin_schema(), origins)?,
+    )
+    .await?;
+    put(
+        version_dir.clone().join(CLASSIFIER_FILE),
+        encode(classifier_schema(), classifier)?,
     )
     .await?;
     let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
@@ -650,9 +714,11 @@ pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option
     };
     let prices = read(PRICE_FILE).await?;
     let origins = read(ORIGIN_FILE).await?;
-    RiskModel::from_batches(manifest, &prices, &origins)
-        .map(Some)
-        .map_err(|e| corrupt(&dir, e))
+    let words = read(CLASSIFIER_FILE).await?;
+    let mut model =
+        RiskModel::from_batches(manifest, &prices, &origins).map_err(|e| corrupt(&dir, e))?;
+    model.classifier = read_classifier(&words).map_err(|e| corrupt(&dir, e))?;
+    Ok(Some(model))
 }
 
 #[cfg(test)]
@@ -742,7 +808,7 @@ mod tests {
         let root = Path::from_absolute_path(dir.path()).unwrap();
         assert!(load_current(&store, &root).await.unwrap().is_none());
         let prices = batch(&[(2, "847130", None, 500, 3.0)]);
-        publish(&store, &root, &manifest(), &[prices], &[])
+        publish(&store, &root, &manifest(), &[prices], &[], &[])
             .await
             .unwrap();
         let model = load_current(&store, &root).await.unwrap().unwrap();

@@ -1,0 +1,278 @@
+//! The goods-description → HS6 classifier: multinomial naive Bayes over the
+//! words of declared descriptions (and, as extra documents, the HS
+//! nomenclature's own descriptions).
+//!
+//! Scoring is sparse: only the classes that share a word with the
+//! description are computed; every other class keeps its "no matching word"
+//! score, whose sum over all classes is precomputed per description length,
+//! so a posterior costs a few hash lookups, not a pass over 5,000 classes.
+
+use hashbrown::HashMap;
+
+/// Laplace smoothing of word counts.
+const ALPHA: f64 = 0.5;
+/// Longest description (in words) the normaliser is precomputed for.
+const MAX_WORDS: usize = 32;
+
+/// Calls `f` with the hash of each word of `text`: runs of letters and
+/// digits (any script), lower-cased, at least 2 characters long. Hashes
+/// the UTF-8 of the lower-cased characters, so it agrees with `words`.
+/// No allocation.
+pub fn for_each_word(text: &str, mut f: impl FnMut(u64)) {
+    const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+    let (mut hash, mut len) = (SEED, 0);
+    let mut utf8 = [0u8; 4];
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() {
+            for lower in c.to_lowercase() {
+                for b in lower.encode_utf8(&mut utf8).as_bytes() {
+                    hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            len += 1;
+        } else {
+            if len >= 2 {
+                f(hash);
+            }
+            (hash, len) = (SEED, 0);
+        }
+    }
+}
+
+/// The words of `text`, as `for_each_word` sees them (for training and for
+/// people: `risk_reasons`).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+#[derive(Debug, Default)]
+pub struct Classifier {
+    /// HS6 codes, the classes.
+    pub classes: Vec<String>,
+    log_prior: Vec<f64>,
+    /// log(ALPHA / (words in class + ALPHA * vocabulary)): a word the class
+    /// never saw.
+    log_unseen: Vec<f64>,
+    /// Word hash → (class, log((count + ALPHA) / ALPHA)): the gain over
+    /// an unseen word.
+    postings: HashMap<u64, Vec<(u32, f32)>>,
+    /// log of sum over classes of exp(prior + n * unseen), for n words.
+    log_norm: Vec<f64>,
+}
+
+/// The best class and the posterior of the declared one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub best: u32,
+    pub best_probability: f64,
+    /// Posterior of the class asked about (0 when unknown).
+    pub declared_probability: f64,
+    /// Words of the description the classifier knows.
+    pub known_words: usize,
+}
+
+impl Classifier {
+    /// Builds from (class, word, count) triples and per-class document
+    /// counts.
+    pub fn new(classes: Vec<String>, documents: Vec<f64>, counts: &[(u32, String, f64)]) -> Self {
+        let n = classes.len();
+        let mut words_in_class = vec![0.0; n];
+        let mut per_word: HashMap<u64, Vec<(u32, f64)>> = HashMap::new();
+        for (class, word, count) in counts {
+            words_in_class[*class as usize] += count;
+            let mut hash = 0;
+            for_each_word(word, |h| hash = h);
+            per_word.entry(hash).or_default().push((*class, *count));
+        }
+        let vocabulary = per_word.len().max(1) as f64;
+        let total_documents: f64 = documents.iter().sum::<f64>().max(1.0);
+        let log_prior: Vec<f64> = documents
+            .iter()
+            .map(|d| ((d + 1.0) / (total_documents + n as f64)).ln())
+            .collect();
+        let log_unseen: Vec<f64> = words_in_class
+            .iter()
+            .map(|w| (ALPHA / (w + ALPHA * vocabulary)).ln())
+            .collect();
+        let postings = per_word
+            .into_iter()
+            .map(|(hash, list)| {
+                let list = list
+                    .into_iter()
+                    .map(|(class, count)| (class, ((count + ALPHA) / ALPHA).ln() as f32))
+                    .collect();
+                (hash, list)
+            })
+            .collect();
+        let log_norm = (0..=MAX_WORDS)
+            .map(|words| log_sum_exp((0..n).map(|c| log_prior[c] + words as f64 * log_unseen[c])))
+            .collect();
+        Classifier {
+            classes,
+            log_prior,
+            log_unseen,
+            postings,
+            log_norm,
+        }
+    }
+
+    pub fn class_index(&self, hs6: &str) -> Option<u32> {
+        self.classes
+            .binary_search_by(|c| c.as_str().cmp(hs6))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    /// Classifies `description`; `declared` is the class whose posterior is
+    /// wanted. `scratch` is reused across rows to avoid allocating.
+    pub fn predict(
+        &self,
+        description: &str,
+        declared: Option<u32>,
+        scratch: &mut Vec<(u32, f64)>,
+    ) -> Option<Prediction> {
+        if self.classes.is_empty() {
+            return None;
+        }
+        scratch.clear();
+        let mut words = 0usize;
+        let mut known = 0usize;
+        for_each_word(description, |hash| {
+            words += 1;
+            if let Some(list) = self.postings.get(&hash) {
+                known += 1;
+                for &(class, gain) in list {
+                    match scratch.iter_mut().find(|(c, _)| *c == class) {
+                        Some(entry) => entry.1 += gain as f64,
+                        None => scratch.push((class, gain as f64)),
+                    }
+                }
+            }
+        });
+        if known == 0 {
+            return None;
+        }
+        let words = words.min(MAX_WORDS);
+        let base = |c: u32| self.log_prior[c as usize] + words as f64 * self.log_unseen[c as usize];
+        // Z = sum over all classes of exp(base) + over candidates of
+        // (exp(base + gain) - exp(base)), in a numerically safe form.
+        let mut best = (scratch[0].0, f64::NEG_INFINITY);
+        let mut max_log = self.log_norm[words];
+        for &(class, gain) in scratch.iter() {
+            let score = base(class) + gain;
+            max_log = max_log.max(score);
+            if score > best.1 {
+                best = (class, score);
+            }
+        }
+        let mut z = (self.log_norm[words] - max_log).exp();
+        for &(class, gain) in scratch.iter() {
+            let b = base(class);
+            z += (b + gain - max_log).exp() - (b - max_log).exp();
+        }
+        let log_z = max_log + z.max(f64::MIN_POSITIVE).ln();
+        let declared_probability = match declared {
+            Some(d) => {
+                let gain = scratch.iter().find(|(c, _)| *c == d).map_or(0.0, |e| e.1);
+                (base(d) + gain - log_z).exp()
+            }
+            None => 0.0,
+        };
+        Some(Prediction {
+            best: best.0,
+            best_probability: (best.1 - log_z).exp().min(1.0),
+            declared_probability: declared_probability.min(1.0),
+            known_words: known,
+        })
+    }
+}
+
+fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trained() -> Classifier {
+        let classes = vec![
+            "610910".to_string(),
+            "847130".to_string(),
+            "851713".to_string(),
+        ];
+        let counts = vec![
+            (0, "cotton".to_string(), 50.0),
+            (0, "shirts".to_string(), 50.0),
+            (1, "laptop".to_string(), 40.0),
+            (1, "computer".to_string(), 40.0),
+            (1, "portable".to_string(), 20.0),
+            (2, "smartphones".to_string(), 30.0),
+            (2, "phones".to_string(), 30.0),
+            (2, "mobile".to_string(), 30.0),
+        ];
+        Classifier::new(classes, vec![50.0, 40.0, 30.0], &counts)
+    }
+
+    #[test]
+    fn words_are_lowercased_and_split() {
+        let mut a = vec![];
+        for_each_word("LAPTOP Computer-15.6IN", |h| a.push(h));
+        let mut b = vec![];
+        for_each_word("laptop computer 15 6in", |h| b.push(h));
+        assert_eq!(a, b);
+        assert_eq!(words("CAFÉ tostado, 500g"), vec!["café", "tostado", "500g"]);
+        let (mut upper, mut lower) = (vec![], vec![]);
+        for_each_word("RON AÑEJO", |h| upper.push(h));
+        for_each_word("ron añejo", |h| lower.push(h));
+        assert_eq!(upper, lower);
+        // Training words hash like query words.
+        let mut trained = vec![];
+        for w in words("RON AÑEJO") {
+            for_each_word(&w, |h| trained.push(h));
+        }
+        assert_eq!(trained, lower);
+    }
+
+    #[test]
+    fn predicts_the_class_the_words_belong_to() {
+        let c = trained();
+        let mut scratch = vec![];
+        let p = c
+            .predict(
+                "PORTABLE LAPTOP COMPUTER",
+                c.class_index("610910"),
+                &mut scratch,
+            )
+            .unwrap();
+        assert_eq!(c.classes[p.best as usize], "847130");
+        assert!(p.best_probability > 0.95, "{p:?}");
+        assert!(p.declared_probability < 0.05, "{p:?}");
+        let q = c
+            .predict("cotton shirts", c.class_index("610910"), &mut scratch)
+            .unwrap();
+        assert!(q.declared_probability > 0.95);
+        assert!(c.predict("xyzzy", None, &mut scratch).is_none());
+    }
+
+    #[test]
+    fn posteriors_sum_to_one() {
+        let c = trained();
+        let mut scratch = vec![];
+        let total: f64 = (0..3)
+            .map(|k| {
+                c.predict("mobile computer", Some(k), &mut scratch)
+                    .unwrap()
+                    .declared_probability
+            })
+            .sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
+    }
+}

@@ -1,0 +1,97 @@
+//! `hs_suggest(description)`: the HS6 subheading the risk model's
+//! description classifier finds most likely for a goods description.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, StringViewBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::utils::take_function_args;
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::DOC_SECTION;
+use crate::kernel::{all_scalars, finish, string_view, text_arg};
+use crate::model_handle::{ModelHandle, NO_MODEL};
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct HsSuggestFunc {
+    signature: Signature,
+    model: ModelHandle,
+}
+
+impl HsSuggestFunc {
+    pub fn new(model: ModelHandle) -> Self {
+        HsSuggestFunc {
+            signature: Signature::coercible(vec![text_arg()], Volatility::Immutable),
+            model,
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The HS6 subheading most likely for a goods description, from the risk model's \
+         classifier (naive Bayes over the words of declared descriptions and, where the \
+         warehouse has it, the HS nomenclature). NULL when no word of the description is known. \
+         A suggestion for a person to check, not a classification ruling.",
+        "hs_suggest(description)",
+    )
+    .with_argument(
+        "description",
+        "Commercial description of the goods, any case.",
+    )
+    .with_sql_example("```sql\n> SELECT hs_suggest('portable laptop computer 15.6in');\n```")
+    .with_related_udf("hs_misclassification_probability")
+    .build()
+});
+
+impl ScalarUDFImpl for HsSuggestFunc {
+    fn name(&self) -> &str {
+        "hs_suggest"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        if self.model.get().is_none() {
+            return plan_err!("{NO_MODEL}");
+        }
+        Ok(DataType::Utf8View)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(model) = self.model.get() else {
+            return exec_err!("{NO_MODEL}");
+        };
+        let [description] = take_function_args(self.name(), &args.args)?;
+        let rows = if all_scalars(&args.args) {
+            1
+        } else {
+            args.number_rows
+        };
+        let text = string_view(&description.to_array(rows)?)?;
+        let classifier = &model.classifier;
+        let mut scratch = Vec::new();
+        let mut out = StringViewBuilder::with_capacity(rows);
+        for i in 0..rows {
+            let best = text
+                .is_valid(i)
+                .then(|| classifier.predict(text.value(i), None, &mut scratch))
+                .flatten();
+            match best {
+                Some(p) => out.append_value(&classifier.classes[p.best as usize]),
+                None => out.append_null(),
+            }
+        }
+        finish(&args.args, Arc::new(out.finish()) as ArrayRef)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
