@@ -1,0 +1,238 @@
+//! `risk_score(valuation_deviation, misclassification_probability,
+//! origin_risk)`: one probability-like score in [0, 1] from the three
+//! risk functions, and `risk_level(score [, medium, high])`.
+//!
+//! The valuation z-score becomes a probability-like value with a logistic
+//! curve (z = -2 gives 0.5, z = -3.5 about 0.95, z >= 0 near 0: only prices
+//! below the reference raise the risk), then the three combine as a
+//! weighted noisy-OR, so a strong reason of any kind is enough to rank an
+//! item high and two reasons rank it higher. A NULL component is no
+//! evidence, not a reason.
+
+use std::sync::LazyLock;
+
+use datafusion::arrow::array::{Array, StringViewBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use crate::DOC_SECTION;
+use crate::kernel::{all_scalars, finish, float_args, float_result, number_arg};
+
+/// Midpoint and steepness of the valuation curve.
+const Z_MIDPOINT: f64 = -2.0;
+const Z_STEEPNESS: f64 = 2.0;
+/// Weights of valuation, classification and origin in the noisy-OR. Origin
+/// weighs less: its signals are individually weaker (dispatch via a hub is
+/// often legitimate).
+const WEIGHTS: [f64; 3] = [0.9, 0.9, 0.6];
+/// Default thresholds of `risk_level`.
+pub const MEDIUM: f64 = 0.3;
+pub const HIGH: f64 = 0.6;
+
+/// The probability-like value of a valuation z-score.
+pub fn valuation_probability(z: f64) -> f64 {
+    1.0 / (1.0 + (Z_STEEPNESS * (z - Z_MIDPOINT)).exp())
+}
+
+pub fn risk_score(z: Option<f64>, misclassification: Option<f64>, origin: Option<f64>) -> f64 {
+    let parts = [
+        z.filter(|v| v.is_finite())
+            .map_or(0.0, valuation_probability),
+        misclassification.map_or(0.0, |p| p.clamp(0.0, 1.0)),
+        origin.map_or(0.0, |p| p.clamp(0.0, 1.0)),
+    ];
+    1.0 - parts
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(p, w)| 1.0 - w * p)
+        .product::<f64>()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RiskScoreFunc {
+    signature: Signature,
+}
+
+impl Default for RiskScoreFunc {
+    fn default() -> Self {
+        RiskScoreFunc {
+            signature: Signature::coercible(
+                vec![number_arg(), number_arg(), number_arg()],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+static SCORE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "One risk score in [0, 1] from the three risk functions: the valuation z-score turned \
+         into a probability-like value (z = -2 gives 0.5, z = -3.5 about 0.95; prices above the \
+         reference add nothing), then a weighted noisy-OR with the misclassification \
+         probability and the origin risk. A NULL component counts as no evidence.",
+        "risk_score(valuation_deviation, hs_misclassification_probability, origin_risk)",
+    )
+    .with_argument("valuation_deviation", "The item's valuation_deviation(...) z-score.")
+    .with_argument("hs_misclassification_probability", "The item's hs_misclassification_probability(...).")
+    .with_argument("origin_risk", "The item's origin_risk(...).")
+    .with_sql_example(
+        "```sql\n> SELECT round(risk_score(-3.5, 0.1, 0.2), 3) AS score;\n+-------+\n| score |\n+-------+\n| 0.879 |\n+-------+\n```",
+    )
+    .with_related_udf("risk_level")
+    .build()
+});
+
+impl ScalarUDFImpl for RiskScoreFunc {
+    fn name(&self) -> &str {
+        "risk_score"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = if all_scalars(&args.args) {
+            1
+        } else {
+            args.number_rows
+        };
+        let [z, m, o] = float_args::<3>(&args.args, rows)?;
+        let value = |a: &datafusion::arrow::array::Float64Array, i: usize| {
+            a.is_valid(i).then(|| a.value(i))
+        };
+        let result = float_result(rows, |i| {
+            Some(risk_score(value(&z, i), value(&m, i), value(&o, i)))
+        });
+        finish(&args.args, std::sync::Arc::new(result))
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&SCORE_DOC)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RiskLevelFunc {
+    signature: Signature,
+}
+
+impl Default for RiskLevelFunc {
+    fn default() -> Self {
+        RiskLevelFunc {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(vec![number_arg()]),
+                    TypeSignature::Coercible(vec![number_arg(), number_arg(), number_arg()]),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+static LEVEL_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The risk level of a score: 'high' at or above the high threshold (default 0.6), \
+         'medium' at or above the medium one (default 0.3), else 'low'. NULL for NULL. An \
+         administration sets thresholds from its audit capacity, e.g. so that 'high' is the \
+         share of items it can control.",
+        "risk_level(score [, medium_threshold, high_threshold])",
+    )
+    .with_argument("score", "A risk_score(...) in [0, 1].")
+    .with_argument("medium_threshold", "Optional, default 0.3.")
+    .with_argument("high_threshold", "Optional, default 0.6; must not be below the medium threshold.")
+    .with_sql_example(
+        "```sql\n> SELECT risk_level(0.72) AS a, risk_level(0.72, 0.5, 0.8) AS b;\n+------+--------+\n| a    | b      |\n+------+--------+\n| high | medium |\n+------+--------+\n```",
+    )
+    .with_related_udf("risk_score")
+    .build()
+});
+
+pub fn risk_level(score: f64, medium: f64, high: f64) -> &'static str {
+    if score >= high {
+        "high"
+    } else if score >= medium {
+        "medium"
+    } else {
+        "low"
+    }
+}
+
+impl ScalarUDFImpl for RiskLevelFunc {
+    fn name(&self) -> &str {
+        "risk_level"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = if all_scalars(&args.args) {
+            1
+        } else {
+            args.number_rows
+        };
+        let arrays = match args.args.len() {
+            1 => vec![float_args::<1>(&args.args, rows)?[0].clone()],
+            3 => float_args::<3>(&args.args, rows)?.to_vec(),
+            n => return exec_err!("risk_level takes 1 or 3 arguments, got {n}"),
+        };
+        let mut out = StringViewBuilder::with_capacity(rows);
+        for i in 0..rows {
+            if arrays.iter().any(|a| a.is_null(i)) {
+                out.append_null();
+                continue;
+            }
+            let (medium, high) = match arrays.len() {
+                3 => (arrays[1].value(i), arrays[2].value(i)),
+                _ => (MEDIUM, HIGH),
+            };
+            if high < medium {
+                return exec_err!(
+                    "risk_level: high threshold {high} is below medium threshold {medium}"
+                );
+            }
+            out.append_value(risk_level(arrays[0].value(i), medium, high));
+        }
+        finish(&args.args, std::sync::Arc::new(out.finish()))
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&LEVEL_DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_combine_reasons() {
+        assert!((valuation_probability(-2.0) - 0.5).abs() < 1e-12);
+        assert!(valuation_probability(-3.5) > 0.94 && valuation_probability(0.0) < 0.02);
+        assert_eq!(risk_score(None, None, None), 0.0);
+        let one = risk_score(Some(-3.5), None, None);
+        let two = risk_score(Some(-3.5), Some(0.9), None);
+        assert!(two > one && two <= 1.0);
+        assert!(
+            risk_score(Some(3.0), Some(0.0), Some(0.0)) < 0.01,
+            "high prices are not a reason"
+        );
+        assert!((risk_score(Some(-3.5), Some(0.1), Some(0.2)) - 0.879).abs() < 0.001);
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(risk_level(0.72, MEDIUM, HIGH), "high");
+        assert_eq!(risk_level(0.72, 0.5, 0.8), "medium");
+        assert_eq!(risk_level(0.1, MEDIUM, HIGH), "low");
+    }
+}
