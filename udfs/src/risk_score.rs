@@ -81,7 +81,7 @@ static SCORE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("hs_misclassification_probability", "The item's hs_misclassification_probability(...).")
     .with_argument("origin_risk", "The item's origin_risk(...).")
     .with_sql_example(
-        "```sql\n> SELECT round(risk_score(-3.5, 0.1, 0.2), 3) AS score;\n+-------+\n| score |\n+-------+\n| 0.879 |\n+-------+\n```",
+        "```sql\n> SELECT round(risk_score(-3.5, 0.1, 0.2), 3) AS score;\n+-------+\n| score |\n+-------+\n| 0.886 |\n+-------+\n```",
     )
     .with_related_udf("risk_level")
     .build()
@@ -226,7 +226,7 @@ mod tests {
             risk_score(Some(3.0), Some(0.0), Some(0.0)) < 0.01,
             "high prices are not a reason"
         );
-        assert!((risk_score(Some(-3.5), Some(0.1), Some(0.2)) - 0.879).abs() < 0.001);
+        assert!((risk_score(Some(-3.5), Some(0.1), Some(0.2)) - 0.886).abs() < 0.001);
     }
 
     #[test]
