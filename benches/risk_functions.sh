@@ -12,7 +12,7 @@ wh=${1:?usage: benches/risk_functions.sh WAREHOUSE}
 cargo build --release --bin aduana
 bin=${CARGO_TARGET_DIR:-target}/release/aduana
 "$bin" sql -w "$wh" --target-partitions 1 --timing --format csv -c "
-CREATE TABLE t AS SELECT hs_code, origin_country, export_country, preference_code, importer_id,
+CREATE TABLE t AS SELECT hs_code, description, origin_country, export_country, preference_code, importer_id,
        declaration_date, CAST(customs_value AS DOUBLE) AS value, quantity, quantity_unit, net_mass_kg
 FROM declarations;
 SELECT SUM(length(hs_code) + length(origin_country)) + SUM(value / quantity) AS floor FROM t;
@@ -20,4 +20,7 @@ SELECT COUNT(hs6(hs_code)) AS hs6 FROM t;
 SELECT COUNT(valuation_deviation(hs_code, origin_country, value, quantity)) AS valuation_short FROM t;
 SELECT COUNT(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date)) AS valuation FROM t;
 SELECT COUNT(origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date)) AS origin FROM t;
+SELECT COUNT(hs_misclassification_probability(hs_code, description)) AS misclassification FROM t;
+SELECT COUNT(hs_suggest(description)) AS suggest FROM t;
+SELECT COUNT(risk_score(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date), hs_misclassification_probability(hs_code, description), origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date))) AS all_three FROM t;
 "

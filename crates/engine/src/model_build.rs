@@ -117,6 +117,32 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
                 d.declaration_date AS day, d.description AS description \
          FROM declarations d WHERE {window} {fraud_filter}"
     );
+    // Every part of the model reads the training set: derive it (and its
+    // anti-joins against inspections) once, into memory.
+    session
+        .context()
+        .sql(&format!(
+            "CREATE OR REPLACE TABLE {TRAINING_TABLE} AS {training}"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let result = build_from_training(session, options, start, end, in_window).await;
+    session.context().deregister_table(TRAINING_TABLE)?;
+    result
+}
+
+/// The in-memory table the build reads, dropped when it ends.
+const TRAINING_TABLE: &str = "aduana_model_training";
+
+async fn build_from_training(
+    session: &Session,
+    options: &BuildOptions,
+    start: NaiveDate,
+    end: NaiveDate,
+    in_window: u64,
+) -> Result<Manifest> {
+    let training = format!("SELECT * FROM {TRAINING_TABLE}");
     let training_items =
         scalar_count(session, &format!("SELECT COUNT(*) FROM ({training})")).await?;
     if training_items == 0 {
