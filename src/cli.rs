@@ -40,6 +40,32 @@ enum Command {
     /// Build the risk model from the warehouse's history
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Measure how well a risk score ranks known fraud (AUC, Pre/Rec/Rev at n%)
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The score: an SQL expression over the columns of declarations,
+    /// higher meaning riskier, e.g. "origin_risk(hs_code, origin_country, export_country)"
+    #[arg(long, value_name = "SQL", allow_hyphen_values = true)]
+    pub score: String,
+    /// Outcomes to measure against: inspections (inspected items, as an
+    /// administration has them) or truth (the generator's ground truth)
+    #[arg(long, default_value = "inspections", value_parser = ["inspections", "truth"])]
+    pub labels: String,
+    /// Inspection rates, percent of items, comma-separated
+    #[arg(
+        long,
+        default_value = "1,2,5,10",
+        value_delimiter = ',',
+        value_name = "N,..."
+    )]
+    pub at: Vec<f64>,
 }
 
 #[derive(Subcommand)]
@@ -218,6 +244,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Sql(args) => runtime()?.block_on(sql(args)),
         Command::Check(args) => runtime()?.block_on(check(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
+        Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
     }
 }
 
@@ -411,6 +438,32 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
         manifest.excluded_fraud_items,
         cells.join(", ")
     );
+    Ok(())
+}
+
+async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
+    use aduana_engine::evaluate::{Labels, evaluate};
+    let labels = if args.labels == "truth" {
+        Labels::Truth
+    } else {
+        Labels::Inspections
+    };
+    let session = Session::open(args.warehouse.open().await?, &args.engine.options()?).await?;
+    let e = evaluate(&session, &args.score, labels, &args.at).await?;
+    println!(
+        "score: {}\nlabels: {} ({} items, {} fraudulent)\nAUC: {:.4}",
+        args.score, args.labels, e.items, e.frauds, e.auc
+    );
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>9}",
+        "rate", "items", "Pre", "Rec", "Rev"
+    );
+    for a in &e.at {
+        println!(
+            "{:>7}% {:>10} {:>9.4} {:>9.4} {:>9.4}",
+            a.rate_percent, a.selected, a.precision, a.recall, a.revenue
+        );
+    }
     Ok(())
 }
 

@@ -336,3 +336,91 @@ fn risk_score_beats_each_function_at_the_top_one_percent() {
         assert!(high > 0 && high * 10 < 80_000, "high-risk items: {levels:?}");
     });
 }
+
+#[test]
+fn evaluate_measures_a_score_against_labels() {
+    let wh = generate(20_000, 6);
+    assert!(build(&wh, &[]).status.success());
+    let score = "risk_score(valuation_deviation(hs_code, origin_country, customs_value, quantity), \
+                 hs_misclassification_probability(hs_code, description), origin_risk(hs_code, origin_country, export_country))";
+    let out = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--labels",
+        "truth",
+        "--at",
+        "1,10",
+        "--score",
+        score,
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "labels: truth ({} items, {} fraudulent)",
+            wh.summary.rows,
+            wh.summary.fraud_total()
+        )),
+        "{text}"
+    );
+    let auc: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("AUC: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(auc > 0.8, "{text}");
+    assert!(text.contains("1%") && text.contains("10%"), "{text}");
+
+    // Against inspections (what an administration has), and a negated score.
+    let out = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--score",
+        "-valuation_deviation(hs_code, origin_country, customs_value, quantity)",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("labels: inspections"),
+        "{}",
+        stdout(&out)
+    );
+
+    let bad = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--score",
+        "no_such_function(hs_code)",
+    ]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("no_such_function"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(aduana().args(["evaluate", "-w", &wh.uri(), "--score", "1", "--at", "0"]));
+    assert!(
+        stderr(&bad).contains("inspection rate 0% is not in (0, 100]"),
+        "{}",
+        stderr(&bad)
+    );
+    std::fs::remove_dir_all(wh.path().join("_truth")).unwrap();
+    let bad = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--labels",
+        "truth",
+        "--score",
+        "1",
+    ]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("--labels truth needs the generator's ground truth"),
+        "{}",
+        stderr(&bad)
+    );
+}

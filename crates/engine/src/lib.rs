@@ -2,6 +2,7 @@
 //! warehouse's tables and every Aduana function registered, and statements
 //! are planned under a write policy that keeps the warehouse untouched.
 
+pub mod evaluate;
 pub mod model_build;
 pub mod output;
 

@@ -30,6 +30,7 @@ const FILES: &[(&str, &str)] = embedded![
     "value_by_chapter",
     "inspection_hit_rate_by_lane",
     "valuation_outliers",
+    "riskiest_items",
 ];
 
 /// Reads a report's header; `None` when the title is missing.
