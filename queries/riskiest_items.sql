@@ -3,6 +3,8 @@
 WITH scored AS (
     SELECT declaration_id, item_no, importer_id, hs_code, description, origin_country, export_country,
            customs_value,
+           risk_reasons(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
+                        net_mass_kg, declaration_date, description, preference_code, importer_id) AS reasons,
            valuation_deviation(hs_code, origin_country, customs_value, quantity,
                                quantity_unit, net_mass_kg, declaration_date) AS z,
            hs_misclassification_probability(hs_code, description) AS p_misclassified,
@@ -17,7 +19,8 @@ SELECT declaration_id, item_no, importer_id, hs_code, origin_country AS origin, 
        round(z, 2) AS value_z,
        round(p_misclassified, 2) AS p_wrong_code,
        CASE WHEN p_misclassified > 0.5 THEN hs_suggest(description) END AS suggested_hs6,
-       round(origin, 2) AS origin_risk
+       round(origin, 2) AS origin_risk,
+       array_to_string(reasons, '; ') AS reasons
 FROM scored
 ORDER BY risk DESC
 LIMIT 15;

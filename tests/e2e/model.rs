@@ -424,3 +424,42 @@ fn evaluate_measures_a_score_against_labels() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn reasons_name_the_evidence() {
+    let wh = generate(30_000, 12);
+    assert!(build(&wh, &[]).status.success());
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let options = ParquetReadOptions::default()
+            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
+        s.context()
+            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
+            .await
+            .unwrap();
+        s.context()
+            .sql(
+                "CREATE VIEW r AS SELECT t.fraud_detail, substr(t.true_hs_code, 1, 6) AS true_hs6, \
+                 array_to_string(risk_reasons(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity, \
+                   d.quantity_unit, d.net_mass_kg, d.declaration_date, d.description, d.preference_code, d.importer_id), ' | ') AS reasons \
+                 FROM declarations d JOIN truth t USING (declaration_id, item_no)",
+            )
+            .await
+            .unwrap();
+        let misclassified = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail = 'misclassification'").await;
+        let named = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM r WHERE fraud_detail = 'misclassification' AND reasons LIKE '%description names goods of HS ' || true_hs6 || '%'",
+        )
+        .await;
+        assert!(named * 10 >= misclassified * 9, "{named} of {misclassified} misclassified items name their true code");
+        let undervalued = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail = 'undervaluation'").await;
+        let priced = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail = 'undervaluation' AND reasons LIKE '%below the reference%'").await;
+        assert!(priced * 2 >= undervalued, "{priced} of {undervalued} undervalued items have a price reason");
+        let quiet = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail IS NULL AND reasons = ''").await;
+        let honest = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail IS NULL").await;
+        assert!(quiet * 2 > honest, "most honest items give no reason ({quiet} of {honest})");
+        let bad = query_text(&s, "SELECT array_to_string(risk_reasons('84x', 'CN', 'CN', 1, 1, 'NAR', 1, DATE '2026-01-01', 'x', NULL, 'i'), '') AS r").await;
+        assert!(bad.contains("malformed HS code"), "{bad}");
+    });
+}

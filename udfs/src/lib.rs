@@ -20,6 +20,7 @@ pub mod hs_suggest;
 pub mod hs_valid;
 pub mod origin_risk;
 pub mod risk_model_info;
+pub mod risk_reasons;
 pub mod risk_score;
 pub mod robust_profile;
 pub mod robust_zscore;
@@ -52,6 +53,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         )),
         Arc::new(ScalarUDF::new_from_impl(
             risk_score::RiskLevelFunc::default(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            risk_reasons::RiskReasonsFunc::new(model.clone()),
         )),
         Arc::new(ScalarUDF::new_from_impl(
             hs_misclassification_probability::HsMisclassificationFunc::new(model.clone()),

@@ -151,6 +151,12 @@ pub fn pack_country(code: &[u8]) -> Option<u64> {
     }
 }
 
+/// The letters of a packed country code (`pack_country`'s inverse).
+pub fn unpack_country(code: u64) -> String {
+    let letter = |v: u64| (b'A' + (v & 31) as u8 - 1) as char;
+    [letter(code >> 5), letter(code)].iter().collect()
+}
+
 /// The key of a cell: the code's digits as a number and their count, the
 /// origin and the level, in one `u64` (34 + 4 + 10 + 2 bits), so a lookup
 /// hashes one integer and allocates nothing.
@@ -730,6 +736,7 @@ mod tests {
     fn keys_separate_levels_codes_and_origins() {
         let cn = pack_country(b"CN");
         assert_eq!(cn, pack_country(b"cn"));
+        assert_eq!(unpack_country(cn.unwrap()), "CN");
         assert_eq!(pack_country(b"C1"), None);
         let a = cell_key(Level::LineOrigin, b"84713000", cn).unwrap();
         let b = cell_key(Level::LineOrigin, b"84713000", pack_country(b"US")).unwrap();

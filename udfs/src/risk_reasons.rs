@@ -1,0 +1,340 @@
+//! `risk_reasons(...)`: the reasons behind an item's risk, as sentences a
+//! person can check, e.g. "unit value 62% below the reference for HS
+//! 847130 from CN (z = -3.4, 412 references)". Empty when nothing stands
+//! out; the same evidence the scores use, never a verdict.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, ListBuilder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
+
+use crate::DOC_SECTION;
+use crate::hs::{MAX_DIGITS, normalize};
+use crate::kernel::{all_scalars, date_arg, finish, number_arg, string_view, text_arg};
+use crate::model_handle::{ModelHandle, NO_MODEL};
+use crate::origin_risk::{DeclaredOrigin, signals};
+use crate::valuation_deviation::{Declared, deviation, month_index};
+
+/// Below this z-score a price is worth a sentence.
+const Z_REASON: f64 = -2.0;
+/// Above this probability the declared code is worth a sentence.
+const MISCLASSIFICATION_REASON: f64 = 0.5;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RiskReasonsFunc {
+    signature: Signature,
+    model: ModelHandle,
+}
+
+impl RiskReasonsFunc {
+    pub fn new(model: ModelHandle) -> Self {
+        let (t, n) = (text_arg(), number_arg());
+        RiskReasonsFunc {
+            signature: Signature::coercible(
+                vec![
+                    t.clone(),
+                    t.clone(),
+                    t.clone(),
+                    n.clone(),
+                    n.clone(),
+                    t.clone(),
+                    n,
+                    date_arg(),
+                    t.clone(),
+                    t.clone(),
+                    t,
+                ],
+                Volatility::Immutable,
+            ),
+            model,
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The reasons behind an item's risk, as sentences: a unit value far below its reference \
+         (with the reference cell, z-score and number of references), a description that names \
+         other goods than the declared code (with the suggested HS6), and each origin signal \
+         (rare origin, dispatch through a hub, trade deflection after a remedy, preference on \
+         goods from a third country, first import from an origin). An empty list when nothing \
+         stands out. Needs a risk model (aduana model build).",
+        "risk_reasons(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, importer_id)",
+    )
+    .with_argument("hs_code", "Declared tariff line.")
+    .with_argument("origin_country", "Declared origin.")
+    .with_argument("export_country", "Country of dispatch.")
+    .with_argument("customs_value", "Declared customs value.")
+    .with_argument("quantity", "Declared quantity.")
+    .with_argument("quantity_unit", "Unit of the quantity.")
+    .with_argument("net_mass_kg", "Net mass.")
+    .with_argument("declaration_date", "Date of the declaration.")
+    .with_argument("description", "Goods description.")
+    .with_argument("preference_code", "Preference claimed, or NULL.")
+    .with_argument("importer_id", "The importer.")
+    .with_sql_example(
+        "```sql\n> SELECT declaration_id, item_no, risk_reasons(hs_code, origin_country, export_country,\n         customs_value, quantity, quantity_unit, net_mass_kg, declaration_date,\n         description, preference_code, importer_id) AS reasons\n  FROM declarations LIMIT 3;\n```",
+    )
+    .with_related_udf("risk_score")
+    .build()
+});
+
+fn opt_str(a: &datafusion::arrow::array::StringViewArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// `YYYY-MM-DD` of days since 1970.
+fn date_text(days: i32) -> String {
+    let month = month_index(days) as i64;
+    let (year, month) = (month.div_euclid(12), month.rem_euclid(12) + 1);
+    // Day of month: days since the first of that month.
+    let first = days_from_civil(year, month);
+    format!("{year:04}-{month:02}-{:02}", days as i64 - first + 1)
+}
+
+fn days_from_civil(year: i64, month: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn cell_name(level: Level, digits: &[u8], origin: &str) -> String {
+    let code = |n: usize| String::from_utf8_lossy(&digits[..n.min(digits.len())]).into_owned();
+    match level {
+        Level::LineOrigin => format!("line {} from {origin}", code(digits.len())),
+        Level::Hs6Origin => format!("HS {} from {origin}", code(6)),
+        Level::Hs6 => format!("HS {}, all origins", code(6)),
+        Level::Hs4 => format!("heading {}, all origins", code(4)),
+    }
+}
+
+pub struct Item<'a> {
+    pub declared: Declared<'a>,
+    pub origin: DeclaredOrigin<'a>,
+    pub description: Option<&'a str>,
+}
+
+/// The sentences for one item.
+pub fn reasons(model: &RiskModel, item: &Item, scratch: &mut Vec<(u32, f64)>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut buffer = [0u8; MAX_DIGITS];
+    let Some(digits) = normalize(item.declared.hs_code, &mut buffer) else {
+        return vec![format!("malformed HS code {:?}", item.declared.hs_code)];
+    };
+    let origin = item.origin.origin.trim().to_ascii_uppercase();
+    if let Some(d) = deviation(model, &item.declared).filter(|d| d.z <= Z_REASON) {
+        let below = (1.0 - (d.log_value - d.reference).exp()) * 100.0;
+        let per = if d.per_kg { " per kg" } else { "" };
+        out.push(format!(
+            "unit value{per} {below:.0}% below the reference for {} (z = {:.1}, {} references)",
+            cell_name(d.level, digits, &origin),
+            d.z,
+            d.profile.n
+        ));
+    }
+    if let Some(description) = item.description {
+        let hs6 = String::from_utf8_lossy(&digits[..6]).into_owned();
+        let classifier = &model.classifier;
+        if let Some(p) = classifier.predict(description, classifier.class_index(&hs6), scratch) {
+            let wrong = 1.0 - p.declared_probability;
+            let best = &classifier.classes[p.best as usize];
+            if wrong >= MISCLASSIFICATION_REASON && *best != hs6 {
+                out.push(format!(
+                    "description names goods of HS {best} (p = {:.2}), declared HS {hs6}",
+                    p.best_probability
+                ));
+            }
+        }
+    }
+    let facts = &model.origins;
+    if let (Some(s), Some(origin_code)) = (
+        signals(model, &item.origin, model.manifest.min_cell_size),
+        pack_country(origin.as_bytes()),
+    ) {
+        let hs6 = String::from_utf8_lossy(&digits[..6]).into_owned();
+        let share = cell_key(Level::Hs6Origin, digits, Some(origin_code))
+            .and_then(|k| facts.hs6_origin.get(&k));
+        if s.rare_origin > 0.0 {
+            match share {
+                Some(o) => out.push(format!(
+                    "origin {origin} is {:.1}% of HS {hs6} imports",
+                    o.share * 100.0
+                )),
+                None => out.push(format!("origin {origin} never seen for HS {hs6}")),
+            }
+        }
+        if s.other_dispatch > 0.0
+            && let Some(export) = item.origin.export
+        {
+            let export = export.trim().to_ascii_uppercase();
+            let hub = pack_country(export.as_bytes())
+                .and_then(|e| facts.dispatch.get(&e))
+                .copied()
+                .unwrap_or(0.0);
+            if hub > 0.5 {
+                out.push(format!(
+                    "dispatched from {export}, a transshipment hub ({:.0}% of its consignments are other countries' goods)",
+                    hub * 100.0
+                ));
+            } else {
+                out.push(format!(
+                    "dispatched from {export}, not from the origin {origin}"
+                ));
+            }
+        }
+        if s.deflection > 0.0
+            && let Some(day) = item.origin.day
+        {
+            for r in facts
+                .remedies_on(digits, day)
+                .filter(|r| r.country != origin_code)
+            {
+                let shift = match share.and_then(|o| o.share_before.zip(o.share_after)) {
+                    Some((b, a)) => format!(
+                        "; {origin}'s share went from {:.0}% to {:.0}%",
+                        b * 100.0,
+                        a * 100.0
+                    ),
+                    None => String::new(),
+                };
+                out.push(format!(
+                    "HS {hs6} from {} pays {:.0}% more under a trade remedy since {}{shift}",
+                    unpack_country(r.country),
+                    r.rate,
+                    date_text(r.from)
+                ));
+            }
+        }
+        if s.preference >= 1.0
+            && let Some(code) = item.origin.preference
+        {
+            out.push(format!(
+                "preference {} claimed on goods dispatched from a third country",
+                code.trim()
+            ));
+        }
+        if s.new_for_importer > 0.0 {
+            out.push(format!(
+                "first import of HS {hs6} from {origin} by this importer, who buys it elsewhere"
+            ));
+        }
+    }
+    out
+}
+
+impl ScalarUDFImpl for RiskReasonsFunc {
+    fn name(&self) -> &str {
+        "risk_reasons"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        if self.model.get().is_none() {
+            return plan_err!("{NO_MODEL}");
+        }
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(model) = self.model.get() else {
+            return exec_err!("{NO_MODEL}");
+        };
+        let rows = if all_scalars(&args.args) {
+            1
+        } else {
+            args.number_rows
+        };
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<_>>()?;
+        let text = |k: usize| string_view(&arrays[k]);
+        let (hs, origin, export, unit, description, preference, importer) = (
+            text(0)?,
+            text(1)?,
+            text(2)?,
+            text(5)?,
+            text(8)?,
+            text(9)?,
+            text(10)?,
+        );
+        let (value, quantity, net) = (
+            arrays[3].as_primitive::<Float64Type>(),
+            arrays[4].as_primitive::<Float64Type>(),
+            arrays[6].as_primitive::<Float64Type>(),
+        );
+        let date: &Date32Array = arrays[7].as_primitive();
+        let mut out = ListBuilder::new(StringBuilder::new())
+            .with_field(Field::new_list_field(DataType::Utf8, true));
+        let mut scratch = Vec::new();
+        for i in 0..rows {
+            if hs.is_null(i) || origin.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            let s = |a| opt_str(a, i);
+            let f = |a: &datafusion::arrow::array::Float64Array| a.is_valid(i).then(|| a.value(i));
+            let day = date.is_valid(i).then(|| date.value(i));
+            let item = Item {
+                declared: Declared {
+                    hs_code: hs.value(i),
+                    origin: origin.value(i),
+                    value: f(value).unwrap_or(f64::NAN),
+                    quantity: f(quantity).unwrap_or(f64::NAN),
+                    unit: s(&unit),
+                    net_mass: f(net),
+                    month: day.map(month_index),
+                },
+                origin: DeclaredOrigin {
+                    hs_code: hs.value(i),
+                    origin: origin.value(i),
+                    export: s(&export),
+                    preference: s(&preference),
+                    importer: s(&importer),
+                    day,
+                },
+                description: s(&description),
+            };
+            for sentence in reasons(model, &item, &mut scratch) {
+                out.values().append_value(sentence);
+            }
+            out.append(true);
+        }
+        finish(&args.args, Arc::new(out.finish()))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(date_text(20_779), "2026-11-22");
+        assert_eq!(date_text(19_782), "2024-02-29");
+        assert_eq!(date_text(-1), "1969-12-31");
+    }
+}
