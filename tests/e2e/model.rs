@@ -463,3 +463,41 @@ fn reasons_name_the_evidence() {
         assert!(bad.contains("malformed HS code"), "{bad}");
     });
 }
+
+#[test]
+fn revenue_at_risk_concentrates_on_fraud() {
+    let wh = generate(40_000, 12);
+    assert!(build(&wh, &[]).status.success());
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let options = ParquetReadOptions::default()
+            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
+        s.context()
+            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
+            .await
+            .unwrap();
+        s.context()
+            .sql(
+                "CREATE VIEW x AS SELECT t.fraud, \
+                 revenue_at_risk(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity, d.quantity_unit, \
+                   d.net_mass_kg, d.declaration_date, d.description, d.preference_code, d.duty_rate, d.duties_paid) AS stake, \
+                 risk_score(valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date), \
+                   hs_misclassification_probability(d.hs_code, d.description), \
+                   origin_risk(d.hs_code, d.origin_country, d.export_country, d.preference_code, d.importer_id, d.declaration_date)) AS score \
+                 FROM declarations d JOIN truth t USING (declaration_id, item_no)",
+            )
+            .await
+            .unwrap();
+        assert_eq!(query_i64(&s, "SELECT COUNT(*) FROM x WHERE stake < 0 OR stake IS NULL").await, 0);
+        let fraud = query_i64(&s, "SELECT CAST(AVG(score * stake) AS BIGINT) FROM x WHERE fraud").await;
+        let honest = query_i64(&s, "SELECT CAST(AVG(score * stake) AS BIGINT) FROM x WHERE NOT fraud").await;
+        assert!(fraud > 8 * honest, "expected revenue at risk per item: fraud {fraud}, honest {honest}");
+        let edge = query_text(
+            &s,
+            "SELECT revenue_at_risk('84713000', 'CN', 'CN', 0, 1, 'NAR', 1, DATE '2026-01-01', 'x', NULL, 5, 0) AS zero_value, \
+                    revenue_at_risk('84x', 'CN', 'CN', 10, 1, 'NAR', 1, DATE '2026-01-01', 'x', NULL, 5, 1) AS bad_code",
+        )
+        .await;
+        assert!(edge.contains("|            |          |"), "NULL for a zero value or a malformed code:\n{edge}");
+    });
+}

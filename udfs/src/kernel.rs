@@ -170,3 +170,9 @@ pub fn string_view(array: &ArrayRef) -> Result<datafusion::arrow::array::StringV
             .clone(),
     )
 }
+
+/// The string at `i`, or `None` when null (a function, not a closure, so
+/// the borrow checker ties the result to the array).
+pub fn opt_str(array: &datafusion::arrow::array::StringViewArray, i: usize) -> Option<&str> {
+    array.is_valid(i).then(|| array.value(i))
+}

@@ -19,6 +19,7 @@ pub mod hs_prefix;
 pub mod hs_suggest;
 pub mod hs_valid;
 pub mod origin_risk;
+pub mod revenue_at_risk;
 pub mod risk_model_info;
 pub mod risk_reasons;
 pub mod risk_score;
@@ -56,6 +57,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         )),
         Arc::new(ScalarUDF::new_from_impl(
             risk_reasons::RiskReasonsFunc::new(model.clone()),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            revenue_at_risk::RevenueAtRiskFunc::new(model.clone()),
         )),
         Arc::new(ScalarUDF::new_from_impl(
             hs_misclassification_probability::HsMisclassificationFunc::new(model.clone()),

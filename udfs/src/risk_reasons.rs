@@ -16,7 +16,7 @@ use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{all_scalars, date_arg, finish, number_arg, string_view, text_arg};
+use crate::kernel::{all_scalars, date_arg, finish, number_arg, opt_str, string_view, text_arg};
 use crate::model_handle::{ModelHandle, NO_MODEL};
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation, month_index};
@@ -85,10 +85,6 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_related_udf("risk_score")
     .build()
 });
-
-fn opt_str(a: &datafusion::arrow::array::StringViewArray, i: usize) -> Option<&str> {
-    a.is_valid(i).then(|| a.value(i))
-}
 
 /// `YYYY-MM-DD` of days since 1970.
 fn date_text(days: i32) -> String {

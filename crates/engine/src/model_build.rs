@@ -289,6 +289,13 @@ async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBat
                  AVG(CASE WHEN origin <> export THEN 1.0 ELSE 0.0 END) AS share FROM t WHERE export <> '' GROUP BY export"
         ),
     ];
+    if session.warehouse().table("tariff").is_some() {
+        queries.push(
+            "SELECT 'tariff' AS kind, replace(replace(hs_code, '.', ''), ' ', '') AS hs, duty_rate AS share \
+             FROM reference.tariff WHERE duty_rate IS NOT NULL"
+                .to_string(),
+        );
+    }
     if has_remedies {
         queries.push(
             "SELECT 'remedy' AS kind, hs_code AS hs, upper(origin_country) AS country, \

@@ -199,6 +199,8 @@ pub struct OriginFacts {
     /// country (transshipment hubs score high).
     pub dispatch: hashbrown::HashMap<u64, f64>,
     pub remedies: Vec<Remedy>,
+    /// The national tariff: (code prefix, duty rate %), longest first.
+    pub tariff: Vec<(Vec<u8>, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,6 +223,25 @@ pub struct Remedy {
 }
 
 impl OriginFacts {
+    /// The duty rate of a code. Lines at or under the code (a full line
+    /// matches itself; an HS6 has national lines under it, and nothing says
+    /// which applies) give their mean; otherwise the longest tariff prefix
+    /// of the code applies.
+    pub fn duty_rate(&self, digits: &[u8]) -> Option<f64> {
+        let (sum, n) = self
+            .tariff
+            .iter()
+            .filter(|(prefix, _)| prefix.starts_with(digits))
+            .fold((0.0, 0), |(s, n), (_, r)| (s + r, n + 1));
+        if n > 0 {
+            return Some(sum / n as f64);
+        }
+        self.tariff
+            .iter()
+            .find(|(prefix, _)| digits.starts_with(prefix))
+            .map(|(_, rate)| *rate)
+    }
+
     /// Remedies in force on `day` for a code, against any country.
     pub fn remedies_on<'a>(
         &'a self,
@@ -288,6 +309,9 @@ impl RiskModel {
         for batch in origin_batches {
             read_origins(batch, &mut origins)?;
         }
+        origins
+            .tariff
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         Ok(RiskModel {
             manifest,
             prices,
@@ -378,6 +402,7 @@ fn read_classifier(batches: &[RecordBatch]) -> std::result::Result<classifier::C
 /// - `importer`: hs, country (NULL: all origins), importer, items
 /// - `dispatch`: country = dispatch country, items, share = share of other origins
 /// - `remedy`: hs = code prefix, country, share = additional duty rate, valid_from, valid_to
+/// - `tariff`: hs = code prefix, share = duty rate (percent)
 pub fn origin_schema() -> SchemaRef {
     let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
     Arc::new(Schema::new(vec![
@@ -491,6 +516,11 @@ fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Re
                         from: from.value(i),
                         to: to.is_valid(i).then(|| to.value(i)),
                     });
+                }
+            }
+            "tariff" => {
+                if let (Some(rate), false) = (opt(share, i), hs_digits.is_empty()) {
+                    facts.tariff.push((hs_digits.to_vec(), rate));
                 }
             }
             other => return Err(format!("unknown origin fact kind {other:?}")),
@@ -806,6 +836,20 @@ mod tests {
         let (level, _) = model.price_cell(b"84719000", None).unwrap();
         assert_eq!(level, Level::Hs4);
         assert!(model.price_cell(b"01012100", cn).is_none());
+        let mut facts = OriginFacts::default();
+        facts.tariff = vec![
+            (b"84713010".to_vec(), 0.0),
+            (b"84713090".to_vec(), 12.0),
+            (b"8471".to_vec(), 5.0),
+        ];
+        assert_eq!(facts.duty_rate(b"84713090"), Some(12.0));
+        assert_eq!(facts.duty_rate(b"84714100"), Some(5.0), "longest prefix");
+        assert_eq!(
+            facts.duty_rate(b"847130"),
+            Some(6.0),
+            "the mean of the national lines under an HS6"
+        );
+        assert_eq!(facts.duty_rate(b"010121"), None);
     }
 
     #[tokio::test]
