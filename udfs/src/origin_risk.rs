@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 
 use aduana_model::{
-    Level, OriginFacts, RiskModel, cell_key, importer_hash, importer_key_of, pack_country,
+    Level, OriginFacts, RiskModel, cell_key, importer_hash, items_in, pack_country,
 };
 
 use crate::DOC_SECTION;
@@ -135,15 +135,8 @@ pub fn signals(model: &RiskModel, item: &DeclaredOrigin, min_items: u64) -> Opti
     }
 
     if let Some(importer) = item.importer {
-        let hash = importer_hash(importer);
-        let lookup = |cell| {
-            facts
-                .importer
-                .get(&importer_key_of(hash, cell))
-                .copied()
-                .unwrap_or(0)
-        };
-        let (history, from_origin) = (lookup(hs6), lookup(hs6_origin));
+        let cells = facts.importer_cells(importer_hash(importer));
+        let (history, from_origin) = (items_in(cells, hs6), items_in(cells, hs6_origin));
         if history >= IMPORTER_HISTORY && from_origin == 0 {
             s.new_for_importer = 1.0;
         }

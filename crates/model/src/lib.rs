@@ -193,8 +193,11 @@ pub struct OriginFacts {
     pub hs6_origin: hashbrown::HashMap<u64, OriginShare>,
     /// HS6: items (key with no origin).
     pub hs6_items: hashbrown::HashMap<u64, u64>,
-    /// Importer x HS6 (origin 0) and importer x HS6 x origin: items.
-    pub importer: hashbrown::HashMap<u64, u64>,
+    /// Per importer (`importer_hash`): items per HS6 and per HS6 x origin
+    /// cell (`cell_key`), sorted by cell. One small map keyed by importer
+    /// stays in cache; an item then costs one probe and a binary search in
+    /// a short contiguous run.
+    pub importer: hashbrown::HashMap<u64, Vec<(u64, u64)>>,
     /// Dispatch country: share of its consignments whose origin is another
     /// country (transshipment hubs score high).
     pub dispatch: hashbrown::HashMap<u64, f64>,
@@ -255,8 +258,7 @@ impl OriginFacts {
 }
 
 /// FNV-1a, 64 bits: a stable hash of an importer id (the same in every
-/// process, unlike a seeded hasher). Hash once per row, then combine with
-/// `importer_key_of` for each cell.
+/// process, unlike a seeded hasher).
 pub fn importer_hash(importer: &str) -> u64 {
     importer
         .as_bytes()
@@ -266,14 +268,23 @@ pub fn importer_hash(importer: &str) -> u64 {
         })
 }
 
-/// The key of an importer's history in an HS6 (or HS6 x origin) cell.
-pub fn importer_key_of(importer_hash: u64, cell_key: u64) -> u64 {
-    importer_hash ^ cell_key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+impl OriginFacts {
+    /// An importer's cells and items, sorted by cell (empty when unknown).
+    pub fn importer_cells(&self, importer_hash: u64) -> &[(u64, u64)] {
+        self.importer
+            .get(&importer_hash)
+            .map_or(&[], |cells| cells.as_slice())
+    }
 }
 
-pub fn importer_key(importer: &str, cell_key: u64) -> u64 {
-    importer_key_of(importer_hash(importer), cell_key)
+/// Items in `cell` among an importer's `cells` (0 when none).
+pub fn items_in(cells: &[(u64, u64)], cell: u64) -> u64 {
+    cells
+        .binary_search_by_key(&cell, |c| c.0)
+        .map_or(0, |i| cells[i].1)
 }
+
+impl OriginFacts {}
 
 impl RiskModel {
     /// The finest cell with at least `min_cell_size` references for the
@@ -497,7 +508,9 @@ fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Re
                 if let (Some(key), true) = (key, importer.is_valid(i)) {
                     facts
                         .importer
-                        .insert(importer_key(importer.value(i), key), n);
+                        .entry(importer_hash(importer.value(i)))
+                        .or_default()
+                        .push((key, n));
                 }
             }
             "dispatch" => {
