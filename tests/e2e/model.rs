@@ -3,7 +3,6 @@
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
-use datafusion::prelude::ParquetReadOptions;
 
 use crate::support::*;
 
@@ -84,14 +83,7 @@ fn valuation_deviation_ranks_undervaluation() {
     assert!(out.status.success(), "{}", stderr(&out));
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default().table_partition_cols(vec![
-            ("year".into(), DataType::Int32),
-            ("month".into(), DataType::Int32),
-        ]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         let batches = query(
             &s,
             "SELECT valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, \
@@ -200,12 +192,7 @@ fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
     assert!(build(&wh, &[]).status.success());
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         let label = "COALESCE(t.fraud_type = 'origin', false)";
         let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
         let baseline = auc(&mut scored(
@@ -238,12 +225,7 @@ fn descriptions_reveal_misclassification() {
     assert!(build(&wh, &[]).status.success());
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
         let area = auc(&mut scored(
             &s,
@@ -291,12 +273,7 @@ fn risk_score_beats_each_function_at_the_top_one_percent() {
     assert!(build(&wh, &[]).status.success());
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         let batches = query(
             &s,
             "WITH f AS (SELECT \
@@ -431,12 +408,7 @@ fn reasons_name_the_evidence() {
     assert!(build(&wh, &[]).status.success());
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         s.context()
             .sql(
                 "CREATE VIEW r AS SELECT t.fraud_detail, substr(t.true_hs_code, 1, 6) AS true_hs6, \
@@ -470,12 +442,7 @@ fn revenue_at_risk_concentrates_on_fraud() {
     assert!(build(&wh, &[]).status.success());
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let options = ParquetReadOptions::default()
-            .table_partition_cols(vec![("year".into(), DataType::Int32), ("month".into(), DataType::Int32)]);
-        s.context()
-            .register_parquet("truth", format!("{}/_truth/", wh.path().display()), options)
-            .await
-            .unwrap();
+        register_truth(&s, wh.path()).await;
         s.context()
             .sql(
                 "CREATE VIEW x AS SELECT t.fraud, \

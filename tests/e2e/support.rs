@@ -227,3 +227,17 @@ pub fn auc(scored: &mut [(f64, bool)]) -> f64 {
     let negatives = scored.len() as f64 - positives;
     (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
 }
+
+/// Registers the generator's ground truth (`_truth/`, partitioned like the
+/// declarations) as table `truth`.
+pub async fn register_truth(session: &Session, warehouse: &Path) {
+    let options = datafusion::prelude::ParquetReadOptions::default().table_partition_cols(vec![
+        ("year".into(), arrow::datatypes::DataType::Int32),
+        ("month".into(), arrow::datatypes::DataType::Int32),
+    ]);
+    session
+        .context()
+        .register_parquet("truth", format!("{}/_truth/", warehouse.display()), options)
+        .await
+        .unwrap();
+}

@@ -4,22 +4,12 @@
 use std::path::Path;
 
 use aduana_engine::Session;
-use arrow::datatypes::DataType;
-use datafusion::prelude::ParquetReadOptions;
 
 use crate::support::*;
 
 async fn with_truth(path: &Path) -> Session {
     let session = session(&path.display().to_string()).await;
-    let options = ParquetReadOptions::default().table_partition_cols(vec![
-        ("year".into(), DataType::Int32),
-        ("month".into(), DataType::Int32),
-    ]);
-    session
-        .context()
-        .register_parquet("truth", format!("{}/_truth/", path.display()), options)
-        .await
-        .unwrap();
+    register_truth(&session, path).await;
     session
         .context()
         .sql(

@@ -5,15 +5,15 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, StringViewBuilder};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::Result;
 use datafusion::common::utils::take_function_args;
-use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::DOC_SECTION;
 use crate::kernel::{all_scalars, finish, string_view, text_arg};
-use crate::model_handle::{ModelHandle, NO_MODEL};
+use crate::model_handle::ModelHandle;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsSuggestFunc {
@@ -58,16 +58,11 @@ impl ScalarUDFImpl for HsSuggestFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        if self.model.get().is_none() {
-            return plan_err!("{NO_MODEL}");
-        }
-        Ok(DataType::Utf8View)
+        self.model.return_type(DataType::Utf8View)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(model) = self.model.get() else {
-            return exec_err!("{NO_MODEL}");
-        };
+        let model = self.model.require()?;
         let [description] = take_function_args(self.name(), &args.args)?;
         let rows = if all_scalars(&args.args) {
             1

@@ -11,6 +11,7 @@ use datafusion::prelude::SessionContext;
 pub use model_handle::ModelHandle;
 
 mod hs;
+mod item_args;
 mod kernel;
 pub mod model_handle;
 

@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use aduana_model::RiskModel;
+use datafusion::arrow::datatypes::DataType;
 
 /// What a risk function says when the warehouse has no model.
 pub const NO_MODEL: &str =
@@ -22,6 +23,21 @@ impl ModelHandle {
 
     pub fn get(&self) -> Option<&RiskModel> {
         self.0.as_deref()
+    }
+
+    /// The model, or the execution error that says how to build one.
+    pub fn require(&self) -> datafusion::common::Result<&RiskModel> {
+        self.get()
+            .ok_or_else(|| datafusion::common::DataFusionError::Execution(NO_MODEL.to_string()))
+    }
+
+    /// `return_type` of a model-backed function: planning fails without a
+    /// model, so a query does not start only to fail on its first batch.
+    pub fn return_type(&self, data_type: DataType) -> datafusion::common::Result<DataType> {
+        match self.get() {
+            Some(_) => Ok(data_type),
+            None => datafusion::common::plan_err!("{NO_MODEL}"),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, StringViewArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -32,7 +32,7 @@ use aduana_model::{
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::kernel::{all_scalars, date_arg, finish, float_result, string_view, text_arg};
-use crate::model_handle::{ModelHandle, NO_MODEL};
+use crate::model_handle::ModelHandle;
 
 /// A share of the product's imports below this makes an origin unusual.
 const RARE_SHARE: f64 = 0.05;
@@ -203,16 +203,11 @@ impl ScalarUDFImpl for OriginRiskFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        if self.model.get().is_none() {
-            return plan_err!("{NO_MODEL}");
-        }
-        Ok(DataType::Float64)
+        self.model.return_type(DataType::Float64)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(model) = self.model.get() else {
-            return exec_err!("{NO_MODEL}");
-        };
+        let model = self.model.require()?;
         let rows = if all_scalars(&args.args) {
             1
         } else {

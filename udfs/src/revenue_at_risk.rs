@@ -14,9 +14,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -25,12 +25,11 @@ use aduana_model::RiskModel;
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{
-    all_scalars, date_arg, finish, float_result, number_arg, opt_str, string_view, text_arg,
-};
-use crate::model_handle::{ModelHandle, NO_MODEL};
+use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
+use crate::kernel::{all_scalars, finish, float_result, number_arg};
+use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
-use crate::valuation_deviation::{Declared, deviation, month_index};
+use crate::valuation_deviation::{Declared, deviation};
 
 /// A price is a doubt at or below this z-score.
 const Z_DOUBT: f64 = -2.0;
@@ -45,25 +44,10 @@ pub struct RevenueAtRiskFunc {
 
 impl RevenueAtRiskFunc {
     pub fn new(model: ModelHandle) -> Self {
-        let (t, n) = (text_arg(), number_arg());
+        let mut args = item_coercions();
+        args.extend([number_arg(), number_arg()]);
         RevenueAtRiskFunc {
-            signature: Signature::coercible(
-                vec![
-                    t.clone(),
-                    t.clone(),
-                    t.clone(),
-                    n.clone(),
-                    n.clone(),
-                    t.clone(),
-                    n.clone(),
-                    date_arg(),
-                    t.clone(),
-                    t,
-                    n.clone(),
-                    n,
-                ],
-                Volatility::Immutable,
-            ),
+            signature: Signature::coercible(args, Volatility::Immutable),
             model,
         }
     }
@@ -189,16 +173,11 @@ impl ScalarUDFImpl for RevenueAtRiskFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        if self.model.get().is_none() {
-            return plan_err!("{NO_MODEL}");
-        }
-        Ok(DataType::Float64)
+        self.model.return_type(DataType::Float64)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(model) = self.model.get() else {
-            return exec_err!("{NO_MODEL}");
-        };
+        let model = self.model.require()?;
         let rows = if all_scalars(&args.args) {
             1
         } else {
@@ -209,46 +188,24 @@ impl ScalarUDFImpl for RevenueAtRiskFunc {
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<Result<_>>()?;
-        let text = |k: usize| string_view(&arrays[k]);
-        let (hs, origin, export, unit, description, preference) =
-            (text(0)?, text(1)?, text(2)?, text(5)?, text(8)?, text(9)?);
-        let number = |k: usize| arrays[k].as_primitive::<Float64Type>();
-        let (value, quantity, net, rate, paid) =
-            (number(3), number(4), number(6), number(10), number(11));
-        let date: &Date32Array = arrays[7].as_primitive();
+        let items = ItemArgs::new(&arrays)?;
+        let rate = arrays[ITEM_ARGS].as_primitive::<Float64Type>();
+        let paid = arrays[ITEM_ARGS + 1].as_primitive::<Float64Type>();
         let f = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
         let mut scratch = Vec::new();
         let result = float_result(rows, |i| {
-            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) {
+            if items.is_null(i) {
                 return None;
             }
-            let day = date.is_valid(i).then(|| date.value(i));
-            let declared = Declared {
-                hs_code: hs.value(i),
-                origin: origin.value(i),
-                value: value.value(i),
-                quantity: f(quantity, i).unwrap_or(f64::NAN),
-                unit: opt_str(&unit, i),
-                net_mass: f(net, i),
-                month: day.map(month_index),
-            };
-            let declared_origin = DeclaredOrigin {
-                hs_code: hs.value(i),
-                origin: origin.value(i),
-                export: opt_str(&export, i),
-                preference: opt_str(&preference, i),
-                importer: None,
-                day,
-            };
             let assessed = Assessed {
                 duty_rate: f(rate, i),
                 duties_paid: f(paid, i),
             };
             at_stake(
                 model,
-                &declared,
-                &declared_origin,
-                opt_str(&description, i),
+                &items.declared(i),
+                &items.origin(i, None),
+                items.description(i),
                 &assessed,
                 &mut scratch,
             )

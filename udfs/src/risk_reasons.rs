@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, ListBuilder, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -16,8 +16,9 @@ use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{all_scalars, date_arg, finish, number_arg, opt_str, string_view, text_arg};
-use crate::model_handle::{ModelHandle, NO_MODEL};
+use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
+use crate::kernel::{all_scalars, finish, opt_str, string_view, text_arg};
+use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation, month_index};
 
@@ -34,24 +35,10 @@ pub struct RiskReasonsFunc {
 
 impl RiskReasonsFunc {
     pub fn new(model: ModelHandle) -> Self {
-        let (t, n) = (text_arg(), number_arg());
+        let mut args = item_coercions();
+        args.push(text_arg());
         RiskReasonsFunc {
-            signature: Signature::coercible(
-                vec![
-                    t.clone(),
-                    t.clone(),
-                    t.clone(),
-                    n.clone(),
-                    n.clone(),
-                    t.clone(),
-                    n,
-                    date_arg(),
-                    t.clone(),
-                    t.clone(),
-                    t,
-                ],
-                Volatility::Immutable,
-            ),
+            signature: Signature::coercible(args, Volatility::Immutable),
             model,
         }
     }
@@ -239,19 +226,15 @@ impl ScalarUDFImpl for RiskReasonsFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        if self.model.get().is_none() {
-            return plan_err!("{NO_MODEL}");
-        }
-        Ok(DataType::List(Arc::new(Field::new_list_field(
-            DataType::Utf8,
-            true,
-        ))))
+        self.model
+            .return_type(DataType::List(Arc::new(Field::new_list_field(
+                DataType::Utf8,
+                true,
+            ))))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(model) = self.model.get() else {
-            return exec_err!("{NO_MODEL}");
-        };
+        let model = self.model.require()?;
         let rows = if all_scalars(&args.args) {
             1
         } else {
@@ -262,52 +245,20 @@ impl ScalarUDFImpl for RiskReasonsFunc {
             .iter()
             .map(|a| a.to_array(rows))
             .collect::<Result<_>>()?;
-        let text = |k: usize| string_view(&arrays[k]);
-        let (hs, origin, export, unit, description, preference, importer) = (
-            text(0)?,
-            text(1)?,
-            text(2)?,
-            text(5)?,
-            text(8)?,
-            text(9)?,
-            text(10)?,
-        );
-        let (value, quantity, net) = (
-            arrays[3].as_primitive::<Float64Type>(),
-            arrays[4].as_primitive::<Float64Type>(),
-            arrays[6].as_primitive::<Float64Type>(),
-        );
-        let date: &Date32Array = arrays[7].as_primitive();
+        let items = ItemArgs::new(&arrays)?;
+        let importer = string_view(&arrays[ITEM_ARGS])?;
         let mut out = ListBuilder::new(StringBuilder::new())
             .with_field(Field::new_list_field(DataType::Utf8, true));
         let mut scratch = Vec::new();
         for i in 0..rows {
-            if hs.is_null(i) || origin.is_null(i) {
+            if items.is_null(i) {
                 out.append_null();
                 continue;
             }
-            let s = |a| opt_str(a, i);
-            let f = |a: &datafusion::arrow::array::Float64Array| a.is_valid(i).then(|| a.value(i));
-            let day = date.is_valid(i).then(|| date.value(i));
             let item = Item {
-                declared: Declared {
-                    hs_code: hs.value(i),
-                    origin: origin.value(i),
-                    value: f(value).unwrap_or(f64::NAN),
-                    quantity: f(quantity).unwrap_or(f64::NAN),
-                    unit: s(&unit),
-                    net_mass: f(net),
-                    month: day.map(month_index),
-                },
-                origin: DeclaredOrigin {
-                    hs_code: hs.value(i),
-                    origin: origin.value(i),
-                    export: s(&export),
-                    preference: s(&preference),
-                    importer: s(&importer),
-                    day,
-                },
-                description: s(&description),
+                declared: items.declared(i),
+                origin: items.origin(i, opt_str(&importer, i)),
+                description: items.description(i),
             };
             for sentence in reasons(model, &item, &mut scratch) {
                 out.values().append_value(sentence);

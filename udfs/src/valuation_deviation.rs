@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, StringViewArray,
 };
 use datafusion::arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -165,16 +165,11 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        if self.model.get().is_none() {
-            return plan_err!("{}", crate::model_handle::NO_MODEL);
-        }
-        Ok(DataType::Float64)
+        self.model.return_type(DataType::Float64)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(model) = self.model.get() else {
-            return exec_err!("{}", crate::model_handle::NO_MODEL);
-        };
+        let model = self.model.require()?;
         let scalars = crate::kernel::all_scalars(&args.args);
         let rows = if scalars { 1 } else { args.number_rows };
         let arrays: Vec<ArrayRef> = args

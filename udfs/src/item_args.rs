@@ -1,0 +1,107 @@
+//! The arguments that describe a declared item, shared by the functions
+//! that look at an item as a whole (`risk_reasons`, `revenue_at_risk`):
+//! hs_code, origin_country, export_country, customs_value, quantity,
+//! quantity_unit, net_mass_kg, declaration_date, description,
+//! preference_code, in this order, followed by each function's own.
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, StringViewArray,
+};
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::common::Result;
+use datafusion::logical_expr::Coercion;
+
+use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
+use crate::origin_risk::DeclaredOrigin;
+use crate::valuation_deviation::{Declared, month_index};
+
+/// How many leading arguments describe the item.
+pub const ITEM_ARGS: usize = 10;
+
+/// The coercions of the item arguments.
+pub fn item_coercions() -> Vec<Coercion> {
+    let (t, n) = (text_arg(), number_arg());
+    vec![
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        n.clone(),
+        n.clone(),
+        t.clone(),
+        n,
+        date_arg(),
+        t.clone(),
+        t,
+    ]
+}
+
+pub struct ItemArgs<'a> {
+    hs: StringViewArray,
+    origin: StringViewArray,
+    export: StringViewArray,
+    unit: StringViewArray,
+    description: StringViewArray,
+    preference: StringViewArray,
+    value: &'a Float64Array,
+    quantity: &'a Float64Array,
+    net: &'a Float64Array,
+    date: &'a Date32Array,
+}
+
+fn number(array: &ArrayRef) -> &Float64Array {
+    array.as_primitive::<Float64Type>()
+}
+
+impl<'a> ItemArgs<'a> {
+    pub fn new(arrays: &'a [ArrayRef]) -> Result<Self> {
+        Ok(ItemArgs {
+            hs: string_view(&arrays[0])?,
+            origin: string_view(&arrays[1])?,
+            export: string_view(&arrays[2])?,
+            value: number(&arrays[3]),
+            quantity: number(&arrays[4]),
+            unit: string_view(&arrays[5])?,
+            net: number(&arrays[6]),
+            date: arrays[7].as_primitive(),
+            description: string_view(&arrays[8])?,
+            preference: string_view(&arrays[9])?,
+        })
+    }
+
+    /// Rows without a code, an origin or a value cannot be judged.
+    pub fn is_null(&self, i: usize) -> bool {
+        self.hs.is_null(i) || self.origin.is_null(i) || self.value.is_null(i)
+    }
+
+    pub fn day(&self, i: usize) -> Option<i32> {
+        self.date.is_valid(i).then(|| self.date.value(i))
+    }
+
+    pub fn declared(&self, i: usize) -> Declared<'_> {
+        let f = |a: &Float64Array| a.is_valid(i).then(|| a.value(i));
+        Declared {
+            hs_code: self.hs.value(i),
+            origin: self.origin.value(i),
+            value: f(self.value).unwrap_or(f64::NAN),
+            quantity: f(self.quantity).unwrap_or(f64::NAN),
+            unit: opt_str(&self.unit, i),
+            net_mass: f(self.net),
+            month: self.day(i).map(month_index),
+        }
+    }
+
+    pub fn origin<'s>(&'s self, i: usize, importer: Option<&'s str>) -> DeclaredOrigin<'s> {
+        DeclaredOrigin {
+            hs_code: self.hs.value(i),
+            origin: self.origin.value(i),
+            export: opt_str(&self.export, i),
+            preference: opt_str(&self.preference, i),
+            importer,
+            day: self.day(i),
+        }
+    }
+
+    pub fn description(&self, i: usize) -> Option<&str> {
+        opt_str(&self.description, i)
+    }
+}
