@@ -24,7 +24,9 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(u64)) {
     let mut utf8 = [0u8; 4];
     for c in text.chars().chain(std::iter::once(' ')) {
         if c.is_alphanumeric() {
-            for lower in c.to_lowercase() {
+            // Lower-casing may add combining marks ('İ' gives 'i' + U+0307),
+            // which are not letters: both sides keep only letters and digits.
+            for lower in c.to_lowercase().filter(|l| l.is_alphanumeric()) {
                 for b in lower.encode_utf8(&mut utf8).as_bytes() {
                     hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
                 }
@@ -44,7 +46,12 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(u64)) {
 pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 2)
-        .map(|w| w.to_lowercase())
+        .map(|w| {
+            w.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect()
+        })
         .collect()
 }
 
@@ -260,6 +267,30 @@ mod tests {
             .unwrap();
         assert!(q.declared_probability > 0.95);
         assert!(c.predict("xyzzy", None, &mut scratch).is_none());
+    }
+
+    /// Property: on arbitrary text (any script, controls, separators) the
+    /// word functions never panic, and hashing the training words gives the
+    /// hashes scoring sees.
+    #[test]
+    fn words_agree_on_arbitrary_text() {
+        let alphabet: Vec<char> = "aZ09 .,-/ÉéÑñ日本ß\u{0}\u{301}\t\nİı".chars().collect();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let text: String = (0..(state % 24) as usize)
+                .map(|i| alphabet[((state >> (i % 16 * 4)) as usize + i) % alphabet.len()])
+                .collect();
+            let mut direct = vec![];
+            for_each_word(&text, |h| direct.push(h));
+            let mut trained = vec![];
+            for word in words(&text) {
+                for_each_word(&word, |h| trained.push(h));
+            }
+            assert_eq!(direct, trained, "{text:?}");
+        }
     }
 
     #[test]

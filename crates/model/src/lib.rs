@@ -830,6 +830,35 @@ mod tests {
     }
 
     #[test]
+    fn packing_never_panics_on_arbitrary_bytes() {
+        for a in 0..=255u8 {
+            for b in [0u8, b'A', b'z', 0x80, 0xFF, b'1'] {
+                if let Some(code) = pack_country(&[a, b]) {
+                    assert!(a.is_ascii_alphabetic() && b.is_ascii_alphabetic());
+                    assert_eq!(
+                        unpack_country(code),
+                        format!(
+                            "{}{}",
+                            a.to_ascii_uppercase() as char,
+                            b.to_ascii_uppercase() as char
+                        )
+                    );
+                }
+            }
+            let unit = String::from_utf8_lossy(&[a, a, a]).into_owned();
+            let _ = pack_unit(&unit);
+        }
+        assert_eq!(pack_country(b""), None);
+        assert_eq!(pack_country(b"CHN"), None);
+        assert_eq!(cell_key(Level::LineOrigin, b"", pack_country(b"CN")), None);
+        assert_eq!(cell_key(Level::Hs6, b"12345", None), None);
+        assert_eq!(
+            cell_key(Level::LineOrigin, b"12345678901", pack_country(b"CN")),
+            None
+        );
+    }
+
+    #[test]
     fn lookup_backs_off_to_coarser_cells() {
         let prices = batch(&[
             (0, "84713000", Some("CN"), 12, 1.0), // too few references
