@@ -6,6 +6,18 @@ use arrow::datatypes::{DataType, Float64Type};
 
 use crate::support::*;
 
+/// One 80,000-item warehouse with its model, shared by the read-only
+/// quality tests (generating and learning it once saves seconds per test).
+fn modelled() -> &'static TestWarehouse {
+    static WAREHOUSE: std::sync::OnceLock<TestWarehouse> = std::sync::OnceLock::new();
+    WAREHOUSE.get_or_init(|| {
+        let wh = generate(80_000, 12);
+        let out = build(&wh, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        wh
+    })
+}
+
 fn build(wh: &TestWarehouse, extra: &[&str]) -> std::process::Output {
     run(aduana()
         .args(["model", "build", "-w", &wh.uri()])
@@ -78,9 +90,7 @@ fn build_publishes_a_version_that_sessions_load() {
 
 #[test]
 fn valuation_deviation_ranks_undervaluation() {
-    let wh = generate(80_000, 12);
-    let out = build(&wh, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;
@@ -188,8 +198,7 @@ async fn scored(session: &aduana_engine::Session, sql: &str) -> Vec<(f64, bool)>
 
 #[test]
 fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
-    let wh = generate(80_000, 12);
-    assert!(build(&wh, &[]).status.success());
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;
@@ -221,8 +230,7 @@ fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
 
 #[test]
 fn descriptions_reveal_misclassification() {
-    let wh = generate(80_000, 12);
-    assert!(build(&wh, &[]).status.success());
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;
@@ -269,8 +277,7 @@ fn at_top(rows: &[(f64, bool, f64)], share: f64) -> (f64, f64) {
 
 #[test]
 fn risk_score_beats_each_function_at_the_top_one_percent() {
-    let wh = generate(80_000, 12);
-    assert!(build(&wh, &[]).status.success());
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;
@@ -404,8 +411,7 @@ fn evaluate_measures_a_score_against_labels() {
 
 #[test]
 fn reasons_name_the_evidence() {
-    let wh = generate(30_000, 12);
-    assert!(build(&wh, &[]).status.success());
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;
@@ -438,8 +444,7 @@ fn reasons_name_the_evidence() {
 
 #[test]
 fn revenue_at_risk_concentrates_on_fraud() {
-    let wh = generate(40_000, 12);
-    assert!(build(&wh, &[]).status.success());
+    let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
         register_truth(&s, wh.path()).await;

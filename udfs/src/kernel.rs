@@ -176,3 +176,14 @@ pub fn string_view(array: &ArrayRef) -> Result<datafusion::arrow::array::StringV
 pub fn opt_str(array: &datafusion::arrow::array::StringViewArray, i: usize) -> Option<&str> {
     array.is_valid(i).then(|| array.value(i))
 }
+
+/// The number of rows to compute (1 when every argument is a scalar) and
+/// the arguments as arrays of that length.
+pub fn arg_arrays(args: &[ColumnarValue], number_rows: usize) -> Result<(usize, Vec<ArrayRef>)> {
+    let rows = if all_scalars(args) { 1 } else { number_rows };
+    let arrays = args
+        .iter()
+        .map(|a| a.to_array(rows))
+        .collect::<Result<_>>()?;
+    Ok((rows, arrays))
+}

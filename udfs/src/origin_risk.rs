@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, StringViewArray};
+use datafusion::arrow::array::{Array, AsArray, Date32Array, StringViewArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -31,7 +31,7 @@ use aduana_model::{
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{all_scalars, date_arg, finish, float_result, string_view, text_arg};
+use crate::kernel::{arg_arrays, date_arg, finish, float_result, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 
 /// A share of the product's imports below this makes an origin unusual.
@@ -208,16 +208,7 @@ impl ScalarUDFImpl for OriginRiskFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<_>>()?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let text: Vec<StringViewArray> = arrays
             .iter()
             .filter(|a| a.data_type() != &DataType::Date32)

@@ -14,7 +14,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, AsArray, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -26,7 +26,7 @@ use aduana_model::RiskModel;
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
-use crate::kernel::{all_scalars, finish, float_result, number_arg};
+use crate::kernel::{arg_arrays, finish, float_result, number_arg};
 use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation};
@@ -178,16 +178,7 @@ impl ScalarUDFImpl for RevenueAtRiskFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<_>>()?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let items = ItemArgs::new(&arrays)?;
         let rate = arrays[ITEM_ARGS].as_primitive::<Float64Type>();
         let paid = arrays[ITEM_ARGS + 1].as_primitive::<Float64Type>();

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder};
+use datafusion::arrow::array::{ListBuilder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
@@ -17,7 +17,7 @@ use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
-use crate::kernel::{all_scalars, finish, opt_str, string_view, text_arg};
+use crate::kernel::{arg_arrays, finish, opt_str, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation, month_index};
@@ -235,16 +235,7 @@ impl ScalarUDFImpl for RiskReasonsFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<_>>()?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let items = ItemArgs::new(&arrays)?;
         let importer = string_view(&arrays[ITEM_ARGS])?;
         let mut out = ListBuilder::new(StringBuilder::new())
