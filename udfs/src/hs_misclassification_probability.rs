@@ -16,6 +16,20 @@ use crate::hs::{self, MAX_DIGITS};
 use crate::kernel::{all_scalars, finish, float_result, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 
+/// How much a wrong code without a duty advantage counts: an error more
+/// often than a fraud, still worth correcting, less worth an audit.
+pub const NO_INCENTIVE: f64 = 0.5;
+
+/// 1 when the declared line pays less duty than the likely code (the
+/// reason to misclassify), `NO_INCENTIVE` when it pays as much or more, and
+/// 1 when either rate is unknown (no tariff: no evidence either way).
+pub fn incentive(facts: &aduana_model::OriginFacts, declared: &[u8], likely: &[u8]) -> f64 {
+    match (facts.duty_rate(declared), facts.duty_rate(likely)) {
+        (Some(paid), Some(due)) if due <= paid => NO_INCENTIVE,
+        _ => 1.0,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsMisclassificationFunc {
     signature: Signature,
@@ -34,10 +48,11 @@ impl HsMisclassificationFunc {
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION,
-        "How likely the declared HS6 subheading is not the goods the description names, in \
+        "How likely the declared HS6 subheading is a misclassification worth a control, in \
          [0, 1]: one minus the posterior of the declared HS6 under the risk model's description \
-         classifier. NULL for a malformed code or a description without a known word. \
-         hs_suggest gives the likely code.",
+         classifier, halved when the declared line pays no less duty than the likely code (no \
+         revenue motive: more often an error than a fraud). NULL for a malformed code or a \
+         description without a known word. hs_suggest gives the likely code.",
         "hs_misclassification_probability(hs_code, description)",
     )
     .with_argument("hs_code", "Declared tariff line.")
@@ -79,10 +94,13 @@ impl ScalarUDFImpl for HsMisclassificationFunc {
                 return None;
             }
             let mut buffer = [0u8; MAX_DIGITS];
-            let hs6 = hs::prefix(codes.value(i), 6, &mut buffer)?;
+            let digits = hs::normalize(codes.value(i), &mut buffer)?;
+            let hs6 = std::str::from_utf8(&digits[..6]).ok()?;
             let declared = classifier.class_index(hs6);
             let prediction = classifier.predict(texts.value(i), declared, &mut scratch)?;
-            Some((1.0 - prediction.declared_probability).clamp(0.0, 1.0))
+            let wrong = (1.0 - prediction.declared_probability).clamp(0.0, 1.0);
+            let likely = classifier.classes[prediction.best as usize].as_bytes();
+            Some(wrong * incentive(&model.origins, digits, likely))
         });
         finish(&args.args, Arc::new(result))
     }
