@@ -18,6 +18,13 @@ fn modelled() -> &'static TestWarehouse {
     })
 }
 
+/// A session over `wh` with its ground truth registered as `truth`.
+async fn truth_session(wh: &TestWarehouse) -> aduana_engine::Session {
+    let s = session(&wh.uri()).await;
+    register_truth(&s, wh.path()).await;
+    s
+}
+
 fn build(wh: &TestWarehouse, extra: &[&str]) -> std::process::Output {
     run(aduana()
         .args(["model", "build", "-w", &wh.uri()])
@@ -92,8 +99,7 @@ fn build_publishes_a_version_that_sessions_load() {
 fn valuation_deviation_ranks_undervaluation() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         let batches = query(
             &s,
             "SELECT valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, \
@@ -200,8 +206,7 @@ async fn scored(session: &aduana_engine::Session, sql: &str) -> Vec<(f64, bool)>
 fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         let label = "COALESCE(t.fraud_type = 'origin', false)";
         let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
         let baseline = auc(&mut scored(
@@ -232,8 +237,7 @@ fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
 fn descriptions_reveal_misclassification() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
         let area = auc(&mut scored(
             &s,
@@ -279,8 +283,7 @@ fn at_top(rows: &[(f64, bool, f64)], share: f64) -> (f64, f64) {
 fn risk_score_beats_each_function_at_the_top_one_percent() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         let batches = query(
             &s,
             "WITH f AS (SELECT \
@@ -413,8 +416,7 @@ fn evaluate_measures_a_score_against_labels() {
 fn reasons_name_the_evidence() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         s.context()
             .sql(
                 "CREATE VIEW r AS SELECT t.fraud_detail, substr(t.true_hs_code, 1, 6) AS true_hs6, \
@@ -446,8 +448,7 @@ fn reasons_name_the_evidence() {
 fn revenue_at_risk_concentrates_on_fraud() {
     let wh = modelled();
     runtime().block_on(async {
-        let s = session(&wh.uri()).await;
-        register_truth(&s, wh.path()).await;
+        let s = truth_session(wh).await;
         s.context()
             .sql(
                 "CREATE VIEW x AS SELECT t.fraud, \

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 
 use crate::DOC_SECTION;
 use crate::hs::{self, MAX_DIGITS};
-use crate::kernel::{all_scalars, finish, float_result, string_view, text_arg};
+use crate::kernel::{arg_arrays, finish, float_result, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 
 /// How much a wrong code without a duty advantage counts: an error more
@@ -79,14 +79,9 @@ impl ScalarUDFImpl for HsMisclassificationFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let [code, description] = take_function_args(self.name(), &args.args)?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let codes = string_view(&code.to_array(rows)?)?;
-        let texts = string_view(&description.to_array(rows)?)?;
+        take_function_args::<2, _>(self.name(), &args.args)?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
+        let (codes, texts) = (string_view(&arrays[0])?, string_view(&arrays[1])?);
         let classifier = &model.classifier;
         let mut scratch = Vec::new();
         let result = float_result(rows, |i| {

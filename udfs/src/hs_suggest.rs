@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::kernel::{all_scalars, finish, string_view, text_arg};
+use crate::kernel::{arg_arrays, finish, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -63,13 +63,9 @@ impl ScalarUDFImpl for HsSuggestFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let [description] = take_function_args(self.name(), &args.args)?;
-        let rows = if all_scalars(&args.args) {
-            1
-        } else {
-            args.number_rows
-        };
-        let text = string_view(&description.to_array(rows)?)?;
+        take_function_args::<1, _>(self.name(), &args.args)?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
+        let text = string_view(&arrays[0])?;
         let classifier = &model.classifier;
         let mut scratch = Vec::new();
         let mut out = StringViewBuilder::with_capacity(rows);

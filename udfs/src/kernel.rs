@@ -187,3 +187,21 @@ pub fn arg_arrays(args: &[ColumnarValue], number_rows: usize) -> Result<(usize, 
         .collect::<Result<_>>()?;
     Ok((rows, arrays))
 }
+
+/// A signature taking `short` arguments, or `short` followed by `tail`:
+/// the optional trailing arguments that refine a risk function.
+pub fn with_optional_tail<const N: usize>(
+    short: Vec<Coercion>,
+    tail: [Coercion; N],
+) -> datafusion::logical_expr::Signature {
+    use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
+    let mut long = short.clone();
+    long.extend(tail);
+    Signature::one_of(
+        vec![
+            TypeSignature::Coercible(short),
+            TypeSignature::Coercible(long),
+        ],
+        Volatility::Immutable,
+    )
+}

@@ -21,8 +21,7 @@ use datafusion::arrow::array::{Array, AsArray, Date32Array, StringViewArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
 use aduana_model::{
@@ -31,7 +30,9 @@ use aduana_model::{
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{arg_arrays, date_arg, finish, float_result, string_view, text_arg};
+use crate::kernel::{
+    arg_arrays, date_arg, finish, float_result, string_view, text_arg, with_optional_tail,
+};
 use crate::model_handle::ModelHandle;
 
 /// A share of the product's imports below this makes an origin unusual.
@@ -152,16 +153,10 @@ pub struct OriginRiskFunc {
 
 impl OriginRiskFunc {
     pub fn new(model: ModelHandle) -> Self {
-        let short = vec![text_arg(), text_arg(), text_arg()];
-        let mut long = short.clone();
-        long.extend([text_arg(), text_arg(), date_arg()]);
         OriginRiskFunc {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(short),
-                    TypeSignature::Coercible(long),
-                ],
-                Volatility::Immutable,
+            signature: with_optional_tail(
+                vec![text_arg(), text_arg(), text_arg()],
+                [text_arg(), text_arg(), date_arg()],
             ),
             model,
         }

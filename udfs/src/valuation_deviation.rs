@@ -10,21 +10,21 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Array, StringViewArray,
-};
+use datafusion::arrow::array::{Array, AsArray, Date32Array, Float64Array, StringViewArray};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
 use aduana_model::{PriceCell, Profile, RiskModel, pack_country, pack_unit};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::kernel::{date_arg, finish, float_result, number_arg, string_view, text_arg};
+use crate::kernel::{
+    arg_arrays, date_arg, finish, float_result, number_arg, string_view, text_arg,
+    with_optional_tail,
+};
 use crate::model_handle::ModelHandle;
 use crate::robust_zscore::MAD_SCALE;
 
@@ -40,16 +40,10 @@ pub struct ValuationDeviationFunc {
 
 impl ValuationDeviationFunc {
     pub fn new(model: ModelHandle) -> Self {
-        let short = vec![text_arg(), text_arg(), number_arg(), number_arg()];
-        let mut long = short.clone();
-        long.extend([text_arg(), number_arg(), date_arg()]);
         ValuationDeviationFunc {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Coercible(short),
-                    TypeSignature::Coercible(long),
-                ],
-                Volatility::Immutable,
+            signature: with_optional_tail(
+                vec![text_arg(), text_arg(), number_arg(), number_arg()],
+                [text_arg(), number_arg(), date_arg()],
             ),
             model,
         }
@@ -170,13 +164,7 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let model = self.model.require()?;
-        let scalars = crate::kernel::all_scalars(&args.args);
-        let rows = if scalars { 1 } else { args.number_rows };
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<_>>()?;
+        let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let hs = string_view(&arrays[0])?;
         let origin = string_view(&arrays[1])?;
         let value = arrays[2].as_primitive::<Float64Type>();
