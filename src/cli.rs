@@ -66,6 +66,14 @@ pub struct EvaluateArgs {
         value_name = "N,..."
     )]
     pub at: Vec<f64>,
+    /// Measure only the items this SQL predicate over declarations keeps,
+    /// e.g. "declaration_date >= DATE '2026-08-01'" (the months after the
+    /// model's training window)
+    #[arg(long = "where", value_name = "SQL", allow_hyphen_values = true)]
+    pub filter: Option<String>,
+    /// Count only this kind of fraud as fraud
+    #[arg(long, value_parser = aduana_engine::evaluate::FRAUD_TYPES)]
+    pub fraud_type: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -442,16 +450,31 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
 }
 
 async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
-    use aduana_engine::evaluate::{Labels, evaluate};
+    use aduana_engine::evaluate::{EvaluateOptions, Labels, evaluate};
     let labels = if args.labels == "truth" {
         Labels::Truth
     } else {
         Labels::Inspections
     };
     let session = Session::open(args.warehouse.open().await?, &args.engine.options()?).await?;
-    let e = evaluate(&session, &args.score, labels, &args.at).await?;
+    let options = EvaluateOptions {
+        score: &args.score,
+        labels,
+        rates: &args.at,
+        filter: args.filter.as_deref(),
+        fraud_type: args.fraud_type.as_deref(),
+    };
+    let e = evaluate(&session, &options).await?;
+    let kind = args
+        .fraud_type
+        .as_ref()
+        .map_or(String::new(), |k| format!(", {k} fraud only"));
+    let filter = args
+        .filter
+        .as_ref()
+        .map_or(String::new(), |f| format!(" where {f}"));
     println!(
-        "score: {}\nlabels: {} ({} items, {} fraudulent)\nAUC: {:.4}",
+        "score: {}\nlabels: {}{kind} ({} items{filter}, {} fraudulent)\nAUC: {:.4}",
         args.score, args.labels, e.items, e.frauds, e.auc
     );
     println!(

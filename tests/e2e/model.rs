@@ -6,17 +6,23 @@ use arrow::datatypes::{DataType, Float64Type};
 
 use crate::support::*;
 
-/// One 80,000-item warehouse with its model, shared by the read-only
-/// quality tests (generating and learning it once saves seconds per test).
+/// One 240,000-item warehouse (12 months to 2026-10) with a model learned
+/// from its first nine months, shared by the read-only quality tests
+/// (generating and learning it once saves seconds per test). The tests
+/// score the three months after the model's window, as the nightly job
+/// scores new declarations: no item is judged by a model that saw it.
 fn modelled() -> &'static TestWarehouse {
     static WAREHOUSE: std::sync::OnceLock<TestWarehouse> = std::sync::OnceLock::new();
     WAREHOUSE.get_or_init(|| {
-        let wh = generate(80_000, 12);
-        let out = build(&wh, &[]);
+        let wh = generate(240_000, 12);
+        let out = build(&wh, &["--through", "2026-07-31"]);
         assert!(out.status.success(), "{}", stderr(&out));
         wh
     })
 }
+
+/// The items the quality tests score: those after the model's window.
+const SCORED: &str = "d.declaration_date >= DATE '2026-08-01'";
 
 /// A session over `wh` with its ground truth registered as `truth`.
 async fn truth_session(wh: &TestWarehouse) -> aduana_engine::Session {
@@ -96,51 +102,63 @@ fn build_publishes_a_version_that_sessions_load() {
 }
 
 #[test]
-fn valuation_deviation_ranks_undervaluation() {
+fn valuation_deviation_beats_the_median_mad_baseline_on_undervaluation() {
     let wh = modelled();
     runtime().block_on(async {
         let s = truth_session(wh).await;
-        let batches = query(
+        let label = "COALESCE(t.fraud_detail = 'undervaluation', false)";
+        let from = format!("FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}");
+        let item = "d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date";
+        // The analyst's baseline: modified z-score of the log unit value
+        // against the median and MAD of the same HS6 x origin over the
+        // same months the model learned from.
+        let baseline = auc(&mut scored(
             &s,
-            "SELECT valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, \
-                    d.quantity_unit, d.net_mass_kg, d.declaration_date) AS z, \
-                    COALESCE(t.fraud_detail = 'undervaluation', false) AS undervalued, t.fraud \
-             FROM declarations d JOIN truth t USING (declaration_id, item_no)",
+            &format!(
+                "WITH hist AS (SELECT hs6(hs_code) AS h, origin_country AS o, \
+                     ln(CAST(customs_value AS DOUBLE) / quantity) AS luv FROM declarations \
+                     WHERE declaration_date < DATE '2026-08-01' AND customs_value > 0 AND quantity > 0), \
+                 med AS (SELECT h, o, median(luv) AS m FROM hist GROUP BY h, o), \
+                 cell AS (SELECT hist.h, hist.o, med.m, median(abs(hist.luv - med.m)) AS mad \
+                     FROM hist JOIN med ON hist.h = med.h AND hist.o = med.o GROUP BY hist.h, hist.o, med.m) \
+                 SELECT -0.6745 * (ln(CAST(d.customs_value AS DOUBLE) / d.quantity) - cell.m) / NULLIF(cell.mad, 0), {label} \
+                 FROM declarations d JOIN truth t USING (declaration_id, item_no) \
+                 LEFT JOIN cell ON cell.h = hs6(d.hs_code) AND cell.o = d.origin_country WHERE {SCORED}"
+            ),
         )
-        .await;
-        let mut scored = Vec::new();
-        let mut honest = Vec::new();
-        let mut missing = 0usize;
-        for b in &batches {
-            let z = b.column(0).as_primitive::<Float64Type>();
-            let under = b.column(1).as_boolean();
-            let fraud = b.column(2).as_boolean();
-            for i in 0..b.num_rows() {
-                if z.is_null(i) {
-                    missing += 1;
-                    continue;
-                }
-                scored.push((-z.value(i), under.value(i)));
-                if !fraud.value(i) {
-                    honest.push(z.value(i).abs());
-                }
-            }
-        }
-        assert!(
-            missing * 100 < wh.summary.rows as usize,
-            "{missing} items without a reference"
+        .await);
+        let plain = auc(&mut scored(&s, &format!("SELECT -valuation_deviation({item}), {label} {from}")).await);
+        let with_record = auc(&mut scored(
+            &s,
+            &format!("SELECT -valuation_deviation({item}, d.importer_id), {label} {from}"),
+        )
+        .await);
+        eprintln!(
+            "undervaluation AUC: baseline {baseline:.3}, valuation_deviation {plain:.3}, \
+             with the importer's record {with_record:.3}"
         );
-        let area = auc(&mut scored);
+        assert!(plain > baseline - 0.01, "the item z-score alone {plain:.3} vs {baseline:.3}");
         assert!(
-            area > 0.88,
-            "AUC of valuation_deviation on undervaluation: {area:.3}"
+            with_record > baseline + 0.02,
+            "valuation_deviation with the importer {with_record:.3} must clearly beat {baseline:.3}"
         );
-        honest.sort_by(f64::total_cmp);
-        let median_honest = honest[honest.len() / 2];
-        assert!(
-            median_honest < 1.0,
-            "honest items' median |z| is {median_honest:.2}"
-        );
+
+        // Every scored item finds a reference; honest items sit near it.
+        let (missing, honest_median) = {
+            let b = query(
+                &s,
+                &format!(
+                    "SELECT COUNT(*) FILTER (WHERE valuation_deviation({item}) IS NULL), \
+                     median(abs(valuation_deviation({item}))) FILTER (WHERE NOT t.fraud), COUNT(*) {from}"
+                ),
+            )
+            .await;
+            let missing = b[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0);
+            let total = b[0].column(2).as_primitive::<arrow::datatypes::Int64Type>().value(0);
+            assert!(missing * 100 < total, "{missing} of {total} items without a reference");
+            (missing, b[0].column(1).as_primitive::<Float64Type>().value(0))
+        };
+        assert!(honest_median < 1.0, "honest items' median |z| is {honest_median:.2} ({missing} missing)");
     });
 }
 
@@ -208,7 +226,7 @@ fn origin_risk_beats_the_dispatch_baseline_on_origin_fraud() {
     runtime().block_on(async {
         let s = truth_session(wh).await;
         let label = "COALESCE(t.fraud_type = 'origin', false)";
-        let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
+        let from = format!("FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}");
         let baseline = auc(&mut scored(
             &s,
             &format!("SELECT CASE WHEN d.export_country <> d.origin_country THEN 1.0 ELSE 0.0 END, {label} {from}"),
@@ -238,21 +256,29 @@ fn descriptions_reveal_misclassification() {
     let wh = modelled();
     runtime().block_on(async {
         let s = truth_session(wh).await;
-        let from = "FROM declarations d JOIN truth t USING (declaration_id, item_no)";
-        let area = auc(&mut scored(
+        let from = format!("FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}");
+        let label = "COALESCE(t.fraud_detail = 'misclassification', false)";
+        let text_only = auc(&mut scored(
+            &s,
+            &format!("SELECT hs_misclassification_probability(d.hs_code, d.description), {label} {from}"),
+        )
+        .await);
+        let with_prices = auc(&mut scored(
             &s,
             &format!(
-                "SELECT hs_misclassification_probability(d.hs_code, d.description), \
-                 COALESCE(t.fraud_detail = 'misclassification', false) {from}"
+                "SELECT hs_misclassification_probability(d.hs_code, d.description, d.customs_value, d.quantity, \
+                 d.origin_country, d.quantity_unit, d.net_mass_kg), {label} {from}"
             ),
         )
         .await);
+        eprintln!("misclassification AUC: description {text_only:.3}, with prices {with_prices:.3}");
         // The analyst's baseline without text evidence ranks at random (0.5).
-        assert!(area > 0.9, "AUC of hs_misclassification_probability: {area:.3}");
-        let misclassified = query_i64(&s, &format!("SELECT COUNT(*) {from} WHERE t.fraud_detail = 'misclassification'")).await;
+        assert!(text_only > 0.9, "AUC of hs_misclassification_probability: {text_only:.3}");
+        assert!(with_prices >= text_only - 0.002, "prices must not blur the description: {with_prices:.3} vs {text_only:.3}");
+        let misclassified = query_i64(&s, &format!("SELECT COUNT(*) {from} AND t.fraud_detail = 'misclassification'")).await;
         let suggested = query_i64(
             &s,
-            &format!("SELECT COUNT(*) {from} WHERE t.fraud_detail = 'misclassification' AND hs_suggest(d.description) = substr(t.true_hs_code, 1, 6)"),
+            &format!("SELECT COUNT(*) {from} AND t.fraud_detail = 'misclassification' AND hs_suggest(d.description) = substr(t.true_hs_code, 1, 6)"),
         )
         .await;
         assert!(suggested * 10 >= misclassified * 9, "hs_suggest found the true code for {suggested} of {misclassified}");
@@ -286,13 +312,13 @@ fn risk_score_beats_each_function_at_the_top_one_percent() {
         let s = truth_session(wh).await;
         let batches = query(
             &s,
-            "WITH f AS (SELECT \
-                 valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date) AS z, \
-                 hs_misclassification_probability(d.hs_code, d.description) AS m, \
+            &format!("WITH f AS (SELECT \
+                 valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date, d.importer_id) AS z, \
+                 hs_misclassification_probability(d.hs_code, d.description, d.customs_value, d.quantity, d.origin_country, d.quantity_unit, d.net_mass_kg) AS m, \
                  origin_risk(d.hs_code, d.origin_country, d.export_country, d.preference_code, d.importer_id, d.declaration_date) AS o, \
                  t.fraud, CAST(t.revenue_loss AS DOUBLE) AS loss \
-               FROM declarations d JOIN truth t USING (declaration_id, item_no)) \
-             SELECT COALESCE(-z, -100.0), COALESCE(m, 0.0), COALESCE(o, 0.0), risk_score(z, m, o), fraud, loss, risk_level(risk_score(z, m, o)) FROM f",
+               FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}) \
+             SELECT COALESCE(-z, -100.0), COALESCE(m, 0.0), COALESCE(o, 0.0), risk_score(z, m, o), fraud, loss, risk_level(risk_score(z, m, o)) FROM f"),
         )
         .await;
         let mut columns: [Vec<(f64, bool, f64)>; 4] = Default::default();
@@ -320,7 +346,8 @@ fn risk_score_beats_each_function_at_the_top_one_percent() {
             assert!(rev > *r, "risk_score Rev@1% {rev:.3} must beat {name} {r:.3}");
         }
         let high = levels.get("high").copied().unwrap_or(0);
-        assert!(high > 0 && high * 10 < 80_000, "high-risk items: {levels:?}");
+        let items: usize = levels.values().sum();
+        assert!(high > 0 && high * 10 < items, "high-risk items: {levels:?}");
     });
 }
 
@@ -359,6 +386,69 @@ fn evaluate_measures_a_score_against_labels() {
         .unwrap();
     assert!(auc > 0.8, "{text}");
     assert!(text.contains("1%") && text.contains("10%"), "{text}");
+
+    // One kind of fraud over chosen months: counts agree with the truth.
+    let months = "declaration_date >= DATE '2026-09-01'";
+    let out = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--labels",
+        "truth",
+        "--fraud-type",
+        "valuation",
+        "--where",
+        months,
+        "--score",
+        "-valuation_deviation(hs_code, origin_country, customs_value, quantity)",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = runtime().block_on(async {
+        let s = truth_session(&wh).await;
+        let counts = query(
+            &s,
+            &format!(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE t.fraud_type = 'valuation') \
+                 FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE d.{months}"
+            ),
+        )
+        .await;
+        let column = |k: usize| {
+            counts[0]
+                .column(k)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0)
+        };
+        (column(0), column(1))
+    });
+    assert!(
+        stdout(&out).contains(&format!(
+            "labels: truth, valuation fraud only ({} items where {months}, {} fraudulent)",
+            s.0, s.1
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let bad = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--score",
+        "1",
+        "--fraud-type",
+        "smuggling",
+    ]));
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let bad = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--score",
+        "1",
+        "--where",
+        "no_such_column > 1",
+    ]));
+    assert!(stderr(&bad).contains("no_such_column"), "{}", stderr(&bad));
 
     // Against inspections (what an administration has), and a negated score.
     let out = run(aduana().args([
@@ -422,7 +512,7 @@ fn reasons_name_the_evidence() {
                 "CREATE VIEW r AS SELECT t.fraud_detail, substr(t.true_hs_code, 1, 6) AS true_hs6, \
                  array_to_string(risk_reasons(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity, \
                    d.quantity_unit, d.net_mass_kg, d.declaration_date, d.description, d.preference_code, d.importer_id), ' | ') AS reasons \
-                 FROM declarations d JOIN truth t USING (declaration_id, item_no)",
+                 FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE d.declaration_date >= DATE '2026-08-01'",
             )
             .await
             .unwrap();
@@ -436,6 +526,17 @@ fn reasons_name_the_evidence() {
         let undervalued = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail = 'undervaluation'").await;
         let priced = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail = 'undervaluation' AND reasons LIKE '%below the reference%'").await;
         assert!(priced * 2 >= undervalued, "{priced} of {undervalued} undervalued items have a price reason");
+        // The importer's pricing record is named far more often for
+        // undervalued items than for honest ones.
+        let share = |filter: &'static str| {
+            let s = &s;
+            async move {
+                let named = query_i64(s, &format!("SELECT COUNT(*) FROM r WHERE {filter} AND reasons LIKE '%the importer declared%'")).await;
+                named as f64 / query_i64(s, &format!("SELECT COUNT(*) FROM r WHERE {filter}")).await as f64
+            }
+        };
+        let (fraud_share, honest_share) = (share("fraud_detail = 'undervaluation'").await, share("fraud_detail IS NULL").await);
+        assert!(fraud_share > 0.1 && fraud_share > 5.0 * honest_share, "record named for {fraud_share:.3} of undervalued, {honest_share:.3} of honest");
         let quiet = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail IS NULL AND reasons = ''").await;
         let honest = query_i64(&s, "SELECT COUNT(*) FROM r WHERE fraud_detail IS NULL").await;
         assert!(quiet * 2 > honest, "most honest items give no reason ({quiet} of {honest})");

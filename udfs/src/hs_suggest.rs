@@ -67,7 +67,7 @@ impl ScalarUDFImpl for HsSuggestFunc {
         let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let text = string_view(&arrays[0])?;
         let classifier = &model.classifier;
-        let mut scratch = Vec::new();
+        let mut scratch = aduana_model::classifier::Scratch::default();
         let mut out = StringViewBuilder::with_capacity(rows);
         for i in 0..rows {
             let best = text

@@ -188,20 +188,18 @@ pub fn arg_arrays(args: &[ColumnarValue], number_rows: usize) -> Result<(usize, 
     Ok((rows, arrays))
 }
 
-/// A signature taking `short` arguments, or `short` followed by `tail`:
-/// the optional trailing arguments that refine a risk function.
-pub fn with_optional_tail<const N: usize>(
+/// A signature taking `short` arguments, or `short` followed by the first
+/// one, two, ... of `tails`: nested optional trailing arguments.
+pub fn with_optional_tails(
     short: Vec<Coercion>,
-    tail: [Coercion; N],
+    tails: &[&[Coercion]],
 ) -> datafusion::logical_expr::Signature {
     use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
-    let mut long = short.clone();
-    long.extend(tail);
-    Signature::one_of(
-        vec![
-            TypeSignature::Coercible(short),
-            TypeSignature::Coercible(long),
-        ],
-        Volatility::Immutable,
-    )
+    let mut forms = vec![TypeSignature::Coercible(short.clone())];
+    let mut long = short;
+    for tail in tails {
+        long.extend(tail.iter().cloned());
+        forms.push(TypeSignature::Coercible(long.clone()));
+    }
+    Signature::one_of(forms, Volatility::Immutable)
 }

@@ -24,14 +24,12 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use aduana_model::{
-    Level, OriginFacts, RiskModel, cell_key, importer_hash, items_in, pack_country,
-};
+use aduana_model::{Level, OriginFacts, RiskModel, cell_key, importer_hash, pack_country};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::kernel::{
-    arg_arrays, date_arg, finish, float_result, string_view, text_arg, with_optional_tail,
+    arg_arrays, date_arg, finish, float_result, string_view, text_arg, with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
 
@@ -136,9 +134,10 @@ pub fn signals(model: &RiskModel, item: &DeclaredOrigin, min_items: u64) -> Opti
     }
 
     if let Some(importer) = item.importer {
-        let cells = facts.importer_cells(importer_hash(importer));
-        let (history, from_origin) = (items_in(cells, hs6), items_in(cells, hs6_origin));
-        if history >= IMPORTER_HISTORY && from_origin == 0 {
+        let (history, from_origin) = facts
+            .importers
+            .history(importer_hash(importer), hs6, origin);
+        if history >= IMPORTER_HISTORY && !from_origin {
             s.new_for_importer = 1.0;
         }
     }
@@ -154,9 +153,9 @@ pub struct OriginRiskFunc {
 impl OriginRiskFunc {
     pub fn new(model: ModelHandle) -> Self {
         OriginRiskFunc {
-            signature: with_optional_tail(
+            signature: with_optional_tails(
                 vec![text_arg(), text_arg(), text_arg()],
-                [text_arg(), text_arg(), date_arg()],
+                &[&[text_arg(), text_arg(), date_arg()]],
             ),
             model,
         }

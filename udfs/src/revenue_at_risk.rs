@@ -94,7 +94,7 @@ pub fn at_stake(
     origin: &DeclaredOrigin,
     description: Option<&str>,
     assessed: &Assessed,
-    scratch: &mut Vec<(u32, f64)>,
+    scratch: &mut aduana_model::classifier::Scratch,
 ) -> Option<f64> {
     let value = declared.value;
     if !(value > 0.0 && value.is_finite()) {
@@ -183,7 +183,7 @@ impl ScalarUDFImpl for RevenueAtRiskFunc {
         let rate = arrays[ITEM_ARGS].as_primitive::<Float64Type>();
         let paid = arrays[ITEM_ARGS + 1].as_primitive::<Float64Type>();
         let f = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
-        let mut scratch = Vec::new();
+        let mut scratch = aduana_model::classifier::Scratch::default();
         let result = float_result(rows, |i| {
             if items.is_null(i) {
                 return None;

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
+use aduana_model::{Level, RiskModel, cell_key, importer_hash, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
@@ -26,6 +26,9 @@ use crate::valuation_deviation::{Declared, deviation, month_index};
 const Z_REASON: f64 = -2.0;
 /// Above this probability the declared code is worth a sentence.
 const MISCLASSIFICATION_REASON: f64 = 0.5;
+/// From this many times the usual share of markedly low prices, the
+/// importer's record is worth a sentence.
+const RECORD_REASON: f64 = 2.0;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RiskReasonsFunc {
@@ -109,14 +112,19 @@ pub struct Item<'a> {
 }
 
 /// The sentences for one item.
-pub fn reasons(model: &RiskModel, item: &Item, scratch: &mut Vec<(u32, f64)>) -> Vec<String> {
+pub fn reasons(
+    model: &RiskModel,
+    item: &Item,
+    scratch: &mut aduana_model::classifier::Scratch,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut buffer = [0u8; MAX_DIGITS];
     let Some(digits) = normalize(item.declared.hs_code, &mut buffer) else {
         return vec![format!("malformed HS code {:?}", item.declared.hs_code)];
     };
     let origin = item.origin.origin.trim().to_ascii_uppercase();
-    if let Some(d) = deviation(model, &item.declared).filter(|d| d.z <= Z_REASON) {
+    let found = deviation(model, &item.declared);
+    if let Some(d) = found.as_ref().filter(|d| d.z <= Z_REASON) {
         let below = (1.0 - (d.log_value - d.reference).exp()) * 100.0;
         let per = if d.per_kg { " per kg" } else { "" };
         out.push(format!(
@@ -125,6 +133,16 @@ pub fn reasons(model: &RiskModel, item: &Item, scratch: &mut Vec<(u32, f64)>) ->
             d.z,
             d.profile.n
         ));
+    }
+    // The importer's record matters for an item priced below its reference.
+    if let (Some(importer), true) = (item.origin.importer, found.is_some_and(|d| d.z < 0.0)) {
+        let (ratio, record) = model.origins.low_price_ratio(importer_hash(importer));
+        if ratio >= RECORD_REASON {
+            out.push(format!(
+                "the importer declared {} of {} items markedly below their reference in the model's window ({ratio:.1} times the usual share)",
+                record.low, record.items
+            ));
+        }
     }
     if let Some(description) = item.description {
         let hs6 = String::from_utf8_lossy(&digits[..6]).into_owned();
@@ -240,7 +258,7 @@ impl ScalarUDFImpl for RiskReasonsFunc {
         let importer = string_view(&arrays[ITEM_ARGS])?;
         let mut out = ListBuilder::new(StringBuilder::new())
             .with_field(Field::new_list_field(DataType::Utf8, true));
-        let mut scratch = Vec::new();
+        let mut scratch = aduana_model::classifier::Scratch::default();
         for i in 0..rows {
             if items.is_null(i) {
                 out.append_null();

@@ -1,12 +1,20 @@
 //! `valuation_deviation(hs_code, origin_country, customs_value, quantity
-//! [, quantity_unit, net_mass_kg, declaration_date])`: how far a declared
-//! unit value lies from its reference cell, as a modified z-score of log
-//! unit values. Negative: below the reference (possible undervaluation).
+//! [, quantity_unit, net_mass_kg, declaration_date [, importer_id]])`: how
+//! far a declared unit value lies from its reference cell, as a modified
+//! z-score of log unit values. Negative: below the reference (possible
+//! undervaluation).
 //!
 //! The reference is the finest price cell of the risk model with enough
 //! history (national line × origin, HS6 × origin, HS6, HS4): never the
 //! trader's own declarations alone. Per the WTO Valuation Agreement this is
 //! a reason to doubt, not a customs value.
+//!
+//! With the importer, the score also weighs the importer's pricing record:
+//! undervaluation is a habit of some traders, not an accident of one
+//! item. The record's evidence (how many times the usual share of markedly
+//! low items the importer declared, shrunk toward the usual share for short
+//! records) is a prior odds ratio; it moves z by ln(ratio) / LOG_ODDS_PER_Z,
+//! the log-odds that one unit of z is worth.
 
 use std::sync::{Arc, LazyLock};
 
@@ -23,10 +31,26 @@ use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::kernel::{
     arg_arrays, date_arg, finish, float_result, number_arg, string_view, text_arg,
-    with_optional_tail,
+    with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
 use crate::robust_zscore::MAD_SCALE;
+
+/// Log-likelihood ratio of undervaluation per unit of z. Under-declared
+/// shares vary (a third to two thirds of the value, say), so the evidence
+/// grows more slowly with z than one fixed shift would make it; 1.5 ranked
+/// best on two synthetic warehouses of different products, and values from
+/// 1 to 2 ranked within 0.01 AUC of it.
+pub const LOG_ODDS_PER_Z: f64 = 1.5;
+
+/// How far an importer's pricing record moves its items' z-scores:
+/// negative for a record with more markedly low items than usual.
+pub fn importer_shift(model: &RiskModel, importer: &str) -> f64 {
+    let (ratio, _) = model
+        .origins
+        .low_price_ratio(aduana_model::importer_hash(importer));
+    -ratio.ln() / LOG_ODDS_PER_Z
+}
 
 /// Below this dispersion a cell is treated as this dispersed: a cell of
 /// near-identical prices would otherwise turn a 2% difference into z = -10.
@@ -41,9 +65,9 @@ pub struct ValuationDeviationFunc {
 impl ValuationDeviationFunc {
     pub fn new(model: ModelHandle) -> Self {
         ValuationDeviationFunc {
-            signature: with_optional_tail(
+            signature: with_optional_tails(
                 vec![text_arg(), text_arg(), number_arg(), number_arg()],
-                [text_arg(), number_arg(), date_arg()],
+                &[&[text_arg(), number_arg(), date_arg()], &[text_arg()]],
             ),
             model,
         }
@@ -58,9 +82,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          enough history). Negative means below the reference (possible undervaluation); below \
          -3.5 is a strong signal. With quantity_unit, a unit other than the cell's is compared \
          per kg of net mass instead; with declaration_date, the reference follows the cell's \
-         price trend. NULL without a usable reference or with a value or quantity that is not \
-         positive. Needs a risk model (aduana model build).",
-        "valuation_deviation(hs_code, origin_country, customs_value, quantity [, quantity_unit, net_mass_kg, declaration_date])",
+         price trend; with importer_id, the importer's pricing record in the training window \
+         moves the score (an importer who often declared markedly low prices scores lower, one \
+         who rarely did scores higher). NULL without a usable reference or with a value or \
+         quantity that is not positive. Needs a risk model (aduana model build).",
+        "valuation_deviation(hs_code, origin_country, customs_value, quantity [, quantity_unit, net_mass_kg, declaration_date [, importer_id]])",
     )
     .with_argument("hs_code", "Declared tariff line.")
     .with_argument("origin_country", "Declared origin, ISO 3166-1 alpha-2.")
@@ -69,8 +95,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("quantity_unit", "Optional: UN/ECE Rec. 20 unit of the quantity.")
     .with_argument("net_mass_kg", "Optional: net mass, used when the unit differs from the reference's.")
     .with_argument("declaration_date", "Optional: date of the declaration, for the price trend.")
+    .with_argument("importer_id", "Optional: the importer, whose pricing record weighs in.")
     .with_sql_example(
-        "```sql\n> SELECT declaration_id, item_no,\n         valuation_deviation(hs_code, origin_country, customs_value, quantity,\n                             quantity_unit, net_mass_kg, declaration_date) AS z\n  FROM declarations ORDER BY z LIMIT 3;\n```",
+        "```sql\n> SELECT declaration_id, item_no,\n         valuation_deviation(hs_code, origin_country, customs_value, quantity,\n                             quantity_unit, net_mass_kg, declaration_date, importer_id) AS z\n  FROM declarations ORDER BY z LIMIT 3;\n```",
     )
     .with_related_udf("robust_zscore")
     .with_related_udf("unit_value")
@@ -173,7 +200,7 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
             Option<StringViewArray>,
             Option<&Float64Array>,
             Option<&Date32Array>,
-        ) = if arrays.len() == 7 {
+        ) = if arrays.len() >= 7 {
             (
                 Some(string_view(&arrays[4])?),
                 Some(arrays[5].as_primitive::<Float64Type>()),
@@ -182,6 +209,7 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
         } else {
             (None, None, None)
         };
+        let importer = arrays.get(7).map(string_view).transpose()?;
         let result = float_result(rows, |i| {
             if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
                 return None;
@@ -197,7 +225,11 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
                     .filter(|d| d.is_valid(i))
                     .map(|d| month_index(d.value(i))),
             };
-            deviation(model, &item).map(|d| d.z)
+            let shift = importer
+                .as_ref()
+                .filter(|a| a.is_valid(i))
+                .map_or(0.0, |a| importer_shift(model, a.value(i)));
+            deviation(model, &item).map(|d| d.z + shift)
         });
         finish(&args.args, Arc::new(result))
     }

@@ -39,17 +39,51 @@ pub struct Evaluation {
     pub at: Vec<AtRate>,
 }
 
+/// What to measure: the score, the labels and, optionally, which items and
+/// which kind of fraud.
+#[derive(Debug, Clone)]
+pub struct EvaluateOptions<'a> {
+    /// An SQL expression over the columns of `declarations`, higher
+    /// meaning riskier.
+    pub score: &'a str,
+    pub labels: Labels,
+    /// Inspection rates in percent.
+    pub rates: &'a [f64],
+    /// An SQL predicate over the columns of `declarations` choosing the
+    /// items to measure, e.g. the months after the model's training window.
+    pub filter: Option<&'a str>,
+    /// Count only this kind of fraud (`valuation`, `classification`,
+    /// `origin`); items with other fraud count as not fraudulent.
+    pub fraud_type: Option<&'a str>,
+}
+
+/// The kinds of fraud the labels distinguish.
+pub const FRAUD_TYPES: [&str; 3] = ["valuation", "classification", "origin"];
+
 /// The table of the ground truth the generator writes.
 const TRUTH_TABLE: &str = "aduana_truth";
 
 /// Scores every labelled item with `score` (an SQL expression over the
 /// columns of `declarations`) and measures the ranking.
-pub async fn evaluate(
-    session: &Session,
-    score: &str,
-    labels: Labels,
-    rates: &[f64],
-) -> Result<Evaluation> {
+pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Result<Evaluation> {
+    let EvaluateOptions {
+        score,
+        labels,
+        rates,
+        filter,
+        fraud_type,
+    } = *options;
+    if let Some(kind) = fraud_type.filter(|k| !FRAUD_TYPES.contains(k)) {
+        return Err(EngineError::InvalidOption(format!(
+            "fraud type '{kind}' is not one of {}",
+            FRAUD_TYPES.join(", ")
+        )));
+    }
+    // Fraud of the chosen kind only; the kind is one of FRAUD_TYPES, so
+    // it is safe to quote into SQL.
+    let of_kind =
+        |column: &str| fraud_type.map_or(String::new(), |kind| format!(" AND {column} = '{kind}'"));
+    let filter = filter.map_or(String::new(), |f| format!(" WHERE ({f})"));
     if let Some(bad) = rates.iter().find(|r| !(**r > 0.0 && **r <= 100.0)) {
         return Err(EngineError::InvalidOption(format!(
             "inspection rate {bad}% is not in (0, 100]"
@@ -73,8 +107,10 @@ pub async fn evaluate(
                     ))
                 })?;
             format!(
-                "SELECT ({score}) AS score, t.fraud AS fraud, CAST(t.revenue_loss AS DOUBLE) AS revenue \
-                 FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no"
+                "SELECT ({score}) AS score, COALESCE(t.fraud{kind}, false) AS fraud, \
+                     CAST(t.revenue_loss AS DOUBLE) AS revenue \
+                 FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no{filter}",
+                kind = of_kind("t.fraud_type"),
             )
         }
         Labels::Inspections => {
@@ -85,11 +121,12 @@ pub async fn evaluate(
             }
             format!(
                 "WITH outcome AS (SELECT declaration_id, item_no, \
-                     MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) = 1 AS fraud, \
+                     MAX(CASE WHEN result = 'fraud'{kind} THEN 1 ELSE 0 END) = 1 AS fraud, \
                      CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS revenue \
                      FROM inspections WHERE item_no IS NOT NULL GROUP BY declaration_id, item_no) \
                  SELECT ({score}) AS score, o.fraud, o.revenue \
-                 FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no"
+                 FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no{filter}",
+                kind = of_kind("fraud_type"),
             )
         }
     };

@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use aduana_model::{Manifest, price_schema};
+use std::collections::HashMap;
+
+use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord, price_schema};
+use aduana_udfs::valuation_deviation::{Declared, deviation, month_index};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{Date32Type, Int64Type};
@@ -127,7 +130,7 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         .await?
         .collect()
         .await?;
-    let result = build_from_training(session, options, start, end, in_window).await;
+    let result = build_from_training(session, options, &window, start, end, in_window).await;
     session.context().deregister_table(TRAINING_TABLE)?;
     result
 }
@@ -138,6 +141,7 @@ const TRAINING_TABLE: &str = "aduana_model_training";
 async fn build_from_training(
     session: &Session,
     options: &BuildOptions,
+    window: &str,
     start: NaiveDate,
     end: NaiveDate,
     in_window: u64,
@@ -167,15 +171,22 @@ async fn build_from_training(
          cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
                    robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
                    robust_profile(k.lkg) AS pk, \
-                   regr_slope(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS drift, \
+                   regr_slope(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS slope, \
+                   regr_sxx(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS sxx, \
+                   regr_syy(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS syy, \
+                   regr_sxy(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS sxy, \
+                   regr_count(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS pairs, \
                    AVG(k.m) AS center_month, COUNT(*) AS items \
                    FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
                    GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
          SELECT level, hs, NULLIF(origin, '') AS origin, unit, \
                 pu['n'] AS n, pu['median'] AS median, pu['mad'] AS mad, pu['q1'] AS q1, pu['q3'] AS q3, \
                 pk['n'] AS kg_n, pk['median'] AS kg_median, pk['mad'] AS kg_mad, pk['q1'] AS kg_q1, pk['q3'] AS kg_q3, \
-                drift, center_month \
-         FROM cells ORDER BY level, hs, origin"
+                CASE WHEN pairs > 2 AND sxx > 0 AND slope * slope > drift_var \
+                     THEN slope * (1 - drift_var / (slope * slope)) ELSE 0 END AS drift, \
+                center_month \
+         FROM (SELECT *, (syy - sxy * sxy / sxx) / ((pairs - 2) * sxx) AS drift_var FROM cells) \
+         ORDER BY level, hs, origin"
     );
     let batches = session
         .sql(&profiles, WritePolicy::ReadOnly)
@@ -217,7 +228,10 @@ async fn build_from_training(
         min_cell_size: min,
         price_cells: cells,
     };
-    let origins = origin_facts(session, &training).await?;
+    let mut origins = origin_facts(session, &training).await?;
+    let priced = RiskModel::from_batches(manifest.clone(), &prices, &[])
+        .map_err(|e| EngineError::InvalidOption(format!("price profiles just built: {e}")))?;
+    origins.push(valuation_records(session, window, &priced).await?);
     let classifier = classifier_words(session, &training).await?;
     let location = session.warehouse().location();
     aduana_model::publish(
@@ -247,6 +261,106 @@ fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Each importer's pricing record over the window: items with a price
+/// reference in `model` and how many are markedly low. Every declaration
+/// counts, found fraud included: it is part of the importer's record.
+async fn valuation_records(
+    session: &Session,
+    window: &str,
+    model: &RiskModel,
+) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Float64Type};
+    use futures::StreamExt;
+    let sql = format!(
+        "SELECT d.importer_id, d.hs_code, d.origin_country, d.customs_value, d.quantity, \
+                d.quantity_unit, d.net_mass_kg, d.declaration_date \
+         FROM declarations d WHERE {window} AND d.importer_id IS NOT NULL"
+    );
+    let mut records: HashMap<String, ValuationRecord> = HashMap::new();
+    let mut stream = session
+        .sql(&sql, WritePolicy::ReadOnly)
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let column = |i: usize, t: &DataType| cast(batch.column(i), t);
+        let text = |i: usize| column(i, &DataType::Utf8View);
+        let number = |i: usize| column(i, &DataType::Float64);
+        let (importer, hs, origin, unit) = (text(0)?, text(1)?, text(2)?, text(5)?);
+        let (value, quantity, mass) = (number(3)?, number(4)?, number(6)?);
+        let day = column(7, &DataType::Date32)?;
+        let (importer, hs, origin, unit) = (
+            importer.as_string_view(),
+            hs.as_string_view(),
+            origin.as_string_view(),
+            unit.as_string_view(),
+        );
+        let (value, quantity, mass) = (
+            value.as_primitive::<Float64Type>(),
+            quantity.as_primitive::<Float64Type>(),
+            mass.as_primitive::<Float64Type>(),
+        );
+        let day = day.as_primitive::<Date32Type>();
+        for i in 0..batch.num_rows() {
+            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
+                continue;
+            }
+            let item = Declared {
+                hs_code: hs.value(i),
+                origin: origin.value(i),
+                value: value.value(i),
+                quantity: quantity.value(i),
+                unit: unit.is_valid(i).then(|| unit.value(i)),
+                net_mass: mass.is_valid(i).then(|| mass.value(i)),
+                month: day.is_valid(i).then(|| month_index(day.value(i))),
+            };
+            let Some(found) = deviation(model, &item) else {
+                continue;
+            };
+            let low = u64::from(found.z < MARKEDLY_LOW_Z);
+            match records.get_mut(importer.value(i)) {
+                Some(record) => {
+                    record.items += 1;
+                    record.low += low;
+                }
+                None => {
+                    records.insert(
+                        importer.value(i).to_string(),
+                        ValuationRecord { items: 1, low },
+                    );
+                }
+            }
+        }
+    }
+    let mut records: Vec<_> = records.into_iter().collect();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    let schema = aduana_model::origin_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| -> arrow::array::ArrayRef {
+            let rows = records.len();
+            match f.name().as_str() {
+                "kind" => {
+                    std::sync::Arc::new(arrow::array::StringArray::from(vec!["valuation"; rows]))
+                }
+                "importer" => std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                    records.iter().map(|r| r.0.as_str()),
+                )),
+                "items" => std::sync::Arc::new(arrow::array::Int64Array::from_iter_values(
+                    records.iter().map(|r| r.1.items as i64),
+                )),
+                "share" => std::sync::Arc::new(arrow::array::Float64Array::from_iter_values(
+                    records.iter().map(|r| r.1.low as f64 / r.1.items as f64),
+                )),
+                _ => arrow::array::new_null_array(f.data_type(), rows),
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Origin facts for `origin_risk`: shares of origins per HS6 (and their

@@ -7,10 +7,18 @@
 //! score, whose sum over all classes is precomputed per description length,
 //! so a posterior costs a few hash lookups, not a pass over 5,000 classes.
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 /// Laplace smoothing of word counts.
 const ALPHA: f64 = 0.5;
+/// A word in more than this share of the classes is a stop word...
+const STOP_SHARE: f64 = 0.1;
+/// ...and in more than this many: with few classes, a word shared by a
+/// tenth of them still tells them apart.
+const STOP_MIN_CLASSES: f64 = 30.0;
+/// Classes scoring this far (in log) below the best add less than 1e-15
+/// of the best's weight to the normaliser: not worth an `exp`.
+const NEGLIGIBLE_LOG: f64 = 35.0;
 /// Longest description (in words) the normaliser is precomputed for.
 const MAX_WORDS: usize = 32;
 
@@ -59,6 +67,8 @@ pub fn words(text: &str) -> Vec<String> {
 pub struct Classifier {
     /// HS6 codes, the classes.
     pub classes: Vec<String>,
+    /// Hashes of the stop words.
+    stop: HashSet<u64>,
     log_prior: Vec<f64>,
     /// log(ALPHA / (words in class + ALPHA * vocabulary)): a word the class
     /// never saw.
@@ -68,6 +78,15 @@ pub struct Classifier {
     postings: HashMap<u64, Vec<(u32, f32)>>,
     /// log of sum over classes of exp(prior + n * unseen), for n words.
     log_norm: Vec<f64>,
+}
+
+/// Per-call working memory of `predict`, reused across rows: the summed
+/// gain of every class (dense, so adding a posting is one indexed add) and
+/// the classes touched, to read and reset only those.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    gains: Vec<f64>,
+    touched: Vec<u32>,
 }
 
 /// The best class and the posterior of the declared one.
@@ -86,13 +105,30 @@ impl Classifier {
     /// counts.
     pub fn new(classes: Vec<String>, documents: Vec<f64>, counts: &[(u32, String, f64)]) -> Self {
         let n = classes.len();
-        let mut words_in_class = vec![0.0; n];
         let mut per_word: HashMap<u64, Vec<(u32, f64)>> = HashMap::new();
-        for (class, word, count) in counts {
-            words_in_class[*class as usize] += count;
+        // Only positive counts: a posting's gain must be positive (see
+        // `predict`).
+        for (class, word, count) in counts.iter().filter(|c| c.2 > 0.0) {
             let mut hash = 0;
             for_each_word(word, |h| hash = h);
             per_word.entry(hash).or_default().push((*class, *count));
+        }
+        // Words of a large share of the classes ("or", "of", "other" in the
+        // nomenclature) say little about any class and would make every
+        // description touch thousands: they are stop words, left out of
+        // training and of scoring alike.
+        let stop_above = (STOP_SHARE * n as f64).max(STOP_MIN_CLASSES);
+        let stop: HashSet<u64> = per_word
+            .iter()
+            .filter(|(_, list)| list.len() as f64 > stop_above)
+            .map(|(hash, _)| *hash)
+            .collect();
+        per_word.retain(|hash, _| !stop.contains(hash));
+        let mut words_in_class = vec![0.0; n];
+        for list in per_word.values() {
+            for &(class, count) in list {
+                words_in_class[class as usize] += count;
+            }
         }
         let vocabulary = per_word.len().max(1) as f64;
         let total_documents: f64 = documents.iter().sum::<f64>().max(1.0);
@@ -119,6 +155,7 @@ impl Classifier {
             .collect();
         Classifier {
             classes,
+            stop,
             log_prior,
             log_unseen,
             postings,
@@ -139,55 +176,72 @@ impl Classifier {
         &self,
         description: &str,
         declared: Option<u32>,
-        scratch: &mut Vec<(u32, f64)>,
+        scratch: &mut Scratch,
     ) -> Option<Prediction> {
         if self.classes.is_empty() {
             return None;
         }
-        scratch.clear();
+        let Scratch { gains, touched } = scratch;
+        if gains.len() != self.classes.len() {
+            gains.clear();
+            gains.resize(self.classes.len(), 0.0);
+        }
         let mut words = 0usize;
         let mut known = 0usize;
         for_each_word(description, |hash| {
+            if self.stop.contains(&hash) {
+                return;
+            }
             words += 1;
             if let Some(list) = self.postings.get(&hash) {
                 known += 1;
                 for &(class, gain) in list {
-                    match scratch.iter_mut().find(|(c, _)| *c == class) {
-                        Some(entry) => entry.1 += gain as f64,
-                        None => scratch.push((class, gain as f64)),
+                    let slot = &mut gains[class as usize];
+                    // Gains are positive: a zero slot is an untouched class.
+                    if *slot == 0.0 {
+                        touched.push(class);
                     }
+                    *slot += gain as f64;
                 }
             }
         });
         if known == 0 {
+            for &c in touched.iter() {
+                gains[c as usize] = 0.0;
+            }
+            touched.clear();
             return None;
         }
         let words = words.min(MAX_WORDS);
         let base = |c: u32| self.log_prior[c as usize] + words as f64 * self.log_unseen[c as usize];
         // Z = sum over all classes of exp(base) + over candidates of
         // (exp(base + gain) - exp(base)), in a numerically safe form.
-        let mut best = (scratch[0].0, f64::NEG_INFINITY);
+        let mut best = (touched[0], f64::NEG_INFINITY);
         let mut max_log = self.log_norm[words];
-        for &(class, gain) in scratch.iter() {
-            let score = base(class) + gain;
+        for &class in touched.iter() {
+            let score = base(class) + gains[class as usize];
             max_log = max_log.max(score);
             if score > best.1 {
                 best = (class, score);
             }
         }
         let mut z = (self.log_norm[words] - max_log).exp();
-        for &(class, gain) in scratch.iter() {
+        for &class in touched.iter() {
             let b = base(class);
-            z += (b + gain - max_log).exp() - (b - max_log).exp();
+            let with_gain = b + gains[class as usize] - max_log;
+            if with_gain > -NEGLIGIBLE_LOG {
+                z += with_gain.exp() - (b - max_log).exp();
+            }
         }
         let log_z = max_log + z.max(f64::MIN_POSITIVE).ln();
         let declared_probability = match declared {
-            Some(d) => {
-                let gain = scratch.iter().find(|(c, _)| *c == d).map_or(0.0, |e| e.1);
-                (base(d) + gain - log_z).exp()
-            }
+            Some(d) => (base(d) + gains[d as usize] - log_z).exp(),
             None => 0.0,
         };
+        for &c in touched.iter() {
+            gains[c as usize] = 0.0;
+        }
+        touched.clear();
         Some(Prediction {
             best: best.0,
             best_probability: (best.1 - log_z).exp().min(1.0),
@@ -251,7 +305,7 @@ mod tests {
     #[test]
     fn predicts_the_class_the_words_belong_to() {
         let c = trained();
-        let mut scratch = vec![];
+        let mut scratch = Scratch::default();
         let p = c
             .predict(
                 "PORTABLE LAPTOP COMPUTER",
@@ -296,7 +350,7 @@ mod tests {
     #[test]
     fn posteriors_sum_to_one() {
         let c = trained();
-        let mut scratch = vec![];
+        let mut scratch = Scratch::default();
         let total: f64 = (0..3)
             .map(|k| {
                 c.predict("mobile computer", Some(k), &mut scratch)

@@ -9,6 +9,11 @@
 //! with enough references to the coarsest.
 
 pub mod classifier;
+pub mod importer;
+
+pub use importer::{
+    ImporterHistory, MARKEDLY_LOW_Z, RECORD_PRIOR_ITEMS, ValuationRecord, low_price_ratio,
+};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -193,17 +198,33 @@ pub struct OriginFacts {
     pub hs6_origin: hashbrown::HashMap<u64, OriginShare>,
     /// HS6: items (key with no origin).
     pub hs6_items: hashbrown::HashMap<u64, u64>,
-    /// Per importer (`importer_hash`): items per HS6 and per HS6 x origin
-    /// cell (`cell_key`), sorted by cell. One small map keyed by importer
-    /// stays in cache; an item then costs one probe and a binary search in
-    /// a short contiguous run.
-    pub importer: hashbrown::HashMap<u64, Vec<(u64, u64)>>,
+    /// Per importer and HS6: items and origins.
+    pub importers: ImporterHistory,
     /// Dispatch country: share of its consignments whose origin is another
     /// country (transshipment hubs score high).
     pub dispatch: hashbrown::HashMap<u64, f64>,
     pub remedies: Vec<Remedy>,
-    /// The national tariff: (code prefix, duty rate %), longest first.
+    /// The national tariff: (code prefix, duty rate %), sorted by code, so
+    /// the lines under a code are one contiguous run.
     pub tariff: Vec<(Vec<u8>, f64)>,
+    /// Per importer (`importer_hash`): its pricing record in the window.
+    pub valuation_records: hashbrown::HashMap<u64, ValuationRecord>,
+    /// All importers together: the usual pricing record.
+    pub valuation_overall: ValuationRecord,
+}
+
+impl OriginFacts {
+    /// How many times the usual share of markedly low items an importer's
+    /// record shows, shrunk toward 1 for short records. 1 for an unknown
+    /// importer or a model without records.
+    pub fn low_price_ratio(&self, importer_hash: u64) -> (f64, ValuationRecord) {
+        let record = self
+            .valuation_records
+            .get(&importer_hash)
+            .copied()
+            .unwrap_or_default();
+        (low_price_ratio(record, self.valuation_overall), record)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -231,18 +252,22 @@ impl OriginFacts {
     /// which applies) give their mean; otherwise the longest tariff prefix
     /// of the code applies.
     pub fn duty_rate(&self, digits: &[u8]) -> Option<f64> {
-        let (sum, n) = self
+        let first = self
             .tariff
+            .partition_point(|(code, _)| code.as_slice() < digits);
+        let (sum, n) = self.tariff[first..]
             .iter()
-            .filter(|(prefix, _)| prefix.starts_with(digits))
+            .take_while(|(code, _)| code.starts_with(digits))
             .fold((0.0, 0), |(s, n), (_, r)| (s + r, n + 1));
         if n > 0 {
             return Some(sum / n as f64);
         }
-        self.tariff
-            .iter()
-            .find(|(prefix, _)| digits.starts_with(prefix))
-            .map(|(_, rate)| *rate)
+        (1..digits.len()).rev().find_map(|len| {
+            self.tariff
+                .binary_search_by(|(code, _)| code.as_slice().cmp(&digits[..len]))
+                .ok()
+                .map(|i| self.tariff[i].1)
+        })
     }
 
     /// Remedies in force on `day` for a code, against any country.
@@ -267,24 +292,6 @@ pub fn importer_hash(importer: &str) -> u64 {
             (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
         })
 }
-
-impl OriginFacts {
-    /// An importer's cells and items, sorted by cell (empty when unknown).
-    pub fn importer_cells(&self, importer_hash: u64) -> &[(u64, u64)] {
-        self.importer
-            .get(&importer_hash)
-            .map_or(&[], |cells| cells.as_slice())
-    }
-}
-
-/// Items in `cell` among an importer's `cells` (0 when none).
-pub fn items_in(cells: &[(u64, u64)], cell: u64) -> u64 {
-    cells
-        .binary_search_by_key(&cell, |c| c.0)
-        .map_or(0, |i| cells[i].1)
-}
-
-impl OriginFacts {}
 
 impl RiskModel {
     /// The finest cell with at least `min_cell_size` references for the
@@ -320,9 +327,7 @@ impl RiskModel {
         for batch in origin_batches {
             read_origins(batch, &mut origins)?;
         }
-        origins
-            .tariff
-            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        origins.tariff.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(RiskModel {
             manifest,
             prices,
@@ -408,12 +413,14 @@ fn read_classifier(batches: &[RecordBatch]) -> std::result::Result<classifier::C
     Ok(classifier::Classifier::new(classes, documents, &counts))
 }
 
-/// The schema of `origin_facts.parquet`: one table of four kinds of fact.
+/// The schema of `origin_facts.parquet`: one table of the kinds of fact below.
 /// - `hs6_origin`: hs, country = origin, items, share, share_before, share_after
 /// - `importer`: hs, country (NULL: all origins), importer, items
 /// - `dispatch`: country = dispatch country, items, share = share of other origins
 /// - `remedy`: hs = code prefix, country, share = additional duty rate, valid_from, valid_to
 /// - `tariff`: hs = code prefix, share = duty rate (percent)
+/// - `valuation`: importer, items = items with a price reference, share =
+///   share of them markedly low
 pub fn origin_schema() -> SchemaRef {
     let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
     Arc::new(Schema::new(vec![
@@ -501,16 +508,13 @@ fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Re
                 }
             }
             "importer" => {
-                let key = match country_code {
-                    Some(_) => cell_key(Level::Hs6Origin, hs_digits, country_code),
-                    None => cell_key(Level::Hs6, hs_digits, None),
-                };
-                if let (Some(key), true) = (key, importer.is_valid(i)) {
-                    facts
-                        .importer
-                        .entry(importer_hash(importer.value(i)))
-                        .or_default()
-                        .push((key, n));
+                let product = cell_key(Level::Hs6, hs_digits, None);
+                if let (Some(product), true) = (product, importer.is_valid(i)) {
+                    let who = importer_hash(importer.value(i));
+                    match country_code {
+                        Some(origin) => facts.importers.add_origin(who, product, origin),
+                        None => facts.importers.add_items(who, product, n),
+                    }
                 }
             }
             "dispatch" => {
@@ -534,6 +538,19 @@ fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Re
             "tariff" => {
                 if let (Some(rate), false) = (opt(share, i), hs_digits.is_empty()) {
                     facts.tariff.push((hs_digits.to_vec(), rate));
+                }
+            }
+            "valuation" => {
+                if let (Some(share), true) = (opt(share, i), importer.is_valid(i)) {
+                    let record = ValuationRecord {
+                        items: n,
+                        low: (share.clamp(0.0, 1.0) * n as f64).round() as u64,
+                    };
+                    facts.valuation_overall.items += record.items;
+                    facts.valuation_overall.low += record.low;
+                    facts
+                        .valuation_records
+                        .insert(importer_hash(importer.value(i)), record);
                 }
             }
             other => return Err(format!("unknown origin fact kind {other:?}")),
@@ -880,9 +897,9 @@ mod tests {
         assert!(model.price_cell(b"01012100", cn).is_none());
         let mut facts = OriginFacts::default();
         facts.tariff = vec![
+            (b"8471".to_vec(), 5.0),
             (b"84713010".to_vec(), 0.0),
             (b"84713090".to_vec(), 12.0),
-            (b"8471".to_vec(), 5.0),
         ];
         assert_eq!(facts.duty_rate(b"84713090"), Some(12.0));
         assert_eq!(facts.duty_rate(b"84714100"), Some(5.0), "longest prefix");
