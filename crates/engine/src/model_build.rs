@@ -15,7 +15,7 @@ use aduana_udfs::valuation_deviation::{Declared, deviation, month_index};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{Date32Type, Int64Type};
-use chrono::{Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, NaiveDate, Utc};
 
 use crate::{EngineError, Result, Session, WritePolicy};
 
@@ -162,6 +162,13 @@ async fn build_from_training(
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     let min = options.min_cell_size;
+    // The drift is a least-squares slope over months, from plain sums
+    // (which aggregate fast); months count from the window's start to keep
+    // the sums of squares small and exact enough.
+    let origin_month = start.year() * 12 + start.month0() as i32;
+    let y = "(CASE WHEN k.unit = d.unit THEN k.luv END)";
+    let x =
+        format!("(CASE WHEN k.unit = d.unit AND k.luv IS NOT NULL THEN k.m - {origin_month} END)");
     let profiles = format!(
         "WITH training AS ({training}), keyed AS ({keyed}), \
          units AS (SELECT level, hs, origin, unit, \
@@ -171,11 +178,8 @@ async fn build_from_training(
          cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
                    robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
                    robust_profile(k.lkg) AS pk, \
-                   regr_slope(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS slope, \
-                   regr_sxx(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS sxx, \
-                   regr_syy(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS syy, \
-                   regr_sxy(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS sxy, \
-                   regr_count(CASE WHEN k.unit = d.unit THEN k.luv END, k.m) AS pairs, \
+                   COUNT({y}) AS pairs, SUM({x}) AS sx, SUM({y}) AS sy, \
+                   SUM({x} * {x}) AS sxx_raw, SUM({x} * {y}) AS sxy_raw, SUM({y} * {y}) AS syy_raw, \
                    AVG(k.m) AS center_month, COUNT(*) AS items \
                    FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
                    GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
@@ -185,7 +189,9 @@ async fn build_from_training(
                 CASE WHEN pairs > 2 AND sxx > 0 AND slope * slope > drift_var \
                      THEN slope * (1 - drift_var / (slope * slope)) ELSE 0 END AS drift, \
                 center_month \
-         FROM (SELECT *, (syy - sxy * sxy / sxx) / ((pairs - 2) * sxx) AS drift_var FROM cells) \
+         FROM (SELECT *, sxy / sxx AS slope, (syy - sxy * sxy / sxx) / ((pairs - 2) * sxx) AS drift_var \
+               FROM (SELECT *, sxx_raw - sx * sx / pairs AS sxx, sxy_raw - sx * sy / pairs AS sxy, \
+                     syy_raw - sy * sy / pairs AS syy FROM cells)) \
          ORDER BY level, hs, origin"
     );
     let batches = session
@@ -231,7 +237,7 @@ async fn build_from_training(
     let mut origins = origin_facts(session, &training).await?;
     let priced = RiskModel::from_batches(manifest.clone(), &prices, &[])
         .map_err(|e| EngineError::InvalidOption(format!("price profiles just built: {e}")))?;
-    origins.push(valuation_records(session, window, &priced).await?);
+    origins.push(valuation_records(session, window, priced).await?);
     let classifier = classifier_words(session, &training).await?;
     let location = session.warehouse().location();
     aduana_model::publish(
@@ -269,70 +275,44 @@ fn conform(batch: &RecordBatch, schema: &arrow::datatypes::SchemaRef) -> Result<
 async fn valuation_records(
     session: &Session,
     window: &str,
-    model: &RiskModel,
+    model: RiskModel,
 ) -> Result<RecordBatch> {
-    use arrow::datatypes::{DataType, Float64Type};
     use futures::StreamExt;
     let sql = format!(
         "SELECT d.importer_id, d.hs_code, d.origin_country, d.customs_value, d.quantity, \
                 d.quantity_unit, d.net_mass_kg, d.declaration_date \
          FROM declarations d WHERE {window} AND d.importer_id IS NOT NULL"
     );
-    let mut records: HashMap<String, ValuationRecord> = HashMap::new();
-    let mut stream = session
+    let streams = session
         .sql(&sql, WritePolicy::ReadOnly)
         .await?
-        .execute_stream()
+        .execute_stream_partitioned()
         .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let column = |i: usize, t: &DataType| cast(batch.column(i), t);
-        let text = |i: usize| column(i, &DataType::Utf8View);
-        let number = |i: usize| column(i, &DataType::Float64);
-        let (importer, hs, origin, unit) = (text(0)?, text(1)?, text(2)?, text(5)?);
-        let (value, quantity, mass) = (number(3)?, number(4)?, number(6)?);
-        let day = column(7, &DataType::Date32)?;
-        let (importer, hs, origin, unit) = (
-            importer.as_string_view(),
-            hs.as_string_view(),
-            origin.as_string_view(),
-            unit.as_string_view(),
-        );
-        let (value, quantity, mass) = (
-            value.as_primitive::<Float64Type>(),
-            quantity.as_primitive::<Float64Type>(),
-            mass.as_primitive::<Float64Type>(),
-        );
-        let day = day.as_primitive::<Date32Type>();
-        for i in 0..batch.num_rows() {
-            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
-                continue;
-            }
-            let item = Declared {
-                hs_code: hs.value(i),
-                origin: origin.value(i),
-                value: value.value(i),
-                quantity: quantity.value(i),
-                unit: unit.is_valid(i).then(|| unit.value(i)),
-                net_mass: mass.is_valid(i).then(|| mass.value(i)),
-                month: day.is_valid(i).then(|| month_index(day.value(i))),
-            };
-            let Some(found) = deviation(model, &item) else {
-                continue;
-            };
-            let low = u64::from(found.z < MARKEDLY_LOW_Z);
-            match records.get_mut(importer.value(i)) {
-                Some(record) => {
-                    record.items += 1;
-                    record.low += low;
+    // One task per partition: scoring is CPU work, so partitions score on
+    // all cores, then their records merge.
+    let model = std::sync::Arc::new(model);
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let model = model.clone();
+            tokio::spawn(async move {
+                let mut records: HashMap<String, ValuationRecord> = HashMap::new();
+                while let Some(batch) = stream.next().await {
+                    add_to_records(&model, &batch?, &mut records)?;
                 }
-                None => {
-                    records.insert(
-                        importer.value(i).to_string(),
-                        ValuationRecord { items: 1, low },
-                    );
-                }
-            }
+                Ok::<_, EngineError>(records)
+            })
+        })
+        .collect();
+    let mut records: HashMap<String, ValuationRecord> = HashMap::new();
+    for task in tasks {
+        let part = task
+            .await
+            .map_err(|e| EngineError::InvalidOption(format!("pricing records: {e}")))??;
+        for (importer, r) in part {
+            let total = records.entry(importer).or_default();
+            total.items += r.items;
+            total.low += r.low;
         }
     }
     let mut records: Vec<_> = records.into_iter().collect();
@@ -361,6 +341,64 @@ async fn valuation_records(
         })
         .collect();
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Adds one batch of (importer, item) rows to the importers' records.
+fn add_to_records(
+    model: &RiskModel,
+    batch: &RecordBatch,
+    records: &mut HashMap<String, ValuationRecord>,
+) -> Result<()> {
+    use arrow::datatypes::{DataType, Float64Type};
+    let column = |i: usize, t: &DataType| cast(batch.column(i), t);
+    let text = |i: usize| column(i, &DataType::Utf8View);
+    let number = |i: usize| column(i, &DataType::Float64);
+    let (importer, hs, origin, unit) = (text(0)?, text(1)?, text(2)?, text(5)?);
+    let (value, quantity, mass) = (number(3)?, number(4)?, number(6)?);
+    let day = column(7, &DataType::Date32)?;
+    let (importer, hs, origin, unit) = (
+        importer.as_string_view(),
+        hs.as_string_view(),
+        origin.as_string_view(),
+        unit.as_string_view(),
+    );
+    let (value, quantity, mass) = (
+        value.as_primitive::<Float64Type>(),
+        quantity.as_primitive::<Float64Type>(),
+        mass.as_primitive::<Float64Type>(),
+    );
+    let day = day.as_primitive::<Date32Type>();
+    for i in 0..batch.num_rows() {
+        if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
+            continue;
+        }
+        let item = Declared {
+            hs_code: hs.value(i),
+            origin: origin.value(i),
+            value: value.value(i),
+            quantity: quantity.value(i),
+            unit: unit.is_valid(i).then(|| unit.value(i)),
+            net_mass: mass.is_valid(i).then(|| mass.value(i)),
+            month: day.is_valid(i).then(|| month_index(day.value(i))),
+        };
+        let Some(found) = deviation(model, &item) else {
+            continue;
+        };
+        let low = u64::from(found.z < MARKEDLY_LOW_Z);
+        match records.get_mut(importer.value(i)) {
+            Some(record) => {
+                record.items += 1;
+                record.low += low;
+            }
+            None => {
+                records.insert(
+                    importer.value(i).to_string(),
+                    ValuationRecord { items: 1, low },
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Origin facts for `origin_risk`: shares of origins per HS6 (and their

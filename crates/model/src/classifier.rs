@@ -7,6 +7,9 @@
 //! score, whose sum over all classes is precomputed per description length,
 //! so a posterior costs a few hash lookups, not a pass over 5,000 classes.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hashbrown::{HashMap, HashSet};
 
 /// Laplace smoothing of word counts.
@@ -63,10 +66,12 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Classifier {
     /// HS6 codes, the classes.
     pub classes: Vec<String>,
+    /// Tells this classifier's memo entries from another's.
+    id: u64,
     /// Hashes of the stop words.
     stop: HashSet<u64>,
     log_prior: Vec<f64>,
@@ -87,6 +92,38 @@ pub struct Classifier {
 pub struct Scratch {
     gains: Vec<f64>,
     touched: Vec<u32>,
+}
+
+static NEXT_CLASSIFIER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Descriptions classified lately, per thread. Customs descriptions repeat
+/// (the same goods, declaration after declaration), and a repeat then costs
+/// one pass over its words instead of a pass over the postings of every
+/// class its words touch: thousands with a full nomenclature.
+struct Memo {
+    owner: u64,
+    slots: Vec<MemoEntry>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct MemoEntry {
+    key: u64,
+    known: u32,
+    best: u32,
+    best_log: f64,
+    log_z: f64,
+}
+
+const MEMO_SLOTS: usize = 8192;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { owner: 0, slots: Vec::new() }) };
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier::new(Vec::new(), Vec::new(), &[])
+    }
 }
 
 /// The best class and the posterior of the declared one.
@@ -143,10 +180,12 @@ impl Classifier {
         let postings = per_word
             .into_iter()
             .map(|(hash, list)| {
-                let list = list
+                let mut list: Vec<(u32, f32)> = list
                     .into_iter()
                     .map(|(class, count)| (class, ((count + ALPHA) / ALPHA).ln() as f32))
                     .collect();
+                // By class, for `declared_gain`'s binary search.
+                list.sort_by_key(|p| p.0);
                 (hash, list)
             })
             .collect();
@@ -154,6 +193,7 @@ impl Classifier {
             .map(|words| log_sum_exp((0..n).map(|c| log_prior[c] + words as f64 * log_unseen[c])))
             .collect();
         Classifier {
+            id: NEXT_CLASSIFIER_ID.fetch_add(1, Ordering::Relaxed),
             classes,
             stop,
             log_prior,
@@ -181,6 +221,71 @@ impl Classifier {
         if self.classes.is_empty() {
             return None;
         }
+        // The description's key: its words (stop words aside), in order.
+        let mut key = 0x243F_6A88_85A3_08D3u64;
+        let mut words = 0usize;
+        for_each_word(description, |hash| {
+            if !self.stop.contains(&hash) {
+                words += 1;
+                key = (key.rotate_left(23) ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+        });
+        let slot = (key as usize) % MEMO_SLOTS;
+        let memo = MEMO.with_borrow(|memo| {
+            (memo.owner == self.id)
+                .then(|| memo.slots[slot])
+                .filter(|e| e.key == key)
+        });
+        let entry = match memo {
+            Some(entry) => entry,
+            None => {
+                let entry = self.score(description, key, scratch);
+                MEMO.with_borrow_mut(|memo| {
+                    if memo.owner != self.id {
+                        memo.owner = self.id;
+                        memo.slots.clear();
+                        memo.slots.resize(MEMO_SLOTS, MemoEntry::default());
+                    }
+                    memo.slots[slot] = entry;
+                });
+                entry
+            }
+        };
+        if entry.known == 0 {
+            return None;
+        }
+        let words = words.min(MAX_WORDS);
+        let declared_probability = match declared {
+            Some(d) => {
+                let base = self.log_prior[d as usize] + words as f64 * self.log_unseen[d as usize];
+                (base + self.declared_gain(description, d) - entry.log_z).exp()
+            }
+            None => 0.0,
+        };
+        Some(Prediction {
+            best: entry.best,
+            best_probability: (entry.best_log - entry.log_z).exp().min(1.0),
+            declared_probability: declared_probability.min(1.0),
+            known_words: entry.known as usize,
+        })
+    }
+
+    /// The summed gain of `class` over the words of `description`.
+    fn declared_gain(&self, description: &str, class: u32) -> f64 {
+        let mut gain = 0.0;
+        for_each_word(description, |hash| {
+            if let Some(list) = self.postings.get(&hash)
+                && let Ok(i) = list.binary_search_by_key(&class, |p| p.0)
+            {
+                gain += list[i].1 as f64;
+            }
+        });
+        gain
+    }
+
+    /// Scores every class `description`'s words touch: the best class and
+    /// the log normaliser. `known == 0` when no word is known.
+    fn score(&self, description: &str, key: u64, scratch: &mut Scratch) -> MemoEntry {
         let Scratch { gains, touched } = scratch;
         if gains.len() != self.classes.len() {
             gains.clear();
@@ -206,11 +311,10 @@ impl Classifier {
             }
         });
         if known == 0 {
-            for &c in touched.iter() {
-                gains[c as usize] = 0.0;
-            }
-            touched.clear();
-            return None;
+            return MemoEntry {
+                key,
+                ..MemoEntry::default()
+            };
         }
         let words = words.min(MAX_WORDS);
         let base = |c: u32| self.log_prior[c as usize] + words as f64 * self.log_unseen[c as usize];
@@ -233,21 +337,17 @@ impl Classifier {
                 z += with_gain.exp() - (b - max_log).exp();
             }
         }
-        let log_z = max_log + z.max(f64::MIN_POSITIVE).ln();
-        let declared_probability = match declared {
-            Some(d) => (base(d) + gains[d as usize] - log_z).exp(),
-            None => 0.0,
-        };
         for &c in touched.iter() {
             gains[c as usize] = 0.0;
         }
         touched.clear();
-        Some(Prediction {
+        MemoEntry {
+            key,
+            known: known as u32,
             best: best.0,
-            best_probability: (best.1 - log_z).exp().min(1.0),
-            declared_probability: declared_probability.min(1.0),
-            known_words: known,
-        })
+            best_log: best.1,
+            log_z: max_log + z.max(f64::MIN_POSITIVE).ln(),
+        }
     }
 }
 
@@ -344,6 +444,38 @@ mod tests {
                 for_each_word(&word, |h| trained.push(h));
             }
             assert_eq!(direct, trained, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn repeats_answer_as_the_first_time() {
+        let c = trained();
+        let other = trained();
+        let mut scratch = Scratch::default();
+        for text in [
+            "portable laptop",
+            "mobile computer",
+            "cotton shirts",
+            "xyzzy",
+        ] {
+            let first = c.predict(text, c.class_index("847130"), &mut scratch);
+            // Another classifier on the same thread must not read c's memo.
+            let from_other = other.predict(text, other.class_index("610910"), &mut scratch);
+            let again = c.predict(text, c.class_index("847130"), &mut scratch);
+            assert_eq!(first, again, "{text}");
+            let fresh = trained().predict(text, Some(0), &mut scratch);
+            assert_eq!(
+                from_other.map(|p| p.declared_probability),
+                fresh.map(|p| p.declared_probability)
+            );
+            // The declared class changes the answer though the text is memoised.
+            let declared_other = c.predict(text, c.class_index("610910"), &mut scratch);
+            if let (Some(a), Some(b)) = (first, declared_other) {
+                assert_eq!(a.best, b.best);
+                assert!(
+                    text.contains("cotton") || a.declared_probability != b.declared_probability
+                );
+            }
         }
     }
 

@@ -17,8 +17,9 @@ const OVERFLOW: u64 = 0x8000;
 const SLOTS_SHIFT: u32 = 16;
 
 /// The (importer, product) key: a 64-bit mix of both hashes.
+/// Never 0, which marks an empty slot.
 fn pair_key(importer: u64, hs6: u64) -> u64 {
-    importer ^ hs6.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+    (importer ^ hs6.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)) | 1
 }
 
 fn origin_key(pair: u64, origin: u64) -> u64 {
@@ -26,9 +27,15 @@ fn origin_key(pair: u64, origin: u64) -> u64 {
 }
 
 /// Per (importer, HS6): items, and the origins the importer bought it from.
+///
+/// Built in a hash map, then frozen (`freeze`) into a flat open-addressing
+/// table at most half full, whose slot for a pair is known before the
+/// probe: a batch can prefetch its rows' slots and overlap the misses.
 #[derive(Debug, Default)]
 pub struct ImporterHistory {
-    pairs: hashbrown::HashMap<u64, u64>,
+    building: hashbrown::HashMap<u64, u64>,
+    /// (pair key, word); key 0 marks an empty slot. Power-of-two length.
+    table: Vec<(u64, u64)>,
     overflow: hashbrown::HashSet<u64>,
 }
 
@@ -36,7 +43,7 @@ impl ImporterHistory {
     /// Adds `items` of the product (`hs6`, a cell key) to the importer's
     /// history (both as hashes); counts saturate at 32,767.
     pub fn add_items(&mut self, importer: u64, hs6: u64, items: u64) {
-        let word = self.pairs.entry(pair_key(importer, hs6)).or_default();
+        let word = self.building.entry(pair_key(importer, hs6)).or_default();
         let total = ((*word & ITEMS_MASK) + items).min(ITEMS_MASK);
         *word = (*word & !ITEMS_MASK) | total;
     }
@@ -45,7 +52,7 @@ impl ImporterHistory {
     /// country code).
     pub fn add_origin(&mut self, importer: u64, hs6: u64, origin: u64) {
         let key = pair_key(importer, hs6);
-        let word = self.pairs.entry(key).or_default();
+        let word = self.building.entry(key).or_default();
         let code = origin & ((1 << ORIGIN_BITS) - 1);
         for slot in 0..INLINE_ORIGINS {
             let shift = SLOTS_SHIFT + slot * ORIGIN_BITS;
@@ -62,13 +69,54 @@ impl ImporterHistory {
         self.overflow.insert(origin_key(key, code));
     }
 
+    /// Ends building: lays the pairs out for lookups. Pairs added later
+    /// need another `freeze`.
+    pub fn freeze(&mut self) {
+        let capacity = (self.building.len() * 2).next_power_of_two().max(16);
+        let mut table = vec![(0u64, 0u64); capacity];
+        for (&key, &word) in &self.building {
+            let mut slot = slot_of(key, capacity);
+            while table[slot].0 != 0 {
+                slot = (slot + 1) & (capacity - 1);
+            }
+            table[slot] = (key, word);
+        }
+        self.table = table;
+        self.building = hashbrown::HashMap::new();
+    }
+
+    /// Asks the CPU to start loading the pair's slot (a hint: no effect on
+    /// results).
+    #[inline]
+    pub fn prefetch(&self, importer: u64, hs6: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.table.is_empty() {
+            let slot = slot_of(pair_key(importer, hs6), self.table.len());
+            // SAFETY: prefetching is a hint that never faults, and the
+            // pointer is within the table.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(self.table.as_ptr().add(slot).cast());
+            }
+        }
+    }
+
     /// Items of the product the importer declared, and whether any came
     /// from `origin`.
     #[inline]
     pub fn history(&self, importer: u64, hs6: u64, origin: u64) -> (u64, bool) {
-        let key = pair_key(importer, hs6);
-        let Some(&word) = self.pairs.get(&key) else {
+        if self.table.is_empty() {
             return (0, false);
+        }
+        let key = pair_key(importer, hs6);
+        let mask = self.table.len() - 1;
+        let mut slot = slot_of(key, self.table.len());
+        let word = loop {
+            match self.table[slot] {
+                (0, _) => return (0, false),
+                (k, word) if k == key => break word,
+                _ => slot = (slot + 1) & mask,
+            }
         };
         let code = origin & ((1 << ORIGIN_BITS) - 1);
         let inline = (0..INLINE_ORIGINS).any(|slot| {
@@ -80,8 +128,15 @@ impl ImporterHistory {
     }
 
     pub fn pairs(&self) -> usize {
-        self.pairs.len()
+        self.building.len() + self.table.iter().filter(|s| s.0 != 0).count()
     }
+}
+
+/// A key's first slot in a table of `capacity` (a power of two): the top
+/// bits of a multiplicative hash.
+#[inline]
+fn slot_of(key: u64, capacity: usize) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - capacity.trailing_zeros())) as usize
 }
 
 /// An importer's pricing record over the training window: items with a
@@ -129,14 +184,26 @@ mod tests {
             h.add_origin(importer, hs6, origin * 37);
             h.add_origin(importer, hs6, origin * 37);
         }
+        h.add_items(other, hs6, 1 << 20);
+        assert_eq!(h.history(importer, hs6, 37), (0, false), "not frozen yet");
+        h.freeze();
         for origin in 1..=6 {
             assert_eq!(h.history(importer, hs6, origin * 37), (7, true));
         }
         assert_eq!(h.history(importer, hs6, 999), (7, false));
-        assert_eq!(h.history(other, hs6, 37), (0, false));
         assert_eq!(h.history(importer, hs6 + 1, 37), (0, false));
-        h.add_items(other, hs6, 1 << 20);
         assert_eq!(h.history(other, hs6, 37), (ITEMS_MASK, false));
+        // Many pairs: every one is found after the table wraps and probes.
+        let mut many = ImporterHistory::default();
+        for k in 0..5_000u64 {
+            many.add_items(k * 7919, k % 97, k + 1);
+        }
+        many.freeze();
+        assert_eq!(many.pairs(), 5_000);
+        for k in 0..5_000u64 {
+            many.prefetch(k * 7919, k % 97);
+            assert_eq!(many.history(k * 7919, k % 97, 1).0, k + 1);
+        }
     }
 
     #[test]

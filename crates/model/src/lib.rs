@@ -328,6 +328,7 @@ impl RiskModel {
             read_origins(batch, &mut origins)?;
         }
         origins.tariff.sort_by(|a, b| a.0.cmp(&b.0));
+        origins.importers.freeze();
         Ok(RiskModel {
             manifest,
             prices,
