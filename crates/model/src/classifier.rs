@@ -33,22 +33,30 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(u64)) {
     const SEED: u64 = 0xcbf2_9ce4_8422_2325;
     let (mut hash, mut len) = (SEED, 0);
     let mut utf8 = [0u8; 4];
+    let mix = |hash: u64, b: u8| (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_alphanumeric() {
+        // ASCII, most descriptions, skips Unicode case mapping.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                hash = mix(hash, (c as u8).to_ascii_lowercase());
+                len += 1;
+                continue;
+            }
+        } else if c.is_alphanumeric() {
             // Lower-casing may add combining marks ('İ' gives 'i' + U+0307),
             // which are not letters: both sides keep only letters and digits.
             for lower in c.to_lowercase().filter(|l| l.is_alphanumeric()) {
                 for b in lower.encode_utf8(&mut utf8).as_bytes() {
-                    hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+                    hash = mix(hash, *b);
                 }
             }
             len += 1;
-        } else {
-            if len >= 2 {
-                f(hash);
-            }
-            (hash, len) = (SEED, 0);
+            continue;
         }
+        if len >= 2 {
+            f(hash);
+        }
+        (hash, len) = (SEED, 0);
     }
 }
 
@@ -92,6 +100,8 @@ pub struct Classifier {
 pub struct Scratch {
     gains: Vec<f64>,
     touched: Vec<u32>,
+    /// The description's word hashes (stop words aside), hashed once.
+    words: Vec<u64>,
 }
 
 static NEXT_CLASSIFIER_ID: AtomicU64 = AtomicU64::new(1);
@@ -222,14 +232,19 @@ impl Classifier {
             return None;
         }
         // The description's key: its words (stop words aside), in order.
-        let mut key = 0x243F_6A88_85A3_08D3u64;
-        let mut words = 0usize;
+        scratch.words.clear();
         for_each_word(description, |hash| {
             if !self.stop.contains(&hash) {
-                words += 1;
-                key = (key.rotate_left(23) ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                scratch.words.push(hash);
             }
         });
+        let key = scratch
+            .words
+            .iter()
+            .fold(0x243F_6A88_85A3_08D3u64, |key, hash| {
+                (key.rotate_left(23) ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            });
+        let words = scratch.words.len();
         let slot = (key as usize) % MEMO_SLOTS;
         let memo = MEMO.with_borrow(|memo| {
             (memo.owner == self.id)
@@ -239,7 +254,7 @@ impl Classifier {
         let entry = match memo {
             Some(entry) => entry,
             None => {
-                let entry = self.score(description, key, scratch);
+                let entry = self.score(key, scratch);
                 MEMO.with_borrow_mut(|memo| {
                     if memo.owner != self.id {
                         memo.owner = self.id;
@@ -258,7 +273,7 @@ impl Classifier {
         let declared_probability = match declared {
             Some(d) => {
                 let base = self.log_prior[d as usize] + words as f64 * self.log_unseen[d as usize];
-                (base + self.declared_gain(description, d) - entry.log_z).exp()
+                (base + self.declared_gain(&scratch.words, d) - entry.log_z).exp()
             }
             None => 0.0,
         };
@@ -270,35 +285,34 @@ impl Classifier {
         })
     }
 
-    /// The summed gain of `class` over the words of `description`.
-    fn declared_gain(&self, description: &str, class: u32) -> f64 {
-        let mut gain = 0.0;
-        for_each_word(description, |hash| {
-            if let Some(list) = self.postings.get(&hash)
-                && let Ok(i) = list.binary_search_by_key(&class, |p| p.0)
-            {
-                gain += list[i].1 as f64;
-            }
-        });
-        gain
+    /// The summed gain of `class` over the words.
+    fn declared_gain(&self, words: &[u64], class: u32) -> f64 {
+        words
+            .iter()
+            .filter_map(|hash| {
+                let list = self.postings.get(hash)?;
+                let i = list.binary_search_by_key(&class, |p| p.0).ok()?;
+                Some(list[i].1 as f64)
+            })
+            .sum()
     }
 
-    /// Scores every class `description`'s words touch: the best class and
+    /// Scores every class the words in `scratch` touch: the best class and
     /// the log normaliser. `known == 0` when no word is known.
-    fn score(&self, description: &str, key: u64, scratch: &mut Scratch) -> MemoEntry {
-        let Scratch { gains, touched } = scratch;
+    fn score(&self, key: u64, scratch: &mut Scratch) -> MemoEntry {
+        let Scratch {
+            gains,
+            touched,
+            words: hashes,
+        } = scratch;
         if gains.len() != self.classes.len() {
             gains.clear();
             gains.resize(self.classes.len(), 0.0);
         }
-        let mut words = 0usize;
+        let words = hashes.len();
         let mut known = 0usize;
-        for_each_word(description, |hash| {
-            if self.stop.contains(&hash) {
-                return;
-            }
-            words += 1;
-            if let Some(list) = self.postings.get(&hash) {
+        for hash in hashes.iter() {
+            if let Some(list) = self.postings.get(hash) {
                 known += 1;
                 for &(class, gain) in list {
                     let slot = &mut gains[class as usize];
@@ -309,7 +323,7 @@ impl Classifier {
                     *slot += gain as f64;
                 }
             }
-        });
+        }
         if known == 0 {
             return MemoEntry {
                 key,
