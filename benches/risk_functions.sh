@@ -19,8 +19,11 @@ SELECT SUM(length(hs_code) + length(origin_country)) + SUM(value / quantity) AS 
 SELECT COUNT(hs6(hs_code)) AS hs6 FROM t;
 SELECT COUNT(valuation_deviation(hs_code, origin_country, value, quantity)) AS valuation_short FROM t;
 SELECT COUNT(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date)) AS valuation FROM t;
+SELECT COUNT(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date, importer_id)) AS valuation_importer FROM t;
+SELECT COUNT(origin_risk(hs_code, origin_country, export_country, preference_code, NULL, declaration_date)) AS origin_no_importer FROM t;
 SELECT COUNT(origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date)) AS origin FROM t;
 SELECT COUNT(hs_misclassification_probability(hs_code, description)) AS misclassification FROM t;
+SELECT COUNT(hs_misclassification_probability(hs_code, description, value, quantity, origin_country, quantity_unit, net_mass_kg)) AS misclassification_prices FROM t;
 SELECT COUNT(hs_suggest(description)) AS suggest FROM t;
-SELECT COUNT(risk_score(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date), hs_misclassification_probability(hs_code, description), origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date))) AS all_three FROM t;
+SELECT COUNT(risk_score(valuation_deviation(hs_code, origin_country, value, quantity, quantity_unit, net_mass_kg, declaration_date, importer_id), hs_misclassification_probability(hs_code, description, value, quantity, origin_country, quantity_unit, net_mass_kg), origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date))) AS all_three FROM t;
 "

@@ -23,8 +23,8 @@ baseline="WITH base AS (
 SELECT COUNT(0.6745 * (dev.luv - dev.m) / NULLIF(mad.mad, 0)) + SUM(CASE WHEN dev.e <> dev.o THEN 1 ELSE 0 END)
 FROM dev JOIN mad ON mad.h = dev.h AND mad.o = dev.o"
 aduana="SELECT COUNT(risk_score(
-    valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date),
-    hs_misclassification_probability(hs_code, description),
+    valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, importer_id),
+    hs_misclassification_probability(hs_code, description, customs_value, quantity, origin_country, quantity_unit, net_mass_kg),
     origin_risk(hs_code, origin_country, export_country, preference_code, importer_id, declaration_date)))
 FROM declarations"
 b=$(seconds "$bin" sql -w "$wh" -c "$baseline")

@@ -210,6 +210,7 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
             (None, None, None)
         };
         let importer = arrays.get(7).map(string_view).transpose()?;
+        let last_importer: std::cell::Cell<Option<(&str, f64)>> = std::cell::Cell::new(None);
         let result = float_result(rows, |i| {
             if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
                 return None;
@@ -225,10 +226,22 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
                     .filter(|d| d.is_valid(i))
                     .map(|d| month_index(d.value(i))),
             };
-            let shift = importer
-                .as_ref()
-                .filter(|a| a.is_valid(i))
-                .map_or(0.0, |a| importer_shift(model, a.value(i)));
+            // Items of one declaration sit together and share the importer:
+            // its shift is looked up once per run of rows.
+            let shift = match importer.as_ref().filter(|a| a.is_valid(i)) {
+                None => 0.0,
+                Some(a) => {
+                    let name = a.value(i);
+                    match last_importer.get() {
+                        Some((last, shift)) if last == name => shift,
+                        _ => {
+                            let shift = importer_shift(model, name);
+                            last_importer.set(Some((name, shift)));
+                            shift
+                        }
+                    }
+                }
+            };
             deviation(model, &item).map(|d| d.z + shift)
         });
         finish(&args.args, Arc::new(result))
