@@ -1,13 +1,14 @@
 -- title: Riskiest items of the last 30 days
--- description: Declaration items with the highest risk_score, with each reason: the valuation z-score against the reference price, the probability the declared HS6 is wrong (and the code the description suggests), and the origin risk. Reasons to look, not verdicts. Needs a risk model.
+-- description: Declaration items with the highest risk_score, with each reason: the valuation z-score against the reference price (weighed by the importer's pricing record), the probability the declared HS6 is wrong (and the code the description suggests), and the origin risk. Reasons to look, not verdicts. Needs a risk model.
 WITH scored AS (
     SELECT declaration_id, item_no, importer_id, hs_code, description, origin_country, export_country,
            customs_value,
            risk_reasons(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
                         net_mass_kg, declaration_date, description, preference_code, importer_id) AS reasons,
            valuation_deviation(hs_code, origin_country, customs_value, quantity,
-                               quantity_unit, net_mass_kg, declaration_date) AS z,
-           hs_misclassification_probability(hs_code, description) AS p_misclassified,
+                               quantity_unit, net_mass_kg, declaration_date, importer_id) AS z,
+           hs_misclassification_probability(hs_code, description, customs_value, quantity,
+                                            origin_country, quantity_unit, net_mass_kg) AS p_misclassified,
            origin_risk(hs_code, origin_country, export_country, preference_code,
                        importer_id, declaration_date) AS origin
     FROM declarations

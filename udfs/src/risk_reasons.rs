@@ -29,6 +29,8 @@ const MISCLASSIFICATION_REASON: f64 = 0.5;
 /// From this many times the usual share of markedly low prices, the
 /// importer's record is worth a sentence.
 const RECORD_REASON: f64 = 2.0;
+/// ...for an item whose own price is at least this far below reference.
+const RECORD_ITEM_Z: f64 = -1.0;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RiskReasonsFunc {
@@ -134,8 +136,11 @@ pub fn reasons(
             d.profile.n
         ));
     }
-    // The importer's record matters for an item priced below its reference.
-    if let (Some(importer), true) = (item.origin.importer, found.is_some_and(|d| d.z < 0.0)) {
+    // The importer's record matters for an item itself priced low.
+    if let (Some(importer), true) = (
+        item.origin.importer,
+        found.is_some_and(|d| d.z <= RECORD_ITEM_Z),
+    ) {
         let (ratio, record) = model.origins.low_price_ratio(importer_hash(importer));
         if ratio >= RECORD_REASON {
             out.push(format!(
