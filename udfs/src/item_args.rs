@@ -96,7 +96,7 @@ impl<'a> ItemArgs<'a> {
             origin: self.origin.value(i),
             export: opt_str(&self.export, i),
             preference: opt_str(&self.preference, i),
-            importer,
+            importer: importer.map(aduana_model::importer_hash),
             day: self.day(i),
         }
     }

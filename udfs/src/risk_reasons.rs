@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use aduana_model::{Level, RiskModel, cell_key, importer_hash, pack_country, unpack_country};
+use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
@@ -141,7 +141,7 @@ pub fn reasons(
         item.origin.importer,
         found.is_some_and(|d| d.z <= RECORD_ITEM_Z),
     ) {
-        let (ratio, record) = model.origins.low_price_ratio(importer_hash(importer));
+        let (ratio, record) = model.origins.low_price_ratio(importer);
         if ratio >= RECORD_REASON {
             out.push(format!(
                 "the importer declared {} of {} items markedly below their reference in the model's window ({ratio:.1} times the usual share)",

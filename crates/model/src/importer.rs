@@ -7,6 +7,10 @@
 //! one hash table: the item count and up to four origins inline, with a
 //! side set for the rare pair bought from more.
 
+/// An importer needs this many items of a product before a new origin for
+/// it is a signal; shorter histories are not kept.
+pub const IMPORTER_HISTORY: u64 = 3;
+
 /// Origins stored inline per pair; a pair with more spills to a side set.
 const INLINE_ORIGINS: u32 = 4;
 /// Bits of one inline origin (a packed country code needs 10 and is never
@@ -69,12 +73,23 @@ impl ImporterHistory {
         self.overflow.insert(origin_key(key, code));
     }
 
-    /// Ends building: lays the pairs out for lookups. Pairs added later
+    /// Ends building: lays the pairs with at least `min_items` items out
+    /// for lookups (the others answer as unknown: too short a history to
+    /// judge by, and the smaller table stays in cache). Pairs added later
     /// need another `freeze`.
-    pub fn freeze(&mut self) {
-        let capacity = (self.building.len() * 2).next_power_of_two().max(16);
+    pub fn freeze(&mut self, min_items: u64) {
+        let kept = self
+            .building
+            .values()
+            .filter(|&&w| w & ITEMS_MASK >= min_items)
+            .count();
+        let capacity = (kept * 2).next_power_of_two().max(16);
         let mut table = vec![(0u64, 0u64); capacity];
-        for (&key, &word) in &self.building {
+        for (&key, &word) in self
+            .building
+            .iter()
+            .filter(|(_, w)| **w & ITEMS_MASK >= min_items)
+        {
             let mut slot = slot_of(key, capacity);
             while table[slot].0 != 0 {
                 slot = (slot + 1) & (capacity - 1);
@@ -186,7 +201,7 @@ mod tests {
         }
         h.add_items(other, hs6, 1 << 20);
         assert_eq!(h.history(importer, hs6, 37), (0, false), "not frozen yet");
-        h.freeze();
+        h.freeze(1);
         for origin in 1..=6 {
             assert_eq!(h.history(importer, hs6, origin * 37), (7, true));
         }
@@ -198,8 +213,18 @@ mod tests {
         for k in 0..5_000u64 {
             many.add_items(k * 7919, k % 97, k + 1);
         }
-        many.freeze();
+        many.freeze(1);
         assert_eq!(many.pairs(), 5_000);
+        // Short histories are left out.
+        let mut short = ImporterHistory::default();
+        short.add_items(1, 2, 2);
+        short.add_origin(1, 2, 37);
+        short.add_items(3, 2, 3);
+        short.freeze(IMPORTER_HISTORY);
+        assert_eq!(
+            (short.history(1, 2, 37), short.history(3, 2, 37)),
+            ((0, false), (3, false))
+        );
         for k in 0..5_000u64 {
             many.prefetch(k * 7919, k % 97);
             assert_eq!(many.history(k * 7919, k % 97, 1).0, k + 1);

@@ -12,7 +12,8 @@ pub mod classifier;
 pub mod importer;
 
 pub use importer::{
-    ImporterHistory, MARKEDLY_LOW_Z, RECORD_PRIOR_ITEMS, ValuationRecord, low_price_ratio,
+    IMPORTER_HISTORY, ImporterHistory, MARKEDLY_LOW_Z, RECORD_PRIOR_ITEMS, ValuationRecord,
+    low_price_ratio,
 };
 
 use std::collections::BTreeMap;
@@ -328,7 +329,7 @@ impl RiskModel {
             read_origins(batch, &mut origins)?;
         }
         origins.tariff.sort_by(|a, b| a.0.cmp(&b.0));
-        origins.importers.freeze();
+        origins.importers.freeze(IMPORTER_HISTORY);
         Ok(RiskModel {
             manifest,
             prices,
