@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::builder::NullBufferBuilder;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, StringViewBuilder,
 };
-use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::ScalarBuffer;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::types::{NativeType, logical_date, logical_float64, logical_string};
 use datafusion::common::{Result, ScalarValue, exec_err};
@@ -83,24 +84,53 @@ pub fn float_args<const N: usize>(
         .or_else(|_| exec_err!("expected {N} arguments"))
 }
 
-/// Builds a Float64 result from computed values, valid where `valid` says.
-/// One pass, two allocations per batch (values and validity).
+/// Builds a Float64 result from computed values, NULL where `compute`
+/// gives `None`. One pass; the validity bitmap is only allocated once a
+/// NULL appears.
 pub fn float_result(rows: usize, mut compute: impl FnMut(usize) -> Option<f64>) -> Float64Array {
     let mut values = Vec::with_capacity(rows);
-    let mut validity = Vec::with_capacity(rows);
+    let mut validity = NullBufferBuilder::new(rows);
     for i in 0..rows {
         match compute(i) {
             Some(v) => {
                 values.push(v);
-                validity.push(true);
+                validity.append_non_null();
             }
             None => {
                 values.push(0.0);
-                validity.push(false);
+                validity.append_null();
             }
         }
     }
-    Float64Array::new(ScalarBuffer::from(values), Some(NullBuffer::from(validity)))
+    Float64Array::new(ScalarBuffer::from(values), validity.finish())
+}
+
+/// `compute` of every row's string (`None` for NULL), worked out once per
+/// run of rows repeating the previous row's view: items of a declaration
+/// sit together and share the importer, often the code.
+pub fn per_run<T: Copy>(
+    array: &datafusion::arrow::array::StringViewArray,
+    mut compute: impl FnMut(&str) -> Option<T>,
+) -> Vec<Option<T>> {
+    let mut out: Vec<Option<T>> = Vec::with_capacity(array.len());
+    for i in 0..array.len() {
+        let value = match i {
+            _ if array.is_null(i) => None,
+            1.. if same_view(array, i, i - 1) => out[i - 1],
+            _ => compute(array.value(i)),
+        };
+        out.push(value);
+    }
+    out
+}
+
+/// Whether rows `i` and `j` of a string view array certainly hold the same
+/// string, from their 16-byte views alone: equal views are equal strings
+/// (inline, or the same bytes of the same buffer). Unequal views of long
+/// strings may still be equal strings; callers then do the full work.
+#[inline]
+pub fn same_view(array: &datafusion::arrow::array::StringViewArray, i: usize, j: usize) -> bool {
+    array.views()[i] == array.views()[j]
 }
 
 /// Whether all arguments were scalars: the result is then a scalar too.
@@ -202,4 +232,36 @@ pub fn with_optional_tails(
         forms.push(TypeSignature::Coercible(long.clone()));
     }
     Signature::one_of(forms, Volatility::Immutable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::StringViewArray;
+
+    #[test]
+    fn per_run_matches_computing_every_row() {
+        let long = "IMPORTER-WITH-A-LONG-NAME";
+        let rows = [
+            Some("A1"),
+            Some("A1"),
+            None,
+            Some(long),
+            Some(long),
+            Some("B2"),
+            None,
+            None,
+            Some(long),
+        ];
+        let array = StringViewArray::from(rows.to_vec());
+        let mut calls = 0;
+        let lengths = per_run(&array, |s| {
+            calls += 1;
+            Some(s.len())
+        });
+        let expected: Vec<Option<usize>> = rows.iter().map(|r| r.map(str::len)).collect();
+        assert_eq!(lengths, expected);
+        assert!(calls < 6, "repeated rows reuse the previous answer ({calls} calls)");
+        assert!(same_view(&array, 0, 1) && !same_view(&array, 1, 5));
+    }
 }

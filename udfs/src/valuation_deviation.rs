@@ -30,7 +30,7 @@ use aduana_model::{PriceCell, Profile, RiskModel, pack_country, pack_unit};
 use crate::DOC_SECTION;
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::kernel::{
-    arg_arrays, date_arg, finish, float_result, number_arg, string_view, text_arg,
+    arg_arrays, date_arg, finish, float_result, number_arg, per_run, string_view, text_arg,
     with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
@@ -46,11 +46,18 @@ pub const LOG_ODDS_PER_Z: f64 = 1.5;
 /// How far an importer's pricing record moves its items' z-scores:
 /// negative for a record with more markedly low items than usual.
 pub fn importer_shift(model: &RiskModel, importer: &str) -> f64 {
-    let (ratio, _) = model
-        .origins
-        .low_price_ratio(aduana_model::importer_hash(importer));
-    -ratio.ln() / LOG_ODDS_PER_Z
+    shift_of(model, aduana_model::importer_hash(importer))
 }
+
+/// `importer_shift` of an importer given by `importer_hash`.
+#[inline]
+fn shift_of(model: &RiskModel, importer_hash: u64) -> f64 {
+    -model.origins.low_price_log_ratio(importer_hash) / LOG_ODDS_PER_Z
+}
+
+/// How many rows ahead of the one being scored its importer's record is
+/// prefetched (a memory access's worth of rows).
+const PREFETCH_AHEAD: usize = 16;
 
 /// Below this dispersion a cell is treated as this dispersed: a cell of
 /// near-identical prices would otherwise turn a 2% difference into z = -10.
@@ -209,9 +216,20 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
         } else {
             (None, None, None)
         };
-        let importer = arrays.get(7).map(string_view).transpose()?;
-        let last_importer: std::cell::Cell<Option<(&str, f64)>> = std::cell::Cell::new(None);
+        // Importer hashes up front, once per run of rows (items of one
+        // declaration sit together and share the importer), so the loop
+        // can prefetch records ahead and look one up only when it changes.
+        let importers = match arrays.get(7) {
+            Some(a) => Some(per_run(&string_view(a)?, |name| {
+                Some(aduana_model::importer_hash(name))
+            })),
+            None => None,
+        };
+        let mut last_importer: Option<(u64, f64)> = None;
         let result = float_result(rows, |i| {
+            if let Some(Some(hash)) = importers.as_ref().and_then(|h| h.get(i + PREFETCH_AHEAD)) {
+                model.origins.prefetch_low_price(*hash);
+            }
             if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
                 return None;
             }
@@ -226,21 +244,16 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
                     .filter(|d| d.is_valid(i))
                     .map(|d| month_index(d.value(i))),
             };
-            // Items of one declaration sit together and share the importer:
-            // its shift is looked up once per run of rows.
-            let shift = match importer.as_ref().filter(|a| a.is_valid(i)) {
+            let shift = match importers.as_ref().and_then(|h| h[i]) {
                 None => 0.0,
-                Some(a) => {
-                    let name = a.value(i);
-                    match last_importer.get() {
-                        Some((last, shift)) if last == name => shift,
-                        _ => {
-                            let shift = importer_shift(model, name);
-                            last_importer.set(Some((name, shift)));
-                            shift
-                        }
+                Some(hash) => match last_importer {
+                    Some((last, shift)) if last == hash => shift,
+                    _ => {
+                        let shift = shift_of(model, hash);
+                        last_importer = Some((hash, shift));
+                        shift
                     }
-                }
+                },
             };
             deviation(model, &item).map(|d| d.z + shift)
         });

@@ -9,6 +9,7 @@
 //! with enough references to the coarsest.
 
 pub mod classifier;
+pub mod flat;
 pub mod importer;
 
 pub use importer::{
@@ -182,6 +183,13 @@ pub fn cell_key(level: Level, digits: &[u8], origin: Option<u64>) -> Option<u64>
     Some(number | (digits.len() as u64) << 34 | origin << 38 | (level as u64) << 48)
 }
 
+/// The HS6 × origin cell key of a product given by its HS6 `cell_key`
+/// (`cell_key(Level::Hs6Origin, ..)` without re-reading the digits).
+#[inline]
+pub fn hs6_origin_key(hs6: u64, origin: u64) -> u64 {
+    (hs6 & ((1 << 38) - 1)) | origin << 38 | (Level::Hs6Origin as u64) << 48
+}
+
 /// A loaded model.
 #[derive(Debug)]
 pub struct RiskModel {
@@ -205,6 +213,9 @@ pub struct OriginFacts {
     /// country (transshipment hubs score high).
     pub dispatch: hashbrown::HashMap<u64, f64>,
     pub remedies: Vec<Remedy>,
+    /// Bit c set when a remedy may apply to HS chapter c: most products
+    /// are under none, and this answers so without comparing codes.
+    remedy_chapters: u128,
     /// The national tariff: (code prefix, duty rate %), sorted by code, so
     /// the lines under a code are one contiguous run.
     pub tariff: Vec<(Vec<u8>, f64)>,
@@ -212,6 +223,10 @@ pub struct OriginFacts {
     pub valuation_records: hashbrown::HashMap<u64, ValuationRecord>,
     /// All importers together: the usual pricing record.
     pub valuation_overall: ValuationRecord,
+    /// Per importer: the log of `low_price_ratio`, worked out once at load
+    /// because scoring asks for it on every declaration (and a map of
+    /// plain floats stays in cache better than one of records).
+    low_price_log_ratios: flat::FlatTable<f64>,
 }
 
 impl OriginFacts {
@@ -225,6 +240,35 @@ impl OriginFacts {
             .copied()
             .unwrap_or_default();
         (low_price_ratio(record, self.valuation_overall), record)
+    }
+
+    /// `ln` of the importer's `low_price_ratio`: 0 for an unknown importer.
+    #[inline]
+    pub fn low_price_log_ratio(&self, importer_hash: u64) -> f64 {
+        self.low_price_log_ratios
+            .get(importer_hash | 1)
+            .copied()
+            .unwrap_or_else(|| {
+                low_price_ratio(ValuationRecord::default(), self.valuation_overall).ln()
+            })
+    }
+
+    /// Starts loading the importer's entry of `low_price_log_ratio`.
+    #[inline]
+    pub fn prefetch_low_price(&self, importer_hash: u64) {
+        self.low_price_log_ratios.prefetch(importer_hash | 1);
+    }
+
+    fn index_records(&mut self) {
+        let overall = self.valuation_overall;
+        // Keys are importer hashes with the low bit set (0 marks an empty
+        // slot); two importers differing only there share an entry, one
+        // chance in 2^63 per pair.
+        self.low_price_log_ratios = flat::FlatTable::build(
+            self.valuation_records
+                .iter()
+                .map(|(&importer, &record)| (importer | 1, low_price_ratio(record, overall).ln())),
+        );
     }
 }
 
@@ -269,6 +313,24 @@ impl OriginFacts {
                 .ok()
                 .map(|i| self.tariff[i].1)
         })
+    }
+
+    fn index_remedies(&mut self) {
+        self.remedy_chapters = self.remedies.iter().fold(0, |bits, r| match r.prefix[..] {
+            [a, b, ..] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                bits | 1u128 << ((a - b'0') * 10 + (b - b'0'))
+            }
+            // A remedy on a whole section (one digit) may apply anywhere.
+            _ => u128::MAX,
+        });
+    }
+
+    /// Whether any remedy may apply to the product (an HS6 `cell_key`):
+    /// false means `remedies_on` finds none for its codes.
+    #[inline]
+    pub fn remedy_possible(&self, hs6: u64) -> bool {
+        let chapter = (hs6 & ((1 << 34) - 1)) / 10_000;
+        chapter < 100 && self.remedy_chapters & (1 << chapter) != 0
     }
 
     /// Remedies in force on `day` for a code, against any country.
@@ -330,6 +392,8 @@ impl RiskModel {
         }
         origins.tariff.sort_by(|a, b| a.0.cmp(&b.0));
         origins.importers.freeze(IMPORTER_HISTORY);
+        origins.index_remedies();
+        origins.index_records();
         Ok(RiskModel {
             manifest,
             prices,
@@ -809,8 +873,35 @@ mod tests {
         assert!(a != b && a != c && c != d && a != f);
         assert_eq!(d, e, "HS6 cells ignore the origin and national digits");
         assert_eq!(cell_key(Level::Hs6Origin, b"847130", None), None);
+        assert_eq!(hs6_origin_key(e, cn.unwrap()), c);
         assert_eq!(pack_unit("kgm"), pack_unit("KGM"));
         assert_eq!(pack_unit("TOOLONG"), None);
+    }
+
+    #[test]
+    fn remedy_chapters_gate_only_products_without_remedies() {
+        let mut facts = OriginFacts::default();
+        let remedy = |prefix: &[u8]| Remedy {
+            prefix: prefix.to_vec(),
+            country: pack_country(b"CN").unwrap(),
+            rate: 10.0,
+            from: 0,
+            to: None,
+        };
+        facts.remedies = vec![remedy(b"7210"), remedy(b"0306")];
+        facts.index_remedies();
+        let hs6 = |code: &[u8]| cell_key(Level::Hs6, code, None).unwrap();
+        assert!(facts.remedy_possible(hs6(b"721049")));
+        assert!(
+            facts.remedy_possible(hs6(b"721420")),
+            "same chapter: checked in full"
+        );
+        assert!(facts.remedy_possible(hs6(b"030617")));
+        assert!(!facts.remedy_possible(hs6(b"847130")));
+        assert!(!facts.remedy_possible(hs6(b"010121")));
+        facts.remedies.push(remedy(b"8"));
+        facts.index_remedies();
+        assert!(facts.remedy_possible(hs6(b"010121")));
     }
 
     fn batch(rows: &[(i32, &str, Option<&str>, i64, f64)]) -> RecordBatch {
