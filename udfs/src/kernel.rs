@@ -261,7 +261,10 @@ mod tests {
         });
         let expected: Vec<Option<usize>> = rows.iter().map(|r| r.map(str::len)).collect();
         assert_eq!(lengths, expected);
-        assert!(calls < 6, "repeated rows reuse the previous answer ({calls} calls)");
+        assert!(
+            calls < 6,
+            "repeated rows reuse the previous answer ({calls} calls)"
+        );
         assert!(same_view(&array, 0, 1) && !same_view(&array, 1, 5));
     }
 }
