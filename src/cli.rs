@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-use aduana_engine::output::{Format, write_stream};
-use aduana_engine::{EngineOptions, Session, WritePolicy, parse_size};
+use aduana_engine::output::Format;
+use aduana_engine::{EngineOptions, Session, parse_size};
 use aduana_warehouse::{OpenOptions, StorageConfig, Warehouse};
 use clap::{Args, Parser, Subcommand};
 
@@ -23,8 +23,10 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
     after_help = "Exit codes: 0 success, 1 failure (the reason is printed on one line), 2 bad usage."
 )]
 pub struct Cli {
+    /// Without a subcommand: the interactive shell on the warehouse in
+    /// ADUANA_WAREHOUSE
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -33,8 +35,15 @@ enum Command {
     Demo(DemoArgs),
     /// Generate a synthetic warehouse with fraud and its ground truth
     Generate(GenerateArgs),
-    /// Run SQL statements against a warehouse and print or save the results
+    /// The SQL shell: interactive at a terminal (\\? for help), or runs -c, -f
+    /// or standard input, stopping at the first failing statement
+    Shell(SqlArgs),
+    /// Run SQL statements and meta commands non-interactively (as `shell -c/-f`)
     Sql(SqlArgs),
+    /// Run a named report from queries/ with its parameters
+    Report(ReportArgs),
+    /// List the named reports and their parameters
+    Reports,
     /// Check a warehouse against the contract and list its tables
     Check(CheckArgs),
     /// Build the risk model from the warehouse's history
@@ -223,6 +232,26 @@ pub struct SqlArgs {
 }
 
 #[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The report (`aduana reports` lists them)
+    pub name: String,
+    /// A parameter, name=value (repeatable); values are bound, never spliced into SQL
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE",
+          value_parser = aduana_reports::parse_assignment)]
+    pub params: Vec<(String, String)>,
+    /// Output format: table, csv, json, ndjson or parquet
+    #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<Format>())]
+    pub format: Format,
+    /// Write the result to FILE instead of standard output (replaced atomically)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
@@ -246,10 +275,26 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return match std::env::var("ADUANA_WAREHOUSE") {
+            Ok(warehouse) => shell(SqlArgs::interactive(warehouse)),
+            Err(_) => Err(
+                "no command given: `aduana --help` lists them; plain `aduana` opens the shell \
+                 on the warehouse in ADUANA_WAREHOUSE"
+                    .into(),
+            ),
+        };
+    };
+    match command {
         Command::Demo(args) => crate::demo::run(args),
         Command::Generate(args) => generate(args),
+        Command::Shell(args) => shell(args),
         Command::Sql(args) => runtime()?.block_on(sql(args)),
+        Command::Report(args) => runtime()?.block_on(report(args)),
+        Command::Reports => {
+            list_reports();
+            Ok(())
+        }
         Command::Check(args) => runtime()?.block_on(check(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
@@ -306,6 +351,64 @@ pub fn print_generation(out: &Path, s: &aduana_synth::Summary) {
     );
 }
 
+impl SqlArgs {
+    /// The shell's arguments when only a warehouse is known.
+    fn interactive(warehouse: String) -> SqlArgs {
+        SqlArgs {
+            warehouse: WarehouseArgs {
+                warehouse,
+                config: std::env::var_os("ADUANA_CONFIG").map(PathBuf::from),
+                s3_endpoint: None,
+                s3_region: None,
+                s3_path_style: false,
+                s3_allow_http: false,
+            },
+            engine: EngineArgs::default(),
+            command: None,
+            file: None,
+            format: Format::Table,
+            output: None,
+            timing: false,
+        }
+    }
+
+    fn has_script(&self) -> bool {
+        self.command.is_some() || self.file.is_some() || !std::io::stdin().is_terminal()
+    }
+}
+
+async fn open_session(
+    warehouse: &WarehouseArgs,
+    engine: &EngineArgs,
+) -> Result<std::sync::Arc<Session>, Error> {
+    let warehouse = warehouse.open().await?;
+    Ok(std::sync::Arc::new(
+        Session::open(warehouse, &engine.options()?).await?,
+    ))
+}
+
+/// `aduana shell`: the interactive shell at a terminal, else a script.
+fn shell(args: SqlArgs) -> Result<(), Error> {
+    let runtime = runtime()?;
+    if args.has_script() {
+        return runtime.block_on(sql(args));
+    }
+    if args.output.is_some() || args.format != Format::Table {
+        return Err(
+            "-o and --format apply to -c, -f or piped SQL; in the shell use \\o and \\format"
+                .into(),
+        );
+    }
+    let session = runtime.block_on(open_session(&args.warehouse, &args.engine))?;
+    let settings = aduana_shell::Settings {
+        timing: true,
+        ..Default::default()
+    };
+    aduana_shell::interactive(aduana_shell::Shell::new(session, settings, true), &runtime)
+}
+
+/// Runs `-c`, `-f` or standard input: statements and meta commands, in
+/// order, stopping at the first failure.
 async fn sql(args: SqlArgs) -> Result<(), Error> {
     let text = match (&args.command, &args.file) {
         (Some(sql), _) => sql.clone(),
@@ -327,27 +430,38 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
             "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
         );
     }
-    let statements = Session::statements(&text)?;
-    if statements.is_empty() {
+    let (items, rest) = aduana_shell::script::split(&text);
+    let statements = items
+        .iter()
+        .filter(|i| matches!(i, aduana_shell::script::Item::Sql(_)))
+        .count()
+        + usize::from(!rest.trim().is_empty());
+    if items.is_empty() && rest.trim().is_empty() {
         return Err("no SQL statement given".into());
     }
-    if args.format == Format::Parquet && statements.len() > 1 {
+    if args.format == Format::Parquet && statements > 1 {
         return Err("--format parquet writes one result: give a single statement".into());
     }
-    let warehouse = args.warehouse.open().await?;
-    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let session = open_session(&args.warehouse, &args.engine).await?;
+    let settings = aduana_shell::Settings {
+        format: args.format,
+        timing: args.timing,
+        ..Default::default()
+    };
+    let mut shell = aduana_shell::Shell::new(session, settings, false);
     match &args.output {
         None => {
             let mut out = BufWriter::new(std::io::stdout());
-            let result =
-                run_statements(&session, statements, args.format, args.timing, &mut out).await;
+            let result = shell.run_script(&text, &mut out).await;
             // Results of the statements before a failure are still shown.
             out.flush()?;
+            shell.finish()?;
             result?;
         }
         Some(path) => {
             write_atomically(path, async |file| {
-                run_statements(&session, statements, args.format, args.timing, file).await
+                shell.run_script(&text, file).await?;
+                shell.finish()
             })
             .await?
         }
@@ -355,35 +469,64 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs statements in order, writing each result; stops at the first error.
-pub async fn run_statements<W: Write + Send>(
-    session: &Session,
-    statements: Vec<datafusion::sql::parser::Statement>,
-    format: Format,
-    timing: bool,
-    out: &mut W,
-) -> Result<(), Error> {
-    for statement in statements {
-        let started = std::time::Instant::now();
-        let text = statement.to_string();
-        let frame = session.execute(statement, WritePolicy::Analyst).await?;
-        let rows = if frame.schema().fields().is_empty() {
-            0
-        } else {
-            let stream = frame
-                .execute_stream()
-                .await
-                .map_err(|e| format!("{text}: {e}"))?;
-            write_stream(format, stream, out)
-                .await
-                .map_err(|e| format!("{text}: {e}"))?
-        };
-        if timing {
+async fn report(args: ReportArgs) -> Result<(), Error> {
+    let report = aduana_reports::get(&args.name).ok_or_else(|| {
+        format!(
+            "no report named {} (`aduana reports` lists them)",
+            args.name
+        )
+    })?;
+    // Parameters are checked before the warehouse is opened.
+    report.bind(&args.params)?;
+    if args.format.is_binary() && args.output.is_none() {
+        return Err(
+            "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
+        );
+    }
+    let session = open_session(&args.warehouse, &args.engine).await?;
+    let settings = aduana_shell::Settings {
+        format: args.format,
+        ..Default::default()
+    };
+    let mut shell = aduana_shell::Shell::new(session, settings, false);
+    let assignments: Vec<String> = args
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    match &args.output {
+        None => {
+            let mut out = BufWriter::new(std::io::stdout());
+            let result = shell.report(&args.name, &assignments, &mut out).await;
             out.flush()?;
-            eprintln!("-- {rows} rows in {:.3} s", started.elapsed().as_secs_f64());
+            result
+        }
+        Some(path) => {
+            write_atomically(path, async |file| {
+                shell.report(&args.name, &assignments, file).await
+            })
+            .await
         }
     }
-    Ok(())
+}
+
+fn list_reports() {
+    for r in aduana_reports::all() {
+        println!("{:<32} {}", r.name, r.title);
+        for p in &r.params {
+            let default = p
+                .default
+                .as_ref()
+                .map_or("required".to_string(), |d| format!("default {d}"));
+            println!(
+                "{:<34}{} {} ({default}): {}",
+                "",
+                p.name,
+                p.kind.name(),
+                p.description
+            );
+        }
+    }
 }
 
 /// Writes to a temporary file beside `path` and renames it into place only

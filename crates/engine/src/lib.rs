@@ -6,6 +6,10 @@ pub mod evaluate;
 pub mod model_build;
 pub mod output;
 
+/// The documentation section of Aduana's own functions (the shell lists
+/// them apart from DataFusion's).
+pub use aduana_udfs::DOC_SECTION;
+
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -200,7 +204,9 @@ impl Session {
     }
 
     /// Whether `target` (a path or URL) lies under the warehouse root.
-    fn is_inside_warehouse(&self, target: &str) -> bool {
+    /// Whether writing to `target` (a path or URL) would write into the
+    /// warehouse; an unresolvable path counts as inside.
+    pub fn is_inside_warehouse(&self, target: &str) -> bool {
         let location = self.warehouse.location();
         let root = location.url_of(&location.prefix, true);
         let target_url = match target.split_once("://") {

@@ -1,0 +1,155 @@
+//! Results for a person at a terminal: a table that fits the terminal's
+//! width (long values cut with `…`, columns wrapped by comfy-table), or
+//! one record per block (`\x`), and at most `max_rows` rows with a note of
+//! how many were not shown.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use comfy_table::{ContentArrangement, Table, presets};
+use datafusion::error::Result;
+
+/// Longest value shown in a table cell; longer ones are cut (`\x` shows
+/// them whole).
+const MAX_CELL: usize = 60;
+
+/// Lays out `batches` (already capped to the rows to show).
+pub fn render(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    expanded: bool,
+    width: u16,
+) -> Result<String> {
+    let options = FormatOptions::default().with_null("NULL");
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(if expanded {
+        expanded_records(&names, &rows)
+    } else {
+        table(&names, &rows, width)
+    })
+}
+
+fn table(names: &[&str], rows: &[Vec<String>], width: u16) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::ASCII_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width)
+        .set_header(names.iter().copied());
+    for row in rows {
+        table.add_row(row.iter().map(|v| cut(v, MAX_CELL)));
+    }
+    table.to_string()
+}
+
+fn expanded_records(names: &[&str], rows: &[Vec<String>]) -> String {
+    let pad = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(&format!(
+            "-[ RECORD {} ]{}\n",
+            i + 1,
+            "-".repeat(pad.saturating_sub(4))
+        ));
+        for (name, value) in names.iter().zip(row) {
+            out.push_str(&format!("{name:<pad$} | {value}\n"));
+        }
+    }
+    if rows.is_empty() {
+        out.push_str("(no rows)\n");
+    }
+    out
+}
+
+/// `text` with at most `max` characters, newlines shown as spaces.
+fn cut(text: &str, max: usize) -> String {
+    let flat = text.replace(['\n', '\r'], " ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut short: String = flat.chars().take(max - 1).collect();
+    short.push('…');
+    short
+}
+
+/// The terminal's width in columns (`COLUMNS`, or 100 when unknown).
+pub fn terminal_width() -> u16 {
+    #[cfg(unix)]
+    {
+        // SAFETY: TIOCGWINSZ fills the winsize struct it is given, and
+        // fails harmlessly when standard output is not a terminal.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0
+            && size.ws_col > 0
+        {
+            return size.ws_col;
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("reasons", DataType::Utf8, true),
+        ]));
+        let long = "unit value 62% below HS 847130 from CN ".repeat(5);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec![Some(long.as_str()), Some("short")])),
+            ],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    #[test]
+    fn tables_fit_the_width_and_cut_long_values() {
+        let (schema, batch) = batch();
+        let text = render(&schema, &[batch], false, 50).unwrap();
+        assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+        assert!(text.contains("NULL") && text.contains("short"), "{text}");
+        assert!(
+            !text.contains(&"from CN ".repeat(5)),
+            "long values are cut: {text}"
+        );
+    }
+
+    #[test]
+    fn expanded_shows_whole_values_one_record_per_block() {
+        let (schema, batch) = batch();
+        let text = render(&schema, &[batch], true, 50).unwrap();
+        assert!(text.contains("-[ RECORD 2 ]"), "{text}");
+        let long = "unit value 62% below HS 847130 from CN ".repeat(5);
+        assert!(text.contains(long.trim_end()), "{text}");
+        assert!(text.contains("reasons | short"), "{text}");
+    }
+}
