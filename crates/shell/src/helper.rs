@@ -252,7 +252,7 @@ mod tests {
     fn completes_names_keywords_meta_commands_and_reports() {
         assert_eq!(
             complete("SELECT * FROM decl"),
-            vec!["declaration_id", "declarations"]
+            vec!["declaration_id", "declarations", "declare"]
         );
         assert!(complete("SEL").contains(&"SELECT".to_string()));
         assert!(complete("sel").contains(&"select".to_string()));
