@@ -1,5 +1,6 @@
 -- title: Declarations per month
 -- description: Declarations, items, customs value and duties assessed per month of lodgement.
+-- columns: year, month, declarations, items, customs_value, duties_paid
 SELECT year,
        month,
        COUNT(DISTINCT declaration_id) AS declarations,

@@ -1,5 +1,6 @@
 -- title: Inspection hit rate by lane
 -- description: For each selectivity lane: items, items inspected, items found fraudulent, the hit rate and the revenue recovered. An item counts once however many controls it had.
+-- columns: lane, items, inspected, fraud_found, hit_rate_pct, revenue_recovered
 WITH outcome AS (
     SELECT declaration_id,
            item_no,

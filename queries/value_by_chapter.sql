@@ -1,5 +1,6 @@
 -- title: Customs value by HS chapter
 -- description: The fifteen HS chapters with the most customs value, with their items and share of the total value.
+-- columns: chapter, description, items, customs_value, pct_of_value
 SELECT substr(d.hs_code, 1, 2) AS chapter,
        n.description,
        COUNT(*) AS items,

@@ -75,7 +75,7 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
     ensure_model(&args, &location).await?;
     let warehouse = location.open().await?;
     let items: u64 = warehouse.table("declarations").map_or(0, |t| t.rows());
-    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let session = std::sync::Arc::new(Session::open(warehouse, &args.engine.options()?).await?);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     writeln!(
@@ -84,9 +84,24 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         args.dir.display()
     )?;
 
+    let mut shell = aduana_shell::Shell::new(session.clone(), Default::default(), false);
     for report in aduana_reports::all() {
         writeln!(out, "\n== {} ==\n{}", report.title, report.description)?;
-        show(&session, report.sql, &mut out).await?;
+        if let Some(required) = report.params.iter().find(|p| p.default.is_none()) {
+            writeln!(
+                out,
+                "(needs a value: aduana report {} -w {} -p {}=...)",
+                report.name,
+                args.dir.display(),
+                required.name
+            )?;
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let mut buffer = Vec::new();
+        shell.report(report.name, &[], &mut buffer).await?;
+        out.write_all(&buffer)?;
+        writeln!(out, "({:.2} s)", started.elapsed().as_secs_f64())?;
     }
 
     let truth = args.dir.join("_truth");

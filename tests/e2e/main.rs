@@ -8,6 +8,7 @@
 mod cli;
 mod model;
 mod python;
+mod shell;
 mod support;
 mod synth;
 mod warehouse;

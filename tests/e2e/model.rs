@@ -11,7 +11,7 @@ use crate::support::*;
 /// (generating and learning it once saves seconds per test). The tests
 /// score the three months after the model's window, as the nightly job
 /// scores new declarations: no item is judged by a model that saw it.
-fn modelled() -> &'static TestWarehouse {
+pub(crate) fn modelled() -> &'static TestWarehouse {
     static WAREHOUSE: std::sync::OnceLock<TestWarehouse> = std::sync::OnceLock::new();
     WAREHOUSE.get_or_init(|| {
         let wh = generate(240_000, 12);

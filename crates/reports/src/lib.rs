@@ -5,6 +5,7 @@
 //! ```sql
 //! -- title: Inspection hit rate by lane
 //! -- description: One line on what the report shows.
+//! -- columns: lane, items, hit_rate_pct
 //! -- param: months int = 12 | months back from the latest declaration
 //! SELECT ... WHERE declaration_date > ... - $months * INTERVAL '1 month'
 //! ```
@@ -26,6 +27,8 @@ pub struct Report {
     /// The whole file, header included (comments are valid SQL).
     pub sql: &'static str,
     pub params: Vec<Param>,
+    /// The result's columns, in order, as the header declares them.
+    pub columns: Vec<String>,
 }
 
 /// A report parameter, declared in the header.
@@ -194,6 +197,12 @@ const FILES: &[(&str, &str)] = embedded![
     "inspection_hit_rate_by_lane",
     "valuation_outliers",
     "riskiest_items",
+    "audit_candidates",
+    "misclassification_suspects",
+    "origin_shifts_after_remedies",
+    "trader_risk_segments",
+    "inspection_hit_rate_over_time",
+    "trader_profile",
 ];
 
 /// Reads a report's header; `None` when the title is missing or a
@@ -217,6 +226,10 @@ pub fn parse(name: &'static str, sql: &'static str) -> Option<Report> {
         params: headers("param")
             .map(|p| parse_param(&p))
             .collect::<Option<_>>()?,
+        columns: headers("columns")
+            .next()
+            .map(|c| c.split(',').map(|c| c.trim().to_string()).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -245,7 +258,7 @@ mod tests {
         assert_eq!(reports.len(), FILES.len());
         for r in &reports {
             assert!(
-                !r.title.is_empty() && !r.description.is_empty(),
+                !r.title.is_empty() && !r.description.is_empty() && !r.columns.is_empty(),
                 "{}",
                 r.name
             );

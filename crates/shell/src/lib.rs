@@ -363,8 +363,10 @@ pub fn interactive(mut shell: Shell, runtime: &tokio::runtime::Runtime) -> Resul
         color,
     }));
     let history = history_path();
-    if let Some(path) = &history {
-        let _ = editor.load_history(path);
+    if let Some(path) = history.as_ref().filter(|p| p.exists())
+        && let Err(e) = editor.load_history(path)
+    {
+        eprintln!("warning: history not read from {}: {e}", path.display());
     }
     eprintln!(
         "aduana {} shell on {}. \\? for help, \\q or Ctrl-D to leave; end statements with ;",

@@ -1,0 +1,368 @@
+//! The shell as an analyst uses it: driven through a pseudo-terminal for
+//! line editing, completion, history, Ctrl-C and meta commands; run as a
+//! process for scripts (-c, -f, standard input) and for named reports.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use rexpect::session::PtySession;
+
+use crate::model::modelled;
+use crate::support::*;
+
+const PROMPT: &str = "aduana> ";
+
+/// The shell on `warehouse` in a pseudo-terminal, with its history in
+/// `history` and no colours (the highlighter is unit-tested; plain text
+/// keeps the expectations readable).
+fn interactive(warehouse: &str, history: &std::path::Path) -> PtySession {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aduana"));
+    command
+        .args(["shell", "--warehouse", warehouse])
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "160")
+        .env("ADUANA_HISTORY", history)
+        .env_remove("ADUANA_WAREHOUSE");
+    let mut shell = rexpect::session::spawn_command(command, Some(60_000)).expect("shell starts");
+    shell.exp_string(PROMPT).expect("prompt");
+    shell
+}
+
+/// Waits for each of `texts` in order, then for the next prompt (the line
+/// editor discards what is typed before it is ready, as terminals do).
+fn expect(p: &mut PtySession, texts: &[&str]) {
+    for text in texts {
+        p.exp_string(text)
+            .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"));
+    }
+    p.exp_string(PROMPT).expect("prompt");
+}
+
+fn command(p: &mut PtySession, line: &str, texts: &[&str]) {
+    p.send_line(line).unwrap();
+    expect(p, texts);
+}
+
+#[test]
+fn interactive_shell_edits_completes_cancels_and_remembers() {
+    let wh = modelled();
+    let home = tempfile::tempdir().unwrap();
+    let history = home.path().join("history");
+    let mut p = interactive(&wh.uri(), &history);
+
+    // A statement over two lines runs when the `;` comes.
+    p.send_line("SELECT 40 +").unwrap();
+    p.send_line("2 AS answer;").unwrap();
+    expect(&mut p, &["answer", "42", "(1 row"]);
+
+    // Tab completes a qualified table name and a function name.
+    p.send("SELECT COUNT(*) AS remedies FROM reference.trade_rem\t")
+        .unwrap();
+    p.send_line(";").unwrap();
+    expect(&mut p, &["remedies", "(1 row"]);
+    p.send("SELECT hs_sugg\t").unwrap();
+    p.send_line("('portable laptop computer') AS suggested;")
+        .unwrap();
+    expect(&mut p, &["suggested", "(1 row"]);
+
+    // Meta commands: columns of a table, expanded display, a report with
+    // a parameter, the model, an unknown command.
+    command(
+        &mut p,
+        "\\d declarations",
+        &["customs_value", "Decimal128(18, 2)"],
+    );
+    command(&mut p, "\\x", &["x is on"]);
+    command(
+        &mut p,
+        "SELECT 'CN' AS origin, 3 AS n;",
+        &["-[ RECORD 1 ]", "origin | CN"],
+    );
+    command(&mut p, "\\x off", &["x is off"]);
+    command(
+        &mut p,
+        "\\r valuation_outliers limit=3",
+        &["lowest_z", "(3 rows"],
+    );
+    command(
+        &mut p,
+        "\\r valuation_outliers limit=three",
+        &["parameter limit (int)"],
+    );
+    command(&mut p, "\\model", &["training_items"]);
+    command(&mut p, "\\nope", &["unknown or malformed meta command"]);
+
+    // A large result is capped with a note of what was not shown.
+    command(&mut p, "\\maxrows 5", &[]);
+    command(
+        &mut p,
+        "SELECT declaration_id FROM declarations LIMIT 12;",
+        &["7 not shown"],
+    );
+
+    // Ctrl-C cancels a long query, not the shell.
+    p.send_line(
+        "SELECT SUM(a.quantity * b.quantity) AS endless FROM declarations a CROSS JOIN declarations b;",
+    )
+    .unwrap();
+    p.exp_string("running").unwrap();
+    p.send_control('c').unwrap();
+    expect(&mut p, &["query cancelled"]);
+    // Ctrl-C at the prompt drops the line being typed.
+    p.send("SELECT 'dropped'").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+    command(
+        &mut p,
+        "SELECT 'still here' AS alive;",
+        &["still here", "(1 row"],
+    );
+
+    // Ctrl-D leaves.
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let saved = std::fs::read_to_string(&history).expect("history saved");
+    assert!(
+        saved.contains("2 AS answer;") && saved.contains("\\d declarations"),
+        "{saved}"
+    );
+    assert!(!saved.contains("dropped"), "{saved}");
+
+    // History persists: Up recalls the last statement of the last session.
+    let mut p = interactive(&wh.uri(), &history);
+    p.send_control('p').unwrap();
+    p.exp_string("AS alive;").unwrap();
+    p.send_line("").unwrap();
+    expect(&mut p, &["| still here |"]);
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
+
+fn shell(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut command = aduana();
+    command
+        .arg("shell")
+        .args(["--warehouse", &modelled().uri()])
+        .args(args);
+    match stdin {
+        None => run(&mut command),
+        Some(text) => {
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        }
+    }
+}
+
+#[test]
+fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
+    let out = shell(
+        &[
+            "-c",
+            "SELECT 1 AS first; SELECT nope FROM declarations; SELECT 3 AS third",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("first") && !stdout(&out).contains("third"));
+    let error = stderr(&out);
+    assert!(
+        error.contains("SELECT nope FROM declarations") && error.contains("nope"),
+        "{error}"
+    );
+
+    // Standard input with meta commands: format, a report, a script.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("lanes.sql");
+    std::fs::write(
+        &script,
+        "SELECT lane, COUNT(*) AS n FROM declarations GROUP BY lane ORDER BY lane;\n",
+    )
+    .unwrap();
+    let text = format!(
+        "\\format csv\nSELECT 'a;b' AS x; -- a comment;\n\\i {}\n\\r inspection_hit_rate_by_lane\n",
+        script.display()
+    );
+    let out = shell(&[], Some(&text));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("x\na;b\n"), "{text}");
+    assert!(
+        text.contains("lane,n\nblue,") && text.contains("lane,items,inspected"),
+        "{text}"
+    );
+
+    // -f with a failing meta command exits non-zero naming it.
+    std::fs::write(&script, "SELECT 1;\n\\r no_such_report\nSELECT 2;\n").unwrap();
+    let out = shell(&["-f", script.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no report named no_such_report"),
+        "{}",
+        stderr(&out)
+    );
+
+    // \o writes elsewhere but never into the warehouse; -o is atomic.
+    let inside = modelled().path().join("out.csv");
+    let out = shell(
+        &["-c", &format!("\\o {}\nSELECT 1;", inside.display())],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("inside the warehouse") && !inside.exists());
+    let target = dir.path().join("r.json");
+    let out = shell(
+        &[
+            "--format",
+            "json",
+            "-o",
+            target.to_str().unwrap(),
+            "-c",
+            "SELECT 7 AS n",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "[{\"n\":7}]");
+}
+
+#[test]
+fn every_report_returns_rows_with_its_declared_columns() {
+    let wh = modelled();
+    let importer = {
+        let out = run(aduana().args([
+            "sql", "--warehouse", &wh.uri(), "--format", "csv", "-c",
+            "SELECT importer_id FROM declarations GROUP BY importer_id ORDER BY COUNT(*) DESC LIMIT 1",
+        ]));
+        stdout(&out).lines().nth(1).unwrap().to_string()
+    };
+    for report in aduana_reports::all() {
+        let mut command = aduana();
+        command.args([
+            "report",
+            report.name,
+            "--warehouse",
+            &wh.uri(),
+            "--format",
+            "ndjson",
+        ]);
+        if report.params.iter().any(|p| p.name == "importer") {
+            command.args(["-p", &format!("importer={importer}")]);
+        }
+        let out = run(&mut command);
+        assert!(out.status.success(), "{}: {}", report.name, stderr(&out));
+        let rows: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        assert!(!rows.is_empty(), "{} returned no rows", report.name);
+        // Keys in order of the first row (arrow's JSON writer keeps column
+        // order; NULL values are left out, so check the first complete row).
+        let keys: Vec<String> = rows[0]
+            .trim_matches(['{', '}'])
+            .split(",\"")
+            .map(|kv| {
+                kv.trim_start_matches('"')
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for key in &keys {
+            assert!(
+                report.columns.contains(key),
+                "{}: undeclared column {key}",
+                report.name
+            );
+        }
+        let csv = run(aduana()
+            .args([
+                "report",
+                report.name,
+                "--warehouse",
+                &wh.uri(),
+                "--format",
+                "csv",
+            ])
+            .args(if report.params.iter().any(|p| p.name == "importer") {
+                vec!["-p".to_string(), format!("importer={importer}")]
+            } else {
+                vec![]
+            }));
+        let header = stdout(&csv).lines().next().unwrap_or_default().to_string();
+        assert_eq!(header, report.columns.join(","), "{}", report.name);
+    }
+}
+
+#[test]
+fn report_parameters_are_checked_and_bound_as_values() {
+    let wh = modelled();
+    let report = |args: &[&str]| {
+        run(aduana()
+            .args(["report", "--warehouse", &wh.uri()])
+            .args(args))
+    };
+    let out = report(&["trader_profile"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs parameter importer"),
+        "{}",
+        stderr(&out)
+    );
+    let out = report(&["valuation_outliers", "-p", "days=soon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("parameter days (int)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = report(&["valuation_outliers", "-p", "limit"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "malformed name=value is a usage error"
+    );
+    let out = report(&["no_such_report"]);
+    assert!(stderr(&out).contains("no report named no_such_report"));
+    // A value that looks like SQL stays a value: no importer has that id.
+    let out = report(&[
+        "trader_profile",
+        "-p",
+        "importer=x' OR '1'='1",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "header only: {}",
+        stdout(&out)
+    );
+    // The limit binds.
+    let out = report(&[
+        "misclassification_suspects",
+        "-p",
+        "limit=2",
+        "-p",
+        "min_probability=0.1",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    let list = run(aduana().arg("reports"));
+    assert!(
+        stdout(&list).contains("trader_profile")
+            && stdout(&list).contains("importer text (required)")
+    );
+}
