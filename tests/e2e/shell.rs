@@ -203,6 +203,33 @@ fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
         "{text}"
     );
 
+    // Listing meta commands, and \o to a file outside the warehouse.
+    let saved = dir.path().join("saved.csv");
+    let text = format!(
+        "\\format csv\n\\?\n\\df\n\\df risk_*\n\\df+ origin_risk\n\\reports\n\\o {}\nSELECT 5 AS five;\n\\o\nSELECT 6 AS six;\n",
+        saved.display()
+    );
+    let out = shell(&[], Some(&text));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "\\r NAME [k=v ...]",
+        "valuation_deviation,scalar,\"Modified z-score",
+        "risk_level,scalar",
+        "Syntax: origin_risk(hs_code, origin_country, export_country [, preference_code",
+        "importer_id: Optional: the importer",
+        "trader_profile,Trader profile,\"importer text (required), days int = 365\"",
+        "six\n6\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("percentile_cont"),
+        "\\df alone lists Aduana's functions"
+    );
+    assert!(!text.contains("five"), "{text}");
+    assert_eq!(std::fs::read_to_string(&saved).unwrap(), "five\n5\n");
+
     // -f with a failing meta command exits non-zero naming it.
     std::fs::write(&script, "SELECT 1;\n\\r no_such_report\nSELECT 2;\n").unwrap();
     let out = shell(&["-f", script.to_str().unwrap()], None);

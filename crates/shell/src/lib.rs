@@ -132,7 +132,8 @@ impl Shell {
             }?;
             if self.interactive || self.settings.timing {
                 self.flush(out)?;
-                eprintln!("{}", footer(rows, shown, started.elapsed()));
+                let elapsed = self.settings.timing.then(|| started.elapsed());
+                eprintln!("{}", footer(rows, shown, elapsed));
             }
         }
         Ok(())
@@ -286,7 +287,8 @@ impl Shell {
 }
 
 /// "(3 rows, 0.012 s)", with the rows not shown when a table was capped.
-fn footer(rows: u64, shown: Option<usize>, elapsed: Duration) -> String {
+/// (Time only with `\\timing` on, as in psql; the shell starts with it on.)
+fn footer(rows: u64, shown: Option<usize>, elapsed: Option<Duration>) -> String {
     let noun = if rows == 1 { "row" } else { "rows" };
     let mut text = format!("({rows} {noun}");
     if let Some(shown) = shown.filter(|&s| (s as u64) < rows) {
@@ -295,7 +297,10 @@ fn footer(rows: u64, shown: Option<usize>, elapsed: Duration) -> String {
             rows - shown as u64
         ));
     }
-    text.push_str(&format!(", {:.3} s)", elapsed.as_secs_f64()));
+    if let Some(elapsed) = elapsed {
+        text.push_str(&format!(", {:.3} s", elapsed.as_secs_f64()));
+    }
+    text.push(')');
     text
 }
 

@@ -315,7 +315,7 @@ impl Shell {
         let (rows, shown) = self.show_frame(frame, out).await?;
         if self.interactive {
             self.flush(out)?;
-            eprintln!("{}", crate::footer(rows, shown, std::time::Duration::ZERO));
+            eprintln!("{}", crate::footer(rows, shown, None));
         }
         Ok(())
     }
