@@ -230,6 +230,34 @@ fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
     assert!(!text.contains("five"), "{text}");
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), "five\n5\n");
 
+    // Plain `aduana` is the shell on ADUANA_WAREHOUSE.
+    let mut plain = aduana();
+    plain
+        .env("ADUANA_WAREHOUSE", modelled().uri())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = plain.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 'plain' AS mode;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && stdout(&out).contains("| plain |"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&mut aduana());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("ADUANA_WAREHOUSE"),
+        "{}",
+        stderr(&out)
+    );
+
     // -f with a failing meta command exits non-zero naming it.
     std::fs::write(&script, "SELECT 1;\n\\r no_such_report\nSELECT 2;\n").unwrap();
     let out = shell(&["-f", script.to_str().unwrap()], None);
