@@ -1,21 +1,11 @@
 -- title: Audit candidates
 -- description: Declarations ranked by expected revenue at risk (risk score times the duties and taxes at stake, summed over their items) in the last days, with their importer's total over the period and the reasons of the declaration's riskiest item. Reasons to look, not verdicts. Needs a risk model.
+-- needs: model
 -- columns: declaration_id, importer_id, declared_on, items, customs_value, expected_at_risk, risk, level, importer_expected_revenue_at_risk, importer_declarations, riskiest_item, hs_code, reasons
 -- param: days int = 30 | days back from the latest declaration
 -- param: limit int = 20 | declarations listed
 WITH items AS (
-    SELECT declaration_id, item_no, importer_id, declaration_date, customs_value, hs_code, description,
-           origin_country, export_country, preference_code, quantity, quantity_unit, net_mass_kg,
-           risk_score(valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit,
-                                          net_mass_kg, declaration_date, importer_id),
-                      hs_misclassification_probability(hs_code, description, customs_value, quantity,
-                                                       origin_country, quantity_unit, net_mass_kg),
-                      origin_risk(hs_code, origin_country, export_country, preference_code,
-                                  importer_id, declaration_date)) AS risk,
-           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
-                           net_mass_kg, declaration_date, description, preference_code, duty_rate,
-                           duties_paid) AS at_stake
-    FROM declarations
+    SELECT * FROM scored_items
     WHERE declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),
 expected AS (

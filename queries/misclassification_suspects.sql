@@ -1,17 +1,14 @@
 -- title: Misclassification suspects
 -- description: Items of the last days whose description points to another HS6 than the declared code (hs_misclassification_probability at or above the threshold), with the code the description suggests, the duty rates of both and the duties and taxes at stake. Reasons to look, not a classification ruling. Needs a risk model.
+-- needs: model
 -- columns: declaration_id, item_no, importer_id, declared_code, description, suggested_hs6, declared_duty_rate, p_wrong_code, revenue_at_stake
 -- param: days int = 30 | days back from the latest declaration
 -- param: min_probability float = 0.5 | probability at or above which an item is listed
 -- param: limit int = 25 | items listed
 WITH scored AS (
     SELECT declaration_id, item_no, importer_id, hs_code, description, duty_rate,
-           hs_misclassification_probability(hs_code, description, customs_value, quantity,
-                                            origin_country, quantity_unit, net_mass_kg) AS p_wrong,
-           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
-                           net_mass_kg, declaration_date, description, preference_code, duty_rate,
-                           duties_paid) AS at_stake
-    FROM declarations
+           p_wrong_code AS p_wrong, at_stake
+    FROM scored_items
     WHERE declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),
 suspects AS (

@@ -1,5 +1,6 @@
 -- title: Riskiest items of the last 30 days
 -- description: Declaration items with the highest risk_score, with each reason: the valuation z-score against the reference price (weighed by the importer's pricing record), the probability the declared HS6 is wrong (and the code the description suggests), and the origin risk. Reasons to look, not verdicts. Needs a risk model.
+-- needs: model
 -- columns: declaration_id, item_no, importer_id, hs_code, origin, dispatch, risk, level, value_z, p_wrong_code, suggested_hs6, origin_risk, reasons
 WITH scored AS (
     SELECT declaration_id, item_no, importer_id, hs_code, description, origin_country, export_country,

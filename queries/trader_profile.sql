@@ -1,20 +1,11 @@
 -- title: Trader profile
 -- description: One importer over the last days: declarations, items, customs value and duties, products and origins, the share of its items scoring high, its expected revenue at risk, and what inspections of its items found. Reasons to look, not verdicts. Needs a risk model.
+-- needs: model
 -- columns: importer_id, declarations, items, first_declared, last_declared, customs_value, duties_paid, products, origins, mean_risk, high_risk_items_pct, expected_revenue_at_risk, items_inspected, fraud_found, revenue_recovered
 -- param: importer text | the importer's id (TIN), as in declarations.importer_id
 -- param: days int = 365 | days back from the latest declaration
 WITH items AS (
-    SELECT d.*,
-           risk_score(valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit,
-                                          net_mass_kg, declaration_date, importer_id),
-                      hs_misclassification_probability(hs_code, description, customs_value, quantity,
-                                                       origin_country, quantity_unit, net_mass_kg),
-                      origin_risk(hs_code, origin_country, export_country, preference_code,
-                                  importer_id, declaration_date)) AS risk,
-           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
-                           net_mass_kg, declaration_date, description, preference_code, duty_rate,
-                           duties_paid) AS at_stake
-    FROM declarations d
+    SELECT * FROM scored_items
     WHERE importer_id = $importer
       AND declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),

@@ -1,20 +1,12 @@
 -- title: Trader risk segments
 -- description: Importers grouped by the risk level of their riskiest declarations in the last days (an importer is high when at least a share of its items scores high, else medium, else low): importers, items, customs value, expected revenue at risk, and the hit rate of the inspections of their items. Monitors whether the segments separate compliant from non-compliant traders. Needs a risk model.
+-- needs: model
 -- columns: segment, importers, items, customs_value, expected_revenue_at_risk, items_inspected, fraud_found, hit_rate_pct
 -- param: days int = 90 | days back from the latest declaration
 -- param: high_share float = 0.05 | share of an importer's items scoring high that makes it high
 WITH items AS (
-    SELECT declaration_id, item_no, importer_id, customs_value,
-           risk_score(valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit,
-                                          net_mass_kg, declaration_date, importer_id),
-                      hs_misclassification_probability(hs_code, description, customs_value, quantity,
-                                                       origin_country, quantity_unit, net_mass_kg),
-                      origin_risk(hs_code, origin_country, export_country, preference_code,
-                                  importer_id, declaration_date)) AS risk,
-           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit,
-                           net_mass_kg, declaration_date, description, preference_code, duty_rate,
-                           duties_paid) AS at_stake
-    FROM declarations
+    SELECT declaration_id, item_no, importer_id, customs_value, risk, at_stake
+    FROM scored_items
     WHERE declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),
 outcome AS (

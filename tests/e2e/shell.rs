@@ -415,6 +415,22 @@ fn report_parameters_are_checked_and_bound_as_values() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    // Without a model, scoring reports say what to do; others still run.
+    let bare = generate(5_000, 2);
+    let out = run(aduana().args(["report", "audit_candidates", "--warehouse", &bare.uri()]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("needs a risk model: run `aduana model build`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(aduana().args([
+        "report",
+        "inspection_hit_rate_by_lane",
+        "--warehouse",
+        &bare.uri(),
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
     let list = run(aduana().arg("reports"));
     assert!(
         stdout(&list).contains("trader_profile")

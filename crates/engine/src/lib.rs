@@ -71,7 +71,27 @@ pub enum WritePolicy {
 pub struct Session {
     ctx: SessionContext,
     warehouse: Warehouse,
+    has_model: bool,
 }
+
+/// `scored_items`: every declaration item with its risk scores and the
+/// revenue at stake, as the reports read them (one definition instead of
+/// the same expressions in each report).
+const SCORED_ITEMS_VIEW: &str = "CREATE VIEW scored_items AS
+SELECT *, risk_score(value_z, p_wrong_code, origin_score) AS risk
+FROM (
+    SELECT d.*,
+           valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit,
+                               net_mass_kg, declaration_date, importer_id) AS value_z,
+           hs_misclassification_probability(hs_code, description, customs_value, quantity,
+                                            origin_country, quantity_unit, net_mass_kg) AS p_wrong_code,
+           origin_risk(hs_code, origin_country, export_country, preference_code,
+                       importer_id, declaration_date) AS origin_score,
+           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity,
+                           quantity_unit, net_mass_kg, declaration_date, description,
+                           preference_code, duty_rate, duties_paid) AS at_stake
+    FROM declarations d
+)";
 
 /// Parses `"4G"`, `"512M"`, `"1.5GB"`, `"1048576"` into bytes.
 pub fn parse_size(text: &str) -> Result<usize> {
@@ -123,8 +143,25 @@ impl Session {
                     EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
                 })?
         };
+        let has_model = model.is_some();
         aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::new(model.map(Arc::new)))?;
-        Ok(Session { ctx, warehouse })
+        if has_model {
+            // Planned now, run per query: DataFusion prunes the columns a
+            // query does not read and pushes filters on declaration columns
+            // down to the scan.
+            ctx.sql(SCORED_ITEMS_VIEW).await?;
+        }
+        Ok(Session {
+            ctx,
+            warehouse,
+            has_model,
+        })
+    }
+
+    /// Whether a risk model was loaded (the risk functions and the
+    /// `scored_items` view need one).
+    pub fn has_model(&self) -> bool {
+        self.has_model
     }
 
     pub fn context(&self) -> &SessionContext {

@@ -29,6 +29,9 @@ pub struct Report {
     pub params: Vec<Param>,
     /// The result's columns, in order, as the header declares them.
     pub columns: Vec<String>,
+    /// `-- needs: model`: the report scores items (risk functions or the
+    /// `scored_items` view) and needs a risk model.
+    pub needs_model: bool,
 }
 
 /// A report parameter, declared in the header.
@@ -226,6 +229,7 @@ pub fn parse(name: &'static str, sql: &'static str) -> Option<Report> {
         params: headers("param")
             .map(|p| parse_param(&p))
             .collect::<Option<_>>()?,
+        needs_model: headers("needs").any(|n| n == "model"),
         columns: headers("columns")
             .next()
             .map(|c| c.split(',').map(|c| c.trim().to_string()).collect())
@@ -263,6 +267,15 @@ mod tests {
                 r.name
             );
             assert!(r.sql.contains("SELECT"), "{}", r.name);
+            let scores = [
+                "scored_items",
+                "risk_score(",
+                "valuation_deviation(",
+                "origin_risk(",
+            ]
+            .iter()
+            .any(|f| r.sql.contains(f));
+            assert_eq!(r.needs_model, scores, "{}: -- needs: model", r.name);
         }
         assert_eq!(
             get("value_by_chapter").unwrap().title,

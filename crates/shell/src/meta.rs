@@ -274,6 +274,12 @@ impl Shell {
     ) -> Result<(), Error> {
         let report = aduana_reports::get(name)
             .ok_or_else(|| format!("no report named {name} (\\reports lists them)"))?;
+        if report.needs_model && !self.session.has_model() {
+            return Err(format!(
+                "report {name} scores declarations and needs a risk model: run `aduana model build`"
+            )
+            .into());
+        }
         let given = assignments
             .iter()
             .map(|a| aduana_reports::parse_assignment(a))
