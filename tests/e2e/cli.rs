@@ -1,7 +1,5 @@
 //! The `aduana` binary as a user runs it.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::sync::OnceLock;
 
 use crate::support::*;
@@ -228,20 +226,10 @@ fn sql_from_file_and_standard_input() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "lanes\n4\n");
 
-    let mut child = aduana()
-        .args(["sql", "-w", &shared().uri(), "--format", "csv"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT COUNT(*) AS n FROM reference.tariff")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        aduana().args(["sql", "-w", &shared().uri(), "--format", "csv"]),
+        "SELECT COUNT(*) AS n FROM reference.tariff",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),

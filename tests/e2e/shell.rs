@@ -2,9 +2,6 @@
 //! line editing, completion, history, Ctrl-C and meta commands; run as a
 //! process for scripts (-c, -f, standard input) and for named reports.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use rexpect::session::PtySession;
 
 use crate::model::modelled;
@@ -147,21 +144,7 @@ fn shell(args: &[&str], stdin: Option<&str>) -> std::process::Output {
         .args(args);
     match stdin {
         None => run(&mut command),
-        Some(text) => {
-            let mut child = command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        }
+        Some(text) => run_with_stdin(&mut command, text),
     }
 }
 
@@ -231,20 +214,10 @@ fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), "five\n5\n");
 
     // Plain `aduana` is the shell on ADUANA_WAREHOUSE.
-    let mut plain = aduana();
-    plain
-        .env("ADUANA_WAREHOUSE", modelled().uri())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = plain.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"SELECT 'plain' AS mode;\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        aduana().env("ADUANA_WAREHOUSE", modelled().uri()),
+        "SELECT 'plain' AS mode;\n",
+    );
     assert!(
         out.status.success() && stdout(&out).contains("| plain |"),
         "{}",

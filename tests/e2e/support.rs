@@ -176,6 +176,26 @@ pub fn run(command: &mut Command) -> Output {
     command.output().expect("aduana binary runs")
 }
 
+/// Runs `command` with `input` on its standard input (a pipe, not a
+/// terminal, as in cron jobs and shell pipelines).
+pub fn run_with_stdin(command: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aduana binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
