@@ -45,17 +45,78 @@ pub fn render(
     })
 }
 
+/// Long text is cut down to this before columns are left out.
+const MIN_TEXT: usize = 20;
+/// Headers are cut down to this (or their values' width) first.
+const MIN_HEADER: usize = 6;
+
+/// Each column's width, so the table fits `width`. Cuts, in this order
+/// until it fits: headers wider than their values; long text (reasons,
+/// descriptions) down to `MIN_TEXT`; then whole columns from the right.
+/// Identifiers, codes and numbers are never cut: an analyst copies them.
+fn fit_widths(names: &[&str], rows: &[Vec<String>], width: usize) -> Vec<usize> {
+    let values: Vec<usize> = (0..names.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(MAX_CELL)
+        })
+        .collect();
+    let mut widths: Vec<usize> = names
+        .iter()
+        .zip(&values)
+        .map(|(n, v)| (*v).max(n.chars().count()).min(MAX_CELL).max(1))
+        .collect();
+    // "| " before each value, " " after it, and the closing "|".
+    let total = |w: &[usize]| w.iter().map(|c| c + 3).sum::<usize>() + 1;
+    let header_floor: Vec<usize> = names
+        .iter()
+        .zip(&values)
+        .map(|(n, v)| (*v).max(n.chars().count().min(MIN_HEADER)).max(1))
+        .collect();
+    let text_floor: Vec<usize> = header_floor.iter().map(|&f| f.min(MIN_TEXT)).collect();
+    for floor in [&header_floor, &text_floor] {
+        // The widest column above its floor gives a character, until the
+        // table fits or every column is at its floor.
+        while total(&widths) > width {
+            let Some(i) = (0..widths.len())
+                .filter(|&i| widths[i] > floor[i])
+                .max_by_key(|&i| (widths[i], usize::MAX - i))
+            else {
+                break;
+            };
+            widths[i] -= 1;
+        }
+    }
+    while widths.len() > 1 && total(&widths) > width {
+        widths.pop();
+    }
+    widths
+}
+
 fn table(names: &[&str], rows: &[Vec<String>], width: u16) -> String {
+    let widths = fit_widths(names, rows, width as usize);
+    let shown = widths.len();
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(width)
-        .set_header(names.iter().copied());
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(names.iter().zip(&widths).map(|(n, w)| cut(n, *w)));
     for row in rows {
-        table.add_row(row.iter().map(|v| cut(v, MAX_CELL)));
+        table.add_row(row.iter().zip(&widths).map(|(v, w)| cut(v, *w)));
     }
-    table.to_string()
+    let mut text = table.to_string();
+    if shown < names.len() {
+        let hidden = names.len() - shown;
+        text.push_str(&format!(
+            "\n({hidden} more column{} not shown: {}; \\x shows every column)",
+            if hidden == 1 { "" } else { "s" },
+            names[shown..].join(", ")
+        ));
+    }
+    text
 }
 
 fn expanded_records(names: &[&str], rows: &[Vec<String>]) -> String {
@@ -83,7 +144,7 @@ fn cut(text: &str, max: usize) -> String {
     if flat.chars().count() <= max {
         return flat;
     }
-    let mut short: String = flat.chars().take(max - 1).collect();
+    let mut short: String = flat.chars().take(max.saturating_sub(1)).collect();
     short.push('…');
     short
 }
@@ -134,8 +195,13 @@ mod tests {
     #[test]
     fn tables_fit_the_width_and_cut_long_values() {
         let (schema, batch) = batch();
-        let text = render(&schema, &[batch], false, 50).unwrap();
+        let text = render(&schema, &[batch.clone()], false, 50).unwrap();
         assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+        assert_eq!(
+            text.lines().count(),
+            6,
+            "one line per row, no wrapping: {text}"
+        );
         assert!(text.contains("NULL") && text.contains("short"), "{text}");
         assert!(
             !text.contains(&"from CN ".repeat(5)),
