@@ -67,7 +67,7 @@ fn fit_widths(names: &[&str], rows: &[Vec<String>], width: usize) -> Vec<usize> 
     let mut widths: Vec<usize> = names
         .iter()
         .zip(&values)
-        .map(|(n, v)| (*v).max(n.chars().count()).min(MAX_CELL).max(1))
+        .map(|(n, v)| (*v).max(n.chars().count()).clamp(1, MAX_CELL))
         .collect();
     // "| " before each value, " " after it, and the closing "|".
     let total = |w: &[usize]| w.iter().map(|c| c + 3).sum::<usize>() + 1;
