@@ -259,8 +259,8 @@ impl Session {
     }
 }
 
-/// The statement as SQL text, for messages.
-fn statement_text(statement: &Statement) -> String {
+/// The statement as SQL text for messages, cut after 200 characters.
+pub fn statement_text(statement: &Statement) -> String {
     let text = statement.to_string();
     if text.len() > 200 {
         let cut = (0..=200)

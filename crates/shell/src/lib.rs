@@ -148,7 +148,7 @@ impl Shell {
         out: Sink<'_>,
     ) -> Result<(u64, Option<usize>), Error> {
         // Planning errors name the statement already; later ones get it here.
-        let text = statement.to_string();
+        let text = aduana_engine::statement_text(&statement);
         let named = |e: Error| -> Error { format!("{text}: {e}").into() };
         let mut frame = self
             .session
