@@ -46,11 +46,66 @@ enum Command {
     Reports,
     /// Check a warehouse against the contract and list its tables
     Check(CheckArgs),
+    /// Serve the warehouse over Arrow Flight SQL (read-only) to BI tools:
+    /// Superset, DBeaver, Tableau (JDBC), Power BI and Python (ADBC)
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Build the risk model from the warehouse's history
     #[command(subcommand)]
     Model(ModelCommand),
     /// Measure how well a risk score ranks known fraud (AUC, Pre/Rec/Rev at n%)
     Evaluate(EvaluateArgs),
+}
+
+const SERVE_HELP: &str = "Credentials never go on the command line:
+  ADUANA_FLIGHT_USERS=\"name:password,...\"   users for --auth basic
+  ADUANA_FLIGHT_TOKENS=\"token=user,...\"      bearer tokens (--auth token, also accepted by basic)
+  --auth-file FILE: TOML with [[users]] name, password or password_sha256 and
+  [[tokens]] user, token or token_sha256.
+Clients: grpc://HOST:PORT (grpc+tls:// with --tls-cert/--tls-key), e.g.
+  JDBC  jdbc:arrow-flight-sql://HOST:PORT?user=U&password=P
+  ADBC  adbc_driver_flightsql.dbapi.connect(\"grpc://HOST:PORT\", db_kwargs={\"username\": U, \"password\": P})
+Every report is a table function (SELECT * FROM trader_profile('IMP00042')); reports
+whose parameters all have defaults are also views in the `reports` schema.
+SIGTERM or Ctrl-C: stop accepting calls, let running queries finish for --grace
+seconds, cancel the rest. Health: the standard gRPC health service.";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Address to listen on (port 0 picks a free port, printed at start)
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); with --tls-key, serves grpc+tls
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// basic: users and passwords (Handshake gives a bearer token) and
+    /// static tokens; token: static bearer tokens only; none: no
+    /// credentials, only on a loopback address
+    #[arg(long, default_value = "basic", value_parser = ["basic", "token", "none"])]
+    pub auth: String,
+    /// Users and tokens (TOML), in addition to ADUANA_FLIGHT_USERS and
+    /// ADUANA_FLIGHT_TOKENS
+    #[arg(long, env = "ADUANA_FLIGHT_AUTH_FILE", value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Memory one query may use before spilling or failing
+    #[arg(long, default_value = "2G", value_name = "SIZE")]
+    pub query_memory: String,
+    /// Queries running at once; more are refused (RESOURCE_EXHAUSTED)
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_concurrent_queries: usize,
+    /// Seconds a query may run before it is stopped (DEADLINE_EXCEEDED)
+    #[arg(long, default_value_t = 900, value_name = "SECONDS")]
+    pub query_timeout: u64,
+    /// Seconds running queries may take to finish after SIGTERM
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub grace: u64,
 }
 
 #[derive(Args)]
@@ -296,6 +351,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Check(args) => runtime()?.block_on(check(args)),
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
     }
@@ -385,6 +441,52 @@ async fn open_session(
     Ok(std::sync::Arc::new(
         Session::open(warehouse, &engine.options()?).await?,
     ))
+}
+
+/// `aduana serve`: Flight SQL until SIGTERM or Ctrl-C.
+async fn serve(args: ServeArgs) -> Result<(), Error> {
+    use aduana_flight::{AuthMode, Authenticator, Credentials, Limits, ServeOptions, TlsFiles};
+    let mode: AuthMode = args.auth.parse()?;
+    aduana_flight::check_exposure(&args.addr, mode)?;
+    let credentials = Credentials::load(args.auth_file.as_deref(), |k| std::env::var(k).ok())?;
+    let authenticator = std::sync::Arc::new(Authenticator::new(mode, credentials)?);
+    if args.max_concurrent_queries == 0 {
+        return Err("--max-concurrent-queries must be at least 1".into());
+    }
+    if args.query_timeout == 0 {
+        return Err("--query-timeout must be at least 1 second".into());
+    }
+    let limits = Limits {
+        query_memory: parse_size(&args.query_memory)?,
+        max_concurrent: args.max_concurrent_queries,
+        query_timeout: std::time::Duration::from_secs(args.query_timeout),
+    };
+    let session = open_session(&args.warehouse, &args.engine).await?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let options = ServeOptions {
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+        authenticator,
+        limits,
+        grace: std::time::Duration::from_secs(args.grace),
+    };
+    aduana_flight::serve(session, listener, options, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM (what service managers and Kubernetes send) or
+/// Ctrl-C.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// `aduana shell`: the interactive shell at a terminal, else a script.

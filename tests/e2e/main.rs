@@ -6,6 +6,7 @@
 //! DataFusion, so more of them cost minutes of link time.
 
 mod cli;
+mod flight;
 mod model;
 mod python;
 mod shell;

@@ -14,7 +14,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use aduana_warehouse::Warehouse;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -36,9 +38,16 @@ pub enum EngineError {
     Model(#[from] aduana_model::ModelError),
     #[error("{0}")]
     Arrow(#[from] arrow::error::ArrowError),
-    /// A statement that failed to plan or run, or that the policy refused.
-    #[error("{statement}: {message}")]
-    Statement { statement: String, message: String },
+    /// A statement that failed to plan or run.
+    #[error("{statement}: {source}")]
+    Statement {
+        statement: String,
+        source: DataFusionError,
+    },
+    /// A statement the write policy refused (servers answer it with
+    /// PERMISSION_DENIED, not as a bad statement).
+    #[error("{statement}: {reason}")]
+    Refused { statement: String, reason: String },
     #[error("{0}")]
     InvalidOption(String),
 }
@@ -183,18 +192,36 @@ impl Session {
     /// now; a query returns a frame to stream). Errors name the statement.
     pub async fn execute(&self, statement: Statement, policy: WritePolicy) -> Result<DataFrame> {
         let text = statement_text(&statement);
-        let failed = |e: DataFusionError| EngineError::Statement {
-            statement: text.clone(),
-            message: e.to_string(),
-        };
-        let plan = self
-            .ctx
-            .state()
-            .statement_to_plan(statement)
+        let plan = self.plan(&self.ctx.state(), statement, policy).await?;
+        self.ctx
+            .execute_logical_plan(plan)
             .await
-            .map_err(failed)?;
+            .map_err(|source| EngineError::Statement {
+                statement: text,
+                source,
+            })
+    }
+
+    /// Plans `statement` in `state` (which may differ from the session's
+    /// own, e.g. in its default schema) and checks it against `policy`,
+    /// without running anything.
+    pub async fn plan(
+        &self,
+        state: &SessionState,
+        statement: Statement,
+        policy: WritePolicy,
+    ) -> Result<LogicalPlan> {
+        let text = statement_text(&statement);
+        let plan =
+            state
+                .statement_to_plan(statement)
+                .await
+                .map_err(|source| EngineError::Statement {
+                    statement: text.clone(),
+                    source,
+                })?;
         self.check(&text, &plan, policy)?;
-        self.ctx.execute_logical_plan(plan).await.map_err(failed)
+        Ok(plan)
     }
 
     /// Runs every statement of `sql`; returns the last statement's frame.
@@ -206,37 +233,54 @@ impl Session {
         last.ok_or_else(|| EngineError::InvalidOption("no SQL statement given".into()))
     }
 
+    /// Refuses what `policy` forbids anywhere in the plan: `EXPLAIN ANALYZE`
+    /// runs the statement it wraps, so the top node alone is not enough.
     fn check(&self, statement: &str, plan: &LogicalPlan, policy: WritePolicy) -> Result<()> {
-        let refuse = |reason: String| {
-            Err(EngineError::Statement {
-                statement: statement.to_string(),
-                message: reason,
+        let mut refusal = None;
+        plan.apply(|node| {
+            refusal = self.refusal(node, policy);
+            Ok(if refusal.is_some() {
+                TreeNodeRecursion::Stop
+            } else {
+                TreeNodeRecursion::Continue
             })
-        };
-        match (plan, policy) {
-            (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => refuse(format!(
+        })?;
+        match refusal {
+            Some(reason) => Err(EngineError::Refused {
+                statement: statement.to_string(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Why `policy` refuses this one plan node, if it does.
+    fn refusal(&self, node: &LogicalPlan, policy: WritePolicy) -> Option<String> {
+        match (node, policy) {
+            (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => Some(format!(
                 "{} on {} refused: SQL here never modifies tables (warehouse tables are read-only)",
                 dml.op, dml.table_name
             )),
             (LogicalPlan::Copy(copy), WritePolicy::Analyst) => {
-                if self.is_inside_warehouse(&copy.output_url) {
-                    refuse(format!(
+                self.is_inside_warehouse(&copy.output_url).then(|| {
+                    format!(
                         "COPY to {} refused: it is inside the warehouse {}, which Aduana never writes to from SQL",
                         copy.output_url,
                         self.warehouse.location().display
-                    ))
-                } else {
-                    Ok(())
-                }
+                    )
+                })
             }
-            (
-                LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Ddl(_),
-                WritePolicy::ReadOnly,
-            ) => refuse("refused: this endpoint is read-only".into()),
-            (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => {
-                refuse("refused: this endpoint does not accept session statements".into())
+            (LogicalPlan::Dml(_) | LogicalPlan::Copy(_), WritePolicy::ReadOnly) => {
+                Some("refused: this endpoint is read-only (no writes, no COPY)".into())
             }
-            _ => Ok(()),
+            (LogicalPlan::Ddl(_), WritePolicy::ReadOnly) => Some(
+                "refused: this endpoint is read-only (no CREATE, DROP or external tables)".into(),
+            ),
+            (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => Some(
+                "refused: this endpoint does not accept session statements (SET, PREPARE, ...)"
+                    .into(),
+            ),
+            _ => None,
         }
     }
 
