@@ -132,36 +132,25 @@ def field(number, payload):
             return bytes(out) + payload
 
 
+def varint(data, i):
+    """The varint at data[i:], and the index after it."""
+    value, shift = 0, 0
+    while True:
+        value |= (data[i] & 0x7F) << shift
+        i, shift = i + 1, shift + 7
+        if not data[i - 1] & 0x80:
+            return value, i
+
+
 def fields(data):
     """(number, value) pairs of a protobuf message: varints and bytes."""
     i, out = 0, []
     while i < len(data):
-        key, shift = 0, 0
-        while True:
-            key |= (data[i] & 0x7F) << shift
-            i += 1
-            shift += 7
-            if not data[i - 1] & 0x80:
-                break
-        number, wire = key >> 3, key & 7
-        value, shift = 0, 0
-        if wire == 0:
-            while True:
-                value |= (data[i] & 0x7F) << shift
-                i += 1
-                shift += 7
-                if not data[i - 1] & 0x80:
-                    break
-        else:
-            length, shift = 0, 0
-            while True:
-                length |= (data[i] & 0x7F) << shift
-                i += 1
-                shift += 7
-                if not data[i - 1] & 0x80:
-                    break
-            value, i = data[i : i + length], i + length
-        out.append((number, value))
+        key, i = varint(data, i)
+        value, i = varint(data, i)
+        if key & 7 == 2:
+            value, i = data[i : i + value], i + value
+        out.append((key >> 3, value))
     return out
 
 

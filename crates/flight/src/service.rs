@@ -161,13 +161,17 @@ fn ipc_schema(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
     Ok(bytes)
 }
 
-fn one_batch(batch: RecordBatch) -> Response<DoGetStream> {
+/// A metadata answer: one batch, or why it could not be built.
+fn one_batch(
+    batch: arrow_flight::error::Result<RecordBatch>,
+) -> Result<Response<DoGetStream>, Status> {
+    let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
     let schema = batch.schema();
     let stream = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(stream::once(async move { Ok(batch) }))
         .map_err(crate::status::flight_status);
-    Response::new(Box::pin(stream))
+    Ok(Response::new(Box::pin(stream)))
 }
 
 fn metadata_info(
@@ -876,10 +880,7 @@ impl FlightSqlService for AduanaFlightSql {
         _query: CommandGetCatalogs,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = metadata::catalogs(self.session.context())
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(metadata::catalogs(self.session.context()).build())
     }
 
     async fn get_flight_info_schemas(
@@ -897,10 +898,7 @@ impl FlightSqlService for AduanaFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let builder: GetDbSchemasBuilder = query.into_builder();
-        let batch = metadata::db_schemas(self.session.context(), builder)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(metadata::db_schemas(self.session.context(), builder).build())
     }
 
     async fn get_flight_info_tables(
@@ -923,10 +921,7 @@ impl FlightSqlService for AduanaFlightSql {
         let builder = metadata::tables(self.session.context(), builder, keep_views)
             .await
             .map_err(|e| datafusion_status(&e))?;
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(builder.build())
     }
 
     async fn get_flight_info_table_types(
@@ -947,10 +942,7 @@ impl FlightSqlService for AduanaFlightSql {
         for kind in ["LOCAL TEMPORARY", "TABLE", "VIEW"] {
             builder.append(kind);
         }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(builder.build())
     }
 
     async fn get_flight_info_sql_info(
@@ -967,11 +959,7 @@ impl FlightSqlService for AduanaFlightSql {
         query: CommandGetSqlInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = query
-            .into_builder(&self.sql_info)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(query.into_builder(&self.sql_info).build())
     }
 
     async fn get_flight_info_xdbc_type_info(
@@ -988,11 +976,7 @@ impl FlightSqlService for AduanaFlightSql {
         query: CommandGetXdbcTypeInfo,
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let batch = query
-            .into_builder(&self.xdbc)
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(one_batch(batch))
+        one_batch(query.into_builder(&self.xdbc).build())
     }
 
     async fn get_flight_info_primary_keys(
@@ -1010,7 +994,7 @@ impl FlightSqlService for AduanaFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         // Warehouse tables declare no keys; an empty answer (not an error)
         // is what Tableau needs.
-        Ok(one_batch(RecordBatch::new_empty(primary_keys_schema())))
+        one_batch(Ok(RecordBatch::new_empty(primary_keys_schema())))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
