@@ -314,6 +314,41 @@ impl AduanaFlightSql {
         Ok(plans)
     }
 
+    /// The query ready for its DoGet: physical plans and the schema the
+    /// client will receive.
+    #[allow(clippy::too_many_arguments)]
+    async fn planned(
+        &self,
+        user: &str,
+        sql: &str,
+        state: SessionState,
+        plan: &LogicalPlan,
+        params: &[Parameter],
+        bound: &[ParamValues],
+        string_view: bool,
+    ) -> Result<PlannedQuery, Status> {
+        let plans = self.physical_plans(&state, plan, params, bound).await?;
+        Ok(PlannedQuery {
+            id: random_id(),
+            user: user.to_string(),
+            sql: sql.to_string(),
+            plans,
+            state,
+            schema: client_schema(plan.schema().as_arrow(), string_view),
+            planned_at: Instant::now(),
+        })
+    }
+
+    /// A place among the queries running at once, or RESOURCE_EXHAUSTED.
+    fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "the server is running its maximum of {} queries (--max-concurrent-queries); retry later",
+                self.limits.max_concurrent
+            ))
+        })
+    }
+
     /// Keeps a planned query under a new ticket and describes it.
     fn store(
         &self,
@@ -530,20 +565,10 @@ impl FlightSqlService for AduanaFlightSql {
         let result = async {
             let (plan, state) = self.plan_sql(&sql, &options).await?;
             let params = parameters(&plan).map_err(|e| datafusion_status(&e))?;
-            let plans = self.physical_plans(&state, &plan, &params, &[]).await?;
-            let schema = client_schema(plan.schema().as_arrow(), options.string_view);
-            self.store(
-                PlannedQuery {
-                    id: random_id(),
-                    user: user.clone(),
-                    sql: sql.clone(),
-                    plans,
-                    state,
-                    schema,
-                    planned_at: Instant::now(),
-                },
-                request.into_inner(),
-            )
+            let planned = self
+                .planned(&user, &sql, state, &plan, &params, &[], options.string_view)
+                .await?;
+            self.store(planned, request.into_inner())
         }
         .await;
         Self::refuse(&user, &sql, result)
@@ -567,13 +592,8 @@ impl FlightSqlService for AduanaFlightSql {
         .ok_or_else(|| {
             Status::not_found("unknown ticket: it was already used, has expired, or is not yours")
         })?;
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-            let status = Status::resource_exhausted(format!(
-                "the server is running its maximum of {} queries (--max-concurrent-queries); retry later",
-                self.limits.max_concurrent
-            ));
+        let slot = self.slot().inspect_err(|status| {
             log::refused(&user, status.code(), status.message(), &query.sql);
-            status
         })?;
         let stream = QueryStream::start(
             query,
@@ -658,20 +678,18 @@ impl FlightSqlService for AduanaFlightSql {
                 self.limits.query_memory,
                 options.schema.as_deref(),
             );
-            let plans = self.physical_plans(&state, &plan, &params, &bound).await?;
-            let schema = client_schema(plan.schema().as_arrow(), options.string_view);
-            self.store(
-                PlannedQuery {
-                    id: random_id(),
-                    user: user.clone(),
-                    sql: sql.clone(),
-                    plans,
+            let planned = self
+                .planned(
+                    &user,
+                    &sql,
                     state,
-                    schema,
-                    planned_at: Instant::now(),
-                },
-                request.into_inner(),
-            )
+                    &plan,
+                    &params,
+                    &bound,
+                    options.string_view,
+                )
+                .await?;
+            self.store(planned, request.into_inner())
         }
         .await;
         Self::refuse(&user, &sql, result)
@@ -730,12 +748,7 @@ impl FlightSqlService for AduanaFlightSql {
         let handle = command.prepared_statement_handle;
         self.receive_parameters(&handle, &user, request).await?;
         let prepared = self.prepared(&handle, &user)?;
-        let _slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "the server is running its maximum of {} queries (--max-concurrent-queries); retry later",
-                self.limits.max_concurrent
-            ))
-        })?;
+        let _slot = self.slot()?;
         let started = Instant::now();
         let state = query_state(
             &self.session.context().state(),
