@@ -45,15 +45,19 @@ impl FlightServer {
         let lines = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening addr=").nth(1) {
+                // Logged before the port is handed over: a test that reads
+                // the log right after start sees the listening line.
+                let port = line.split("listening addr=").nth(1).map(|rest| {
                     let address = rest.split_whitespace().next().unwrap_or("");
-                    let port = address
+                    address
                         .rsplit(':')
                         .next()
-                        .and_then(|p| p.parse::<u16>().ok());
+                        .and_then(|p| p.parse::<u16>().ok())
+                });
+                lines.lock().unwrap().push(line);
+                if let Some(port) = port {
                     let _ = port_tx.send(port);
                 }
-                lines.lock().unwrap().push(line);
             }
         });
         let port = port_rx
