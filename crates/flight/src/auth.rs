@@ -115,6 +115,39 @@ struct TokenEntry {
     token_sha256: Option<String>,
 }
 
+/// What is wrong with a secret given in the credentials file.
+enum SecretProblem {
+    /// `*_sha256` is not 64 hex digits.
+    BadHash,
+    /// Neither or both of the secret and its hash.
+    NotExactlyOne,
+}
+
+impl SecretProblem {
+    fn describe(&self, file: &impl std::fmt::Display, owner: &str, secret: &str) -> String {
+        match self {
+            SecretProblem::BadHash => {
+                format!("credentials file {file}: {secret}_sha256 of {owner} is not 64 hex digits")
+            }
+            SecretProblem::NotExactlyOne => format!(
+                "credentials file {file}: {owner} needs exactly one of {secret}, {secret}_sha256"
+            ),
+        }
+    }
+}
+
+/// The SHA-256 of a secret given in clear or already hashed.
+fn secret_digest(
+    plain: &Option<String>,
+    hashed: &Option<String>,
+) -> Result<Digest32, SecretProblem> {
+    match (plain, hashed) {
+        (Some(p), None) => Ok(sha256(p.as_bytes())),
+        (None, Some(h)) => parse_hex(h).ok_or(SecretProblem::BadHash),
+        _ => Err(SecretProblem::NotExactlyOne),
+    }
+}
+
 /// Users (name → SHA-256 of the password) and static tokens (SHA-256 of
 /// the token → user).
 #[derive(Debug, Default, Clone)]
@@ -137,44 +170,21 @@ impl Credentials {
                 .map_err(|e| format!("cannot read credentials file {}: {e}", path.display()))?;
             let file: CredentialsFile = toml::from_str(&text)
                 .map_err(|e| format!("credentials file {}: {e}", path.display()))?;
+            let file_name = path.display();
             for user in file.users {
-                let digest = match (&user.password, &user.password_sha256) {
-                    (Some(p), None) => sha256(p.as_bytes()),
-                    (None, Some(h)) => parse_hex(h).ok_or_else(|| {
-                        format!(
-                            "credentials file {}: password_sha256 of user {:?} is not 64 hex digits",
-                            path.display(),
-                            user.name
-                        )
-                    })?,
-                    _ => {
-                        return Err(format!(
-                            "credentials file {}: user {:?} needs exactly one of password, password_sha256",
-                            path.display(),
-                            user.name
-                        ));
-                    }
-                };
+                let digest =
+                    secret_digest(&user.password, &user.password_sha256).map_err(|problem| {
+                        let owner = format!("user {:?}", user.name);
+                        problem.describe(&file_name, &owner, "password")
+                    })?;
                 credentials.add_user(&user.name, digest)?;
             }
             for token in file.tokens {
-                let digest = match (&token.token, &token.token_sha256) {
-                    (Some(t), None) => sha256(t.as_bytes()),
-                    (None, Some(h)) => parse_hex(h).ok_or_else(|| {
-                        format!(
-                            "credentials file {}: token_sha256 for user {:?} is not 64 hex digits",
-                            path.display(),
-                            token.user
-                        )
-                    })?,
-                    _ => {
-                        return Err(format!(
-                            "credentials file {}: a token of user {:?} needs exactly one of token, token_sha256",
-                            path.display(),
-                            token.user
-                        ));
-                    }
-                };
+                let digest =
+                    secret_digest(&token.token, &token.token_sha256).map_err(|problem| {
+                        let owner = format!("the token of user {:?}", token.user);
+                        problem.describe(&file_name, &owner, "token")
+                    })?;
                 credentials.tokens.push((digest, token.user));
             }
         }

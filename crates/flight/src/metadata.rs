@@ -15,7 +15,7 @@ use arrow_flight::sql::{
     Nullable, Searchable, SqlInfo, SqlNullOrdering, SqlSupportedCaseSensitivity,
     SqlSupportedTransaction, SupportedSqlGrammar, XdbcDataType, XdbcDatetimeSubcode,
 };
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -349,18 +349,29 @@ pub fn catalogs(ctx: &SessionContext) -> GetCatalogsBuilder {
     builder
 }
 
-pub fn db_schemas(ctx: &SessionContext, mut builder: GetDbSchemasBuilder) -> GetDbSchemasBuilder {
+/// Every (catalog, schema name, schema), sorted by name.
+fn sorted_schemas(ctx: &SessionContext) -> Vec<(String, String, Arc<dyn SchemaProvider>)> {
     let mut catalogs = ctx.catalog_names();
     catalogs.sort();
+    let mut out = Vec::new();
     for catalog_name in catalogs {
         let Some(catalog) = ctx.catalog(&catalog_name) else {
             continue;
         };
-        let mut schemas = catalog.schema_names();
-        schemas.sort();
-        for schema in schemas {
-            builder.append(&catalog_name, schema);
+        let mut names = catalog.schema_names();
+        names.sort();
+        for name in names {
+            if let Some(schema) = catalog.schema(&name) {
+                out.push((catalog_name.clone(), name, schema));
+            }
         }
+    }
+    out
+}
+
+pub fn db_schemas(ctx: &SessionContext, mut builder: GetDbSchemasBuilder) -> GetDbSchemasBuilder {
+    for (catalog_name, schema_name, _) in sorted_schemas(ctx) {
+        builder.append(&catalog_name, schema_name);
     }
     builder
 }
@@ -373,37 +384,25 @@ pub async fn tables(
     keep_views: bool,
 ) -> datafusion::error::Result<GetTablesBuilder> {
     let empty = Schema::empty();
-    let mut catalogs = ctx.catalog_names();
-    catalogs.sort();
-    for catalog_name in catalogs {
-        let Some(catalog) = ctx.catalog(&catalog_name) else {
-            continue;
-        };
-        let mut schemas = catalog.schema_names();
-        schemas.sort();
-        for schema_name in schemas {
-            let Some(schema) = catalog.schema(&schema_name) else {
+    for (catalog_name, schema_name, schema) in sorted_schemas(ctx) {
+        let mut names = schema.table_names();
+        names.sort();
+        for name in names {
+            let Some(table) = schema.table(&name).await? else {
                 continue;
             };
-            let mut names = schema.table_names();
-            names.sort();
-            for name in names {
-                let Some(table) = schema.table(&name).await? else {
-                    continue;
-                };
-                let table: Arc<dyn TableProvider> = table;
-                let kind = table_type_name(table.table_type());
-                if builder.include_schema() {
-                    let client = client_schema(&table.schema(), keep_views);
-                    builder
-                        .append(&catalog_name, &schema_name, &name, kind, &client)
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                } else {
-                    builder
-                        .append(&catalog_name, &schema_name, &name, kind, &empty)
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                }
-            }
+            let table: Arc<dyn TableProvider> = table;
+            let kind = table_type_name(table.table_type());
+            let client;
+            let announced = if builder.include_schema() {
+                client = client_schema(&table.schema(), keep_views);
+                client.as_ref()
+            } else {
+                &empty
+            };
+            builder
+                .append(&catalog_name, &schema_name, &name, kind, announced)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
         }
     }
     Ok(builder)

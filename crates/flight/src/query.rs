@@ -164,12 +164,12 @@ pub fn bind_row(
 /// A state for one query: the session's catalog and functions, its own
 /// memory pool (one query cannot starve the others), and the client's
 /// default schema.
-pub fn query_state(base: &SessionState, memory_limit: usize, schema: Option<&str>) -> SessionState {
+pub fn query_state(base: SessionState, memory_limit: usize, schema: Option<&str>) -> SessionState {
     let runtime = RuntimeEnv {
         memory_pool: Arc::new(FairSpillPool::new(memory_limit)),
         ..base.runtime_env().as_ref().clone()
     };
-    let mut state = SessionStateBuilder::new_from_existing(base.clone())
+    let mut state = SessionStateBuilder::new_from_existing(base)
         .with_runtime_env(Arc::new(runtime))
         .build();
     if let Some(schema) = schema {
@@ -195,19 +195,14 @@ pub struct PlannedQuery {
 /// them through their tokens.
 pub type Running = Arc<Mutex<HashMap<String, CancellationToken>>>;
 
-/// Counters a query's stream fills in for its log line.
-#[derive(Default)]
-struct Counters {
-    rows: AtomicU64,
-}
-
 /// The result stream of one query.
 pub struct QueryStream {
     inner: BoxStream<'static, Result<FlightData, Status>>,
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
-    counters: Arc<Counters>,
+    /// Rows sent, counted as batches pass (for the log line).
+    rows: Arc<AtomicU64>,
     bytes: u64,
     outcome: Option<String>,
     id: String,
@@ -233,7 +228,7 @@ impl QueryStream {
             .lock()
             .unwrap()
             .insert(query.id.clone(), cancel.clone());
-        let counters = Arc::new(Counters::default());
+        let rows = Arc::new(AtomicU64::new(0));
         let schema = query.schema.clone();
         let task_ctx = query.state.task_ctx();
         // The plans run on the query runtime, apart from the one serving
@@ -263,12 +258,10 @@ impl QueryStream {
         });
         let batches = stream::poll_fn(move |cx| receiver.poll_recv(cx));
         let cast_schema = schema.clone();
-        let counted = counters.clone();
+        let counted = rows.clone();
         let batches = batches.map(move |batch| {
             let batch = batch.map_err(to_flight_error)?;
-            counted
-                .rows
-                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            counted.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             to_client(batch, &cast_schema).map_err(|e| to_flight_error(e.into()))
         });
         let inner = FlightDataEncoderBuilder::new()
@@ -281,7 +274,7 @@ impl QueryStream {
             cancelled: Box::pin(cancel.cancelled_owned()),
             deadline: Box::pin(tokio::time::sleep(timeout)),
             timeout,
-            counters,
+            rows,
             bytes: 0,
             outcome: None,
             id: query.id,
@@ -415,7 +408,7 @@ impl Drop for QueryStream {
             &self.user,
             outcome,
             self.started.elapsed(),
-            self.counters.rows.load(Ordering::Relaxed),
+            self.rows.load(Ordering::Relaxed),
             self.bytes,
             &self.sql,
         );

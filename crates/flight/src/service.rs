@@ -230,21 +230,39 @@ impl AduanaFlightSql {
         self.running.lock().unwrap().len()
     }
 
+    /// The id and options of the caller's session, named by its cookie (a
+    /// session belongs to the user who made it).
+    fn owned_session<T>(
+        &self,
+        request: &Request<T>,
+        user: &str,
+    ) -> Option<(String, ClientOptions)> {
+        let id = session_id(request.metadata())?;
+        let sessions = self.sessions.lock().unwrap();
+        let (owner, options) = sessions.get(&id)?;
+        (owner == user).then(|| (id, options.clone()))
+    }
+
     /// The caller's session options, and the string-view header.
     fn client_options<T>(&self, request: &Request<T>, user: &str) -> ClientOptions {
-        let mut options = session_id(request.metadata())
-            .and_then(|id| {
-                let sessions = self.sessions.lock().unwrap();
-                sessions
-                    .get(&id)
-                    .filter(|(owner, _)| owner == user)
-                    .map(|(_, o)| o.clone())
-            })
+        let mut options = self
+            .owned_session(request, user)
+            .map(|(_, options)| options)
             .unwrap_or_default();
         if let Some(v) = request.metadata().get(STRING_VIEW_HEADER) {
             options.string_view = v.to_str().is_ok_and(|v| v == "true" || v == "1");
         }
         options
+    }
+
+    /// A state of the query's own: its memory pool and the client's
+    /// default schema.
+    fn query_state(&self, options: &ClientOptions) -> SessionState {
+        query_state(
+            self.session.context().state(),
+            self.limits.query_memory,
+            options.schema.as_deref(),
+        )
     }
 
     /// Parses (one statement), numbers `?` placeholders and plans under
@@ -263,11 +281,7 @@ impl AduanaFlightSql {
         }
         let mut statement = statements.pop().expect("one statement");
         number_question_marks(&mut statement);
-        let state = query_state(
-            &self.session.context().state(),
-            self.limits.query_memory,
-            options.schema.as_deref(),
-        );
+        let state = self.query_state(options);
         let plan = self
             .session
             .plan(&state, statement, WritePolicy::ReadOnly)
@@ -467,21 +481,9 @@ impl AduanaFlightSql {
     ) -> Result<Response<DoActionStream>, Status> {
         let message = SetSessionOptionsRequest::decode(request.get_ref().body.clone())
             .map_err(|e| Status::invalid_argument(format!("bad SetSessionOptionsRequest: {e}")))?;
-        let existing = session_id(request.metadata()).filter(|id| {
-            self.sessions
-                .lock()
-                .unwrap()
-                .get(id)
-                .is_some_and(|(owner, _)| owner == user)
-        });
-        let id = existing.clone().unwrap_or_else(random_id);
-        let mut options = self
-            .sessions
-            .lock()
-            .unwrap()
-            .get(&id)
-            .map(|(_, o)| o.clone())
-            .unwrap_or_default();
+        let existing = self.owned_session(request, user);
+        let new_session = existing.is_none();
+        let (id, mut options) = existing.unwrap_or_else(|| (random_id(), ClientOptions::default()));
         let catalog = self.session.context().catalog(CATALOG);
         let mut errors = HashMap::new();
         for (name, value) in message.session_options {
@@ -515,7 +517,7 @@ impl AduanaFlightSql {
             .unwrap()
             .insert(id.clone(), (user.to_string(), options));
         let mut response = action_result(SetSessionOptionsResult { errors });
-        if existing.is_none() {
+        if new_session {
             let cookie = format!("{SESSION_COOKIE}={id}");
             response.metadata_mut().insert(
                 "set-cookie",
@@ -673,11 +675,7 @@ impl FlightSqlService for AduanaFlightSql {
             ..
         } = self.prepared(&query.prepared_statement_handle, &user)?;
         let result = async {
-            let state = query_state(
-                &self.session.context().state(),
-                self.limits.query_memory,
-                options.schema.as_deref(),
-            );
+            let state = self.query_state(&options);
             let planned = self
                 .planned(
                     &user,
@@ -750,11 +748,7 @@ impl FlightSqlService for AduanaFlightSql {
         let prepared = self.prepared(&handle, &user)?;
         let _slot = self.slot()?;
         let started = Instant::now();
-        let state = query_state(
-            &self.session.context().state(),
-            self.limits.query_memory,
-            prepared.options.schema.as_deref(),
-        );
+        let state = self.query_state(&prepared.options);
         let plans = self
             .physical_plans(&state, &prepared.plan, &prepared.params, &prepared.bound)
             .await?;
@@ -863,11 +857,8 @@ impl FlightSqlService for AduanaFlightSql {
                 }))
             }
             "CloseSession" => {
-                if let Some(id) = session_id(request.metadata()) {
-                    let mut sessions = self.sessions.lock().unwrap();
-                    if sessions.get(&id).is_some_and(|(owner, _)| *owner == user) {
-                        sessions.remove(&id);
-                    }
+                if let Some((id, _)) = self.owned_session(&request, &user) {
+                    self.sessions.lock().unwrap().remove(&id);
                 }
                 Ok(action_result(CloseSessionResult {
                     status: CloseSessionStatus::Closed as i32,
