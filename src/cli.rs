@@ -55,6 +55,84 @@ enum Command {
     Model(ModelCommand),
     /// Measure how well a risk score ranks known fraud (AUC, Pre/Rec/Rev at n%)
     Evaluate(EvaluateArgs),
+    /// The nightly job: score new declarations, profile traders, publish the
+    /// risk tables atomically
+    #[command(after_help = REFRESH_HELP)]
+    Refresh(RefreshArgs),
+}
+
+const REFRESH_HELP: &str =
+    "What it does: finds the declaration partitions new or changed since the last
+published run, rebuilds the risk model when asked, absent or older than
+--model-max-age-days, scores those partitions into risk/declaration_scores/
+(rejects, with the reason, into risk/rejects/), recomputes risk/trader_risk/,
+writes a run manifest to risk/runs/, and publishes by rewriting
+risk/_published.json last. Safe to re-run; one run at a time (risk/_lock).
+Backtest: --as-of DAY works under risk/backtests/as_of=DAY/ with a model and
+labels from before DAY; then `aduana evaluate --backtest DAY --score risk_score
+--where \"declaration_date >= DATE 'DAY'\"`.
+Exit codes:
+  0  success (published, or already up to date, or dry run)
+  1  failure while running (the reason is printed)
+  2  bad usage
+  3  another run holds the lock
+  4  bad input: an unreadable, corrupt or contract-violating file, a bad option
+  5  storage failure (after the object store's retries with backoff)";
+
+#[derive(Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Also rescore every partition from this day's month on (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE", conflicts_with = "partitions")]
+    pub since: Option<chrono::NaiveDate>,
+    /// Also rescore these partitions: year=2026/month=11,...
+    #[arg(long, value_delimiter = ',', value_parser = parse_partition, value_name = "PARTITIONS")]
+    pub partitions: Vec<(i32, i32)>,
+    /// Rebuild the risk model first (and rescore everything with it)
+    #[arg(long)]
+    pub rebuild_model: bool,
+    /// Rebuild the model when it is older than this many days
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub model_max_age_days: u32,
+    /// Training window of a rebuilt model, in months
+    #[arg(long, default_value_t = 12)]
+    pub window_months: u32,
+    /// Show what would be done, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Backtest as if on this day (YYYY-MM-DD): model, trader histories and
+    /// inspection labels from before it; kept under risk/backtests/
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Seconds after which another run's lock is taken over (a lock of a
+    /// dead process on this host is taken over at once)
+    #[arg(long, default_value_t = 21600, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    /// Log lines on standard error: text (a progress bar on a terminal) or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn parse_partition(text: &str) -> Result<(i32, i32), String> {
+    let bad = || format!("{text:?} is not year=YYYY/month=M");
+    let (year, month) = text.trim().split_once('/').ok_or_else(bad)?;
+    let year: i32 = year
+        .strip_prefix("year=")
+        .ok_or_else(bad)?
+        .parse()
+        .map_err(|_| bad())?;
+    let month: i32 = month
+        .strip_prefix("month=")
+        .ok_or_else(bad)?
+        .parse()
+        .map_err(|_| bad())?;
+    if !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok((year, month))
 }
 
 const SERVE_HELP: &str = "Credentials never go on the command line:
@@ -138,6 +216,13 @@ pub struct EvaluateArgs {
     /// Count only this kind of fraud as fraud
     #[arg(long, value_parser = aduana_engine::evaluate::FRAUD_TYPES)]
     pub fraud_type: Option<String>,
+    /// Measure the published scores of risk.declaration_scores (the score
+    /// may use its columns: risk_score, valuation_deviation, ...)
+    #[arg(long)]
+    pub published: bool,
+    /// Measure a backtest's published scores (implies --published)
+    #[arg(long, value_name = "DATE")]
+    pub backtest: Option<chrono::NaiveDate>,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +274,12 @@ pub struct WarehouseArgs {
 
 impl WarehouseArgs {
     pub async fn open(&self) -> Result<Warehouse, Error> {
+        self.open_with_risk(None).await
+    }
+
+    /// Opens the warehouse with the risk tables of `risk_root` (a
+    /// backtest's) instead of its own.
+    pub async fn open_with_risk(&self, risk_root: Option<String>) -> Result<Warehouse, Error> {
         let options = OpenOptions {
             config_path: self.config.clone(),
             storage: StorageConfig {
@@ -197,6 +288,7 @@ impl WarehouseArgs {
                 path_style: self.s3_path_style.then_some(true),
                 allow_http: self.s3_allow_http.then_some(true),
             },
+            risk_root: risk_root.unwrap_or_default(),
         };
         Ok(Warehouse::open_with(&self.warehouse, options).await?)
     }
@@ -217,7 +309,7 @@ impl EngineArgs {
         Ok(EngineOptions {
             target_partitions: self.target_partitions,
             memory_limit: self.memory_limit.as_deref().map(parse_size).transpose()?,
-            skip_model: false,
+            ..Default::default()
         })
     }
 }
@@ -354,6 +446,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
+        Command::Refresh(args) => runtime()?.block_on(refresh(args)),
     }
 }
 
@@ -674,6 +767,7 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
         through: args.through,
         window_months: args.window_months,
         min_cell_size: args.min_cell_size,
+        ..Default::default()
     };
     let manifest = aduana_engine::model_build::build(&session, &options).await?;
     let cells: Vec<String> = manifest
@@ -701,13 +795,18 @@ async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
     } else {
         Labels::Inspections
     };
-    let session = Session::open(args.warehouse.open().await?, &args.engine.options()?).await?;
+    let risk_root = args
+        .backtest
+        .map(|day| format!("{}/as_of={day}", aduana_warehouse::risk::BACKTESTS_DIR));
+    let warehouse = args.warehouse.open_with_risk(risk_root.clone()).await?;
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
     let options = EvaluateOptions {
         score: &args.score,
         labels,
         rates: &args.at,
         filter: args.filter.as_deref(),
         fraud_type: args.fraud_type.as_deref(),
+        published_scores: args.published || risk_root.is_some(),
     };
     let e = evaluate(&session, &options).await?;
     let kind = args
@@ -730,6 +829,73 @@ async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
         println!(
             "{:>7}% {:>10} {:>9.4} {:>9.4} {:>9.4}",
             a.rate_percent, a.selected, a.precision, a.recall, a.revenue
+        );
+    }
+    Ok(())
+}
+
+async fn refresh(args: RefreshArgs) -> Result<(), Error> {
+    use aduana_refresh::{LogFormat, RefreshOptions, Reporter};
+    let format = if args.log_format == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    };
+    let reporter = Reporter::new(format);
+    let options = RefreshOptions {
+        since: args.since,
+        partitions: args.partitions.clone(),
+        rebuild_model: args.rebuild_model,
+        model_max_age_days: args.model_max_age_days,
+        window_months: args.window_months,
+        dry_run: args.dry_run,
+        as_of: args.as_of,
+        lock_timeout_s: args.lock_timeout,
+        engine: args.engine.options()?,
+    };
+    let run = async {
+        let warehouse = args.warehouse.open().await.map_err(|e| {
+            match e.downcast::<aduana_warehouse::WarehouseError>() {
+                Ok(e) => aduana_refresh::RefreshError::from(*e),
+                Err(e) => aduana_refresh::RefreshError::BadInput(e.to_string()),
+            }
+        })?;
+        aduana_refresh::refresh(warehouse, &options, &reporter).await
+    };
+    let manifest = match run.await {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            reporter.event("failed", &[("error", serde_json::json!(e.to_string()))]);
+            return Err(Box::new(e));
+        }
+    };
+    let model = manifest.model.as_ref();
+    println!(
+        "refresh {} {}: {} partition(s) scored, {} unchanged, {} removed; {} rows in, {} scored, {} rejected; {} importer-months of trader risk; model {}{}",
+        manifest.run_id,
+        manifest.status,
+        manifest.scored_partitions.len(),
+        manifest.unchanged_partitions,
+        manifest.removed_partitions.len(),
+        manifest.rows_in,
+        manifest.rows_scored,
+        manifest.rows_rejected,
+        manifest.trader_rows,
+        model.map_or("-", |m| m.version.as_str()),
+        model.map_or(String::new(), |m| format!(" ({})", m.reason)),
+    );
+    for (partition, reason) in &manifest.scored_partitions {
+        let verb = if manifest.status == "dry run" {
+            "would score"
+        } else {
+            "scored"
+        };
+        println!("  {verb} {partition}: {reason}");
+    }
+    for step in &manifest.steps {
+        println!(
+            "  {:<12} {:>8.2} s {:>12} rows {:>12.0} rows/s",
+            step.step, step.seconds, step.rows, step.rows_per_second
         );
     }
     Ok(())

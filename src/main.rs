@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", one_line(&error.to_string()));
-            ExitCode::FAILURE
+            // The refresh job's codes tell a scheduler what went wrong.
+            match error.downcast_ref::<aduana_refresh::RefreshError>() {
+                Some(e) => ExitCode::from(e.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

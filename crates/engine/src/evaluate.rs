@@ -55,6 +55,11 @@ pub struct EvaluateOptions<'a> {
     /// Count only this kind of fraud (`valuation`, `classification`,
     /// `origin`); items with other fraud count as not fraudulent.
     pub fraud_type: Option<&'a str>,
+    /// Join the published `risk.declaration_scores` (its score columns), so
+    /// the score can be what a refresh (or a backtest) published:
+    /// `risk_score`.
+    /// Items it did not score are left out.
+    pub published_scores: bool,
 }
 
 /// The kinds of fraud the labels distinguish.
@@ -72,7 +77,17 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
         rates,
         filter,
         fraud_type,
+        published_scores,
     } = *options;
+    let scores = if published_scores {
+        " JOIN (SELECT declaration_id AS scored_declaration_id, item_no AS scored_item_no, \
+                valuation_deviation, hs_misclassification_probability, origin_risk, \
+                revenue_at_risk, risk_score, risk_level, model_version \
+                FROM risk.declaration_scores) s \
+              ON s.scored_declaration_id = d.declaration_id AND s.scored_item_no = d.item_no"
+    } else {
+        ""
+    };
     if let Some(kind) = fraud_type.filter(|k| !FRAUD_TYPES.contains(k)) {
         return Err(EngineError::InvalidOption(format!(
             "fraud type '{kind}' is not one of {}",
@@ -109,7 +124,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
             format!(
                 "SELECT ({score}) AS score, COALESCE(t.fraud{kind}, false) AS fraud, \
                      CAST(t.revenue_loss AS DOUBLE) AS revenue \
-                 FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no{filter}",
+                 FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no{scores}{filter}",
                 kind = of_kind("t.fraud_type"),
             )
         }
@@ -125,7 +140,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                      CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS revenue \
                      FROM inspections WHERE item_no IS NOT NULL GROUP BY declaration_id, item_no) \
                  SELECT ({score}) AS score, o.fraud, o.revenue \
-                 FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no{filter}",
+                 FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no{scores}{filter}",
                 kind = of_kind("fraud_type"),
             )
         }

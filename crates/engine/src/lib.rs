@@ -63,6 +63,17 @@ pub struct EngineOptions {
     /// Do not load the current risk model (the model builder must run even
     /// when the current model is missing its files or from an older format).
     pub skip_model: bool,
+    /// Load this model version instead of the current one (the refresh job
+    /// scores with the version it built, backtests with their own).
+    pub model_at: Option<ModelAt>,
+}
+
+/// A written model version: the root its `risk/model/` is under (the
+/// warehouse's, or a backtest's) and the version.
+#[derive(Debug, Clone)]
+pub struct ModelAt {
+    pub root: object_store::path::Path,
+    pub version: String,
 }
 
 /// What statements may do.
@@ -143,15 +154,20 @@ impl Session {
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         warehouse.register(&ctx)?;
         let location = warehouse.location();
-        let model = if options.skip_model {
-            None
-        } else {
-            aduana_model::load_current(location.store.as_ref(), &location.prefix)
+        let store = location.store.as_ref();
+        let model = match (&options.model_at, options.skip_model) {
+            (_, true) => None,
+            (Some(at), false) => {
+                Some(aduana_model::load_version(store, &at.root, &at.version).await)
+            }
+            (None, false) => aduana_model::load_current(store, &location.prefix)
                 .await
-                .map_err(|e| {
-                    EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
-                })?
-        };
+                .transpose(),
+        }
+        .transpose()
+        .map_err(|e| {
+            EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
+        })?;
         let has_model = model.is_some();
         aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::new(model.map(Arc::new)))?;
         if has_model {

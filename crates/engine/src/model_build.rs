@@ -26,6 +26,13 @@ pub struct BuildOptions {
     pub window_months: u32,
     /// Cells with fewer references are not kept (and never used).
     pub min_cell_size: u64,
+    /// The root the model is written under (its `risk/model/`); the
+    /// warehouse root when unset. Backtests write under their own.
+    pub root: Option<object_store::path::Path>,
+    /// Make the new version current at once (`aduana model build`); the
+    /// refresh job does it itself when it publishes the tables scored with
+    /// it.
+    pub make_current: bool,
 }
 
 impl Default for BuildOptions {
@@ -34,6 +41,8 @@ impl Default for BuildOptions {
             through: None,
             window_months: 12,
             min_cell_size: 30,
+            root: None,
+            make_current: true,
         }
     }
 }
@@ -95,12 +104,18 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
     let start = end - Months::new(options.window_months);
     let has_inspections = session.warehouse().table("inspections").is_some();
     let fraud_filter = if has_inspections {
-        "AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
-             AND i.declaration_id = d.declaration_id AND i.item_no = d.item_no) \
-         AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
-             AND i.declaration_id = d.declaration_id AND i.item_no IS NULL)"
+        // Only what inspections had found by the end of the window: a
+        // backtest must not learn from outcomes known after its date.
+        format!(
+            "AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
+                 AND i.inspected_on < DATE '{end}' \
+                 AND i.declaration_id = d.declaration_id AND i.item_no = d.item_no) \
+             AND NOT EXISTS (SELECT 1 FROM inspections i WHERE i.result = 'fraud' \
+                 AND i.inspected_on < DATE '{end}' \
+                 AND i.declaration_id = d.declaration_id AND i.item_no IS NULL)"
+        )
     } else {
-        ""
+        String::new()
     };
     let window = format!(
         "d.declaration_date >= DATE '{start}' AND d.declaration_date < DATE '{end}' AND hs_valid(d.hs_code)"
@@ -240,15 +255,12 @@ async fn build_from_training(
     origins.push(valuation_records(session, window, priced).await?);
     let classifier = classifier_words(session, &training).await?;
     let location = session.warehouse().location();
-    aduana_model::publish(
-        location.store.as_ref(),
-        &location.prefix,
-        &manifest,
-        &prices,
-        &origins,
-        &classifier,
-    )
-    .await?;
+    let root = options.root.as_ref().unwrap_or(&location.prefix);
+    let store = location.store.as_ref();
+    aduana_model::write_version(store, root, &manifest, &prices, &origins, &classifier).await?;
+    if options.make_current {
+        aduana_model::set_current(store, root, &manifest.version).await?;
+    }
     Ok(manifest)
 }
 

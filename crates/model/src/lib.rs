@@ -737,6 +737,36 @@ pub async fn publish(
     origins: &[RecordBatch],
     classifier: &[RecordBatch],
 ) -> Result<()> {
+    write_version(store, root, manifest, prices, origins, classifier).await?;
+    set_current(store, root, &manifest.version).await
+}
+
+/// Makes `version` (already written) the current model: one small object
+/// rewritten last, so readers see the previous model or this one whole.
+pub async fn set_current(store: &dyn ObjectStore, root: &Path, version: &str) -> Result<()> {
+    let location = path(root, &[MODEL_DIR, CURRENT_FILE]);
+    store
+        .put(
+            &location,
+            PutPayload::from(format!("{version}\n").into_bytes()),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|source| ModelError::Storage {
+            location: location.to_string(),
+            source,
+        })
+}
+
+/// Writes the files of a model version without making it current.
+pub async fn write_version(
+    store: &dyn ObjectStore,
+    root: &Path,
+    manifest: &Manifest,
+    prices: &[RecordBatch],
+    origins: &[RecordBatch],
+    classifier: &[RecordBatch],
+) -> Result<()> {
     let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
     let put = async |location: Path, bytes: Vec<u8>| {
         store
@@ -774,15 +804,10 @@ pub async fn publish(
     )
     .await?;
     let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
+    // Last: a version with a manifest is complete.
     put(
         version_dir.clone().join(MANIFEST_FILE),
         manifest_text.into_bytes(),
-    )
-    .await?;
-    // Last: readers switch to the new version only once it is complete.
-    put(
-        path(root, &[MODEL_DIR, CURRENT_FILE]),
-        format!("{}\n", manifest.version).into_bytes(),
     )
     .await
 }
@@ -806,9 +831,9 @@ async fn get(store: &dyn ObjectStore, location: &Path) -> Result<Option<Bytes>> 
     })
 }
 
-/// Loads the current model of the warehouse at `root`; `Ok(None)` when no
-/// model was ever built.
-pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option<RiskModel>> {
+/// The current model version of the warehouse at `root`; `Ok(None)` when
+/// no model was ever built.
+pub async fn current_version(store: &dyn ObjectStore, root: &Path) -> Result<Option<String>> {
     let pointer = path(root, &[MODEL_DIR, CURRENT_FILE]);
     let Some(version) = get(store, &pointer).await? else {
         return Ok(None);
@@ -820,18 +845,43 @@ pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option
     if version.is_empty() || version.contains('/') {
         return Err(corrupt(&pointer, format!("invalid version {version:?}")));
     }
-    let dir = path(root, &[MODEL_DIR, &version]);
-    let manifest_path = dir.clone().join(MANIFEST_FILE);
+    Ok(Some(version))
+}
+
+/// The manifest of a written model version.
+pub async fn read_manifest(
+    store: &dyn ObjectStore,
+    root: &Path,
+    version: &str,
+) -> Result<Manifest> {
+    let manifest_path = path(root, &[MODEL_DIR, version, MANIFEST_FILE]);
     let manifest_bytes = get(store, &manifest_path).await?.ok_or_else(|| {
         corrupt(
             &manifest_path,
             "missing (the pointer names a version that is not there)",
         )
     })?;
-    let manifest: Manifest = toml::from_str(
-        std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?,
-    )
-    .map_err(|e| corrupt(&manifest_path, e))?;
+    toml::from_str(std::str::from_utf8(&manifest_bytes).map_err(|e| corrupt(&manifest_path, e))?)
+        .map_err(|e| corrupt(&manifest_path, e))
+}
+
+/// Loads the current model of the warehouse at `root`; `Ok(None)` when no
+/// model was ever built.
+pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option<RiskModel>> {
+    match current_version(store, root).await? {
+        Some(version) => load_version(store, root, &version).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Loads one written model version.
+pub async fn load_version(
+    store: &dyn ObjectStore,
+    root: &Path,
+    version: &str,
+) -> Result<RiskModel> {
+    let dir = path(root, &[MODEL_DIR, version]);
+    let manifest = read_manifest(store, root, version).await?;
     let read = async |file: &str| -> Result<Vec<RecordBatch>> {
         let location = dir.clone().join(file);
         let bytes = get(store, &location)
@@ -850,7 +900,7 @@ pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option
     let mut model =
         RiskModel::from_batches(manifest, &prices, &origins).map_err(|e| corrupt(&dir, e))?;
     model.classifier = read_classifier(&words).map_err(|e| corrupt(&dir, e))?;
-    Ok(Some(model))
+    Ok(model)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod contract;
 mod discover;
 pub mod error;
 mod register;
+pub mod risk;
 pub mod store;
 
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub struct OpenOptions {
     /// Object-store settings from flags; they override the config file,
     /// which overrides `AWS_*` variables.
     pub storage: StorageConfig,
+    /// Where the published risk tables are read from, relative to the
+    /// root: `""` (default) for the warehouse's own, or a backtest's root
+    /// (`risk/backtests/as_of=DATE`).
+    pub risk_root: String,
 }
 
 /// An opened, validated warehouse.
@@ -43,6 +48,8 @@ pub struct Warehouse {
     location: Location,
     config: WarehouseConfig,
     tables: Vec<DiscoveredTable>,
+    risk_root: String,
+    risk: Option<risk::Snapshot>,
 }
 
 impl Warehouse {
@@ -80,10 +87,13 @@ impl Warehouse {
                 tables.push(table);
             }
         }
+        let risk = risk::load_snapshot(&location, &options.risk_root).await?;
         Ok(Warehouse {
             location,
             config,
             tables,
+            risk_root: options.risk_root,
+            risk,
         })
     }
 
@@ -106,13 +116,19 @@ impl Warehouse {
             .find(|t| t.contract.name == name || t.contract.qualified_name() == name)
     }
 
+    /// The published risk tables, when a refresh ever published them.
+    pub fn risk_snapshot(&self) -> Option<&risk::Snapshot> {
+        self.risk.as_ref()
+    }
+
     /// Registers the object store and every present table in `ctx`:
-    /// `declarations`, `inspections` and `reference.*`.
+    /// `declarations`, `inspections`, `reference.*` and `risk.*`.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
         ctx.register_object_store(&self.location.store_url, self.location.store.clone());
         for table in &self.tables {
             register::register(ctx, &self.location, table)?;
         }
+        risk::register(ctx, &self.location, &self.risk_root, self.risk.as_ref())?;
         Ok(())
     }
 }

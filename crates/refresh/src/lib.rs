@@ -1,0 +1,845 @@
+//! `aduana refresh`: the nightly job that keeps a warehouse's risk tables
+//! current.
+//!
+//! In order: find the declaration partitions that are new or changed since
+//! the last published run (file names, sizes, modification times, ETags);
+//! rebuild the risk model when asked, when there is none, or when it is too
+//! old; score the changed partitions (rows that cannot be scored go to the
+//! rejects, with the reason); recompute the trader risk over every scored
+//! item; then publish. Everything is written under a staging prefix first,
+//! moved to its final name, and made visible by rewriting one object,
+//! `risk/_published.json` (see `aduana_warehouse::risk`), so readers see
+//! the previous run's tables or the new ones. File names derive from their
+//! inputs, so a re-run writes the same files, and a run killed at any point
+//! leaves the published tables intact for the next run to complete.
+
+pub mod error;
+mod lock;
+pub mod log;
+mod sql;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aduana_engine::model_build::BuildOptions;
+use aduana_engine::{EngineOptions, ModelAt, Session, WritePolicy};
+use aduana_warehouse::risk::{
+    self, InputFile, PartitionState, REJECTS_SCHEMA, SCORES_SCHEMA, Snapshot, TRADER_RISK_SCHEMA,
+};
+use aduana_warehouse::{Location, Warehouse};
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use chrono::{NaiveDate, Utc};
+use datafusion::datasource::listing::ListingTableUrl;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub use error::{RefreshError, Result};
+pub use log::{LogFormat, Reporter};
+
+/// Bumped when the scores' content changes for the same inputs, so a new
+/// release rewrites them instead of keeping files named by old inputs.
+const FORMAT_VERSION: &str = "1";
+const STAGING_DIR: &str = "risk/_staging";
+const LOCK_FILE: &str = "risk/_lock";
+
+/// What to refresh and how.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// Also rescore every partition from this day's month on.
+    pub since: Option<NaiveDate>,
+    /// Also rescore these `(year, month)` partitions.
+    pub partitions: Vec<(i32, i32)>,
+    pub rebuild_model: bool,
+    /// A model older than this many days is rebuilt.
+    pub model_max_age_days: u32,
+    /// Training window of a rebuilt model.
+    pub window_months: u32,
+    /// Show what would be done; write nothing.
+    pub dry_run: bool,
+    /// Backtest: run as if on this day, under `risk/backtests/as_of=DAY/`.
+    pub as_of: Option<NaiveDate>,
+    /// A lock older than this (or held by a dead process on this host) is
+    /// taken over.
+    pub lock_timeout_s: u64,
+    pub engine: EngineOptions,
+}
+
+impl Default for RefreshOptions {
+    fn default() -> Self {
+        RefreshOptions {
+            since: None,
+            partitions: Vec::new(),
+            rebuild_model: false,
+            model_max_age_days: 30,
+            window_months: 12,
+            dry_run: false,
+            as_of: None,
+            lock_timeout_s: 6 * 3600,
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+/// Time and rows of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTiming {
+    pub step: String,
+    pub seconds: f64,
+    pub rows: u64,
+    pub rows_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelUse {
+    pub version: String,
+    pub rebuilt: bool,
+    /// Why it was (or was not) rebuilt.
+    pub reason: String,
+}
+
+/// The run manifest, `risk/runs/RUN_ID.json`, and what the command prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunManifest {
+    pub run_id: String,
+    /// `published`, `up to date`, `dry run` or `failed`.
+    pub status: String,
+    pub warehouse: String,
+    pub as_of: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub model: Option<ModelUse>,
+    /// Partitions (`year=Y/month=M`) scored by this run, and why.
+    pub scored_partitions: BTreeMap<String, String>,
+    pub unchanged_partitions: usize,
+    pub removed_partitions: Vec<String>,
+    pub inspections_changed: bool,
+    pub rows_in: u64,
+    pub rows_scored: u64,
+    pub rows_rejected: u64,
+    /// Importer-months in the published trader risk.
+    pub trader_rows: u64,
+    pub steps: Vec<StepTiming>,
+    pub error: Option<String>,
+}
+
+/// Runs a refresh of `warehouse`. Returns the run's manifest (also written
+/// under `risk/runs/`, except for dry runs).
+pub async fn refresh(
+    warehouse: Warehouse,
+    options: &RefreshOptions,
+    reporter: &Reporter,
+) -> Result<RunManifest> {
+    if options.window_months == 0 {
+        return Err(RefreshError::BadInput(
+            "--window-months must be at least 1".into(),
+        ));
+    }
+    let root = options
+        .as_of
+        .map(|day| format!("{}/as_of={day}", risk::BACKTESTS_DIR))
+        .unwrap_or_default();
+    let now = Utc::now();
+    let run_id = format!(
+        "{}-{:04x}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u16>()
+    );
+    let mut run = Run {
+        location: warehouse.location().clone(),
+        warehouse,
+        root,
+        options: options.clone(),
+        reporter,
+        manifest: RunManifest {
+            run_id: run_id.clone(),
+            status: "running".into(),
+            warehouse: String::new(),
+            as_of: options.as_of.map(|d| d.to_string()),
+            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            finished_at: String::new(),
+            model: None,
+            scored_partitions: BTreeMap::new(),
+            unchanged_partitions: 0,
+            removed_partitions: Vec::new(),
+            inspections_changed: false,
+            rows_in: 0,
+            rows_scored: 0,
+            rows_rejected: 0,
+            trader_rows: 0,
+            steps: Vec::new(),
+            error: None,
+        },
+    };
+    run.manifest.warehouse = run.location.display.clone();
+    reporter.event(
+        "start",
+        &[
+            ("run_id", json!(run_id)),
+            ("warehouse", json!(run.location.display)),
+            ("as_of", json!(run.manifest.as_of)),
+            ("dry_run", json!(options.dry_run)),
+        ],
+    );
+    if options.dry_run {
+        run.plan().await?;
+        run.manifest.status = "dry run".into();
+        run.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        return Ok(run.manifest);
+    }
+    let lock = lock::RunLock::acquire(
+        run.location.store.clone(),
+        run.path(LOCK_FILE),
+        &run_id,
+        options.lock_timeout_s,
+    )
+    .await?;
+    let outcome = run.execute().await;
+    run.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if let Err(e) = &outcome {
+        run.manifest.status = "failed".into();
+        run.manifest.error = Some(e.to_string());
+        // Best effort: the failure is what the operator must see, not a
+        // second failure writing its record.
+        let _ = run.write_manifest().await;
+    }
+    lock.release().await?;
+    outcome.map(|()| run.manifest)
+}
+
+/// What the run found it must do.
+struct Plan {
+    inputs: BTreeMap<(i32, i32), Vec<InputFile>>,
+    rows_in: BTreeMap<(i32, i32), u64>,
+    /// Partitions to score and why.
+    to_score: BTreeMap<(i32, i32), String>,
+    removed: Vec<String>,
+    inspections: Vec<InputFile>,
+    inspections_changed: bool,
+    previous: Option<Snapshot>,
+    /// The model version to score with (None: build one) and why.
+    model: Option<String>,
+    model_reason: String,
+}
+
+struct Run<'a> {
+    warehouse: Warehouse,
+    location: Location,
+    /// Relative to the warehouse root: `""`, or a backtest's root.
+    root: String,
+    options: RefreshOptions,
+    reporter: &'a Reporter,
+    manifest: RunManifest,
+}
+
+fn partition_key((year, month): (i32, i32)) -> String {
+    format!("year={year}/month={month}")
+}
+
+fn input_file(location: &Location, meta: &object_store::ObjectMeta) -> InputFile {
+    InputFile {
+        path: location.relative(&meta.location),
+        size: meta.size,
+        last_modified: meta
+            .last_modified
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        e_tag: meta.e_tag.clone(),
+    }
+}
+
+fn fingerprint(parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `batch` with exactly `schema`'s columns, by name, cast to its types.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                RefreshError::Failed(format!("query result lacks column {}", field.name()))
+            })?;
+            // Files hold plain strings: every Parquet reader reads them.
+            let target = match field.data_type() {
+                arrow::datatypes::DataType::Utf8View => &arrow::datatypes::DataType::Utf8,
+                other => other,
+            };
+            Ok(cast(column, target)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// For crash tests: `ADUANA_REFRESH_CRASH_AT=NAME` aborts the process at
+/// that point, as a kill would.
+fn crash_point(name: &str) {
+    if std::env::var("ADUANA_REFRESH_CRASH_AT").is_ok_and(|at| at == name) {
+        eprintln!("refresh: crashing at {name} (ADUANA_REFRESH_CRASH_AT)");
+        std::process::abort();
+    }
+}
+
+impl Run<'_> {
+    /// `relative` under this run's root, as a store path.
+    fn path(&self, relative: &str) -> Path {
+        self.location.child(&risk::join(&self.root, relative))
+    }
+
+    fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.location.store
+    }
+
+    fn step(&mut self, step: &str, started: Instant, rows: u64) {
+        let seconds = started.elapsed().as_secs_f64();
+        let rows_per_second = if seconds > 0.0 {
+            rows as f64 / seconds
+        } else {
+            0.0
+        };
+        self.reporter.event(
+            "step",
+            &[
+                ("step", json!(step)),
+                ("seconds", json!((seconds * 1000.0).round() / 1000.0)),
+                ("rows", json!(rows)),
+                ("rows_per_s", json!(rows_per_second.round())),
+            ],
+        );
+        self.manifest.steps.push(StepTiming {
+            step: step.to_string(),
+            seconds,
+            rows,
+            rows_per_second,
+        });
+    }
+
+    async fn plan(&mut self) -> Result<Plan> {
+        let started = Instant::now();
+        let declarations = self.warehouse.table("declarations").ok_or_else(|| {
+            RefreshError::BadInput(format!(
+                "warehouse {} has no declarations to score",
+                self.location.display
+            ))
+        })?;
+        let mut inputs: BTreeMap<(i32, i32), Vec<InputFile>> = BTreeMap::new();
+        let mut rows_in: BTreeMap<(i32, i32), u64> = BTreeMap::new();
+        for file in &declarations.files {
+            let partition = file.partition.ok_or_else(|| {
+                RefreshError::BadInput(format!(
+                    "{}: the refresh needs declarations in year=/month= partitions",
+                    self.location.url_of(&file.meta.location, false)
+                ))
+            })?;
+            inputs
+                .entry(partition)
+                .or_default()
+                .push(input_file(&self.location, &file.meta));
+            *rows_in.entry(partition).or_default() += file.rows;
+        }
+        for files in inputs.values_mut() {
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        let mut inspections: Vec<InputFile> = self
+            .warehouse
+            .table("inspections")
+            .map(|t| {
+                t.files
+                    .iter()
+                    .map(|f| input_file(&self.location, &f.meta))
+                    .collect()
+            })
+            .unwrap_or_default();
+        inspections.sort_by(|a, b| a.path.cmp(&b.path));
+        let previous = risk::load_snapshot(&self.location, &self.root).await?;
+
+        // The model: the current one of this root unless asked, absent or old.
+        let model_root = self.path("");
+        let store = self.store().as_ref();
+        let current = aduana_model::current_version(store, &model_root).await?;
+        let (model, model_reason) = match current {
+            _ if self.options.rebuild_model => (None, "asked (--rebuild-model)".to_string()),
+            None => (None, "no model yet".to_string()),
+            Some(version) => {
+                let manifest = aduana_model::read_manifest(store, &model_root, &version).await?;
+                let age_days = chrono::DateTime::parse_from_rfc3339(&manifest.built_at)
+                    .map(|at| (Utc::now() - at.with_timezone(&Utc)).num_days())
+                    .unwrap_or(i64::MAX);
+                if age_days > self.options.model_max_age_days as i64 {
+                    (
+                        None,
+                        format!(
+                            "model {version} is {age_days} days old (more than {})",
+                            self.options.model_max_age_days
+                        ),
+                    )
+                } else {
+                    (Some(version), "current model".to_string())
+                }
+            }
+        };
+
+        let since = self.options.since.map(|d| {
+            (
+                chrono::Datelike::year(&d),
+                chrono::Datelike::month(&d) as i32,
+            )
+        });
+        for forced in &self.options.partitions {
+            if !inputs.contains_key(forced) {
+                return Err(RefreshError::BadInput(format!(
+                    "--partitions {}: no declarations in that partition",
+                    partition_key(*forced)
+                )));
+            }
+        }
+        let mut to_score = BTreeMap::new();
+        for (partition, files) in &inputs {
+            let published = previous
+                .as_ref()
+                .and_then(|s| s.partitions.get(&partition_key(*partition)));
+            let reason = if model.is_none() {
+                Some("new model")
+            } else if previous
+                .as_ref()
+                .is_some_and(|s| Some(&s.model_version) != model.as_ref())
+            {
+                Some("model changed since the last run")
+            } else if published.is_none() {
+                Some("new partition")
+            } else if published.is_some_and(|p| &p.inputs != files) {
+                Some("files changed")
+            } else if self.options.partitions.contains(partition) {
+                Some("asked (--partitions)")
+            } else if since.is_some_and(|s| *partition >= s) {
+                Some("asked (--since)")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                to_score.insert(*partition, reason.to_string());
+            }
+        }
+        let removed: Vec<String> = previous
+            .as_ref()
+            .map(|s| {
+                s.partitions
+                    .keys()
+                    .filter(|k| !inputs.keys().any(|p| &partition_key(*p) == *k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let inspections_changed = previous
+            .as_ref()
+            .is_none_or(|s| s.inspections != inspections);
+        for (partition, reason) in &to_score {
+            self.reporter.event(
+                "plan",
+                &[
+                    ("partition", json!(partition_key(*partition))),
+                    ("rows", json!(rows_in[partition])),
+                    ("reason", json!(reason)),
+                ],
+            );
+        }
+        self.reporter.event(
+            "plan",
+            &[
+                ("partitions", json!(inputs.len())),
+                ("to_score", json!(to_score.len())),
+                ("removed", json!(removed)),
+                ("inspections_changed", json!(inspections_changed)),
+                ("model", json!(model)),
+                ("model_reason", json!(model_reason)),
+            ],
+        );
+        self.manifest.scored_partitions = to_score
+            .iter()
+            .map(|(p, r)| (partition_key(*p), r.clone()))
+            .collect();
+        self.manifest.unchanged_partitions = inputs.len() - to_score.len();
+        self.manifest.removed_partitions = removed.clone();
+        self.manifest.inspections_changed = inspections_changed;
+        self.manifest.rows_in = to_score.keys().map(|p| rows_in[p]).sum();
+        self.manifest.model = Some(ModelUse {
+            version: model.clone().unwrap_or_else(|| "(to build)".into()),
+            rebuilt: model.is_none(),
+            reason: model_reason.clone(),
+        });
+        let plan = Plan {
+            inputs,
+            rows_in,
+            to_score,
+            removed,
+            inspections,
+            inspections_changed,
+            previous,
+            model,
+            model_reason,
+        };
+        self.step("plan", started, 0);
+        Ok(plan)
+    }
+
+    async fn execute(&mut self) -> Result<()> {
+        let plan = self.plan().await?;
+        if plan.model.is_some()
+            && plan.to_score.is_empty()
+            && plan.removed.is_empty()
+            && !plan.inspections_changed
+            && plan.previous.is_some()
+        {
+            self.manifest.status = "up to date".into();
+            return self.write_manifest().await;
+        }
+        self.clean_staging().await?;
+
+        let (model_version, rebuilt) = match &plan.model {
+            Some(version) => (version.clone(), false),
+            None => (self.build_model().await?, true),
+        };
+        self.manifest.model = Some(ModelUse {
+            version: model_version.clone(),
+            rebuilt,
+            reason: plan.model_reason.clone(),
+        });
+        let engine = EngineOptions {
+            model_at: Some(ModelAt {
+                root: self.path(""),
+                version: model_version.clone(),
+            }),
+            skip_model: false,
+            ..self.options.engine.clone()
+        };
+        let session = Session::open(self.warehouse.clone(), &engine).await?;
+
+        // Score every partition to score, into staging.
+        let mut partitions: BTreeMap<String, PartitionState> = BTreeMap::new();
+        let mut staged: Vec<String> = Vec::new();
+        let started = Instant::now();
+        let total_rows: u64 = plan.to_score.keys().map(|p| plan.rows_in[p]).sum();
+        let mut done_rows = 0;
+        for (i, (&partition, _)) in plan.to_score.iter().enumerate() {
+            self.reporter.progress(
+                "scoring",
+                i,
+                plan.to_score.len(),
+                done_rows,
+                started.elapsed().as_secs_f64(),
+            );
+            let state = self
+                .score_partition(&session, partition, &plan, &model_version, &mut staged)
+                .await?;
+            done_rows += state.rows_in;
+            self.manifest.rows_scored += state.scored;
+            self.manifest.rows_rejected += state.rejected;
+            partitions.insert(partition_key(partition), state);
+        }
+        self.reporter.finish_progress();
+        self.step("score", started, total_rows);
+        crash_point("scored");
+        // Unchanged partitions keep their published files.
+        if let Some(previous) = &plan.previous {
+            for (key, state) in &previous.partitions {
+                if !partitions.contains_key(key) && !plan.removed.contains(key) {
+                    partitions.insert(key.clone(), state.clone());
+                }
+            }
+        }
+
+        // Trader risk over every scored item (staged or published).
+        let started = Instant::now();
+        let staged_set: BTreeSet<&String> = staged.iter().collect();
+        let score_files: Vec<String> = partitions
+            .values()
+            .map(|p| {
+                if staged_set.contains(&p.scores) {
+                    risk::join(&self.staging_dir(), &p.scores)
+                } else {
+                    risk::join(&self.root, &p.scores)
+                }
+            })
+            .collect();
+        let scored_rows: u64 = partitions.values().map(|p| p.scored).sum();
+        let cutoff = self.options.as_of.map(|d| d.to_string());
+        let inspections_key = serde_json::to_string(&plan.inspections).expect("plain data");
+        let trader_file = format!(
+            "{}/part-{}.parquet",
+            risk::TRADER_RISK_DIR,
+            fingerprint(&[
+                FORMAT_VERSION,
+                &partitions
+                    .values()
+                    .map(|p| p.scores.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                &inspections_key,
+                cutoff.as_deref().unwrap_or(""),
+            ])
+        );
+        let urls = score_files
+            .iter()
+            .map(|f| ListingTableUrl::parse(self.location.url_of(&self.location.child(f), false)))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let ctx = session.context();
+        ctx.register_table(
+            "aduana_refresh_scores",
+            risk::files_table(urls, SCORES_SCHEMA.clone())?,
+        )?;
+        let has_inspections = self.warehouse.table("inspections").is_some();
+        let query = sql::trader_risk("aduana_refresh_scores", has_inspections, cutoff.as_deref());
+        let result = self
+            .write_query(&session, &query, &trader_file, &TRADER_RISK_SCHEMA)
+            .await;
+        ctx.deregister_table("aduana_refresh_scores")?;
+        self.manifest.trader_rows = result?;
+        staged.push(trader_file.clone());
+        self.step("trader_risk", started, scored_rows);
+        crash_point("staged");
+
+        // Publish: move the staged files to their names, record the run,
+        // switch the model and the snapshot, then clear what is unused.
+        let started = Instant::now();
+        for (i, file) in staged.iter().enumerate() {
+            let from = self.location.child(&risk::join(&self.staging_dir(), file));
+            let to = self.path(file);
+            self.store()
+                .rename(&from, &to)
+                .await
+                .map_err(|e| RefreshError::storage(&to, e))?;
+            if i == 0 {
+                crash_point("publish-first-file");
+            }
+        }
+        crash_point("publish-files-moved");
+        let snapshot = Snapshot {
+            run_id: self.manifest.run_id.clone(),
+            published_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            model_version: model_version.clone(),
+            as_of: self.manifest.as_of.clone(),
+            partitions,
+            inspections: plan.inspections.clone(),
+            trader_risk: trader_file,
+        };
+        self.manifest.status = "published".into();
+        self.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.write_manifest().await?;
+        if rebuilt {
+            aduana_model::set_current(self.store().as_ref(), &self.path(""), &model_version)
+                .await?;
+        }
+        crash_point("before-snapshot");
+        let body = serde_json::to_vec_pretty(&snapshot).expect("plain data");
+        let snapshot_path = self.path(risk::SNAPSHOT_FILE);
+        self.store()
+            .put(&snapshot_path, PutPayload::from(body))
+            .await
+            .map_err(|e| RefreshError::storage(&snapshot_path, e))?;
+        crash_point("after-snapshot");
+        self.collect_garbage(&snapshot, plan.previous.as_ref())
+            .await?;
+        self.step("publish", started, 0);
+        Ok(())
+    }
+
+    fn staging_dir(&self) -> String {
+        risk::join(
+            &self.root,
+            &format!("{STAGING_DIR}/{}", self.manifest.run_id),
+        )
+    }
+
+    async fn build_model(&mut self) -> Result<String> {
+        let started = Instant::now();
+        let engine = EngineOptions {
+            skip_model: true,
+            model_at: None,
+            ..self.options.engine.clone()
+        };
+        let session = Session::open(self.warehouse.clone(), &engine).await?;
+        let options = BuildOptions {
+            through: self.options.as_of.and_then(|d| d.pred_opt()),
+            window_months: self.options.window_months,
+            root: Some(self.path("")),
+            make_current: false,
+            ..Default::default()
+        };
+        let manifest = aduana_engine::model_build::build(&session, &options).await?;
+        self.step("model_build", started, manifest.training_items);
+        Ok(manifest.version)
+    }
+
+    async fn score_partition(
+        &mut self,
+        session: &Session,
+        partition: (i32, i32),
+        plan: &Plan,
+        model_version: &str,
+        staged: &mut Vec<String>,
+    ) -> Result<PartitionState> {
+        let key = partition_key(partition);
+        let inputs = &plan.inputs[&partition];
+        let inputs_key = serde_json::to_string(inputs).expect("plain data");
+        let cutoff = self.manifest.as_of.clone().unwrap_or_default();
+        let name = fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff]);
+        let scores = format!("{}/{key}/part-{name}.parquet", risk::SCORES_DIR);
+        let (year, month) = partition;
+        let scored = self
+            .write_query(
+                session,
+                &sql::partition_scores(year, month, model_version),
+                &scores,
+                &SCORES_SCHEMA,
+            )
+            .await?;
+        staged.push(scores.clone());
+        let rejects_file = format!("{}/{key}/part-{name}.parquet", risk::REJECTS_DIR);
+        let rejected = self
+            .write_query(
+                session,
+                &sql::partition_rejects(year, month),
+                &rejects_file,
+                &REJECTS_SCHEMA,
+            )
+            .await?;
+        let rejects = if rejected > 0 {
+            staged.push(rejects_file.clone());
+            Some(rejects_file)
+        } else {
+            let path = self
+                .location
+                .child(&risk::join(&self.staging_dir(), &rejects_file));
+            let _ = self.store().delete(&path).await;
+            None
+        };
+        let rows_in = plan.rows_in[&partition];
+        if scored + rejected != rows_in {
+            return Err(RefreshError::Failed(format!(
+                "partition {key}: {rows_in} rows in, but {scored} scored and {rejected} rejected"
+            )));
+        }
+        self.reporter.event(
+            "scored",
+            &[
+                ("partition", json!(key)),
+                ("rows", json!(rows_in)),
+                ("scored", json!(scored)),
+                ("rejected", json!(rejected)),
+            ],
+        );
+        Ok(PartitionState {
+            inputs: inputs.clone(),
+            scores,
+            rejects,
+            rows_in,
+            scored,
+            rejected,
+        })
+    }
+
+    /// Runs `query` and writes its rows, conformed to `schema`, to
+    /// `relative` under the staging prefix; returns the rows written.
+    async fn write_query(
+        &self,
+        session: &Session,
+        query: &str,
+        relative: &str,
+        schema: &SchemaRef,
+    ) -> Result<u64> {
+        let path = self
+            .location
+            .child(&risk::join(&self.staging_dir(), relative));
+        let mut stream = session
+            .sql(query, WritePolicy::ReadOnly)
+            .await?
+            .execute_stream()
+            .await?;
+        let writer = object_store::buffered::BufWriter::new(self.store().clone(), path.clone());
+        let file_schema = conform(&RecordBatch::new_empty(schema.clone()), schema)?.schema();
+        let mut writer = AsyncArrowWriter::try_new(writer, file_schema, None)?;
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = conform(&batch?, schema)?;
+            rows += batch.num_rows() as u64;
+            writer.write(&batch).await?;
+        }
+        writer.close().await?;
+        Ok(rows)
+    }
+
+    async fn write_manifest(&self) -> Result<()> {
+        let path = self.path(&format!("{}/{}.json", risk::RUNS_DIR, self.manifest.run_id));
+        let body = serde_json::to_vec_pretty(&self.manifest).expect("plain data");
+        self.store()
+            .put(&path, PutPayload::from(body))
+            .await
+            .map(|_| ())
+            .map_err(|e| RefreshError::storage(&path, e))
+    }
+
+    /// Deletes the staging left by runs that died (this run holds the
+    /// lock, so no other run is writing there).
+    async fn clean_staging(&self) -> Result<()> {
+        let staging = self.path(STAGING_DIR);
+        self.delete_all(&staging, |_| true).await
+    }
+
+    /// Deletes every risk-table file that neither the new nor the previous
+    /// snapshot lists (the previous one's files stay one more run, for
+    /// queries that planned against it), and this run's staging.
+    async fn collect_garbage(&self, new: &Snapshot, previous: Option<&Snapshot>) -> Result<()> {
+        let keep: BTreeSet<Path> = new
+            .files()
+            .chain(previous.into_iter().flat_map(|p| p.files()))
+            .map(|f| self.path(f))
+            .collect();
+        for dir in [risk::SCORES_DIR, risk::REJECTS_DIR, risk::TRADER_RISK_DIR] {
+            self.delete_all(&self.path(dir), |p| !keep.contains(p))
+                .await?;
+        }
+        self.clean_staging().await
+    }
+
+    async fn delete_all(&self, prefix: &Path, doomed: impl Fn(&Path) -> bool) -> Result<()> {
+        let listed: Vec<_> = self
+            .store()
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| RefreshError::storage(prefix, e))?;
+        for meta in listed {
+            if doomed(&meta.location) {
+                match self.store().delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(RefreshError::storage(&meta.location, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}

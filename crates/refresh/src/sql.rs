@@ -1,0 +1,152 @@
+//! The refresh's queries: which items cannot be scored and why, the
+//! scores of a partition, and the trader risk over all scored items.
+
+/// UN/ECE Recommendation 20 codes accepted as quantity units: the units
+/// customs tariffs prescribe as supplementary units, and the common
+/// alternatives (pieces as `H87`/`C62`/`PCE`, etc.).
+pub const UNITS: &[&str] = &[
+    "KGM", "GRM", "TNE", "NAR", "H87", "C62", "PCE", "PR", "NPR", "DZN", "DPR", "SET", "LTR",
+    "MLT", "HLT", "MTQ", "MTK", "MTR", "KMT", "CMT", "KWH", "MWH", "CT", "CEN", "MIL", "GRO", "TU",
+    "2U", "NPL", "GFI", "GT", "KNI", "KPO", "KPP", "KSD", "KUR", "CTM", "ENP", "GBQ", "NCL",
+];
+
+/// Prior strength of the Beta-smoothed inspection hit rate, in
+/// inspections: a trader with few inspections stays near the overall rate.
+pub const HIT_RATE_PRIOR_INSPECTIONS: f64 = 20.0;
+/// Segments: the top share of importers of a month by expected revenue at
+/// risk is `high`, the next share `medium` (audit capacity is a share of
+/// the traders, so segments are ranks, not score thresholds).
+pub const HIGH_SHARE: f64 = 0.05;
+pub const MEDIUM_SHARE: f64 = 0.25;
+
+/// Why an item cannot be scored; NULL when it can.
+pub fn reject_reason() -> String {
+    let units = UNITS
+        .iter()
+        .map(|u| format!("'{u}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CASE WHEN NOT hs_valid(hs_code) THEN 'malformed HS code ''' || hs_code || ''''
+              WHEN customs_value <= 0 THEN 'customs value is zero or negative'
+              WHEN quantity IS NOT NULL AND NOT (quantity > 0) THEN 'quantity is zero or negative'
+              WHEN net_mass_kg IS NOT NULL AND net_mass_kg < 0 THEN 'net mass is negative'
+              WHEN quantity_unit IS NOT NULL AND upper(quantity_unit) NOT IN ({units})
+                   THEN 'unknown quantity unit ''' || quantity_unit || ''''
+         END"
+    )
+}
+
+/// The scores of one partition, in key order (so the same inputs give the
+/// same file).
+pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
+    format!(
+        "SELECT declaration_id, item_no, declaration_date, year, month, office_code, importer_id,
+                declarant_id, hs_code, origin_country, customs_value,
+                value_z AS valuation_deviation,
+                p_wrong_code AS hs_misclassification_probability,
+                origin_score AS origin_risk,
+                at_stake AS revenue_at_risk,
+                risk AS risk_score,
+                risk_level(risk) AS risk_level,
+                CASE WHEN risk_level(risk) <> 'low' THEN
+                    array_to_string(risk_reasons(hs_code, origin_country, export_country,
+                        customs_value, quantity, quantity_unit, net_mass_kg, declaration_date,
+                        description, preference_code, importer_id), '; ')
+                END AS reasons,
+                '{model_version}' AS model_version
+         FROM scored_items
+         WHERE year = {year} AND month = {month} AND ({reason}) IS NULL
+         ORDER BY declaration_id, item_no",
+        reason = reject_reason()
+    )
+}
+
+pub fn partition_rejects(year: i32, month: i32) -> String {
+    format!(
+        "SELECT declaration_id, item_no, declaration_date, year, month, importer_id, hs_code,
+                customs_value, quantity, quantity_unit, reason
+         FROM (SELECT *, {reason} AS reason FROM declarations
+               WHERE year = {year} AND month = {month})
+         WHERE reason IS NOT NULL
+         ORDER BY declaration_id, item_no",
+        reason = reject_reason()
+    )
+}
+
+/// Per importer and month over the scores table `scores`: volume, value,
+/// scores, inspections and their Beta-smoothed hit rate, expected revenue
+/// at risk (each item's risk score × its revenue at risk), rank and
+/// segment. `inspections_cutoff`: only outcomes known before this day
+/// count (backtests).
+pub fn trader_risk(
+    scores: &str,
+    has_inspections: bool,
+    inspections_cutoff: Option<&str>,
+) -> String {
+    let outcome = if has_inspections {
+        let known = inspections_cutoff
+            .map(|day| format!("WHERE inspected_on < DATE '{day}'"))
+            .unwrap_or_default();
+        format!(
+            "SELECT declaration_id, item_no, MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud
+             FROM inspections {known} GROUP BY declaration_id, item_no"
+        )
+    } else {
+        "SELECT CAST(NULL AS VARCHAR) AS declaration_id, CAST(NULL AS INT) AS item_no,
+                CAST(NULL AS INT) AS fraud WHERE false"
+            .to_string()
+    };
+    format!(
+        "WITH outcome AS ({outcome}),
+         labelled AS (
+             SELECT s.importer_id, s.year, s.month, s.customs_value, s.risk_score, s.risk_level,
+                    s.revenue_at_risk, COALESCE(item.fraud, whole.fraud) AS fraud
+             FROM {scores} s
+             LEFT JOIN outcome item ON item.declaration_id = s.declaration_id
+                                   AND item.item_no = s.item_no
+             LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) whole
+                    ON whole.declaration_id = s.declaration_id
+         ),
+         per AS (
+             SELECT importer_id, year, month,
+                    COUNT(*) AS items,
+                    SUM(customs_value) AS customs_value,
+                    AVG(risk_score) AS mean_risk_score,
+                    MAX(risk_score) AS max_risk_score,
+                    SUM(CASE WHEN risk_level = 'high' THEN 1 ELSE 0 END) AS high_risk_items,
+                    COUNT(fraud) AS items_inspected,
+                    COALESCE(SUM(fraud), 0) AS fraud_found,
+                    COALESCE(SUM(revenue_at_risk), 0) AS revenue_at_risk,
+                    COALESCE(SUM(risk_score * revenue_at_risk), 0) AS expected_revenue_at_risk
+             FROM labelled
+             GROUP BY importer_id, year, month
+         ),
+         prior AS (
+             SELECT COALESCE(CAST(SUM(fraud_found) AS DOUBLE) / NULLIF(SUM(items_inspected), 0), 0.0)
+                    AS rate
+             FROM per
+         ),
+         ranked AS (
+             SELECT per.*,
+                    CAST(fraud_found AS DOUBLE) / NULLIF(items_inspected, 0) AS hit_rate,
+                    (fraud_found + {k} * prior.rate) / (items_inspected + {k}) AS fraud_probability,
+                    ROW_NUMBER() OVER (PARTITION BY year, month
+                                       ORDER BY expected_revenue_at_risk DESC, importer_id) AS rank,
+                    COUNT(*) OVER (PARTITION BY year, month) AS importers
+             FROM per CROSS JOIN prior
+         )
+         SELECT importer_id, year, month, items, customs_value, mean_risk_score, max_risk_score,
+                high_risk_items, items_inspected, fraud_found, hit_rate, fraud_probability,
+                revenue_at_risk, expected_revenue_at_risk,
+                CASE WHEN expected_revenue_at_risk > 0 AND rank <= ceil({high} * importers) THEN 'high'
+                     WHEN expected_revenue_at_risk > 0 AND rank <= ceil({medium} * importers) THEN 'medium'
+                     ELSE 'low' END AS segment,
+                rank
+         FROM ranked
+         ORDER BY year, month, rank",
+        k = HIT_RATE_PRIOR_INSPECTIONS,
+        high = HIGH_SHARE,
+        medium = MEDIUM_SHARE,
+    )
+}
