@@ -22,7 +22,7 @@ const PASSWORD: &str = "s3cret pass";
 const TOKEN: &str = "tok-bi-0123456789";
 
 /// `aduana serve` on a free loopback port, with its log; killed on drop.
-struct FlightServer {
+pub(crate) struct FlightServer {
     child: Child,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
@@ -30,9 +30,16 @@ struct FlightServer {
 
 impl FlightServer {
     fn start(wh: &TestWarehouse, extra: &[&str]) -> FlightServer {
-        let mut child = aduana()
-            .args(["serve", "-w", &wh.uri(), "--addr", "127.0.0.1:0"])
-            .args(extra)
+        let mut command = aduana();
+        command.args(["serve", "-w", &wh.uri()]).args(extra);
+        FlightServer::spawn(command)
+    }
+
+    /// Starts `command` (an `aduana serve` with its warehouse) on a free port
+    /// with the test users.
+    pub(crate) fn spawn(mut command: Command) -> FlightServer {
+        let mut child = command
+            .args(["--addr", "127.0.0.1:0"])
             .env("ADUANA_FLIGHT_USERS", format!("{USER}:{PASSWORD},other:pw"))
             .env("ADUANA_FLIGHT_TOKENS", format!("{TOKEN}=superset"))
             .stdout(Stdio::null())
@@ -66,6 +73,10 @@ impl FlightServer {
             .flatten()
             .unwrap_or_else(|| panic!("server did not start: {:?}", log.lock().unwrap()));
         FlightServer { child, port, log }
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     fn uri(&self) -> String {
@@ -269,7 +280,7 @@ fn sqlalchemy_inspects_through_flightsql_dbapi() {
     );
 }
 
-async fn rust_client(port: u16) -> FlightSqlServiceClient<Channel> {
+pub(crate) async fn rust_client(port: u16) -> FlightSqlServiceClient<Channel> {
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect()

@@ -9,6 +9,7 @@ mod cli;
 mod flight;
 mod model;
 mod python;
+mod refresh;
 mod shell;
 mod support;
 mod synth;

@@ -1,9 +1,7 @@
 //! Real clients and servers: pyarrow reads what the generator writes, and
 //! the warehouse works from an S3-compatible server (moto) on 127.0.0.1.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::support::*;
 
@@ -38,53 +36,6 @@ print(sorted(set(d.column("lane").to_pylist())))
     );
     assert_eq!(lines[1], "decimal128(18, 2) date32[day] int32");
     assert_eq!(lines[2], "['blue', 'green', 'red', 'yellow']");
-}
-
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_moto(python: &std::path::Path) -> S3Server {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = S3Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
 }
 
 #[test]

@@ -111,12 +111,17 @@ with connect(username=user, password=password) as conn:
             print(f"ok get_objects {depth} columns")
     objects = conn.adbc_get_objects(depth="tables", table_name_filter="decl%").read_all().to_pylist()
     names = [
-        t["table_name"]
+        f'{s["db_schema_name"]}.{t["table_name"]}'
         for c in objects
         for s in c["catalog_db_schemas"] or []
         for t in s["db_schema_tables"] or []
     ]
-    check("table filter", sorted(names), ["declarations", "declarations_per_month"])
+    # risk.declaration_scores is there even before the first refresh (empty).
+    check(
+        "table filter",
+        sorted(names),
+        ["public.declarations", "reports.declarations_per_month", "risk.declaration_scores"],
+    )
     schema = conn.adbc_get_table_schema("declarations")
     check("table schema hs_code", schema.field("hs_code").type, pa.string())
     schema = conn.adbc_get_table_schema("tariff", db_schema_filter="reference")

@@ -515,6 +515,10 @@ impl Run<'_> {
             && plan.previous.is_some()
         {
             self.manifest.status = "up to date".into();
+            // Clear what a run that died may have left.
+            if let Some(previous) = &plan.previous {
+                self.collect_garbage(previous, None).await?;
+            }
             return self.write_manifest().await;
         }
         self.clean_staging().await?;

@@ -4,15 +4,20 @@
 //! Only Parquet footers are read (concurrently, a few KB each), so opening a
 //! warehouse of thousands of files on S3 costs seconds, not a scan.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::compute::can_cast_types;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-use futures::{StreamExt, TryStreamExt};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::MetadataFetch;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaDataReader;
 
 use crate::config::{ResolvedSource, TableMapping};
 use crate::contract::{ColumnKind, Layout, TableContract, type_name};
@@ -21,6 +26,9 @@ use crate::store::Location;
 
 /// How many footers are fetched at once; enough to hide S3 latency.
 const FOOTER_CONCURRENCY: usize = 16;
+/// Bytes read from the end of each file for its footer: our files' footers
+/// are a few KiB, so one request usually does.
+const FOOTER_PREFETCH: usize = 64 * 1024;
 
 /// One Parquet file of a table.
 #[derive(Debug, Clone)]
@@ -216,13 +224,40 @@ async fn read_footer(
         file: location.relative(&meta.location),
         message,
     };
-    // DataFusion's own footer reader: the same code path queries take.
-    let metadata = DFParquetMetadata::new(location.store.as_ref(), meta)
-        .fetch_metadata()
+    // Not DataFusion's `DFParquetMetadata`: its push decoder (parquet 59.3)
+    // subtracts a corrupt footer's metadata length from the file size
+    // unchecked, which panics in debug builds. This reader checks the length
+    // against the file size and says so; one ranged read covers the footer
+    // of the files we write.
+    let fetch = StoreRanges {
+        store: location.store.as_ref(),
+        path: &meta.location,
+    };
+    let metadata = ParquetMetaDataReader::new()
+        .with_prefetch_hint(Some(FOOTER_PREFETCH))
+        .load_and_finish(fetch, meta.size)
         .await
         .map_err(|e| unreadable(e.to_string()))?;
-    ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new())
+    ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new())
         .map_err(|e| unreadable(e.to_string()))
+}
+
+/// Byte ranges of one object, for the footer reader.
+struct StoreRanges<'a> {
+    store: &'a dyn ObjectStore,
+    path: &'a Path,
+}
+
+impl MetadataFetch for StoreRanges<'_> {
+    fn fetch(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(self.path, range)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
 }
 
 fn check_file(

@@ -1,0 +1,666 @@
+//! `aduana refresh`, run as the nightly job runs it: incremental,
+//! idempotent, killed at every step of publishing, one run at a time, bad
+//! inputs, rejects, backtests, and the same on an S3-compatible server.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{AsArray, Decimal128Array, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type};
+use futures::TryStreamExt;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn refresh(warehouse: &str, args: &[&str]) -> Output {
+    let mut command = aduana();
+    command.args(["refresh", "-w", warehouse]).args(args);
+    run(&mut command)
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+fn snapshot(root: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(root.join("risk/_published.json")).ok()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// Every file the snapshot lists, relative to `root`.
+fn listed(snapshot: &Value) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for partition in snapshot["partitions"].as_object().unwrap().values() {
+        files.insert(partition["scores"].as_str().unwrap().to_string());
+        if let Some(rejects) = partition["rejects"].as_str() {
+            files.insert(rejects.to_string());
+        }
+    }
+    files.insert(snapshot["trader_risk"].as_str().unwrap().to_string());
+    files
+}
+
+/// Every file under the risk tables' folders, relative to `root`.
+fn table_files(root: &Path) -> BTreeSet<String> {
+    ["declaration_scores", "rejects", "trader_risk"]
+        .iter()
+        .map(|dir| root.join("risk").join(dir))
+        .filter(|dir| dir.exists())
+        .flat_map(|dir| parquet_files(&dir))
+        .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+        .collect()
+}
+
+fn sql_i64(warehouse: &str, query: &str) -> i64 {
+    let mut command = aduana();
+    command.args(["sql", "-w", warehouse, "--format", "csv", "-c", query]);
+    let out = ok(&run(&mut command));
+    out.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+fn move_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::rename(from, to).unwrap();
+}
+
+fn run_manifest(root: &Path, stdout: &str) -> Value {
+    let run_id = stdout.split_whitespace().nth(1).unwrap();
+    let text = std::fs::read_to_string(root.join(format!("risk/runs/{run_id}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn refresh_is_incremental_idempotent_and_queryable() {
+    let wh = generate(20_000, 4);
+    let root = wh.path();
+    let uri = wh.uri();
+    let aside = tempfile::tempdir().unwrap();
+    let october = root.join("declarations/year=2026/month=10");
+    move_dir(&october, &aside.path().join("month=10"));
+
+    let out = ok(&refresh(&uri, &["--dry-run"]));
+    assert!(out.contains("dry run"), "{out}");
+    assert!(
+        out.contains("would score year=2026/month=7: new model"),
+        "{out}"
+    );
+    assert!(!root.join("risk").exists(), "a dry run writes nothing");
+
+    let out = ok(&refresh(&uri, &[]));
+    assert!(out.contains(" published: 3 partition(s) scored"), "{out}");
+    let first = snapshot(root).unwrap();
+    assert_eq!(listed(&first), table_files(root));
+    let items = sql_i64(&uri, "SELECT COUNT(*) FROM declarations");
+    assert_eq!(
+        sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
+        items
+    );
+    assert_eq!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(*) FROM declarations d JOIN risk.declaration_scores s \
+             ON s.declaration_id = d.declaration_id AND s.item_no = d.item_no"
+        ),
+        items,
+        "one score per item, no duplicates"
+    );
+    assert_eq!(
+        sql_i64(&uri, "SELECT SUM(items) FROM risk.trader_risk"),
+        items
+    );
+    assert_eq!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(*) FROM (SELECT importer_id, year, month FROM risk.trader_risk \
+             GROUP BY 1, 2, 3 HAVING COUNT(*) > 1)"
+        ),
+        0
+    );
+    assert!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(DISTINCT segment) FROM risk.trader_risk WHERE segment IN ('low', 'medium', 'high')"
+        ) == 3
+    );
+    assert_eq!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(*) FROM risk.trader_risk WHERE fraud_probability <= 0 OR fraud_probability >= 1 \
+             OR expected_revenue_at_risk > revenue_at_risk + 0.01"
+        ),
+        0
+    );
+
+    // A new month: only it is scored.
+    move_dir(&aside.path().join("month=10"), &october);
+    let out = ok(&refresh(&uri, &[]));
+    assert!(
+        out.contains(" published: 1 partition(s) scored, 3 unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scored year=2026/month=10: new partition"),
+        "{out}"
+    );
+    let manifest = run_manifest(root, &out);
+    let october_rows = sql_i64(&uri, "SELECT COUNT(*) FROM declarations WHERE month = 10");
+    assert_eq!(manifest["rows_in"], october_rows);
+    assert_eq!(manifest["rows_scored"], october_rows);
+    assert_eq!(manifest["status"], "published");
+    let second = snapshot(root).unwrap();
+    for month in [
+        "year=2026/month=7",
+        "year=2026/month=8",
+        "year=2026/month=9",
+    ] {
+        assert_eq!(
+            first["partitions"][month], second["partitions"][month],
+            "{month} was not rescored"
+        );
+    }
+    assert_eq!(
+        sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
+        items + october_rows
+    );
+
+    // Nothing new: nothing changes.
+    let before = std::fs::read(root.join("risk/_published.json")).unwrap();
+    let out = ok(&refresh(&uri, &[]));
+    assert!(out.contains(" up to date: 0 partition(s) scored"), "{out}");
+    assert_eq!(
+        std::fs::read(root.join("risk/_published.json")).unwrap(),
+        before
+    );
+
+    // Rescoring a partition from the same inputs gives the same file.
+    let file = second["partitions"]["year=2026/month=10"]["scores"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bytes = std::fs::read(root.join(&file)).unwrap();
+    let out = ok(&refresh(&uri, &["--partitions", "year=2026/month=10"]));
+    assert!(
+        out.contains("scored year=2026/month=10: asked (--partitions)"),
+        "{out}"
+    );
+    let third = snapshot(root).unwrap();
+    assert_eq!(
+        third["partitions"]["year=2026/month=10"]["scores"],
+        file.as_str()
+    );
+    assert_eq!(std::fs::read(root.join(&file)).unwrap(), bytes);
+
+    // Bad options name what is wrong.
+    let out = refresh(&uri, &["--partitions", "year=2031/month=1"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("year=2031/month=1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = refresh(&uri, &["--partitions", "2026-10"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_killed_refresh_leaves_the_published_tables_intact() {
+    let wh = generate(12_000, 3);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let items = sql_i64(&uri, "SELECT COUNT(*) FROM declarations");
+    for point in [
+        "scored",
+        "staged",
+        "publish-first-file",
+        "publish-files-moved",
+        "before-snapshot",
+        "after-snapshot",
+    ] {
+        let before = snapshot(root).unwrap();
+        let mut command = aduana();
+        command
+            .args(["refresh", "-w", &uri, "--rebuild-model"])
+            .env("ADUANA_REFRESH_CRASH_AT", point);
+        let out = run(&mut command);
+        assert!(!out.status.success(), "{point}: the run was to be killed");
+        assert!(
+            stderr(&out).contains(&format!("crashing at {point}")),
+            "{}",
+            stderr(&out)
+        );
+        let after = snapshot(root).unwrap();
+        if point == "after-snapshot" {
+            assert_ne!(after["run_id"], before["run_id"], "{point}");
+        } else {
+            assert_eq!(after, before, "{point}: nothing new is published");
+        }
+        for file in listed(&after) {
+            assert!(
+                root.join(&file).exists(),
+                "{point}: {file} is listed but missing"
+            );
+        }
+        assert_eq!(
+            sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
+            items,
+            "{point}: readers see whole tables"
+        );
+        // The next night's run (the lock of the dead process is taken
+        // over at once) completes the work and clears what was left.
+        let out = ok(&refresh(&uri, &["--rebuild-model"]));
+        assert!(
+            out.contains(" published: 3 partition(s) scored"),
+            "{point}: {out}"
+        );
+        let done = snapshot(root).unwrap();
+        let keep: BTreeSet<String> = listed(&done).union(&listed(&after)).cloned().collect();
+        assert!(
+            table_files(root).is_subset(&keep),
+            "{point}: files left over: {:?}",
+            table_files(root).difference(&keep).collect::<Vec<_>>()
+        );
+        assert!(
+            !root.join("risk/_staging").exists()
+                || parquet_files(&root.join("risk/_staging")).is_empty()
+        );
+        assert_eq!(
+            sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
+            items
+        );
+    }
+}
+
+fn write_lock(root: &Path, host: &str, pid: u32, age_s: i64) {
+    let at = chrono::Utc::now() - chrono::Duration::seconds(age_s);
+    let lock = serde_json::json!({
+        "run_id": "test", "host": host, "pid": pid, "acquired_at": at.to_rfc3339(),
+    });
+    std::fs::create_dir_all(root.join("risk")).unwrap();
+    std::fs::write(root.join("risk/_lock"), lock.to_string()).unwrap();
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[test]
+fn one_refresh_at_a_time() {
+    let wh = generate(8_000, 2);
+    let root = wh.path();
+    let uri = wh.uri();
+    // Held by a live process (this test) on this host.
+    write_lock(root, &host_name(), std::process::id(), 5);
+    let out = refresh(&uri, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another refresh is running"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(snapshot(root).is_none());
+    // Held by another machine, recently: still held; stale: taken over.
+    write_lock(root, "elsewhere", 1, 60);
+    assert_eq!(refresh(&uri, &[]).status.code(), Some(3));
+    ok(&refresh(&uri, &["--lock-timeout", "30"]));
+    assert!(!root.join("risk/_lock").exists(), "released");
+    // A dead process on this host: taken over at once.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    write_lock(root, &host_name(), dead, 1);
+    ok(&refresh(&uri, &["--rebuild-model"]));
+
+    // Two runs started together: one publishes, the other is refused.
+    let spawn = || {
+        let mut command = aduana();
+        command
+            .args(["refresh", "-w", &uri, "--rebuild-model"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let codes: BTreeSet<Option<i32>> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code())
+        .collect();
+    assert_eq!(codes, BTreeSet::from([Some(0), Some(3)]));
+}
+
+#[test]
+fn bad_input_files_fail_the_run_and_publish_nothing() {
+    let wh = generate(8_000, 2);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let published = std::fs::read(root.join("risk/_published.json")).unwrap();
+    let november = root.join("declarations/year=2026/month=11");
+    std::fs::create_dir_all(&november).unwrap();
+
+    let corrupt = november.join("part-0.parquet");
+    std::fs::write(&corrupt, b"PAR1 this is not a parquet file PAR1").unwrap();
+    let out = refresh(&uri, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("year=2026/month=11/part-0.parquet"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file whose customs_value is text violates the contract.
+    let source = parquet_files(&root.join("declarations")).remove(0);
+    let batch = read_parquet(&source);
+    let values = batch.column_by_name("customs_value").unwrap();
+    let text: StringArray = values
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(|v| v.to_string()))
+        .collect();
+    let bad = replace_column(
+        &batch,
+        "customs_value",
+        Some((
+            Field::new("customs_value", DataType::Utf8, false),
+            std::sync::Arc::new(text),
+        )),
+    );
+    std::fs::remove_file(&corrupt).unwrap();
+    write_parquet(&november.join("part-1.parquet"), &bad);
+    let out = refresh(&uri, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("part-1.parquet") && message.contains("customs_value"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("risk/_published.json")).unwrap(),
+        published,
+        "nothing published"
+    );
+    assert!(!root.join("risk/_lock").exists());
+}
+
+#[test]
+fn rows_that_cannot_be_scored_are_rejected_with_the_reason() {
+    let wh = generate(8_000, 2);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let mut reasons = Vec::new();
+    rewrite_declarations(root, |batch| {
+        let hs = batch.column_by_name("hs_code").unwrap().as_string::<i32>();
+        let mut codes: Vec<Option<String>> = hs.iter().map(|v| v.map(String::from)).collect();
+        codes[0] = Some("12AB".into());
+        let units = batch
+            .column_by_name("quantity_unit")
+            .unwrap()
+            .as_string::<i32>();
+        let mut unit: Vec<Option<String>> = units.iter().map(|v| v.map(String::from)).collect();
+        unit[1] = Some("XYZ".into());
+        let value = batch.column_by_name("customs_value").unwrap();
+        let value = value.as_any().downcast_ref::<Decimal128Array>().unwrap();
+        let mut cents: Vec<Option<i128>> = value.iter().collect();
+        cents[2] = Some(-500);
+        reasons.extend([
+            "malformed HS code '12AB'",
+            "unknown quantity unit 'XYZ'",
+            "customs value is zero or negative",
+        ]);
+        let field = |name: &str| batch.schema().field_with_name(name).unwrap().clone();
+        let batch = replace_column(
+            &batch,
+            "hs_code",
+            Some((
+                field("hs_code"),
+                std::sync::Arc::new(StringArray::from(codes)),
+            )),
+        );
+        let batch = replace_column(
+            &batch,
+            "quantity_unit",
+            Some((
+                field("quantity_unit"),
+                std::sync::Arc::new(StringArray::from(unit)),
+            )),
+        );
+        let cents = Decimal128Array::from(cents)
+            .with_precision_and_scale(18, 2)
+            .unwrap();
+        replace_column(
+            &batch,
+            "customs_value",
+            Some((field("customs_value"), std::sync::Arc::new(cents))),
+        )
+    });
+    let out = ok(&refresh(&uri, &[]));
+    assert!(out.contains("files changed"), "{out}");
+    let manifest = run_manifest(root, &out);
+    assert_eq!(manifest["rows_rejected"], 3);
+    assert_eq!(
+        manifest["rows_scored"].as_u64().unwrap() + 3,
+        manifest["rows_in"].as_u64().unwrap()
+    );
+    let mut command = aduana();
+    command.args([
+        "sql",
+        "-w",
+        &uri,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT reason FROM risk.rejects ORDER BY reason",
+    ]);
+    let listed = ok(&run(&mut command));
+    let mut expected: Vec<&str> = reasons.clone();
+    expected.sort();
+    assert_eq!(listed, format!("reason\n{}\n", expected.join("\n")));
+    let items = sql_i64(&uri, "SELECT COUNT(*) FROM declarations");
+    assert_eq!(
+        sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
+        items - 3
+    );
+}
+
+#[test]
+fn backtests_use_only_what_was_known_before_their_day() {
+    let wh = generate(20_000, 4);
+    let root = wh.path();
+    let uri = wh.uri();
+    let out = ok(&refresh(&uri, &["--as-of", "2026-10-01"]));
+    assert!(out.contains(" published: 4 partition(s) scored"), "{out}");
+    assert!(snapshot(root).is_none(), "the live tables are untouched");
+    let backtest: PathBuf = root.join("risk/backtests/as_of=2026-10-01");
+    let published = snapshot(&backtest).unwrap();
+    assert_eq!(published["as_of"], "2026-10-01");
+    let version = std::fs::read_to_string(backtest.join("risk/model/CURRENT")).unwrap();
+    let manifest = std::fs::read_to_string(
+        backtest.join(format!("risk/model/{}/manifest.toml", version.trim())),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains("window_end = \"2026-10-01\""),
+        "{manifest}"
+    );
+    assert!(!root.join("risk/model/CURRENT").exists());
+
+    let mut command = aduana();
+    command.args([
+        "evaluate",
+        "-w",
+        &uri,
+        "--backtest",
+        "2026-10-01",
+        "--score",
+        "risk_score",
+        "--labels",
+        "truth",
+        "--where",
+        "declaration_date >= DATE '2026-10-01'",
+    ]);
+    let out = ok(&run(&mut command));
+    let october = sql_i64(&uri, "SELECT COUNT(*) FROM declarations WHERE month = 10");
+    assert!(out.contains(&format!("({october} items where")), "{out}");
+    let auc: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("AUC: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(auc > 0.8, "{out}");
+}
+
+#[test]
+fn refresh_on_an_s3_compatible_server() {
+    let Some(python) = python_with("moto") else {
+        return;
+    };
+    let server = start_moto(&python);
+    let wh = generate(8_000, 2);
+    let upload = r#"
+import sys, os, boto3
+endpoint, root = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+s3.create_bucket(Bucket="customs")
+for folder, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(folder, name)
+        s3.upload_file(path, "customs", "wh/" + os.path.relpath(path, root))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", upload, &server.endpoint, &wh.uri()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let aduana_s3 = |args: &[&str]| {
+        let mut command = aduana();
+        command
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(args)
+            .args([
+                "-w",
+                "s3://customs/wh",
+                "--s3-endpoint",
+                &server.endpoint,
+                "--s3-path-style",
+            ]);
+        command
+    };
+    let out = ok(&run(&mut aduana_s3(&["refresh"])));
+    assert!(out.contains(" published: 2 partition(s) scored"), "{out}");
+    let out = ok(&run(&mut aduana_s3(&["refresh"])));
+    assert!(out.contains(" up to date"), "{out}");
+    let count = |query: &str| -> i64 {
+        let out = ok(&run(&mut aduana_s3(&[
+            "sql", "--format", "csv", "-c", query,
+        ])));
+        out.lines().nth(1).unwrap().parse().unwrap()
+    };
+    let items = count("SELECT COUNT(*) FROM declarations");
+    assert_eq!(count("SELECT COUNT(*) FROM risk.declaration_scores"), items);
+    assert_eq!(count("SELECT SUM(items) FROM risk.trader_risk"), items);
+
+    // The other commands on the same warehouse: model build, shell, serve.
+    let out = ok(&run(&mut aduana_s3(&["model", "build"])));
+    assert!(
+        out.starts_with("risk model ") && out.contains(" published "),
+        "{out}"
+    );
+    let flagged = count(
+        "SELECT COUNT(*) FROM declarations \
+         WHERE valuation_deviation(hs_code, origin_country, customs_value, quantity) IS NOT NULL",
+    );
+    assert!(flagged > 0 && flagged <= items, "{flagged} of {items}");
+    let out = run_with_stdin(
+        &mut aduana_s3(&["shell", "--format", "csv"]),
+        "SELECT COUNT(*) AS n FROM risk.declaration_scores;\n",
+    );
+    assert!(
+        stdout(&out).contains(&format!("n\n{items}\n")),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let flight = crate::flight::FlightServer::spawn(aduana_s3(&["serve"]));
+    let served = runtime().block_on(async {
+        let mut client = crate::flight::rust_client(flight.port()).await;
+        let info = client
+            .execute("SELECT COUNT(*) FROM risk.declaration_scores".into(), None)
+            .await
+            .unwrap();
+        let ticket = info.endpoint[0].ticket.clone().unwrap();
+        let batches: Vec<_> = client
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    });
+    assert_eq!(served, items);
+    drop(flight);
+
+    // Killed before the snapshot: the next run completes.
+    let mut command = aduana_s3(&["refresh", "--rebuild-model"]);
+    command.env("ADUANA_REFRESH_CRASH_AT", "before-snapshot");
+    assert!(!run(&mut command).status.success());
+    assert_eq!(count("SELECT COUNT(*) FROM risk.declaration_scores"), items);
+    let out = ok(&run(&mut aduana_s3(&["refresh"])));
+    assert!(out.contains(" published: 2 partition(s) scored"), "{out}");
+    assert_eq!(count("SELECT COUNT(*) FROM risk.declaration_scores"), items);
+
+    // A lock held by a run elsewhere (conditional create on S3).
+    let lock = r#"
+import sys, json, datetime, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+s3.put_object(Bucket="customs", Key="wh/risk/_lock",
+              Body=json.dumps({"run_id": "x", "host": "elsewhere", "pid": 1, "acquired_at": now}))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", lock, &server.endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&mut aduana_s3(&["refresh", "--rebuild-model"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    // A bucket that does not exist is a storage failure.
+    let mut command = aduana();
+    command
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "refresh",
+            "-w",
+            "s3://nowhere/wh",
+            "--s3-endpoint",
+            &server.endpoint,
+            "--s3-path-style",
+        ]);
+    let out = run(&mut command);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
