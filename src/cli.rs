@@ -869,6 +869,13 @@ async fn refresh(args: RefreshArgs) -> Result<(), Error> {
             return Err(Box::new(e));
         }
     };
+    print_refresh_summary(&manifest);
+    Ok(())
+}
+
+/// The end-of-run summary on stdout: counts, what was scored and why, and
+/// each step's rate.
+pub fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
     let model = manifest.model.as_ref();
     println!(
         "refresh {} {}: {} partition(s) scored, {} unchanged, {} removed; {} rows in, {} scored, {} rejected; {} importer-months of trader risk; model {}{}",
@@ -898,7 +905,6 @@ async fn refresh(args: RefreshArgs) -> Result<(), Error> {
             step.step, step.seconds, step.rows, step.rows_per_second
         );
     }
-    Ok(())
 }
 
 async fn check(args: CheckArgs) -> Result<(), Error> {

@@ -2,12 +2,15 @@
 //! warehouse when it is absent and tours it with a few telling reports.
 
 use std::io::Write;
+use std::sync::LazyLock;
 
 use aduana_engine::output::{Format, write_stream};
 use aduana_engine::{Session, WritePolicy};
 use datafusion::prelude::ParquetReadOptions;
 
-use crate::cli::{DemoArgs, Error, WarehouseArgs, print_generation, runtime};
+use crate::cli::{
+    DemoArgs, Error, WarehouseArgs, print_generation, print_refresh_summary, runtime,
+};
 
 /// What the ground truth says of the fraud, and how much of it the lanes'
 /// inspections found: the gap risk scoring is meant to close.
@@ -27,6 +30,32 @@ WHERE t.fraud
 GROUP BY t.fraud_detail
 ORDER BY revenue_loss DESC";
 
+/// The latest month the trader risk covers.
+const LATEST_MONTH: &str = "(year, month) IN (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)";
+
+static TRADER_SEGMENTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT year, month, segment, COUNT(*) AS importers, SUM(items) AS items,
+                SUM(customs_value) AS customs_value,
+                round(SUM(expected_revenue_at_risk), 0) AS expected_revenue_at_risk,
+                round(AVG(fraud_probability), 3) AS mean_fraud_probability
+         FROM risk.trader_risk WHERE {LATEST_MONTH}
+         GROUP BY year, month, segment
+         ORDER BY CASE segment WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
+    )
+});
+
+static TOP_TRADERS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT rank, importer_id, segment, items, customs_value,
+                round(max_risk_score, 3) AS max_risk_score, high_risk_items,
+                items_inspected, fraud_found, round(fraud_probability, 3) AS fraud_probability,
+                round(expected_revenue_at_risk, 0) AS expected_revenue_at_risk
+         FROM risk.trader_risk WHERE {LATEST_MONTH}
+         ORDER BY rank LIMIT 10"
+    )
+});
+
 pub fn run(args: DemoArgs) -> Result<(), Error> {
     let has_data = args.dir.join("declarations").is_dir();
     if !has_data {
@@ -44,22 +73,17 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     runtime()?.block_on(tour(args))
 }
 
-/// Builds the risk model when the sample has none yet.
-async fn ensure_model(args: &DemoArgs, warehouse: &WarehouseArgs) -> Result<(), Error> {
-    if args.dir.join("risk/model/CURRENT").is_file() {
-        return Ok(());
-    }
-    eprintln!("building the risk model ...");
-    let engine = aduana_engine::EngineOptions {
-        skip_model: true,
-        ..args.engine.options()?
+/// The nightly job on the sample: builds the model when there is none,
+/// scores what is new and publishes the trader risk (a no-op when the
+/// sample is up to date).
+async fn refresh(args: &DemoArgs, warehouse: &WarehouseArgs) -> Result<(), Error> {
+    let reporter = aduana_refresh::Reporter::new(aduana_refresh::LogFormat::Text);
+    let options = aduana_refresh::RefreshOptions {
+        engine: args.engine.options()?,
+        ..Default::default()
     };
-    let session = Session::open(warehouse.open().await?, &engine).await?;
-    let manifest = aduana_engine::model_build::build(&session, &Default::default()).await?;
-    println!(
-        "risk model {} learned from {} items ({} found fraudulent left out)",
-        manifest.version, manifest.training_items, manifest.excluded_fraud_items
-    );
+    let manifest = aduana_refresh::refresh(warehouse.open().await?, &options, &reporter).await?;
+    print_refresh_summary(&manifest);
     Ok(())
 }
 
@@ -72,7 +96,7 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         s3_path_style: false,
         s3_allow_http: false,
     };
-    ensure_model(&args, &location).await?;
+    refresh(&args, &location).await?;
     let warehouse = location.open().await?;
     let items: u64 = warehouse.table("declarations").map_or(0, |t| t.rows());
     let session = std::sync::Arc::new(Session::open(warehouse, &args.engine.options()?).await?);
@@ -103,6 +127,19 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         out.write_all(&buffer)?;
         writeln!(out, "({:.2} s)", started.elapsed().as_secs_f64())?;
     }
+
+    writeln!(
+        out,
+        "\n== Trader segments, latest month ==\n\
+         Importers by the refresh's segment (top 5% of expected revenue at risk: high, next 20%: medium)."
+    )?;
+    show(&session, &TRADER_SEGMENTS_SQL, &mut out).await?;
+    writeln!(
+        out,
+        "\n== Audit candidates, latest month ==\n\
+         The importers with most expected revenue at risk (fraud probability x revenue at risk)."
+    )?;
+    show(&session, &TOP_TRADERS_SQL, &mut out).await?;
 
     let truth = args.dir.join("_truth");
     if truth.is_dir() {

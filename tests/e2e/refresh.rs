@@ -40,11 +40,12 @@ fn listed(snapshot: &Value) -> BTreeSet<String> {
     let mut files = BTreeSet::new();
     for partition in snapshot["partitions"].as_object().unwrap().values() {
         files.insert(partition["scores"].as_str().unwrap().to_string());
-        if let Some(rejects) = partition["rejects"].as_str() {
-            files.insert(rejects.to_string());
+        for table in ["rejects", "trader_risk"] {
+            if let Some(file) = partition[table].as_str() {
+                files.insert(file.to_string());
+            }
         }
     }
-    files.insert(snapshot["trader_risk"].as_str().unwrap().to_string());
     files
 }
 
@@ -71,6 +72,19 @@ fn move_dir(from: &Path, to: &Path) {
     std::fs::rename(from, to).unwrap();
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 fn run_manifest(root: &Path, stdout: &str) -> Value {
     let run_id = stdout.split_whitespace().nth(1).unwrap();
     let text = std::fs::read_to_string(root.join(format!("risk/runs/{run_id}.json"))).unwrap();
@@ -85,6 +99,8 @@ fn refresh_is_incremental_idempotent_and_queryable() {
     let aside = tempfile::tempdir().unwrap();
     let october = root.join("declarations/year=2026/month=10");
     move_dir(&october, &aside.path().join("month=10"));
+    let october_inspections = root.join("inspections/year=2026/month=10");
+    move_dir(&october_inspections, &aside.path().join("inspections"));
 
     let out = ok(&refresh(&uri, &["--dry-run"]));
     assert!(out.contains("dry run"), "{out}");
@@ -139,8 +155,10 @@ fn refresh_is_incremental_idempotent_and_queryable() {
         0
     );
 
-    // A new month: only it is scored.
+    // A new month, with its inspections: only it is scored, and the trader
+    // risk is recomputed for it and the months its inspections refer to.
     move_dir(&aside.path().join("month=10"), &october);
+    move_dir(&aside.path().join("inspections"), &october_inspections);
     let out = ok(&refresh(&uri, &[]));
     assert!(
         out.contains(" published: 1 partition(s) scored, 3 unchanged"),
@@ -156,16 +174,48 @@ fn refresh_is_incremental_idempotent_and_queryable() {
     assert_eq!(manifest["rows_scored"], october_rows);
     assert_eq!(manifest["status"], "published");
     let second = snapshot(root).unwrap();
+    let recomputed: BTreeSet<&str> = manifest["trader_periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(recomputed.contains("year=2026/month=10"), "{recomputed:?}");
+    assert!(recomputed.len() < 4, "not every month: {recomputed:?}");
     for month in [
         "year=2026/month=7",
         "year=2026/month=8",
         "year=2026/month=9",
     ] {
+        let (was, is) = (&first["partitions"][month], &second["partitions"][month]);
+        assert_eq!(was["scores"], is["scores"], "{month} was not rescored");
         assert_eq!(
-            first["partitions"][month], second["partitions"][month],
-            "{month} was not rescored"
+            was["trader_risk"] == is["trader_risk"],
+            !recomputed.contains(month),
+            "{month}: trader risk kept unless recomputed"
         );
     }
+    // Incremental gives what computing everything again gives.
+    let traders = |uri: &str| {
+        stdout(&run(aduana().args([
+            "sql",
+            "-w",
+            uri,
+            "--format",
+            "csv",
+            "-c",
+            "SELECT * FROM risk.trader_risk ORDER BY year, month, rank",
+        ])))
+    };
+    let incremental = traders(&uri);
+    let everything = tempfile::tempdir().unwrap();
+    copy_dir(root, everything.path());
+    // Without the snapshot, every month is scored again (with the same
+    // model) and its trader risk computed.
+    std::fs::remove_file(everything.path().join("risk/_published.json")).unwrap();
+    let again = everything.path().display().to_string();
+    ok(&refresh(&again, &[]));
+    assert_eq!(traders(&again), incremental);
     assert_eq!(
         sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),
         items + october_rows
@@ -269,8 +319,8 @@ fn a_killed_refresh_leaves_the_published_tables_intact() {
             table_files(root).difference(&keep).collect::<Vec<_>>()
         );
         assert!(
-            !root.join("risk/_staging").exists()
-                || parquet_files(&root.join("risk/_staging")).is_empty()
+            !root.join("risk/_staging").exists(),
+            "{point}: staging left behind"
         );
         assert_eq!(
             sql_i64(&uri, "SELECT COUNT(*) FROM risk.declaration_scores"),

@@ -28,9 +28,9 @@ use aduana_warehouse::risk::{
     self, InputFile, PartitionState, REJECTS_SCHEMA, SCORES_SCHEMA, Snapshot, TRADER_RISK_SCHEMA,
 };
 use aduana_warehouse::{Location, Warehouse};
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Int32Type, SchemaRef};
 use chrono::{NaiveDate, Utc};
 use datafusion::datasource::listing::ListingTableUrl;
 use futures::{StreamExt, TryStreamExt};
@@ -126,6 +126,8 @@ pub struct RunManifest {
     pub rows_rejected: u64,
     /// Importer-months in the published trader risk.
     pub trader_rows: u64,
+    /// The periods whose trader risk this run computed.
+    pub trader_periods: Vec<String>,
     pub steps: Vec<StepTiming>,
     pub error: Option<String>,
 }
@@ -174,6 +176,7 @@ pub async fn refresh(
             rows_scored: 0,
             rows_rejected: 0,
             trader_rows: 0,
+            trader_periods: Vec::new(),
             steps: Vec::new(),
             error: None,
         },
@@ -241,6 +244,14 @@ struct Run<'a> {
 
 fn partition_key((year, month): (i32, i32)) -> String {
     format!("year={year}/month={month}")
+}
+
+fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
+    let (year, month) = key.split_once('/')?;
+    Some((
+        year.strip_prefix("year=")?.parse().ok()?,
+        month.strip_prefix("month=")?.parse().ok()?,
+    ))
 }
 
 fn input_file(location: &Location, meta: &object_store::ObjectMeta) -> InputFile {
@@ -576,54 +587,74 @@ impl Run<'_> {
             }
         }
 
-        // Trader risk over every scored item (staged or published).
+        // Trader risk, per period: for the periods rescored, those new
+        // inspections touch, and any not yet computed.
         let started = Instant::now();
-        let staged_set: BTreeSet<&String> = staged.iter().collect();
-        let score_files: Vec<String> = partitions
-            .values()
-            .map(|p| {
-                if staged_set.contains(&p.scores) {
-                    risk::join(&self.staging_dir(), &p.scores)
-                } else {
-                    risk::join(&self.root, &p.scores)
-                }
-            })
-            .collect();
-        let scored_rows: u64 = partitions.values().map(|p| p.scored).sum();
+        let staged_set: BTreeSet<String> = staged.iter().cloned().collect();
+        let score_file = |p: &PartitionState| {
+            if staged_set.contains(&p.scores) {
+                risk::join(&self.staging_dir(), &p.scores)
+            } else {
+                risk::join(&self.root, &p.scores)
+            }
+        };
+        let session_files = |keys: &mut dyn Iterator<Item = &String>| {
+            keys.map(|k| score_file(&partitions[k]))
+                .map(|f| {
+                    ListingTableUrl::parse(self.location.url_of(&self.location.child(&f), false))
+                })
+                .collect::<datafusion::error::Result<Vec<_>>>()
+        };
         let cutoff = self.options.as_of.map(|d| d.to_string());
-        let inspections_key = serde_json::to_string(&plan.inspections).expect("plain data");
-        let trader_file = format!(
-            "{}/part-{}.parquet",
-            risk::TRADER_RISK_DIR,
-            fingerprint(&[
-                FORMAT_VERSION,
-                &partitions
-                    .values()
-                    .map(|p| p.scores.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                &inspections_key,
-                cutoff.as_deref().unwrap_or(""),
-            ])
-        );
-        let urls = score_files
-            .iter()
-            .map(|f| ListingTableUrl::parse(self.location.url_of(&self.location.child(f), false)))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
         let ctx = session.context();
-        ctx.register_table(
-            "aduana_refresh_scores",
-            risk::files_table(urls, SCORES_SCHEMA.clone())?,
-        )?;
-        let has_inspections = self.warehouse.table("inspections").is_some();
-        let query = sql::trader_risk("aduana_refresh_scores", has_inspections, cutoff.as_deref());
-        let result = self
-            .write_query(&session, &query, &trader_file, &TRADER_RISK_SCHEMA)
-            .await;
-        ctx.deregister_table("aduana_refresh_scores")?;
-        self.manifest.trader_rows = result?;
-        staged.push(trader_file.clone());
-        self.step("trader_risk", started, scored_rows);
+        let periods = self
+            .trader_periods(&session, &plan, &partitions, &mut |keys| {
+                session_files(keys)
+            })
+            .await?;
+        let recomputed_rows: u64 = periods.iter().map(|k| partitions[k].scored).sum();
+        if !periods.is_empty() {
+            let inspections_key = serde_json::to_string(&plan.inspections).expect("plain data");
+            let files: BTreeMap<(i32, i32), String> = periods
+                .iter()
+                .map(|key| {
+                    let period = parse_partition_key(key).expect("keys we made");
+                    let name = fingerprint(&[
+                        FORMAT_VERSION,
+                        &partitions[key].scores,
+                        &inspections_key,
+                        cutoff.as_deref().unwrap_or(""),
+                    ]);
+                    (
+                        period,
+                        format!("{}/{key}/part-{name}.parquet", risk::TRADER_RISK_DIR),
+                    )
+                })
+                .collect();
+            ctx.register_table(
+                "aduana_refresh_scores",
+                risk::files_table(session_files(&mut periods.iter())?, SCORES_SCHEMA.clone())?,
+            )?;
+            let has_inspections = self.warehouse.table("inspections").is_some();
+            let query =
+                sql::trader_risk("aduana_refresh_scores", has_inspections, cutoff.as_deref());
+            let result = self
+                .write_periods(&session, &query, &files, &TRADER_RISK_SCHEMA)
+                .await;
+            ctx.deregister_table("aduana_refresh_scores")?;
+            let rows = result?;
+            for (period, file) in files {
+                let state = partitions
+                    .get_mut(&partition_key(period))
+                    .expect("a period of the table");
+                state.trader_risk = Some(file.clone());
+                state.trader_rows = rows.get(&period).copied().unwrap_or(0);
+                staged.push(file);
+            }
+        }
+        self.manifest.trader_periods = periods.into_iter().collect();
+        self.manifest.trader_rows = partitions.values().map(|p| p.trader_rows).sum();
+        self.step("trader_risk", started, recomputed_rows);
         crash_point("staged");
 
         // Publish: move the staged files to their names, record the run,
@@ -648,7 +679,6 @@ impl Run<'_> {
             as_of: self.manifest.as_of.clone(),
             partitions,
             inspections: plan.inspections.clone(),
-            trader_risk: trader_file,
         };
         self.manifest.status = "published".into();
         self.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -763,7 +793,168 @@ impl Run<'_> {
             rows_in,
             scored,
             rejected,
+            trader_risk: None,
+            trader_rows: 0,
         })
+    }
+
+    /// The periods (partition keys) whose trader risk must be computed:
+    /// those rescored or never computed, and those whose declarations new
+    /// inspection files refer to. A changed or removed inspection file may
+    /// have referred to any period, so then all are.
+    async fn trader_periods(
+        &self,
+        session: &Session,
+        plan: &Plan,
+        partitions: &BTreeMap<String, PartitionState>,
+        score_urls: &mut dyn FnMut(
+            &mut dyn Iterator<Item = &String>,
+        ) -> datafusion::error::Result<Vec<ListingTableUrl>>,
+    ) -> Result<BTreeSet<String>> {
+        let previous = plan.previous.as_ref();
+        let mut periods: BTreeSet<String> = partitions
+            .iter()
+            .filter(|(key, p)| {
+                p.trader_risk.is_none()
+                    || plan
+                        .to_score
+                        .keys()
+                        .any(|period| &partition_key(*period) == *key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        let before: BTreeMap<&str, &InputFile> = previous
+            .map(|s| s.inspections.iter().map(|f| (f.path.as_str(), f)).collect())
+            .unwrap_or_default();
+        let now: BTreeSet<&str> = plan.inspections.iter().map(|f| f.path.as_str()).collect();
+        let rewritten = before.iter().any(|(path, file)| {
+            !now.contains(path)
+                || plan
+                    .inspections
+                    .iter()
+                    .any(|f| f.path == *file.path && f != *file)
+        });
+        if rewritten {
+            return Ok(partitions.keys().cloned().collect());
+        }
+        let added: Vec<object_store::path::Path> = plan
+            .inspections
+            .iter()
+            .filter(|f| !before.contains_key(f.path.as_str()))
+            .map(|f| self.location.child(&f.path))
+            .collect();
+        let others: Vec<&String> = partitions
+            .keys()
+            .filter(|k| !periods.contains(*k))
+            .collect();
+        if added.is_empty() || others.is_empty() {
+            return Ok(periods);
+        }
+        let ctx = session.context();
+        let Some(new_inspections) = self
+            .warehouse
+            .table_over_files(ctx, "inspections", &added)?
+        else {
+            return Ok(periods);
+        };
+        ctx.register_table("aduana_refresh_new_inspections", new_inspections)?;
+        ctx.register_table(
+            "aduana_refresh_period_scores",
+            risk::files_table(score_urls(&mut others.into_iter())?, SCORES_SCHEMA.clone())?,
+        )?;
+        let cutoff = self
+            .options
+            .as_of
+            .map(|d| format!(" WHERE inspected_on < DATE '{d}'"))
+            .unwrap_or_default();
+        let query = format!(
+            "SELECT DISTINCT year, month FROM aduana_refresh_period_scores
+             WHERE declaration_id IN
+                 (SELECT declaration_id FROM aduana_refresh_new_inspections{cutoff})"
+        );
+        let result: Result<Vec<RecordBatch>> = async {
+            Ok(session
+                .sql(&query, WritePolicy::ReadOnly)
+                .await?
+                .collect()
+                .await?)
+        }
+        .await;
+        ctx.deregister_table("aduana_refresh_new_inspections")?;
+        ctx.deregister_table("aduana_refresh_period_scores")?;
+        for batch in result? {
+            let years = batch.column(0).as_primitive::<Int32Type>();
+            let months = batch.column(1).as_primitive::<Int32Type>();
+            for i in 0..batch.num_rows() {
+                periods.insert(partition_key((years.value(i), months.value(i))));
+            }
+        }
+        Ok(periods)
+    }
+
+    /// Runs `query`, whose rows come ordered by `year`, `month`, and writes
+    /// each period's rows, conformed to `schema`, to its file in `files`
+    /// under the staging prefix (an empty file for a period without rows);
+    /// returns the rows written per period.
+    async fn write_periods(
+        &self,
+        session: &Session,
+        query: &str,
+        files: &BTreeMap<(i32, i32), String>,
+        schema: &SchemaRef,
+    ) -> Result<BTreeMap<(i32, i32), u64>> {
+        let mut stream = session
+            .sql(query, WritePolicy::ReadOnly)
+            .await?
+            .execute_stream()
+            .await?;
+        let file_schema = conform(&RecordBatch::new_empty(schema.clone()), schema)?.schema();
+        let open = |relative: &str| {
+            let path = self
+                .location
+                .child(&risk::join(&self.staging_dir(), relative));
+            let writer = object_store::buffered::BufWriter::new(self.store().clone(), path);
+            AsyncArrowWriter::try_new(writer, file_schema.clone(), None)
+        };
+        let mut writers = BTreeMap::new();
+        for (period, relative) in files {
+            writers.insert(*period, open(relative)?);
+        }
+        let mut rows = BTreeMap::new();
+        while let Some(batch) = stream.next().await {
+            let batch = conform(&batch?, schema)?;
+            let years = batch
+                .column_by_name("year")
+                .expect("schema has year")
+                .as_primitive::<Int32Type>()
+                .clone();
+            let months = batch
+                .column_by_name("month")
+                .expect("schema has month")
+                .as_primitive::<Int32Type>()
+                .clone();
+            let mut start = 0;
+            while start < batch.num_rows() {
+                let period = (years.value(start), months.value(start));
+                let mut end = start + 1;
+                while end < batch.num_rows() && (years.value(end), months.value(end)) == period {
+                    end += 1;
+                }
+                let writer = writers.get_mut(&period).ok_or_else(|| {
+                    RefreshError::Failed(format!(
+                        "trader risk for {} which was not asked for",
+                        partition_key(period)
+                    ))
+                })?;
+                writer.write(&batch.slice(start, end - start)).await?;
+                *rows.entry(period).or_insert(0) += (end - start) as u64;
+                start = end;
+            }
+        }
+        for writer in writers.into_values() {
+            writer.close().await?;
+        }
+        Ok(rows)
     }
 
     /// Runs `query` and writes its rows, conformed to `schema`, to
@@ -810,7 +1001,16 @@ impl Run<'_> {
     /// lock, so no other run is writing there).
     async fn clean_staging(&self) -> Result<()> {
         let staging = self.path(STAGING_DIR);
-        self.delete_all(&staging, |_| true).await
+        self.delete_all(&staging, |_| true).await?;
+        // Renames out of staging leave its empty folders on local disk.
+        if let Some(dir) = self.location.local_dir(&staging) {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RefreshError::storage(dir.display(), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes every risk-table file that neither the new nor the previous

@@ -11,7 +11,9 @@ pub const UNITS: &[&str] = &[
 ];
 
 /// Prior strength of the Beta-smoothed inspection hit rate, in
-/// inspections: a trader with few inspections stays near the overall rate.
+/// inspections: a trader with few inspections stays near the month's
+/// overall rate (the month's, so each month's trader risk depends on that
+/// month alone and a new month leaves the others as they were).
 pub const HIT_RATE_PRIOR_INSPECTIONS: f64 = 20.0;
 /// Segments: the top share of importers of a month by expected revenue at
 /// risk is `high`, the next share `medium` (audit capacity is a share of
@@ -123,18 +125,20 @@ pub fn trader_risk(
              GROUP BY importer_id, year, month
          ),
          prior AS (
-             SELECT COALESCE(CAST(SUM(fraud_found) AS DOUBLE) / NULLIF(SUM(items_inspected), 0), 0.0)
+             SELECT year, month,
+                    COALESCE(CAST(SUM(fraud_found) AS DOUBLE) / NULLIF(SUM(items_inspected), 0), 0.0)
                     AS rate
              FROM per
+             GROUP BY year, month
          ),
          ranked AS (
              SELECT per.*,
                     CAST(fraud_found AS DOUBLE) / NULLIF(items_inspected, 0) AS hit_rate,
                     (fraud_found + {k} * prior.rate) / (items_inspected + {k}) AS fraud_probability,
-                    ROW_NUMBER() OVER (PARTITION BY year, month
+                    ROW_NUMBER() OVER (PARTITION BY per.year, per.month
                                        ORDER BY expected_revenue_at_risk DESC, importer_id) AS rank,
-                    COUNT(*) OVER (PARTITION BY year, month) AS importers
-             FROM per CROSS JOIN prior
+                    COUNT(*) OVER (PARTITION BY per.year, per.month) AS importers
+             FROM per JOIN prior ON prior.year = per.year AND prior.month = per.month
          )
          SELECT importer_id, year, month, items, customs_value, mean_risk_score, max_risk_score,
                 high_risk_items, items_inspected, fraud_found, hit_rate, fraud_probability,

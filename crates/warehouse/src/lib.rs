@@ -117,6 +117,26 @@ impl Warehouse {
     }
 
     /// The published risk tables, when a refresh ever published them.
+    /// Table `name` read from only `files` (paths in the store, e.g. the
+    /// ones added since a run), with the contract's columns and mapping but
+    /// without the partition columns; `None` when the table is absent.
+    pub fn table_over_files(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        files: &[object_store::path::Path],
+    ) -> Result<Option<std::sync::Arc<dyn datafusion::catalog::TableProvider>>> {
+        let Some(table) = self.table(name) else {
+            return Ok(None);
+        };
+        Ok(Some(register::provider(
+            ctx,
+            &self.location,
+            table,
+            Some(files),
+        )?))
+    }
+
     pub fn risk_snapshot(&self) -> Option<&risk::Snapshot> {
         self.risk.as_ref()
     }

@@ -15,6 +15,8 @@ use datafusion::functions::datetime::expr_fn::to_date;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, lit};
 use datafusion::prelude::SessionContext;
 
+use object_store::path::Path;
+
 use crate::config::ResolvedSource;
 use crate::contract::{Layout, PARTITION_COLUMNS};
 use crate::discover::DiscoveredTable;
@@ -27,10 +29,7 @@ pub(crate) fn register(
     table: &DiscoveredTable,
 ) -> Result<()> {
     let contract = table.contract;
-    let provider: Arc<dyn TableProvider> = match &table.mapping {
-        None => listing_table(ctx, location, table, contract.file_schema())?,
-        Some(_) => mapped_view(ctx, location, table)?,
-    };
+    let provider = provider(ctx, location, table, None)?;
     if contract.sql_schema != "public" {
         let state = ctx.state();
         let catalog_name = &state.config_options().catalog.default_catalog;
@@ -45,15 +44,40 @@ pub(crate) fn register(
     Ok(())
 }
 
+/// The table as its contract reads it: over all its files, or over only
+/// `files` (then without the partition columns, which come from folders).
+pub(crate) fn provider(
+    ctx: &SessionContext,
+    location: &Location,
+    table: &DiscoveredTable,
+    files: Option<&[Path]>,
+) -> Result<Arc<dyn TableProvider>> {
+    match &table.mapping {
+        None => listing_table(ctx, location, table, table.contract.file_schema(), files),
+        Some(_) => mapped_view(ctx, location, table, files),
+    }
+}
+
 fn listing_table(
     ctx: &SessionContext,
     location: &Location,
     table: &DiscoveredTable,
     file_schema: arrow::datatypes::SchemaRef,
+    files: Option<&[Path]>,
 ) -> Result<Arc<dyn TableProvider>> {
-    let is_dir = table.contract.layout != Layout::SingleFile;
-    let url = ListingTableUrl::parse(location.url_of(&table.path, is_dir))?;
-    let partition_cols = if table.partitioned {
+    let urls = match files {
+        Some(files) => files
+            .iter()
+            .map(|f| ListingTableUrl::parse(location.url_of(f, false)))
+            .collect::<datafusion::error::Result<Vec<_>>>()?,
+        None => {
+            let is_dir = table.contract.layout != Layout::SingleFile;
+            vec![ListingTableUrl::parse(
+                location.url_of(&table.path, is_dir),
+            )?]
+        }
+    };
+    let partition_cols = if table.partitioned && files.is_none() {
         PARTITION_COLUMNS
             .iter()
             .map(|name| (name.to_string(), DataType::Int32))
@@ -65,7 +89,7 @@ fn listing_table(
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
         .with_table_partition_cols(partition_cols);
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(file_schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
@@ -78,10 +102,11 @@ fn mapped_view(
     ctx: &SessionContext,
     location: &Location,
     table: &DiscoveredTable,
+    files: Option<&[Path]>,
 ) -> Result<Arc<dyn TableProvider>> {
     let contract = table.contract;
     let mapping = table.mapping.as_ref().expect("mapped table");
-    let source = listing_table(ctx, location, table, table.source_schema.clone())?;
+    let source = listing_table(ctx, location, table, table.source_schema.clone(), files)?;
     let mut exprs: Vec<Expr> = Vec::with_capacity(contract.columns.len() + 2);
     for column in contract.columns {
         let target = column.kind.canonical_type();
@@ -107,7 +132,7 @@ fn mapped_view(
         };
         exprs.push(expr.alias(column.name));
     }
-    if table.partitioned {
+    if table.partitioned && files.is_none() {
         exprs.extend(PARTITION_COLUMNS.iter().map(|c| source_column(c)));
     }
     let plan = LogicalPlanBuilder::scan(contract.name, provider_as_source(source), None)?

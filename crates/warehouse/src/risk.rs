@@ -63,6 +63,14 @@ pub struct PartitionState {
     pub rows_in: u64,
     pub scored: u64,
     pub rejected: u64,
+    /// The period's file of `trader_risk`: the trader risk is kept per
+    /// period so a new month recomputes that month, not the history.
+    /// `None` (snapshots from before) means it is recomputed.
+    #[serde(default)]
+    pub trader_risk: Option<String>,
+    /// Importer rows in that file.
+    #[serde(default)]
+    pub trader_rows: u64,
 }
 
 /// `risk/_published.json`: the published version of the risk tables.
@@ -79,16 +87,16 @@ pub struct Snapshot {
     pub partitions: BTreeMap<String, PartitionState>,
     /// The inspection files the trader risk was computed from.
     pub inspections: Vec<InputFile>,
-    pub trader_risk: String,
 }
 
 impl Snapshot {
     /// Every file of every risk table, relative to the root.
     pub fn files(&self) -> impl Iterator<Item = &str> {
-        self.partitions
-            .values()
-            .flat_map(|p| std::iter::once(p.scores.as_str()).chain(p.rejects.as_deref()))
-            .chain(std::iter::once(self.trader_risk.as_str()))
+        self.partitions.values().flat_map(|p| {
+            std::iter::once(p.scores.as_str())
+                .chain(p.rejects.as_deref())
+                .chain(p.trader_risk.as_deref())
+        })
     }
 }
 
@@ -227,9 +235,9 @@ pub(crate) fn register(
         .values()
         .filter_map(|p| p.rejects.as_deref())
         .collect();
-    let traders: Vec<&str> = snapshot
-        .map(|s| s.trader_risk.as_str())
-        .into_iter()
+    let traders: Vec<&str> = partitions
+        .values()
+        .filter_map(|p| p.trader_risk.as_deref())
         .collect();
     for (name, files, schema) in [
         ("declaration_scores", scores, &*SCORES_SCHEMA),

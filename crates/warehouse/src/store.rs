@@ -119,6 +119,12 @@ impl Location {
         })
     }
 
+    /// The folder `path` is on local disk, for a local warehouse (object
+    /// stores have no folders; a local one leaves them behind).
+    pub fn local_dir(&self, path: &Path) -> Option<std::path::PathBuf> {
+        (self.store_url.scheme() == "file").then(|| std::path::Path::new("/").join(path.as_ref()))
+    }
+
     /// The path of `relative` (slash-separated) under the root.
     pub fn child(&self, relative: &str) -> Path {
         relative
