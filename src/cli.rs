@@ -65,8 +65,8 @@ const REFRESH_HELP: &str =
     "What it does: finds the declaration partitions new or changed since the last
 published run, rebuilds the risk model when asked, absent or older than
 --model-max-age-days, scores those partitions into risk/declaration_scores/
-(rejects, with the reason, into risk/rejects/), recomputes risk/trader_risk/,
-writes a run manifest to risk/runs/, and publishes by rewriting
+(rejects, with the reason, into risk/rejects/), recomputes risk/trader_risk/
+for the months rescored or referred to by new inspection files, writes a run manifest to risk/runs/, and publishes by rewriting
 risk/_published.json last. Safe to re-run; one run at a time (risk/_lock).
 Backtest: --as-of DAY works under risk/backtests/as_of=DAY/ with a model and
 labels from before DAY; then `aduana evaluate --backtest DAY --score risk_score
@@ -891,7 +891,10 @@ pub fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
         model.map_or("-", |m| m.version.as_str()),
         model.map_or(String::new(), |m| format!(" ({})", m.reason)),
     );
-    for (partition, reason) in &manifest.scored_partitions {
+    // In calendar order (the manifest's keys sort as text: month=10 < month=2).
+    let mut scored: Vec<_> = manifest.scored_partitions.iter().collect();
+    scored.sort_by_key(|(partition, _)| aduana_refresh::parse_partition_key(partition));
+    for (partition, reason) in scored {
         let verb = if manifest.status == "dry run" {
             "would score"
         } else {

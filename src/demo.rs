@@ -2,7 +2,6 @@
 //! warehouse when it is absent and tours it with a few telling reports.
 
 use std::io::Write;
-use std::sync::LazyLock;
 
 use aduana_engine::output::{Format, write_stream};
 use aduana_engine::{Session, WritePolicy};
@@ -30,31 +29,26 @@ WHERE t.fraud
 GROUP BY t.fraud_detail
 ORDER BY revenue_loss DESC";
 
-/// The latest month the trader risk covers.
-const LATEST_MONTH: &str = "(year, month) IN (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)";
+/// Importers per segment in the latest month the trader risk covers.
+const TRADER_SEGMENTS_SQL: &str = "
+WITH latest AS (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)
+SELECT t.year, t.month, t.segment, COUNT(*) AS importers, SUM(t.items) AS items,
+       SUM(t.customs_value) AS customs_value,
+       round(SUM(t.expected_revenue_at_risk), 0) AS expected_revenue_at_risk,
+       round(AVG(t.fraud_probability), 3) AS mean_fraud_probability
+FROM risk.trader_risk t JOIN latest ON t.year = latest.year AND t.month = latest.month
+GROUP BY t.year, t.month, t.segment
+ORDER BY CASE t.segment WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END";
 
-static TRADER_SEGMENTS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT year, month, segment, COUNT(*) AS importers, SUM(items) AS items,
-                SUM(customs_value) AS customs_value,
-                round(SUM(expected_revenue_at_risk), 0) AS expected_revenue_at_risk,
-                round(AVG(fraud_probability), 3) AS mean_fraud_probability
-         FROM risk.trader_risk WHERE {LATEST_MONTH}
-         GROUP BY year, month, segment
-         ORDER BY CASE segment WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END"
-    )
-});
-
-static TOP_TRADERS_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT rank, importer_id, segment, items, customs_value,
-                round(max_risk_score, 3) AS max_risk_score, high_risk_items,
-                items_inspected, fraud_found, round(fraud_probability, 3) AS fraud_probability,
-                round(expected_revenue_at_risk, 0) AS expected_revenue_at_risk
-         FROM risk.trader_risk WHERE {LATEST_MONTH}
-         ORDER BY rank LIMIT 10"
-    )
-});
+/// The top of that month's ranking.
+const TOP_TRADERS_SQL: &str = "
+WITH latest AS (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)
+SELECT t.rank, t.importer_id, t.segment, t.items, t.customs_value,
+       round(t.max_risk_score, 3) AS max_risk_score, t.high_risk_items,
+       t.items_inspected, t.fraud_found, round(t.fraud_probability, 3) AS fraud_probability,
+       round(t.expected_revenue_at_risk, 0) AS expected_revenue_at_risk
+FROM risk.trader_risk t JOIN latest ON t.year = latest.year AND t.month = latest.month
+ORDER BY t.rank LIMIT 10";
 
 pub fn run(args: DemoArgs) -> Result<(), Error> {
     let has_data = args.dir.join("declarations").is_dir();
@@ -133,13 +127,13 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         "\n== Trader segments, latest month ==\n\
          Importers by the refresh's segment (top 5% of expected revenue at risk: high, next 20%: medium)."
     )?;
-    show(&session, &TRADER_SEGMENTS_SQL, &mut out).await?;
+    show(&session, TRADER_SEGMENTS_SQL, &mut out).await?;
     writeln!(
         out,
         "\n== Audit candidates, latest month ==\n\
          The importers with most expected revenue at risk (fraud probability x revenue at risk)."
     )?;
-    show(&session, &TOP_TRADERS_SQL, &mut out).await?;
+    show(&session, TOP_TRADERS_SQL, &mut out).await?;
 
     let truth = args.dir.join("_truth");
     if truth.is_dir() {

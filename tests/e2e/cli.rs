@@ -329,8 +329,26 @@ fn demo_generates_once_and_tours_the_sample() {
         "{text}"
     );
 
+    // The refresh ran and its trader segments are shown.
+    assert!(
+        text.contains(" published: 12 partition(s) scored"),
+        "{text}"
+    );
+    let segments = text
+        .split("== Trader segments, latest month ==")
+        .nth(1)
+        .expect("segments shown");
+    for segment in ["| high ", "| medium ", "| low "] {
+        assert!(segments.contains(segment), "{segment}: {segments}");
+    }
+    assert!(
+        text.contains("== Audit candidates, latest month =="),
+        "{text}"
+    );
+
     let second = run(aduana().args(["demo", "--dir", sample.to_str().unwrap()]));
     assert!(second.status.success());
+    assert!(stdout(&second).contains(" up to date: 0 partition(s) scored"));
     assert!(
         !stderr(&second).contains("generating"),
         "the sample is reused"

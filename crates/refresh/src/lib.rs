@@ -246,7 +246,8 @@ fn partition_key((year, month): (i32, i32)) -> String {
     format!("year={year}/month={month}")
 }
 
-fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
+/// `(year, month)` of a `year=Y/month=M` key.
+pub fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
     let (year, month) = key.split_once('/')?;
     Some((
         year.strip_prefix("year=")?.parse().ok()?,
@@ -523,11 +524,16 @@ impl Run<'_> {
             && plan.to_score.is_empty()
             && plan.removed.is_empty()
             && !plan.inspections_changed
-            && plan.previous.is_some()
+            && plan.previous.as_ref().is_some_and(|p| {
+                // Snapshots from before per-month trader risk need it computed.
+                p.partitions.values().all(|p| p.trader_risk.is_some())
+            })
         {
             self.manifest.status = "up to date".into();
             // Clear what a run that died may have left.
             if let Some(previous) = &plan.previous {
+                self.manifest.trader_rows =
+                    previous.partitions.values().map(|p| p.trader_rows).sum();
                 self.collect_garbage(previous, None).await?;
             }
             return self.write_manifest().await;
