@@ -45,23 +45,7 @@ fn s3_compatible_warehouse() {
     };
     let server = start_moto(&python);
     let wh = generate(8_000, 2);
-    // Upload with boto3 (what an administration's export job would use).
-    let upload = r#"
-import sys, os, boto3
-endpoint, root = sys.argv[1], sys.argv[2]
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                  aws_access_key_id="test", aws_secret_access_key="test")
-s3.create_bucket(Bucket="customs")
-for folder, _, files in os.walk(root):
-    for name in files:
-        path = os.path.join(folder, name)
-        s3.upload_file(path, "customs", "gt/wh/" + os.path.relpath(path, root))
-"#;
-    let out = Command::new(&python)
-        .args(["-c", upload, &server.endpoint, &wh.uri()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    upload(&python, &server, &wh.path(), "customs", "gt/wh");
 
     let aws = |c: &mut Command| {
         c.env("AWS_ACCESS_KEY_ID", "test")

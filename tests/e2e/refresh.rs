@@ -338,22 +338,13 @@ fn write_lock(root: &Path, host: &str, pid: u32, age_s: i64) {
     std::fs::write(root.join("risk/_lock"), lock.to_string()).unwrap();
 }
 
-fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 #[test]
 fn one_refresh_at_a_time() {
     let wh = generate(8_000, 2);
     let root = wh.path();
     let uri = wh.uri();
     // Held by a live process (this test) on this host.
-    write_lock(root, &host_name(), std::process::id(), 5);
+    write_lock(root, &aduana_refresh::host_name(), std::process::id(), 5);
     let out = refresh(&uri, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
@@ -371,7 +362,7 @@ fn one_refresh_at_a_time() {
     let mut child = Command::new("true").spawn().unwrap();
     let dead = child.id();
     child.wait().unwrap();
-    write_lock(root, &host_name(), dead, 1);
+    write_lock(root, &aduana_refresh::host_name(), dead, 1);
     ok(&refresh(&uri, &["--rebuild-model"]));
 
     // Two runs started together: one publishes, the other is refused.
@@ -583,22 +574,7 @@ fn refresh_on_an_s3_compatible_server() {
     };
     let server = start_moto(&python);
     let wh = generate(8_000, 2);
-    let upload = r#"
-import sys, os, boto3
-endpoint, root = sys.argv[1], sys.argv[2]
-s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                  aws_access_key_id="test", aws_secret_access_key="test")
-s3.create_bucket(Bucket="customs")
-for folder, _, files in os.walk(root):
-    for name in files:
-        path = os.path.join(folder, name)
-        s3.upload_file(path, "customs", "wh/" + os.path.relpath(path, root))
-"#;
-    let out = Command::new(&python)
-        .args(["-c", upload, &server.endpoint, &wh.uri()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    upload(&python, &server, &wh.path(), "customs", "wh");
     let aduana_s3 = |args: &[&str]| {
         let mut command = aduana();
         command

@@ -308,3 +308,26 @@ pub fn start_moto(python: &std::path::Path) -> S3Server {
     }
     server
 }
+
+/// Creates `bucket` on the S3 server and uploads every file under `root`
+/// to `prefix/` with boto3 (what an administration's export job would use).
+pub fn upload(python: &Path, server: &S3Server, root: &Path, bucket: &str, prefix: &str) {
+    let script = r#"
+import sys, os, boto3
+endpoint, root, bucket, prefix = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+s3.create_bucket(Bucket=bucket)
+for folder, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(folder, name)
+        s3.upload_file(path, bucket, prefix + "/" + os.path.relpath(path, root))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script, &server.endpoint])
+        .arg(root)
+        .args([bucket, prefix])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -42,6 +42,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 pub use error::{RefreshError, Result};
+pub use lock::host_name;
 pub use log::{LogFormat, Reporter};
 
 /// Bumped when the scores' content changes for the same inputs, so a new

@@ -123,7 +123,8 @@ async fn read(
     Ok(Some((serde_json::from_slice(&bytes).ok(), bytes.to_vec())))
 }
 
-fn host_name() -> String {
+/// The name a lock records for this machine.
+pub fn host_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
