@@ -59,6 +59,73 @@ enum Command {
     /// risk tables atomically
     #[command(after_help = REFRESH_HELP)]
     Refresh(RefreshArgs),
+    /// Run an Apache Ballista scheduler that knows Aduana's functions; clients
+    /// reach it with --cluster df://HOST:PORT
+    #[command(after_help = CLUSTER_HELP)]
+    Scheduler(SchedulerArgs),
+    /// Run an Apache Ballista executor that knows Aduana's functions and reads
+    /// the same warehouse
+    #[command(after_help = CLUSTER_HELP)]
+    Executor(ExecutorArgs),
+}
+
+const CLUSTER_HELP: &str = "A cluster: one scheduler, executors on any machines that reach the
+warehouse (the same --warehouse and storage configuration everywhere):
+  aduana scheduler --warehouse s3://bucket/wh --bind 0.0.0.0:50050
+  aduana executor  --warehouse s3://bucket/wh --scheduler HOST:50050 \\
+                   --bind-host THIS_HOST --concurrent-tasks 8 --memory-limit 16G \\
+                   --work-dir /fast/disk/shuffle
+  aduana sql --warehouse s3://bucket/wh --cluster df://HOST:50050 -c '...'
+Every process loads the risk model a plan was made with (by version) from
+the warehouse itself.";
+
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// Plan and run on this Ballista scheduler (`aduana scheduler`) instead
+    /// of in this process
+    #[arg(long, env = "ADUANA_CLUSTER", value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SchedulerArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Address to listen on for clients and executors
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// Seconds without a heartbeat after which an executor counts as dead
+    /// and its tasks run elsewhere
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub executor_timeout: u64,
+}
+
+#[derive(Args)]
+pub struct ExecutorArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The scheduler to serve
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Host to listen on, as other executors and clients reach it
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub bind_host: String,
+    /// Port of the Arrow Flight service that serves shuffle data and results
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// Port of the executor's gRPC service
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once (default: the number of cores)
+    #[arg(long, value_name = "N")]
+    pub concurrent_tasks: Option<usize>,
+    /// Where shuffle files are written (default: a temporary directory)
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 const REFRESH_HELP: &str =
@@ -85,6 +152,8 @@ pub struct RefreshArgs {
     pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Also rescore every partition from this day's month on (YYYY-MM-DD)
     #[arg(long, value_name = "DATE", conflicts_with = "partitions")]
     pub since: Option<chrono::NaiveDate>,
@@ -154,6 +223,8 @@ pub struct ServeArgs {
     pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Address to listen on (port 0 picks a free port, printed at start)
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
     pub addr: std::net::SocketAddr,
@@ -312,6 +383,14 @@ impl EngineArgs {
             ..Default::default()
         })
     }
+
+    /// The options of a command that may run on a cluster.
+    pub fn options_on(&self, cluster: &ClusterArgs) -> Result<EngineOptions, Error> {
+        Ok(EngineOptions {
+            cluster: cluster.cluster.clone(),
+            ..self.options()?
+        })
+    }
 }
 
 #[derive(Args)]
@@ -361,6 +440,8 @@ pub struct SqlArgs {
     pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// SQL to run (several statements separated by ';')
     #[arg(long, short = 'c', value_name = "SQL", conflicts_with = "file")]
     pub command: Option<String>,
@@ -384,6 +465,8 @@ pub struct ReportArgs {
     pub warehouse: WarehouseArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// The report (`aduana reports` lists them)
     pub name: String,
     /// A parameter, name=value (repeatable); values are bound, never spliced into SQL
@@ -447,6 +530,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
         Command::Refresh(args) => runtime()?.block_on(refresh(args)),
+        Command::Scheduler(args) => runtime()?.block_on(scheduler(args)),
+        Command::Executor(args) => runtime()?.block_on(executor(args)),
     }
 }
 
@@ -513,6 +598,9 @@ impl SqlArgs {
                 s3_allow_http: false,
             },
             engine: EngineArgs::default(),
+            cluster: ClusterArgs {
+                cluster: std::env::var("ADUANA_CLUSTER").ok(),
+            },
             command: None,
             file: None,
             format: Format::Table,
@@ -529,10 +617,11 @@ impl SqlArgs {
 async fn open_session(
     warehouse: &WarehouseArgs,
     engine: &EngineArgs,
+    cluster: &ClusterArgs,
 ) -> Result<std::sync::Arc<Session>, Error> {
     let warehouse = warehouse.open().await?;
     Ok(std::sync::Arc::new(
-        Session::open(warehouse, &engine.options()?).await?,
+        Session::open(warehouse, &engine.options_on(cluster)?).await?,
     ))
 }
 
@@ -554,7 +643,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         max_concurrent: args.max_concurrent_queries,
         query_timeout: std::time::Duration::from_secs(args.query_timeout),
     };
-    let session = open_session(&args.warehouse, &args.engine).await?;
+    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -594,7 +683,7 @@ fn shell(args: SqlArgs) -> Result<(), Error> {
                 .into(),
         );
     }
-    let session = runtime.block_on(open_session(&args.warehouse, &args.engine))?;
+    let session = runtime.block_on(open_session(&args.warehouse, &args.engine, &args.cluster))?;
     let settings = aduana_shell::Settings {
         timing: true,
         ..Default::default()
@@ -637,7 +726,7 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
     if args.format == Format::Parquet && statements > 1 {
         return Err("--format parquet writes one result: give a single statement".into());
     }
-    let session = open_session(&args.warehouse, &args.engine).await?;
+    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
     let settings = aduana_shell::Settings {
         format: args.format,
         timing: args.timing,
@@ -678,7 +767,7 @@ async fn report(args: ReportArgs) -> Result<(), Error> {
             "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
         );
     }
-    let session = open_session(&args.warehouse, &args.engine).await?;
+    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
     let settings = aduana_shell::Settings {
         format: args.format,
         ..Default::default()
@@ -851,7 +940,7 @@ async fn refresh(args: RefreshArgs) -> Result<(), Error> {
         dry_run: args.dry_run,
         as_of: args.as_of,
         lock_timeout_s: args.lock_timeout,
-        engine: args.engine.options()?,
+        engine: args.engine.options_on(&args.cluster)?,
     };
     let run = async {
         let warehouse = args.warehouse.open().await.map_err(|e| {
@@ -953,4 +1042,47 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `aduana scheduler`: a Ballista scheduler until stopped.
+async fn scheduler(args: SchedulerArgs) -> Result<(), Error> {
+    let warehouse = args.warehouse.open().await?;
+    let session = aduana_cluster::open(warehouse, &args.engine.options()?).await?;
+    eprintln!(
+        "aduana scheduler on {} for {} (clients: --cluster df://{})",
+        args.bind,
+        session.warehouse().location().display,
+        args.bind
+    );
+    aduana_cluster::run_scheduler(args.bind, &session, args.executor_timeout).await?;
+    Ok(())
+}
+
+/// `aduana executor`: a Ballista executor until stopped.
+async fn executor(args: ExecutorArgs) -> Result<(), Error> {
+    let (host, port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("--scheduler {:?}: expected HOST:PORT", args.scheduler))?;
+    let warehouse = args.warehouse.open().await?;
+    let session = aduana_cluster::open(warehouse, &args.engine.options()?).await?;
+    let options = aduana_cluster::ExecutorOptions {
+        scheduler_host: host,
+        scheduler_port: port,
+        bind_host: args.bind_host.clone(),
+        port: args.port,
+        grpc_port: args.grpc_port,
+        work_dir: args.work_dir.as_ref().map(|dir| dir.display().to_string()),
+        slots: args.concurrent_tasks,
+    };
+    eprintln!(
+        "aduana executor on {}:{} for {}, serving scheduler {}",
+        args.bind_host,
+        args.port,
+        session.warehouse().location().display,
+        args.scheduler
+    );
+    aduana_cluster::run_executor(options, &session).await?;
+    Ok(())
 }

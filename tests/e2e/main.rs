@@ -6,6 +6,7 @@
 //! DataFusion, so more of them cost minutes of link time.
 
 mod cli;
+mod cluster;
 mod flight;
 mod model;
 mod python;

@@ -67,7 +67,7 @@ pub fn incentive(facts: &aduana_model::OriginFacts, declared: &[u8], likely: &[u
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsMisclassificationFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl HsMisclassificationFunc {

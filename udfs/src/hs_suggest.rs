@@ -18,7 +18,7 @@ use crate::model_handle::ModelHandle;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsSuggestFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl HsSuggestFunc {

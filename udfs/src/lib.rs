@@ -78,6 +78,42 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// The model `udf` computes with, when it is one of Aduana's model-backed
+/// functions (a distributed plan carries its model version with it).
+pub fn model_of(udf: &ScalarUDF) -> Option<&ModelHandle> {
+    let inner = udf.inner().as_ref();
+    None.or_else(|| {
+        inner
+            .downcast_ref::<valuation_deviation::ValuationDeviationFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<origin_risk::OriginRiskFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<hs_suggest::HsSuggestFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<risk_reasons::RiskReasonsFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<revenue_at_risk::RevenueAtRiskFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<hs_misclassification_probability::HsMisclassificationFunc>()
+            .map(|f| &f.model)
+    })
+}
+
 /// Every aggregate function Aduana adds to SQL.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![Arc::new(AggregateUDF::new_from_impl(
@@ -99,4 +135,24 @@ pub fn register_all(ctx: &SessionContext, model: &ModelHandle) -> Result<()> {
         ctx.register_udaf(f.as_ref().clone());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `model_of` must know every function that cannot plan without a
+    /// model, or a cluster would run that function over whatever model the
+    /// executor happened to load.
+    #[test]
+    fn model_of_knows_every_model_backed_function() {
+        let functions = scalar_functions(&ModelHandle::default());
+        let mut backed = 0;
+        for f in &functions {
+            let needs_model = f.inner().return_type(&[]).is_err();
+            assert_eq!(model_of(f).is_some(), needs_model, "{}", f.name());
+            backed += usize::from(needs_model);
+        }
+        assert_eq!(backed, 6);
+    }
 }

@@ -14,15 +14,30 @@ pub const NO_MODEL: &str =
 /// A shared, possibly absent, model. Two handles are equal when they hold
 /// the same loaded model (DataFusion compares functions for plan equality).
 #[derive(Debug, Clone, Default)]
-pub struct ModelHandle(Option<Arc<RiskModel>>);
+pub struct ModelHandle(Option<Arc<RiskModel>>, Option<Arc<str>>);
 
 impl ModelHandle {
     pub fn new(model: Option<Arc<RiskModel>>) -> Self {
-        ModelHandle(model)
+        ModelHandle(model, None)
+    }
+
+    /// A model loaded from the `risk/model/` under `root` (an object-store
+    /// path): a distributed plan names the model by root and version, and
+    /// every process of a cluster loads that version itself.
+    pub fn located(model: Arc<RiskModel>, root: &str) -> Self {
+        ModelHandle(Some(model), Some(root.into()))
     }
 
     pub fn get(&self) -> Option<&RiskModel> {
         self.0.as_deref()
+    }
+
+    /// Where the model was loaded from and its version, when known.
+    pub fn origin(&self) -> Option<(&str, &str)> {
+        match (&self.0, &self.1) {
+            (Some(model), Some(root)) => Some((root, &model.manifest.version)),
+            _ => None,
+        }
     }
 
     /// The model, or the execution error that says how to build one.

@@ -197,7 +197,7 @@ impl BatchKeys {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct OriginRiskFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl OriginRiskFunc {

@@ -39,7 +39,7 @@ const CODE_DOUBT: f64 = 0.5;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RevenueAtRiskFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl RevenueAtRiskFunc {

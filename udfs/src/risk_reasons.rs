@@ -35,7 +35,7 @@ const RECORD_ITEM_Z: f64 = -1.0;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RiskReasonsFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl RiskReasonsFunc {

@@ -66,7 +66,7 @@ pub const MIN_MAD: f64 = 0.05;
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ValuationDeviationFunc {
     signature: Signature,
-    model: ModelHandle,
+    pub(crate) model: ModelHandle,
 }
 
 impl ValuationDeviationFunc {

@@ -2,6 +2,7 @@
 //! warehouse's tables and every Aduana function registered, and statements
 //! are planned under a write policy that keeps the warehouse untouched.
 
+pub mod cluster;
 pub mod evaluate;
 pub mod model_build;
 pub mod output;
@@ -66,6 +67,9 @@ pub struct EngineOptions {
     /// Load this model version instead of the current one (the refresh job
     /// scores with the version it built, backtests with their own).
     pub model_at: Option<ModelAt>,
+    /// Plan and run on the Ballista scheduler at this `df://HOST:PORT`
+    /// instead of in this process.
+    pub cluster: Option<String>,
 }
 
 /// A written model version: the root its `risk/model/` is under (the
@@ -92,6 +96,7 @@ pub struct Session {
     ctx: SessionContext,
     warehouse: Warehouse,
     has_model: bool,
+    functions: Arc<cluster::FunctionResolver>,
 }
 
 /// `scored_items`: every declaration item with its risk scores and the
@@ -151,25 +156,40 @@ impl Session {
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
         }
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-        warehouse.register(&ctx)?;
         let location = warehouse.location();
         let store = location.store.as_ref();
-        let model = match (&options.model_at, options.skip_model) {
-            (_, true) => None,
-            (Some(at), false) => {
-                Some(aduana_model::load_version(store, &at.root, &at.version).await)
-            }
-            (None, false) => aduana_model::load_current(store, &location.prefix)
-                .await
-                .transpose(),
-        }
-        .transpose()
-        .map_err(|e| {
+        let (root, model) = match (&options.model_at, options.skip_model) {
+            (_, true) => (location.prefix.clone(), None),
+            (Some(at), false) => (
+                at.root.clone(),
+                Some(aduana_model::load_version(store, &at.root, &at.version).await),
+            ),
+            (None, false) => (
+                location.prefix.clone(),
+                aduana_model::load_current(store, &location.prefix)
+                    .await
+                    .transpose(),
+            ),
+        };
+        let model = model.transpose().map_err(|e| {
             EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
         })?;
         let has_model = model.is_some();
-        aduana_udfs::register_all(&ctx, &aduana_udfs::ModelHandle::new(model.map(Arc::new)))?;
+        let model = match model {
+            Some(model) => aduana_udfs::ModelHandle::located(Arc::new(model), root.as_ref()),
+            None => aduana_udfs::ModelHandle::default(),
+        };
+        let functions = Arc::new(cluster::FunctionResolver::new(
+            location.store.clone(),
+            &model,
+        ));
+        let runtime = runtime.build_arc()?;
+        let ctx = match &options.cluster {
+            None => SessionContext::new_with_config_rt(config, runtime),
+            Some(url) => cluster::remote_context(url, config, runtime, functions.clone()).await?,
+        };
+        warehouse.register(&ctx)?;
+        aduana_udfs::register_all(&ctx, &model)?;
         if has_model {
             // Planned now, run per query: DataFusion prunes the columns a
             // query does not read and pushes filters on declaration columns
@@ -180,6 +200,7 @@ impl Session {
             ctx,
             warehouse,
             has_model,
+            functions,
         })
     }
 
@@ -195,6 +216,21 @@ impl Session {
 
     pub fn warehouse(&self) -> &Warehouse {
         &self.warehouse
+    }
+
+    /// The plan codecs a Ballista scheduler or executor serving this
+    /// session's warehouse needs: Ballista's, with Aduana's model-backed
+    /// functions rebuilt from the model version a plan names.
+    pub fn codecs(
+        &self,
+    ) -> (
+        Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec>,
+        Arc<dyn datafusion_proto::physical_plan::PhysicalExtensionCodec>,
+    ) {
+        (
+            Arc::new(cluster::LogicalCodec::new(self.functions.clone())),
+            Arc::new(cluster::PhysicalCodec::new(self.functions.clone())),
+        )
     }
 
     /// Splits `sql` into statements (separated by `;`), without planning:

@@ -720,6 +720,9 @@ impl Run<'_> {
         let engine = EngineOptions {
             skip_model: true,
             model_at: None,
+            // The builder stages its training rows in a memory table, which
+            // lives in this process: it runs here, scoring on the cluster.
+            cluster: None,
             ..self.options.engine.clone()
         };
         let session = Session::open(self.warehouse.clone(), &engine).await?;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Scoring on Apache Ballista (one scheduler and two executors on this
+# machine, all on 127.0.0.1) against the in-process engine, release build.
+# The query runs every risk function on every item and returns one row, so
+# the times are execution, not result transfer. Each is run twice; then
+# each executor alone (one task slot) for the per-executor throughput the
+# sizing estimate in the README uses.
+# Usage: benches/cluster.sh [WAREHOUSE]   (needs a model: default /tmp/b10m)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin aduana
+bin=${CARGO_TARGET_DIR:-target}/release/aduana
+wh=${1:-/tmp/b10m}
+query="SELECT COUNT(*) AS items, SUM(risk) AS risk FROM scored_items"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+TIMEFORMAT="wall %R s (client user %U s)"
+
+echo "== in-process, 2 cores"
+for i in 1 2; do time "$bin" sql -w "$wh" --format csv -c "$query"; done
+
+start_cluster() { # slots per executor, executors
+    "$bin" scheduler -w "$wh" --bind 127.0.0.1:50650 2>"$work/s.log" & pids+=($!)
+    sleep 2
+    for e in $(seq 1 "$2"); do
+        "$bin" executor -w "$wh" --scheduler 127.0.0.1:50650 --port $((50650 + 2*e)) \
+            --grpc-port $((50651 + 2*e)) --concurrent-tasks "$1" --work-dir "$work" \
+            2>"$work/e$e.log" & pids+=($!)
+    done
+    sleep 3
+}
+stop_cluster() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; pids=(); sleep 1; }
+
+echo "== cluster: scheduler + 2 executors x 1 task slot, 2 tasks per stage"
+start_cluster 1 2
+for i in 1 2; do time "$bin" sql -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 2 --format csv -c "$query"; done
+echo "== same cluster, 8 tasks per stage (queued on 2 slots)"
+time "$bin" sql -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 8 --format csv -c "$query"
+stop_cluster
+
+echo "== one executor, 1 task slot (per-executor throughput on one core)"
+start_cluster 1 1
+time "$bin" sql -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 1 --format csv -c "$query"
+stop_cluster

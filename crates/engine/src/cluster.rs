@@ -1,0 +1,503 @@
+//! Distributed execution on Apache Ballista. A plan crosses the wire as
+//! protobuf in which a function is only its name, so every process of a
+//! cluster (client, scheduler, executors) opens the same warehouse and
+//! registers the same functions. The risk functions carry state, the risk
+//! model: they are encoded as the model's root and version, and each process
+//! loads that version from the warehouse itself (once, then from a cache),
+//! so a scheduler or executor started before `aduana model build` still
+//! computes with the model the client planned with.
+
+use std::collections::HashMap;
+use std::net::ToSocketAddrs;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aduana_udfs::ModelHandle;
+use ballista::prelude::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::planner::BallistaQueryPlanner;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{Extension, LogicalPlan, ScalarUDF};
+use datafusion::logical_expr::{UserDefinedLogicalNode, UserDefinedLogicalNodeCore};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::generated::datafusion::LogicalPlanNode;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use object_store::ObjectStore;
+
+/// What starts an encoded model reference (a function's definition bytes
+/// that are not ours are refused, not misread).
+const MODEL_REF_TAG: &str = "aduana-model/1";
+
+/// Rebuilds Aduana's model-backed functions from the model version a plan
+/// names, loading each version once per process.
+#[derive(Debug)]
+pub struct FunctionResolver {
+    store: Arc<dyn ObjectStore>,
+    /// The functions over each loaded model, by (root, version).
+    loaded: Mutex<HashMap<(String, String), Arc<Vec<Arc<ScalarUDF>>>>>,
+}
+
+impl FunctionResolver {
+    /// A resolver reading models from `store`, starting with the session's
+    /// own `model` (no reload for the version everyone uses).
+    pub fn new(store: Arc<dyn ObjectStore>, model: &ModelHandle) -> Self {
+        let mut loaded = HashMap::new();
+        if let Some((root, version)) = model.origin() {
+            loaded.insert(
+                (root.to_string(), version.to_string()),
+                Arc::new(aduana_udfs::scalar_functions(model)),
+            );
+        }
+        FunctionResolver {
+            store,
+            loaded: Mutex::new(loaded),
+        }
+    }
+
+    /// The model reference of a model-backed function; nothing for others
+    /// (they are found by name).
+    fn encode(&self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some((root, version)) = aduana_udfs::model_of(udf).and_then(ModelHandle::origin) {
+            buf.extend_from_slice(format!("{MODEL_REF_TAG}\n{root}\n{version}").as_bytes());
+        }
+        Ok(())
+    }
+
+    /// The function `name` over the model `buf` names. An empty `buf` means
+    /// the process's registry does not know `name` at all.
+    fn decode(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        if buf.is_empty() {
+            return Err(DataFusionError::Plan(format!(
+                "function '{name}' is not known to this Aduana cluster process: the client \
+                 planned with a function the scheduler and executors do not register \
+                 (are they running the same Aduana version as the client?)"
+            )));
+        }
+        let (root, version) = std::str::from_utf8(buf)
+            .ok()
+            .and_then(|text| text.strip_prefix(MODEL_REF_TAG)?.strip_prefix('\n'))
+            .and_then(|rest| rest.split_once('\n'))
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "function '{name}' arrived with a definition that is not an Aduana model reference"
+                ))
+            })?;
+        let functions = self.functions_over(root, version)?;
+        functions
+            .iter()
+            .find(|f| f.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "function '{name}' is not one of Aduana's model-backed functions"
+                ))
+            })
+    }
+
+    fn functions_over(&self, root: &str, version: &str) -> Result<Arc<Vec<Arc<ScalarUDF>>>> {
+        let key = (root.to_string(), version.to_string());
+        if let Some(functions) = self.loaded.lock().expect("not poisoned").get(&key) {
+            return Ok(functions.clone());
+        }
+        // Decoding is synchronous; the model is read from the object store.
+        let store = self.store.clone();
+        let model = block_on(async move {
+            aduana_model::load_version(store.as_ref(), &root.into(), version).await
+        })
+        .map_err(|e| {
+            DataFusionError::Execution(format!(
+                "risk model {version} under {root:?}, which the plan was made with: {e}"
+            ))
+        })?;
+        let functions = Arc::new(aduana_udfs::scalar_functions(&ModelHandle::located(
+            Arc::new(model),
+            root,
+        )));
+        let mut loaded = self.loaded.lock().expect("not poisoned");
+        Ok(loaded.entry(key).or_insert(functions).clone())
+    }
+}
+
+/// Runs `future` to completion from synchronous code inside or outside a
+/// Tokio runtime.
+fn block_on<F: Future + Send>(future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(future))
+        }
+        // No runtime, or one that cannot block in place: a thread of our own.
+        _ => std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a Tokio runtime")
+                        .block_on(future)
+                })
+                .join()
+                .expect("model loading thread")
+        }),
+    }
+}
+
+/// Ballista's logical codec, with Aduana's model references for functions.
+#[derive(Debug)]
+pub struct LogicalCodec {
+    ballista: BallistaLogicalExtensionCodec,
+    functions: Arc<FunctionResolver>,
+}
+
+impl LogicalCodec {
+    pub fn new(functions: Arc<FunctionResolver>) -> Self {
+        LogicalCodec {
+            ballista: BallistaLogicalExtensionCodec::default(),
+            functions,
+        }
+    }
+}
+
+impl LogicalExtensionCodec for LogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
+        self.ballista.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
+        self.ballista
+            .try_decode_table_provider(buf, table_ref, schema, ctx)
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.ballista
+            .try_encode_table_provider(table_ref, node, buf)
+            .map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "table {table_ref} cannot run on a cluster (only Parquet tables and views \
+                     over them can; memory tables live in the client): {e}"
+                ))
+            })
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
+        self.ballista.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
+        self.ballista.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.functions.decode(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.functions.encode(node, buf)
+    }
+}
+
+/// Ballista's physical codec, with Aduana's model references for functions.
+#[derive(Debug)]
+pub struct PhysicalCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+    functions: Arc<FunctionResolver>,
+}
+
+impl PhysicalCodec {
+    pub fn new(functions: Arc<FunctionResolver>) -> Self {
+        PhysicalCodec {
+            ballista: BallistaPhysicalExtensionCodec::default(),
+            functions,
+        }
+    }
+}
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.ballista.try_decode(buf, inputs, ctx, converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.ballista.try_encode(node, buf, converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        self.functions.decode(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.functions.encode(node, buf)
+    }
+}
+
+/// Ballista's planner with the outermost `ORDER BY` (and the `LIMIT` and
+/// projections above it) run in the client over the cluster's result.
+///
+/// Why: Ballista 55 returned a distributed result out of order (with its
+/// adaptive planner on, since turned off): on the `audit_candidates`
+/// report the final stage's sort and merge were lost after sort-merge
+/// joins and the rows came back in join-key order. The result crosses to
+/// the client anyway; sorting it there is exact whatever the planner does.
+#[derive(Debug)]
+struct ClientOrderPlanner {
+    ballista: Arc<BallistaQueryPlanner<LogicalPlanNode>>,
+}
+
+#[async_trait::async_trait]
+impl QueryPlanner for ClientOrderPlanner {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        state: &dyn datafusion::catalog::Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match with_remote_below_final_sort(plan)? {
+            None => self.ballista.create_physical_plan(plan, state).await,
+            Some(local) => {
+                DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(RemotePlanner {
+                    ballista: self.ballista.clone(),
+                })])
+                .create_physical_plan(&local, state)
+                .await
+            }
+        }
+    }
+}
+
+/// `plan` with the input of its outermost sort replaced by a [`Remote`]
+/// node, when its top is projections and limits over a sort; `None` when it
+/// does not end in a sort.
+fn with_remote_below_final_sort(plan: &LogicalPlan) -> Result<Option<LogicalPlan>> {
+    match plan {
+        LogicalPlan::Sort(sort) => {
+            let remote = LogicalPlan::Extension(Extension {
+                node: Arc::new(Remote {
+                    plan: sort.input.as_ref().clone(),
+                }),
+            });
+            Ok(Some(plan.with_new_exprs(plan.expressions(), vec![remote])?))
+        }
+        LogicalPlan::Projection(_) | LogicalPlan::Limit(_) => {
+            let input = plan.inputs()[0];
+            match with_remote_below_final_sort(input)? {
+                Some(local) => Ok(Some(plan.with_new_exprs(plan.expressions(), vec![local])?)),
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A logical plan to run on the cluster, as a leaf of a client plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+struct Remote {
+    plan: LogicalPlan,
+}
+
+impl UserDefinedLogicalNodeCore for Remote {
+    fn name(&self) -> &str {
+        "Remote"
+    }
+
+    fn inputs(&self) -> Vec<&LogicalPlan> {
+        vec![]
+    }
+
+    fn schema(&self) -> &datafusion::common::DFSchemaRef {
+        self.plan.schema()
+    }
+
+    fn expressions(&self) -> Vec<datafusion::logical_expr::Expr> {
+        vec![]
+    }
+
+    fn fmt_for_explain(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Remote")
+    }
+
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<datafusion::logical_expr::Expr>,
+        _inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
+        Ok(self.clone())
+    }
+}
+
+/// Plans [`Remote`] nodes with Ballista.
+struct RemotePlanner {
+    ballista: Arc<BallistaQueryPlanner<LogicalPlanNode>>,
+}
+
+#[async_trait::async_trait]
+impl ExtensionPlanner for RemotePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        _physical_inputs: &[Arc<dyn ExecutionPlan>],
+        state: &dyn datafusion::catalog::Session,
+        _context: &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        match node.as_any().downcast_ref::<Remote>() {
+            Some(remote) => Ok(Some(
+                self.ballista
+                    .create_physical_plan(&remote.plan, state)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A client context planning on the Ballista scheduler at `url`
+/// (`df://host:port`), with `config` and `runtime`; functions and tables are
+/// registered on it afterwards (Ballista's upgrade replaces the function
+/// set).
+pub(crate) async fn remote_context(
+    url: &str,
+    config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+    functions: Arc<FunctionResolver>,
+) -> crate::Result<SessionContext> {
+    let address = url
+        .strip_prefix("df://")
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .ok_or_else(|| {
+            crate::EngineError::InvalidOption(format!(
+                "--cluster {url:?}: expected df://HOST:PORT (a Ballista scheduler)"
+            ))
+        })?;
+    // Ballista connects on the first query; say now that nothing listens.
+    let reachable = address
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)).is_ok());
+    if !reachable {
+        return Err(crate::EngineError::InvalidOption(format!(
+            "--cluster {url}: no Ballista scheduler answers at {address} \
+             (start one with `aduana scheduler --warehouse W --bind {address}`)"
+        )));
+    }
+    let codec: Arc<dyn LogicalExtensionCodec> = Arc::new(LogicalCodec::new(functions));
+    let ballista = BallistaQueryPlanner::<LogicalPlanNode>::with_extension(
+        format!("http://{address}"),
+        config.clone().upgrade_for_ballista().ballista_config(),
+        codec.clone(),
+    );
+    // Ballista's adaptive planner is off: with it on, the scheduler spun in
+    // its adaptive execution graph without scheduling the refresh job's
+    // tasks (a livelock seen here), and returned a report out of order.
+    let config = config
+        .upgrade_for_ballista()
+        .set_bool(
+            ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED,
+            false,
+        )
+        .with_ballista_logical_extension_codec(codec)
+        .with_ballista_query_planner(Arc::new(ClientOrderPlanner {
+            ballista: Arc::new(ballista),
+        }));
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    Ok(SessionContext::remote_with_state(url, state).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver() -> FunctionResolver {
+        FunctionResolver::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            &ModelHandle::default(),
+        )
+    }
+
+    #[test]
+    fn model_free_functions_travel_by_name() {
+        let resolver = resolver();
+        for f in aduana_udfs::scalar_functions(&ModelHandle::default()) {
+            let mut buf = Vec::new();
+            resolver.encode(&f, &mut buf).unwrap();
+            assert!(buf.is_empty(), "{}", f.name());
+        }
+    }
+
+    #[test]
+    fn unknown_functions_and_bad_references_are_named() {
+        let resolver = resolver();
+        let error = resolver.decode("client_only", &[]).unwrap_err().to_string();
+        assert!(error.contains("'client_only' is not known"), "{error}");
+        let error = resolver
+            .decode("origin_risk", b"junk")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("'origin_risk'"), "{error}");
+        // A version that is not in the warehouse: the error names it.
+        let reference = format!("{MODEL_REF_TAG}\nwh\n20260101T000000.000Z");
+        let error = resolver
+            .decode("origin_risk", reference.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("20260101T000000.000Z"), "{error}");
+    }
+}
