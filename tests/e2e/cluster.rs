@@ -3,10 +3,8 @@
 //! cluster must equal the in-process engine's on the same warehouse.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-use futures::TryStreamExt;
 
 use crate::support::*;
 
@@ -260,16 +258,7 @@ fn cluster_answers_as_the_engine_does() {
     serve.args(["serve", "-w", &uri, "--cluster", &cluster.url]);
     let flight = crate::flight::FlightServer::spawn(serve);
     let served = runtime().block_on(async {
-        let mut client = crate::flight::rust_client(flight.port()).await;
-        let info = client.execute(query.into(), None).await.unwrap();
-        let ticket = info.endpoint[0].ticket.clone().unwrap();
-        let batches: Vec<_> = client
-            .do_get(ticket)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let batches = crate::flight::fetch(flight.port(), query).await;
         let mut csv = Vec::new();
         let mut writer = arrow::csv::Writer::new(&mut csv);
         for batch in &batches {

@@ -291,6 +291,21 @@ pub(crate) async fn rust_client(port: u16) -> FlightSqlServiceClient<Channel> {
     client
 }
 
+/// Runs `sql` on the server at `port` as the test user and collects the
+/// result.
+pub(crate) async fn fetch(port: u16, sql: &str) -> Vec<arrow::array::RecordBatch> {
+    let mut client = rust_client(port).await;
+    let info = client.execute(sql.into(), None).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
 fn status_of(error: impl std::fmt::Display) -> (Code, String) {
     // The Flight SQL client reports statuses inside ArrowError text.
     let text = error.to_string();

@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 
 use arrow::array::{AsArray, Decimal128Array, StringArray};
 use arrow::datatypes::{DataType, Field, Int64Type};
-use futures::TryStreamExt;
 use serde_json::Value;
 
 use crate::support::*;
@@ -628,22 +627,11 @@ fn refresh_on_an_s3_compatible_server() {
         stderr(&out)
     );
     let flight = crate::flight::FlightServer::spawn(aduana_s3(&["serve"]));
-    let served = runtime().block_on(async {
-        let mut client = crate::flight::rust_client(flight.port()).await;
-        let info = client
-            .execute("SELECT COUNT(*) FROM risk.declaration_scores".into(), None)
-            .await
-            .unwrap();
-        let ticket = info.endpoint[0].ticket.clone().unwrap();
-        let batches: Vec<_> = client
-            .do_get(ticket)
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        batches[0].column(0).as_primitive::<Int64Type>().value(0)
-    });
+    let batches = runtime().block_on(crate::flight::fetch(
+        flight.port(),
+        "SELECT COUNT(*) FROM risk.declaration_scores",
+    ));
+    let served = batches[0].column(0).as_primitive::<Int64Type>().value(0);
     assert_eq!(served, items);
     drop(flight);
 
