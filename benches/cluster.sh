@@ -4,8 +4,10 @@
 # The query runs every risk function on every item and returns one row, so
 # the times are execution, not result transfer. Each is run twice; then
 # each executor alone (one task slot) for the per-executor throughput the
-# sizing estimate in the README uses.
-# Usage: benches/cluster.sh [WAREHOUSE]   (needs a model: default /tmp/b10m)
+# sizing estimate in the README uses. Last, the refresh job rescoring every
+# partition (scores, rejects, trader risk written), in-process and on the
+# cluster: it rewrites the warehouse's published risk tables.
+# Usage: benches/cluster.sh [WAREHOUSE]   (needs a refreshed warehouse: default /tmp/b10m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin aduana
@@ -20,6 +22,8 @@ TIMEFORMAT="wall %R s (client user %U s)"
 
 echo "== in-process, 2 cores"
 for i in 1 2; do time "$bin" sql -w "$wh" --format csv -c "$query"; done
+echo "== in-process, 1 partition (one core's throughput)"
+time "$bin" sql -w "$wh" --target-partitions 1 --format csv -c "$query"
 
 start_cluster() { # slots per executor, executors
     "$bin" scheduler -w "$wh" --bind 127.0.0.1:50650 2>"$work/s.log" & pids+=($!)
@@ -43,4 +47,12 @@ stop_cluster
 echo "== one executor, 1 task slot (per-executor throughput on one core)"
 start_cluster 1 1
 time "$bin" sql -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 1 --format csv -c "$query"
+stop_cluster
+
+first=$(ls -d "$wh"/declarations/year=* | sort | head -1 | sed 's/.*year=//')
+echo "== refresh rescoring every partition since $first-01: in-process"
+time "$bin" refresh -w "$wh" --since "$first-01-01" --log-format json 2>"$work/r1.log" >/dev/null
+echo "== the same on the cluster (2 executors x 1 slot)"
+start_cluster 1 2
+time "$bin" refresh -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 2 --since "$first-01-01" --log-format json 2>"$work/r2.log" >/dev/null
 stop_cluster

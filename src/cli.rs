@@ -228,6 +228,13 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port, printed at start)
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
     pub addr: std::net::SocketAddr,
+    /// Also serve the risk dashboard (HTML) on this address, read-only,
+    /// with the same credentials (port 0 picks a free port, printed at start)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Serve only the dashboard, no Flight SQL (needs --http)
+    #[arg(long, requires = "http")]
+    pub no_flight: bool,
     /// TLS certificate chain (PEM); with --tls-key, serves grpc+tls
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -643,7 +650,45 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         max_concurrent: args.max_concurrent_queries,
         query_timeout: std::time::Duration::from_secs(args.query_timeout),
     };
+    if let Some(http) = &args.http {
+        aduana_flight::check_exposure(http, mode)?;
+    }
     let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
+    // One signal stops both servers.
+    let stopping = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            shutdown_signal().await;
+            stopping.cancel();
+        }
+    });
+    let dashboard = match args.http {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
+            aduana_flight::log::event(&format!(
+                "dashboard listening url=http://{} auth={:?}",
+                listener.local_addr()?,
+                mode
+            ));
+            Some(tokio::spawn(aduana_dashboard::serve(
+                session.clone(),
+                authenticator.clone(),
+                listener,
+                stopping.clone().cancelled_owned(),
+            )))
+        }
+    };
+    if args.no_flight {
+        if let Some(dashboard) = dashboard {
+            dashboard.await.map_err(|e| e.to_string())??;
+        }
+        aduana_flight::log::event("stopped");
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -656,7 +701,10 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         limits,
         grace: std::time::Duration::from_secs(args.grace),
     };
-    aduana_flight::serve(session, listener, options, shutdown_signal()).await?;
+    aduana_flight::serve(session, listener, options, stopping.cancelled_owned()).await?;
+    if let Some(dashboard) = dashboard {
+        dashboard.await.map_err(|e| e.to_string())??;
+    }
     Ok(())
 }
 

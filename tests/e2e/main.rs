@@ -7,6 +7,7 @@
 
 mod cli;
 mod cluster;
+mod dashboard;
 mod flight;
 mod model;
 mod python;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use aduana_warehouse::Warehouse;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -118,6 +119,29 @@ FROM (
     FROM declarations d
 )";
 
+/// `risk.price_profiles`: the reference price cells of the model the
+/// session loaded (log unit values; `level` 0 national line x origin,
+/// 1 HS6 x origin, 2 HS6, 3 HS4), so reports can draw a declared price
+/// against its reference band.
+fn register_price_profiles(
+    ctx: &SessionContext,
+    location: &aduana_warehouse::Location,
+    root: &object_store::path::Path,
+    version: &str,
+) -> Result<()> {
+    let file = [aduana_model::MODEL_DIR, version, aduana_model::PRICE_FILE]
+        .join("/")
+        .split('/')
+        .fold(root.clone(), |path, part| path.join(part));
+    let url = ListingTableUrl::parse(location.url_of(&file, false))?;
+    let table = aduana_warehouse::risk::files_table(vec![url], aduana_model::price_schema())?;
+    ctx.register_table(
+        format!("{}.price_profiles", aduana_warehouse::risk::SQL_SCHEMA),
+        table,
+    )?;
+    Ok(())
+}
+
 /// Parses `"4G"`, `"512M"`, `"1.5GB"`, `"1048576"` into bytes.
 pub fn parse_size(text: &str) -> Result<usize> {
     let t = text.trim().to_ascii_uppercase();
@@ -190,6 +214,9 @@ impl Session {
         };
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
+        if let Some(loaded) = model.get() {
+            register_price_profiles(&ctx, location, &root, &loaded.manifest.version)?;
+        }
         if has_model {
             // Planned now, run per query: DataFusion prunes the columns a
             // query does not read and pushes filters on declaration columns

@@ -41,6 +41,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+pub use aduana_warehouse::risk::parse_partition_key;
 pub use error::{RefreshError, Result};
 pub use lock::host_name;
 pub use log::{LogFormat, Reporter};
@@ -245,15 +246,6 @@ struct Run<'a> {
 
 fn partition_key((year, month): (i32, i32)) -> String {
     format!("year={year}/month={month}")
-}
-
-/// `(year, month)` of a `year=Y/month=M` key.
-pub fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
-    let (year, month) = key.split_once('/')?;
-    Some((
-        year.strip_prefix("year=")?.parse().ok()?,
-        month.strip_prefix("month=")?.parse().ok()?,
-    ))
 }
 
 fn input_file(location: &Location, meta: &object_store::ObjectMeta) -> InputFile {

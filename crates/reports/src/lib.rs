@@ -206,6 +206,19 @@ const FILES: &[(&str, &str)] = embedded![
     "trader_risk_segments",
     "inspection_hit_rate_over_time",
     "trader_profile",
+    "risk_publication",
+    "risk_by_month",
+    "hit_rate_by_lane_over_time",
+    "trader_segments",
+    "trader_audit_candidates",
+    "trader_activity",
+    "trader_mix",
+    "trader_unit_values",
+    "trader_flags",
+    "trader_inspections",
+    "product_unit_values",
+    "product_top_deviations",
+    "products_at_risk",
 ];
 
 /// Reads a report's header; `None` when the title is missing or a

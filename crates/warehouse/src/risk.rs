@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use datafusion::catalog::{MemTable, MemorySchemaProvider, TableProvider};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -122,6 +123,15 @@ pub async fn load_snapshot(location: &Location, root: &str) -> Result<Option<Sna
         })
 }
 
+/// `(year, month)` of a `year=Y/month=M` key.
+pub fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
+    let (year, month) = key.split_once('/')?;
+    Some((
+        year.strip_prefix("year=")?.parse().ok()?,
+        month.strip_prefix("month=")?.parse().ok()?,
+    ))
+}
+
 /// `relative` under `root` (`""` for the warehouse root).
 pub fn join(root: &str, relative: &str) -> String {
     if root.is_empty() {
@@ -212,9 +222,66 @@ pub static TRADER_RISK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
+/// `risk.publication`: what the published risk tables are (one row, none
+/// before the first refresh), so a report or dashboard can say which run
+/// and model version its numbers come from.
+pub static PUBLICATION_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    fields(&[
+        ("run_id", DataType::Utf8, false),
+        ("published_at", DataType::Utf8, false),
+        ("model_version", DataType::Utf8, false),
+        ("as_of", DataType::Utf8, true),
+        ("partitions", DataType::Int64, false),
+        ("first_partition", DataType::Utf8, true),
+        ("last_partition", DataType::Utf8, true),
+        ("rows_in", DataType::Int64, false),
+        ("scored", DataType::Int64, false),
+        ("rejected", DataType::Int64, false),
+    ])
+});
+
+fn publication_batch(snapshot: Option<&Snapshot>) -> arrow::error::Result<RecordBatch> {
+    let schema = PUBLICATION_SCHEMA.clone();
+    let Some(s) = snapshot else {
+        return Ok(RecordBatch::new_empty(schema));
+    };
+    let text = |v: Option<&str>| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let count = |f: fn(&PartitionState) -> u64| {
+        let total: u64 = s.partitions.values().map(f).sum();
+        Arc::new(Int64Array::from(vec![total as i64])) as ArrayRef
+    };
+    RecordBatch::try_new(
+        schema,
+        vec![
+            text(Some(&s.run_id)),
+            text(Some(&s.published_at)),
+            text(Some(&s.model_version)),
+            text(s.as_of.as_deref()),
+            Arc::new(Int64Array::from(vec![s.partitions.len() as i64])),
+            // In calendar order: the keys sort as text (month=10 < month=2).
+            text(
+                s.partitions
+                    .keys()
+                    .min_by_key(|k| parse_partition_key(k))
+                    .map(String::as_str),
+            ),
+            text(
+                s.partitions
+                    .keys()
+                    .max_by_key(|k| parse_partition_key(k))
+                    .map(String::as_str),
+            ),
+            count(|p| p.rows_in),
+            count(|p| p.scored),
+            count(|p| p.rejected),
+        ],
+    )
+}
+
 /// Registers `risk.declaration_scores`, `risk.rejects` and
 /// `risk.trader_risk` over exactly the files `snapshot` lists (empty
-/// tables when nothing was published, so queries over them still plan).
+/// tables when nothing was published, so queries over them still plan),
+/// and `risk.publication`.
 pub(crate) fn register(
     ctx: &SessionContext,
     location: &Location,
@@ -253,6 +320,14 @@ pub(crate) fn register(
         let provider = files_table(urls, schema.clone())?;
         ctx.register_table(format!("{SQL_SCHEMA}.{name}"), provider)?;
     }
+    let publication = publication_batch(snapshot)?;
+    ctx.register_table(
+        format!("{SQL_SCHEMA}.publication"),
+        Arc::new(MemTable::try_new(
+            publication.schema(),
+            vec![vec![publication]],
+        )?),
+    )?;
     Ok(())
 }
 

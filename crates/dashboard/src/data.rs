@@ -1,0 +1,162 @@
+//! The named reports behind the pages, run read-only and cached.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aduana_engine::{Session, WritePolicy};
+use arrow::array::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use http::StatusCode;
+
+use crate::html::Table;
+
+/// Results kept at most; past it the cache starts over (a result is a few
+/// hundred rows, the trader list a few tens of thousands).
+const CACHED_RESULTS: usize = 512;
+
+/// Why a page or a panel could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// The request is at fault (a malformed HS code, a bad parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing to show for what was asked (an importer with no
+    /// declarations).
+    #[error("{0}")]
+    NotFound(String),
+    /// The query failed.
+    #[error("report {report}: {message}")]
+    Query { report: String, message: String },
+}
+
+impl PageError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Query { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+pub struct Data {
+    session: Arc<Session>,
+    cache: Mutex<HashMap<String, Arc<Table>>>,
+    /// Filters and sorts of cached results run here, in-process, whatever
+    /// the session runs on (a cluster would only add round trips).
+    local: SessionContext,
+}
+
+impl Data {
+    pub fn new(session: Arc<Session>) -> Data {
+        Data {
+            session,
+            cache: Mutex::new(HashMap::new()),
+            local: SessionContext::new(),
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The named report `name` with `params`, planned read-only, as a
+    /// frame to refine (filter, sort) or to write out. The future owns
+    /// its arguments, so callers can join several.
+    pub fn frame<'a>(
+        &'a self,
+        name: &str,
+        params: &[(&str, String)],
+    ) -> impl Future<Output = Result<DataFrame, PageError>> + use<'a> {
+        let (name, given) = owned(name, params);
+        async move { self.plan(&name, given).await }
+    }
+
+    async fn plan(&self, name: &str, given: Vec<(String, String)>) -> Result<DataFrame, PageError> {
+        let report = aduana_reports::get(name).ok_or_else(|| PageError::Query {
+            report: name.into(),
+            message: "no such report in this build".into(),
+        })?;
+        let failed = |message: String| PageError::Query {
+            report: name.into(),
+            message,
+        };
+        if report.needs_model && !self.session.has_model() {
+            return Err(failed(
+                "needs a risk model: run `aduana refresh` (or `aduana model build`) and restart the server"
+                    .into(),
+            ));
+        }
+        let values = report.bind(&given).map_err(PageError::BadRequest)?;
+        let frame = self
+            .session
+            .sql(report.sql, WritePolicy::ReadOnly)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        frame
+            .with_param_values(values)
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// The report's rows, from the cache when it ran before.
+    pub fn report<'a>(
+        &'a self,
+        name: &str,
+        params: &[(&str, String)],
+    ) -> impl Future<Output = Result<Arc<Table>, PageError>> + use<'a> {
+        let key = cache_key(name, params);
+        let (name, given) = owned(name, params);
+        async move {
+            if let Some(hit) = self.cache.lock().unwrap().get(&key) {
+                return Ok(hit.clone());
+            }
+            let frame = self.plan(&name, given).await?;
+            let table = Arc::new(collect(&name, frame).await?);
+            let mut cache = self.cache.lock().unwrap();
+            if cache.len() >= CACHED_RESULTS {
+                cache.clear();
+            }
+            cache.insert(key, table.clone());
+            Ok(table)
+        }
+    }
+
+    /// `table` as a frame again (for a filter or a sort over a cached
+    /// result).
+    pub fn frame_of(&self, table: &Table) -> Result<DataFrame, DataFusionError> {
+        let rows = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])?;
+        self.local.read_table(Arc::new(rows))
+    }
+}
+
+pub async fn collect(name: &str, frame: DataFrame) -> Result<Table, PageError> {
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches: Vec<RecordBatch> = frame.collect().await.map_err(|e| PageError::Query {
+        report: name.into(),
+        message: e.to_string(),
+    })?;
+    Ok(Table { schema, batches })
+}
+
+fn owned(name: &str, params: &[(&str, String)]) -> (String, Vec<(String, String)>) {
+    let given = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    (name.to_string(), given)
+}
+
+fn cache_key(name: &str, params: &[(&str, String)]) -> String {
+    let mut key = name.to_string();
+    for (k, v) in params {
+        key.push('\u{1f}');
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key
+}

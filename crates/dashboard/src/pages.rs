@@ -1,0 +1,1304 @@
+//! The pages: overview, traders, trader profile (with its audit file),
+//! products and product. Each panel is one named report; a panel whose
+//! report fails says why and the rest of the page still renders.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use datafusion::functions::expr_fn::{lower, strpos};
+use datafusion::prelude::{col, lit};
+
+use crate::App;
+use crate::chart::{self, BandRow, Declared, Point, Series};
+use crate::data::{Data, PageError, collect};
+use crate::html::{self, Table, encode, escape, failed, figure, link, section};
+
+type Params = Query<HashMap<String, String>>;
+
+/// Rows of a table shown on a page (the rest is in the export or the
+/// shell).
+const SHOWN_ROWS: usize = 100;
+
+fn respond(status: StatusCode, title: &str, nav: &str, body: &str) -> Response {
+    (status, axum::response::Html(html::page(title, nav, body))).into_response()
+}
+
+fn error_page(error: &PageError, nav: &str) -> Response {
+    respond(
+        error.status(),
+        "Cannot show this page",
+        nav,
+        &failed("error", "Cannot show this page", &error.to_string()),
+    )
+}
+
+/// A whole number parameter within bounds, with a message naming it.
+fn int_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: i64,
+    max: i64,
+) -> Result<i64, PageError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(v) if (1..=max).contains(&v) => Ok(v),
+            _ => Err(PageError::BadRequest(format!(
+                "{name} must be a whole number from 1 to {max}, not {text:?}"
+            ))),
+        },
+    }
+}
+
+/// An HS6 subheading: exactly six digits.
+fn hs6_param(text: &str) -> Result<String, PageError> {
+    let t = text.trim();
+    if t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(t.to_string())
+    } else {
+        Err(PageError::BadRequest(format!(
+            "{t:?} is not an HS6 subheading: give its 6 digits, e.g. 851712"
+        )))
+    }
+}
+
+fn importer_param(text: &str) -> Result<String, PageError> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 64 || t.chars().any(char::is_control) {
+        Err(PageError::BadRequest(format!(
+            "{t:?} is not an importer id (TIN): 1 to 64 printable characters"
+        )))
+    } else {
+        Ok(t.to_string())
+    }
+}
+
+fn trader_link(id: &str) -> String {
+    format!("/traders/{}", encode(id))
+}
+
+fn product_link(hs: &str) -> String {
+    format!("/products/{}", encode(hs))
+}
+
+fn numbers(values: &[Option<f64>]) -> Series<'static> {
+    Series {
+        name: "",
+        values: values.to_vec(),
+    }
+}
+
+fn named<'a>(name: &'a str, values: Vec<Option<f64>>) -> Series<'a> {
+    Series { name, values }
+}
+
+/// Key figures: label and value, side by side.
+fn figures(items: &[(&str, String)]) -> String {
+    let mut out = String::from(r#"<div class="figures">"#);
+    for (label, value) in items {
+        let _ = write!(
+            out,
+            r#"<div data-figure="{}">{}<b>{}</b></div>"#,
+            escape(label),
+            escape(label),
+            escape(value)
+        );
+    }
+    out.push_str("</div>");
+    out
+}
+
+fn panel(id: &str, heading: &str, result: Result<String, PageError>) -> String {
+    match result {
+        Ok(body) => section(id, heading, &body),
+        Err(e) => failed(id, heading, &e.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------- overview
+
+/// Runs the reports of the overview and the trader list once, so the
+/// first visitor does not wait for them.
+pub async fn warm(data: Arc<Data>) {
+    let _ = futures::join!(
+        data.report("risk_publication", &[]),
+        data.report("risk_by_month", &[("months", "24".into())]),
+        data.report("inspection_hit_rate_by_lane", &[]),
+        data.report("hit_rate_by_lane_over_time", &[("months", "12".into())]),
+        data.report("inspection_hit_rate_over_time", &[("months", "12".into())]),
+        data.report("trader_segments", &[]),
+        data.report("trader_audit_candidates", &[("months", "3".into())]),
+        data.report(
+            "products_at_risk",
+            &[("months", "3".into()), ("limit", "50".into())]
+        ),
+    );
+}
+
+pub async fn overview(State(app): State<App>, Query(params): Params) -> Response {
+    let months = match int_param(&params, "months", 24, 240) {
+        Ok(m) => m,
+        Err(e) => return error_page(&e, "overview"),
+    };
+    let data = &app.data;
+    let (publication, by_month, lanes, lanes_over_time, offices) = futures::join!(
+        data.report("risk_publication", &[]),
+        data.report("risk_by_month", &[("months", months.to_string())]),
+        data.report("inspection_hit_rate_by_lane", &[]),
+        data.report("hit_rate_by_lane_over_time", &[("months", "12".into())]),
+        data.report("inspection_hit_rate_over_time", &[("months", "12".into())]),
+    );
+    let mut body = String::new();
+    body.push_str(&panel(
+        "publication",
+        "Published risk tables",
+        publication.map(|t| publication_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "by-month",
+        "Declarations, value and revenue at risk by month",
+        by_month.map(|t| by_month_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "lanes",
+        "Lanes and inspection results",
+        lanes.map(|t| lanes_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "monitoring",
+        "Inspection hit rate over time (monitoring)",
+        lanes_over_time.map(|t| {
+            let categories = distinct(&t.texts("month"));
+            let lanes = distinct(&t.texts("lane"));
+            let series = pivot(&t, "month", "lane", "hit_rate_pct", &categories, &lanes);
+            let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
+            figure(
+                "Hit rate of inspected items by lane, all offices",
+                &chart::lines(
+                    "Hit rate by lane",
+                    "month of lodgement",
+                    "items found fraudulent (% of inspected)",
+                    &categories,
+                    &series,
+                ),
+                &html::table(&t, usize::MAX, &[], None),
+            )
+        }),
+    ));
+    body.push_str(&panel(
+        "offices",
+        "Hit rate by office",
+        offices.map(|t| offices_panel(&t)),
+    ));
+    respond(StatusCode::OK, "Risk overview", "overview", &body)
+}
+
+fn publication_panel(t: &Table) -> String {
+    if t.rows() == 0 {
+        return r#"<p class="note" id="unpublished">No risk tables are published yet: run <code>aduana refresh</code>, then restart the server.</p>"#.into();
+    }
+    let v = |name: &str| t.texts(name).into_iter().next().unwrap_or_default();
+    let mut out = figures(&[
+        ("last refresh run", v("run_id")),
+        ("published at", v("published_at")),
+        ("model version (published scores)", v("model_version")),
+        ("model version (this server)", v("session_model_version")),
+        (
+            "months",
+            format!(
+                "{} to {}",
+                month_of(&v("first_partition")),
+                month_of(&v("last_partition"))
+            ),
+        ),
+        ("items scored", v("scored")),
+        ("items rejected", v("rejected")),
+    ]);
+    if v("model_version") != v("session_model_version") {
+        out.push_str(r#"<p class="note">The server loaded another model version than the one the published scores were made with: charts drawn from the model (reference bands) follow the server's.</p>"#);
+    }
+    out
+}
+
+/// `2026-10` for the partition key `year=2026/month=10`.
+fn month_of(key: &str) -> String {
+    match aduana_warehouse::risk::parse_partition_key(key) {
+        Some((year, month)) => format!("{year}-{month:02}"),
+        None => key.to_string(),
+    }
+}
+
+fn by_month_panel(t: &Table) -> String {
+    let months = t.texts("month");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    let single = |caption: &str, column: &str, unit: &str| {
+        figure(
+            caption,
+            &chart::bars(
+                caption,
+                "month of lodgement",
+                unit,
+                &months,
+                &[numbers(&t.numbers(column))],
+                false,
+            ),
+            &html::table(&t.project(&["month", column]), usize::MAX, &[], None),
+        )
+    };
+    out.push_str(&single(
+        "Declarations per month",
+        "declarations",
+        "declarations",
+    ));
+    out.push_str(&single(
+        "Customs value per month",
+        "customs_value",
+        "customs value (national currency)",
+    ));
+    out.push_str(&single(
+        "Expected revenue at risk per month",
+        "expected_revenue_at_risk",
+        "expected revenue at risk (national currency)",
+    ));
+    let levels = [
+        named("high", t.numbers("high_items")),
+        named("medium", t.numbers("medium_items")),
+        named("low", t.numbers("low_items")),
+    ];
+    out.push_str(&figure(
+        "Items by risk level per month",
+        &chart::bars(
+            "Items by risk level",
+            "month of lodgement",
+            "items",
+            &months,
+            &levels,
+            true,
+        ),
+        &html::table(
+            &t.project(&["month", "items", "high_items", "medium_items", "low_items"]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+fn lanes_panel(t: &Table) -> String {
+    let lanes: Vec<String> = t
+        .texts("lane")
+        .into_iter()
+        .map(|l| if l.is_empty() { "(none)".into() } else { l })
+        .collect();
+    let items: Vec<Series> = vec![
+        named("items", t.numbers("items")),
+        named("inspected", t.numbers("inspected")),
+    ];
+    let mut out = String::from(r#"<div class="grid2">"#);
+    out.push_str(&figure(
+        "Items and inspections by selectivity lane",
+        &chart::bars(
+            "Items by lane",
+            "selectivity lane",
+            "items",
+            &lanes,
+            &items,
+            false,
+        ),
+        &html::table(t, usize::MAX, &[], None),
+    ));
+    out.push_str(&figure(
+        "Hit rate by lane",
+        &chart::bars(
+            "Hit rate by lane",
+            "selectivity lane",
+            "items found fraudulent (% of inspected)",
+            &lanes,
+            &[numbers(&t.numbers("hit_rate_pct"))],
+            false,
+        ),
+        &html::table(
+            &t.project(&["lane", "inspected", "fraud_found", "hit_rate_pct"]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+/// One small chart per office: the hit rate of each lane over time.
+fn offices_panel(t: &Table) -> String {
+    let months = distinct(&t.texts("month"));
+    let lanes = distinct(&t.texts("lane"));
+    let offices = distinct(&t.texts("office"));
+    let office_column = t.texts("office");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    for office in &offices {
+        let rows = filter_rows(t, |i| office_column[i] == *office);
+        let series = pivot(&rows, "month", "lane", "hit_rate_pct", &months, &lanes);
+        let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
+        let name = if office.is_empty() {
+            "(no office)"
+        } else {
+            office
+        };
+        out.push_str(&figure(
+            &format!("Office {name}: hit rate by lane"),
+            &chart::lines(
+                &format!("Office {name}"),
+                "month of lodgement",
+                "items found fraudulent (% of inspected)",
+                &months,
+                &series,
+            ),
+            &html::table(&rows, usize::MAX, &[], None),
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// The distinct values of a column, in order of first appearance.
+fn distinct(values: &[String]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.contains(v) {
+            seen.push(v.clone());
+        }
+    }
+    seen
+}
+
+/// `value` per `row_key` category, one series per `series_key` value.
+fn pivot(
+    t: &Table,
+    row_key: &str,
+    series_key: &str,
+    value: &str,
+    rows: &[String],
+    series: &[String],
+) -> Vec<Vec<Option<f64>>> {
+    let keys = t.texts(row_key);
+    let names = t.texts(series_key);
+    let values = t.numbers(value);
+    let mut out = vec![vec![None; rows.len()]; series.len()];
+    for i in 0..keys.len() {
+        let (Some(r), Some(s)) = (
+            rows.iter().position(|k| *k == keys[i]),
+            series.iter().position(|n| *n == names[i]),
+        ) else {
+            continue;
+        };
+        out[s][r] = values[i];
+    }
+    out
+}
+
+/// The rows of `t` that `keep` selects.
+fn filter_rows(t: &Table, keep: impl Fn(usize) -> bool) -> Table {
+    let mut offset = 0;
+    let mut batches = Vec::new();
+    for batch in &t.batches {
+        let mask: arrow::array::BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(keep(offset + i)))
+            .collect();
+        offset += batch.num_rows();
+        batches.push(
+            arrow::compute::filter_record_batch(batch, &mask).expect("mask has the batch's length"),
+        );
+    }
+    Table {
+        schema: t.schema.clone(),
+        batches,
+    }
+}
+
+// ----------------------------------------------------------------- traders
+
+/// Columns the trader table sorts on (a whitelist: the name becomes part
+/// of a plan).
+const SORTABLE: [&str; 12] = [
+    "importer_id",
+    "segment",
+    "items",
+    "customs_value",
+    "expected_revenue_at_risk",
+    "max_risk_score",
+    "high_risk_items",
+    "valuation_flags",
+    "classification_flags",
+    "origin_flags",
+    "fraud_found",
+    "hit_rate_pct",
+];
+
+pub async fn traders(State(app): State<App>, Query(params): Params) -> Response {
+    match traders_page(&app.data, &params).await {
+        Ok(body) => respond(StatusCode::OK, "Traders", "traders", &body),
+        Err(e) => error_page(&e, "traders"),
+    }
+}
+
+async fn traders_page(data: &Data, params: &HashMap<String, String>) -> Result<String, PageError> {
+    let months = int_param(params, "months", 3, 120)?;
+    let text = |k: &str| {
+        params
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (search, segment, flag) = (text("q"), text("segment"), text("flag"));
+    let sort = match text("sort") {
+        s if s.is_empty() => "expected_revenue_at_risk".to_string(),
+        s if SORTABLE.contains(&s.as_str()) => s,
+        s => {
+            return Err(PageError::BadRequest(format!(
+                "cannot sort by {s:?}: sort by one of {}",
+                SORTABLE.join(", ")
+            )));
+        }
+    };
+    let ascending = match text("dir").as_str() {
+        "" | "desc" => false,
+        "asc" => true,
+        other => {
+            return Err(PageError::BadRequest(format!(
+                "dir must be asc or desc, not {other:?}"
+            )));
+        }
+    };
+    if !["", "high", "medium", "low"].contains(&segment.as_str()) {
+        return Err(PageError::BadRequest(format!(
+            "segment must be high, medium or low, not {segment:?}"
+        )));
+    }
+    if !["", "valuation", "classification", "origin"].contains(&flag.as_str()) {
+        return Err(PageError::BadRequest(format!(
+            "flag must be valuation, classification or origin, not {flag:?}"
+        )));
+    }
+    let (segments, candidates) = futures::join!(
+        data.report("trader_segments", &[]),
+        data.report("trader_audit_candidates", &[("months", months.to_string())]),
+    );
+    let mut body = panel(
+        "segments",
+        "Segments (latest published month)",
+        segments.map(|t| segments_panel(&t)),
+    );
+
+    let candidates = match candidates {
+        Ok(t) => t,
+        Err(e) => return Ok(body + &failed("candidates", "Audit candidates", &e.to_string())),
+    };
+    let query_failed = |e: datafusion::error::DataFusionError| PageError::Query {
+        report: "trader_audit_candidates".into(),
+        message: e.to_string(),
+    };
+    let mut frame = data.frame_of(&candidates).map_err(query_failed)?;
+    if !search.is_empty() {
+        frame = frame
+            .filter(strpos(lower(col("importer_id")), lit(search.to_lowercase())).gt(lit(0)))
+            .map_err(query_failed)?;
+    }
+    if !segment.is_empty() {
+        frame = frame
+            .filter(col("segment").eq(lit(segment.clone())))
+            .map_err(query_failed)?;
+    }
+    if !flag.is_empty() {
+        frame = frame
+            .filter(col(format!("{flag}_flags")).gt(lit(0)))
+            .map_err(query_failed)?;
+    }
+    frame = frame
+        .sort(vec![
+            col(sort.as_str()).sort(ascending, false),
+            col("importer_id").sort(true, false),
+        ])
+        .map_err(query_failed)?;
+    let matching = collect("trader_audit_candidates", frame).await?;
+
+    let state = |overrides: &[(&str, &str)]| {
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("months", months.to_string()),
+            ("q", search.clone()),
+            ("segment", segment.clone()),
+            ("flag", flag.clone()),
+            ("sort", sort.clone()),
+            ("dir", if ascending { "asc" } else { "desc" }.into()),
+        ];
+        for (k, v) in overrides {
+            if let Some(p) = pairs.iter_mut().find(|(name, _)| name == k) {
+                p.1 = v.to_string();
+            }
+        }
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        format!("/traders?{}", query.join("&"))
+    };
+    let header = |name: &str| {
+        if !SORTABLE.contains(&name) {
+            return escape(name);
+        }
+        let (dir, arrow) = match (name == sort, ascending) {
+            (true, false) => ("asc", " ▼"),
+            (true, true) => ("desc", " ▲"),
+            (false, _) => (
+                if name == "importer_id" || name == "segment" {
+                    "asc"
+                } else {
+                    "desc"
+                },
+                "",
+            ),
+        };
+        format!(
+            r#"<a href="{}">{}{arrow}</a>"#,
+            escape(&state(&[("sort", name), ("dir", dir)])),
+            escape(name)
+        )
+    };
+    let option = |value: &str, current: &str, label: &str| {
+        format!(
+            r#"<option value="{}"{}>{}</option>"#,
+            escape(value),
+            if value == current { " selected" } else { "" },
+            escape(label)
+        )
+    };
+    let mut form = format!(
+        r#"<form class="filters" method="get" action="/traders"><label>importer id contains<input name="q" value="{}"></label><label>segment<select name="segment">{}{}{}{}</select></label><label>flagged for<select name="flag">{}{}{}{}</select></label><label>months<input name="months" size="3" value="{months}"></label><input type="hidden" name="sort" value="{}"><input type="hidden" name="dir" value="{}"><button id="apply">Filter</button></form>"#,
+        escape(&search),
+        option("", &segment, "any"),
+        option("high", &segment, "high"),
+        option("medium", &segment, "medium"),
+        option("low", &segment, "low"),
+        option("", &flag, "any"),
+        option("valuation", &flag, "valuation"),
+        option("classification", &flag, "classification"),
+        option("origin", &flag, "origin"),
+        escape(&sort),
+        if ascending { "asc" } else { "desc" },
+    );
+    let _ = write!(
+        form,
+        r#"<p class="note" id="matching">{} of {} importers match (the last {months} published months); sorted by {sort} {}. Segment: the highest the importer reached in a month. Reasons to look, not verdicts.</p>"#,
+        matching.rows(),
+        candidates.rows(),
+        if ascending { "ascending" } else { "descending" },
+    );
+    body.push_str(&section(
+        "candidates",
+        "Audit candidates by expected revenue at risk",
+        &(form
+            + r#"<div class="scroll">"#
+            + &html::table(
+                &matching,
+                SHOWN_ROWS,
+                &[link("importer_id", trader_link)],
+                Some(&header),
+            )
+            + "</div>"),
+    ));
+    Ok(body)
+}
+
+fn segments_panel(t: &Table) -> String {
+    let segments = t.texts("segment");
+    let mut out = String::new();
+    if let Some(month) = t.texts("month").first() {
+        let _ = write!(
+            out,
+            r#"<p class="note">Month {month}: the refresh ranks importers by expected revenue at risk; the top 5% are high, the next 20% medium.</p>"#
+        );
+    }
+    out.push_str(r#"<div class="grid2">"#);
+    out.push_str(&figure(
+        "Importers by segment",
+        &chart::bars(
+            "Importers by segment",
+            "segment",
+            "importers",
+            &segments,
+            &[named("importers", t.numbers("importers"))],
+            false,
+        ),
+        &html::table(
+            &t.project(&["segment", "importers", "items"]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    out.push_str(&figure(
+        "Customs value and expected revenue at risk by segment",
+        &chart::bars(
+            "Value by segment",
+            "segment",
+            "national currency",
+            &segments,
+            &[
+                named("customs value", t.numbers("customs_value")),
+                named(
+                    "expected revenue at risk",
+                    t.numbers("expected_revenue_at_risk"),
+                ),
+            ],
+            false,
+        ),
+        &html::table(t, usize::MAX, &[], None),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+// ------------------------------------------------------------ trader page
+
+pub async fn trader(
+    State(app): State<App>,
+    Path(importer): Path<String>,
+    Query(params): Params,
+) -> Response {
+    match trader_page(&app.data, &importer, &params).await {
+        Ok(body) => respond(
+            StatusCode::OK,
+            &format!("Trader {}", importer.trim()),
+            "traders",
+            &body,
+        ),
+        Err(e) => error_page(&e, "traders"),
+    }
+}
+
+async fn trader_page(
+    data: &Data,
+    importer: &str,
+    params: &HashMap<String, String>,
+) -> Result<String, PageError> {
+    let importer = importer_param(importer)?;
+    let months = int_param(params, "months", 12, 240)?;
+    let who = || ("importer", importer.clone());
+    let m = || ("months", months.to_string());
+    let (activity, mix, unit_values, flags, inspections) = futures::join!(
+        data.report("trader_activity", &[who(), ("months", "24".into())]),
+        data.report("trader_mix", &[who(), m()]),
+        data.report("trader_unit_values", &[who(), ("limit", "500".into())]),
+        data.report("trader_flags", &[who(), m()]),
+        data.report("trader_inspections", &[who()]),
+    );
+    let activity = activity?;
+    if activity.rows() == 0 {
+        return Err(PageError::NotFound(format!(
+            "importer {importer:?} has no published declaration items in the last 24 months"
+        )));
+    }
+    let mut body = String::new();
+    let total = |name: &str| activity.numbers(name).iter().flatten().sum::<f64>();
+    let flagged = flags.as_ref().map(|t| t.rows()).unwrap_or(0);
+    let fraud = inspections
+        .as_ref()
+        .map(|t| t.texts("result").iter().filter(|r| *r == "fraud").count())
+        .unwrap_or(0);
+    body.push_str(&figures(&[
+        ("months active (of 24)", activity.rows().to_string()),
+        ("declarations", format!("{}", total("declarations"))),
+        ("items", format!("{}", total("items"))),
+        ("customs value", format!("{:.2}", total("customs_value"))),
+        (
+            "expected revenue at risk",
+            format!("{:.2}", total("expected_revenue_at_risk")),
+        ),
+        ("flagged items (last months)", flagged.to_string()),
+        (
+            "inspections",
+            inspections
+                .as_ref()
+                .map(|t| t.rows())
+                .unwrap_or(0)
+                .to_string(),
+        ),
+        ("found fraudulent", fraud.to_string()),
+    ]));
+    body.push_str(&format!(
+        r#"<p class="note">Window for mix and flags: the last {months} published months (<a href="?months=24">24</a>, <a href="?months=6">6</a>). Reasons to look, not verdicts.</p>"#
+    ));
+    body.push_str(&section(
+        "activity",
+        "Activity over time",
+        &activity_panel(&activity),
+    ));
+    body.push_str(&panel(
+        "mix",
+        "Product and origin mix, and how it shifted",
+        mix.map(|t| mix_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "unit-values",
+        "Declared unit values against their reference band",
+        unit_values.map(|t| unit_values_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "flags",
+        "Misclassification, origin and valuation flags",
+        flags.map(|t| flags_panel(&t, &importer, months)),
+    ));
+    body.push_str(&panel(
+        "inspections",
+        "Inspection history and outcomes",
+        inspections.map(|t| inspections_panel(&t)),
+    ));
+    Ok(body)
+}
+
+fn activity_panel(t: &Table) -> String {
+    let months = t.texts("month");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    out.push_str(&figure(
+        "Items and high-risk items per month",
+        &chart::bars(
+            "Items per month",
+            "month of lodgement",
+            "items",
+            &months,
+            &[
+                named("items", t.numbers("items")),
+                named("high", t.numbers("high_items")),
+            ],
+            false,
+        ),
+        &html::table(
+            &t.project(&[
+                "month",
+                "declarations",
+                "items",
+                "high_items",
+                "mean_risk_score",
+            ]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    out.push_str(&figure(
+        "Customs value and expected revenue at risk per month",
+        &chart::bars(
+            "Value per month",
+            "month of lodgement",
+            "national currency",
+            &months,
+            &[
+                named("customs value", t.numbers("customs_value")),
+                named(
+                    "expected revenue at risk",
+                    t.numbers("expected_revenue_at_risk"),
+                ),
+            ],
+            false,
+        ),
+        &html::table(
+            &t.project(&["month", "customs_value", "expected_revenue_at_risk"]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+fn mix_panel(t: &Table) -> String {
+    let dims = t.texts("dimension");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    for (dimension, caption, axis) in [
+        (
+            "hs4",
+            "Share of customs value by HS heading",
+            "HS heading (4 digits)",
+        ),
+        (
+            "origin",
+            "Share of customs value by origin",
+            "origin country",
+        ),
+    ] {
+        // The ten largest (the query orders by value).
+        let rows = {
+            let mut taken = 0;
+            filter_rows_mut(t, |i| {
+                let keep = dims[i] == dimension && taken < 10;
+                taken += usize::from(keep);
+                keep
+            })
+        };
+        let codes = rows.texts("code");
+        out.push_str(&figure(
+            caption,
+            &chart::bars(
+                caption,
+                axis,
+                "share of customs value (%)",
+                &codes,
+                &[
+                    named("earlier half", rows.numbers("earlier_share_pct")),
+                    named("later half", rows.numbers("later_share_pct")),
+                ],
+                false,
+            ),
+            &html::table(
+                &filter_rows(t, |i| dims[i] == dimension),
+                usize::MAX,
+                &[],
+                None,
+            ),
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// `filter_rows` with a stateful predicate (rows are visited in order).
+fn filter_rows_mut(t: &Table, mut keep: impl FnMut(usize) -> bool) -> Table {
+    let decisions: Vec<bool> = (0..t.rows()).map(&mut keep).collect();
+    filter_rows(t, |i| decisions[i])
+}
+
+fn unit_values_panel(t: &Table) -> String {
+    if t.rows() == 0 {
+        return r#"<p class="note">No item with a unit value (quantity and value both positive).</p>"#.into();
+    }
+    let hs = t.texts("hs6");
+    let origin = t.texts("origin_country");
+    let unit = t.texts("quantity_unit");
+    let values = t.numbers("unit_value");
+    let low = t.numbers("reference_low");
+    let median = t.numbers("reference_median");
+    let high = t.numbers("reference_high");
+    let ids = t.texts("declaration_id");
+    let dates = t.texts("declared_on");
+    // One row per product, origin and unit; the fifteen with most items.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for i in 0..t.rows() {
+        let key = format!("{} {} {}", hs[i], origin[i], unit[i]);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, rows)) => rows.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    let rows: Vec<BandRow> = groups
+        .iter()
+        .take(15)
+        .map(|(key, items)| {
+            let first = items[0];
+            BandRow {
+                label: key.clone(),
+                reference: match (low[first], median[first], high[first]) {
+                    (Some(l), Some(m), Some(h)) => Some((l, m, h)),
+                    _ => None,
+                },
+                declared: Declared::Points(
+                    items
+                        .iter()
+                        .filter_map(|&i| {
+                            values[i].map(|v| {
+                                (
+                                    v,
+                                    format!("{} item of {} on {}: {v}", ids[i], key, dates[i]),
+                                )
+                            })
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    let shown = groups.len().min(15);
+    let mut out = figure(
+        "Declared unit values (points) against the reference band of their product and origin",
+        &chart::bands(
+            "Unit values against reference",
+            "unit value (national currency per declared unit, log scale)",
+            &rows,
+        ),
+        &html::table(t, usize::MAX, &[link("hs6", product_link)], None),
+    );
+    let _ = write!(
+        out,
+        r#"<p class="note">{shown} of {} product, origin and unit groups drawn (most items first); the {} most recent items with a unit value. Rows without a band have no reference cell in the model for that unit.</p>"#,
+        groups.len(),
+        t.rows()
+    );
+    out
+}
+
+fn flags_panel(t: &Table, importer: &str, months: i64) -> String {
+    let base = trader_link(importer);
+    let mut out = format!(
+        r#"<p>Audit file of the {} flagged items (scores, flags, reasons): <a id="audit-csv" href="{base}/audit.csv?months={months}" download>CSV</a> · <a id="audit-parquet" href="{base}/audit.parquet?months={months}" download>Parquet</a></p>"#,
+        t.rows()
+    );
+    out.push_str(r#"<div class="scroll">"#);
+    out.push_str(&html::table(
+        t,
+        SHOWN_ROWS,
+        &[link("hs_code", |h| {
+            product_link(&h.chars().take(6).collect::<String>())
+        })],
+        None,
+    ));
+    out.push_str("</div>");
+    out
+}
+
+fn inspections_panel(t: &Table) -> String {
+    if t.rows() == 0 {
+        return r#"<p class="note">No inspection or audit of this importer's declarations on record.</p>"#.into();
+    }
+    // Date32 as a number: days since 1970-01-01.
+    let index = t
+        .schema
+        .index_of("inspected_on")
+        .expect("the report has inspected_on");
+    let days: Vec<Option<i32>> = t
+        .batches
+        .iter()
+        .flat_map(|b| {
+            b.column(index)
+                .as_primitive_opt::<arrow::datatypes::Date32Type>()
+                .map(|a| a.iter().collect::<Vec<_>>())
+                .unwrap_or_else(|| vec![None; b.num_rows()])
+        })
+        .collect();
+    let results = t.texts("result");
+    let revenue = t.numbers("additional_revenue");
+    let ids = t.texts("declaration_id");
+    let kinds = t.texts("kind");
+    let points: Vec<Point> = (0..t.rows())
+        .filter_map(|i| {
+            days[i].map(|day| Point {
+                day,
+                value: revenue[i].unwrap_or(0.0),
+                series: if results[i] == "fraud" {
+                    "fraud"
+                } else {
+                    "compliant"
+                },
+                label: format!(
+                    "{} {} {}: {} {}",
+                    ids[i],
+                    kinds[i],
+                    results[i],
+                    revenue[i].unwrap_or(0.0),
+                    "recovered"
+                ),
+            })
+        })
+        .collect();
+    figure(
+        "Inspections by date, with the revenue recovered",
+        &chart::scatter_over_time(
+            "Inspections",
+            "revenue recovered (national currency)",
+            &points,
+            &["fraud", "compliant"],
+        ),
+        &html::table(t, usize::MAX, &[], None),
+    )
+}
+
+async fn audit_file(
+    data: &Data,
+    importer: &str,
+    params: &HashMap<String, String>,
+) -> Result<datafusion::dataframe::DataFrame, PageError> {
+    let importer = importer_param(importer)?;
+    let months = int_param(params, "months", 12, 240)?;
+    data.frame(
+        "trader_flags",
+        &[("importer", importer), ("months", months.to_string())],
+    )
+    .await
+}
+
+fn attachment(
+    body: Vec<u8>,
+    content_type: &'static str,
+    importer: &str,
+    extension: &str,
+) -> Response {
+    let safe: String = importer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        r#"attachment; filename="audit_{safe}.{extension}""#
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+pub async fn audit_csv(
+    State(app): State<App>,
+    Path(importer): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let result = async {
+        let table = collect(
+            "trader_flags",
+            audit_file(&app.data, &importer, &params).await?,
+        )
+        .await?;
+        let mut out = Vec::new();
+        {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for batch in &table.batches {
+                writer.write(batch).map_err(|e| PageError::Query {
+                    report: "trader_flags".into(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        if table.batches.is_empty() {
+            // A header even when nothing is flagged.
+            let names: Vec<&str> = table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            out.extend_from_slice(names.join(",").as_bytes());
+            out.push(b'\n');
+        }
+        Ok::<_, PageError>(out)
+    }
+    .await;
+    match result {
+        Ok(bytes) => attachment(bytes, "text/csv; charset=utf-8", importer.trim(), "csv"),
+        Err(e) => error_page(&e, "traders"),
+    }
+}
+
+pub async fn audit_parquet(
+    State(app): State<App>,
+    Path(importer): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let result = async {
+        let table = collect(
+            "trader_flags",
+            audit_file(&app.data, &importer, &params).await?,
+        )
+        .await?;
+        let failed = |e: parquet::errors::ParquetError| PageError::Query {
+            report: "trader_flags".into(),
+            message: e.to_string(),
+        };
+        let mut out = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, table.schema.clone(), None)
+            .map_err(failed)?;
+        for batch in &table.batches {
+            writer.write(batch).map_err(failed)?;
+        }
+        writer.close().map_err(failed)?;
+        Ok::<_, PageError>(out)
+    }
+    .await;
+    match result {
+        Ok(bytes) => attachment(
+            bytes,
+            "application/vnd.apache.parquet",
+            importer.trim(),
+            "parquet",
+        ),
+        Err(e) => error_page(&e, "traders"),
+    }
+}
+
+// ---------------------------------------------------------------- products
+
+pub async fn products(State(app): State<App>, Query(params): Params) -> Response {
+    let result = async {
+        let months = int_param(&params, "months", 3, 120)?;
+        let t = app
+            .data
+            .report(
+                "products_at_risk",
+                &[("months", months.to_string()), ("limit", "50".into())],
+            )
+            .await?;
+        let links = [link("hs6", product_link)];
+        let codes = t.texts("hs6");
+        let top: Vec<String> = codes.iter().take(20).cloned().collect();
+        let values: Vec<Option<f64>> = t
+            .numbers("expected_revenue_at_risk")
+            .into_iter()
+            .take(20)
+            .collect();
+        Ok::<_, PageError>(section(
+            "products",
+            &format!(
+                "HS6 subheadings by expected revenue at risk (last {months} published months)"
+            ),
+            &(figure(
+                "Expected revenue at risk by HS6 (top 20)",
+                &chart::bars(
+                    "Products at risk",
+                    "HS6 subheading",
+                    "expected revenue at risk (national currency)",
+                    &top,
+                    &[numbers(&values)],
+                    false,
+                ),
+                &html::table(
+                    &t.project(&["hs6", "expected_revenue_at_risk"]),
+                    20,
+                    &links,
+                    None,
+                ),
+            ) + &html::table(&t, usize::MAX, &links, None)),
+        ))
+    }
+    .await;
+    match result {
+        Ok(body) => respond(StatusCode::OK, "Products", "products", &body),
+        Err(e) => error_page(&e, "products"),
+    }
+}
+
+pub async fn product(
+    State(app): State<App>,
+    Path(hs): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let result = async {
+        let hs = hs6_param(&hs)?;
+        let months = int_param(&params, "months", 12, 240)?;
+        let (values, deviations) = futures::join!(
+            app.data.report(
+                "product_unit_values",
+                &[("hs", hs.clone()), ("months", months.to_string())]
+            ),
+            app.data.report(
+                "product_top_deviations",
+                &[("hs", hs.clone()), ("limit", "25".into())]
+            ),
+        );
+        let values = values?;
+        if values.rows() == 0 {
+            return Err(PageError::NotFound(format!(
+                "no declaration item of HS6 {hs} with a unit value in the last {months} months"
+            )));
+        }
+        let mut body = section(
+            "unit-values",
+            "Unit values by origin against the reference band",
+            &product_bands(&values),
+        );
+        body.push_str(&panel(
+            "deviations",
+            "Top deviating declarations (unit value furthest below reference)",
+            deviations
+                .map(|t| html::table(&t, usize::MAX, &[link("importer_id", trader_link)], None)),
+        ));
+        Ok::<_, PageError>((hs, body))
+    }
+    .await;
+    match result {
+        Ok((hs, body)) => respond(StatusCode::OK, &format!("Product {hs}"), "products", &body),
+        Err(e) => error_page(&e, "products"),
+    }
+}
+
+fn product_bands(t: &Table) -> String {
+    let origin = t.texts("origin_country");
+    let unit = t.texts("quantity_unit");
+    let items = t.numbers("items");
+    let col = |n: &str| t.numbers(n);
+    let (p10, q1, median, q3, p90) = (
+        col("declared_low"),
+        col("declared_q1"),
+        col("declared_median"),
+        col("declared_q3"),
+        col("declared_high"),
+    );
+    let (low, mid, high) = (
+        col("reference_low"),
+        col("reference_median"),
+        col("reference_high"),
+    );
+    let rows: Vec<BandRow> = (0..t.rows())
+        .take(20)
+        .filter_map(|i| {
+            Some(BandRow {
+                label: format!("{} {} ({})", origin[i], unit[i], items[i].unwrap_or(0.0)),
+                reference: match (low[i], mid[i], high[i]) {
+                    (Some(l), Some(m), Some(h)) => Some((l, m, h)),
+                    _ => None,
+                },
+                declared: Declared::Spread([p10[i]?, q1[i]?, median[i]?, q3[i]?, p90[i]?]),
+            })
+        })
+        .collect();
+    figure(
+        "Declared unit values by origin (box: quartiles, whiskers: 10th to 90th percentile, circle: median) against the reference band",
+        &chart::bands(
+            "Unit values by origin",
+            "unit value (national currency per declared unit, log scale)",
+            &rows,
+        ),
+        &html::table(t, usize::MAX, &[], None),
+    )
+}
+
+// ------------------------------------------------------------------- misc
+
+/// The header's form: to a trader or a product page.
+pub async fn go(Query(params): Params) -> Response {
+    let get = |k: &str| {
+        params
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    match (get("importer"), get("hs")) {
+        (Some(importer), _) => Redirect::to(&trader_link(&importer)).into_response(),
+        (None, Some(hs)) => Redirect::to(&product_link(&hs)).into_response(),
+        (None, None) => Redirect::to("/").into_response(),
+    }
+}
+
+pub async fn not_found() -> Response {
+    error_page(
+        &PageError::NotFound(
+            "no such page: the dashboard has /, /traders, /traders/ID, /products and /products/HS6"
+                .into(),
+        ),
+        "",
+    )
+}

@@ -1,0 +1,25 @@
+-- title: Inspection hit rate by lane over time
+-- description: Per month of lodgement and selectivity lane, all offices together: items, items inspected, items found fraudulent, the hit rate and the revenue recovered. The monitoring step of the risk cycle: the red lane's hit rate should stay well above the green lane's. An item counts once however many controls it had.
+-- columns: month, lane, items, inspected, fraud_found, hit_rate_pct, revenue_recovered
+-- param: months int = 12 | months back from the latest declaration
+WITH outcome AS (
+    SELECT declaration_id, item_no,
+           MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
+           SUM(additional_revenue) AS recovered
+    FROM inspections
+    GROUP BY declaration_id, item_no
+)
+SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month,
+       COALESCE(d.lane, '(none)') AS lane,
+       COUNT(*) AS items,
+       COUNT(o.declaration_id) AS inspected,
+       COALESCE(SUM(o.fraud), 0) AS fraud_found,
+       round(100.0 * SUM(o.fraud) / NULLIF(COUNT(o.declaration_id), 0), 1) AS hit_rate_pct,
+       COALESCE(SUM(o.recovered), 0) AS revenue_recovered
+FROM declarations d
+LEFT JOIN outcome o
+       ON o.declaration_id = d.declaration_id
+      AND (o.item_no = d.item_no OR o.item_no IS NULL)
+WHERE d.declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($months AS VARCHAR) || ' months' AS INTERVAL)
+GROUP BY 1, 2
+ORDER BY 1, 2;

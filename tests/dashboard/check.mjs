@@ -1,0 +1,228 @@
+// Drives the Aduana dashboard in Debian's headless Chromium through
+// playwright-core (no browser download) and checks what a user sees.
+//
+//   node check.mjs pages BASE_URL EXPECTED.json ARTIFACTS_DIR
+//   node check.mjs auth  BASE_URL USER PASSWORD ARTIFACTS_DIR
+//
+// Exits non-zero with a message naming the failed check. The expected
+// numbers come from SQL run by the Rust test on the same warehouse.
+
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.ADUANA_CHROMIUM || '/usr/bin/chromium';
+// This machine's network is closed: Chromium must not try to phone home.
+const ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Error(message);
+  }
+}
+
+/// A page that records console errors and failed requests.
+async function open(context, errors) {
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+  return page;
+}
+
+async function visit(page, url, errors, shots, name) {
+  const response = await page.goto(url, { waitUntil: 'load' });
+  check(response.status() === 200, `${url}: status ${response.status()}`);
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  check(errors.length === 0, `${url}: ${errors.join('; ')}`);
+}
+
+const figure = (page, label) =>
+  page.locator(`[data-figure="${label}"] b`).first().innerText();
+
+/// The cells of one column of the first table `tableSelector` matches.
+async function columnTexts(page, tableSelector, column) {
+  const table = page.locator(tableSelector).first();
+  const headers = await table.locator('thead th').evaluateAll(
+    (ths) => ths.map((th) => th.dataset.column));
+  const index = headers.indexOf(column);
+  check(index >= 0, `no column ${column} in ${tableSelector} (${headers})`);
+  return table.locator('tbody tr').evaluateAll(
+    (trs, i) => trs.map((tr) => tr.children[i].textContent), index);
+}
+
+async function pages(base, expected, shots) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1500, height: 1000 } });
+    const errors = [];
+    const page = await open(context, errors);
+
+    // Overview: publication, charts with their numbers.
+    await visit(page, `${base}/`, errors, shots, 'overview');
+    check(await figure(page, 'items scored') === String(expected.scored),
+      `overview: items scored ${await figure(page, 'items scored')} != ${expected.scored}`);
+    check(await figure(page, 'model version (published scores)') === expected.model_version,
+      'overview: model version');
+    check(await page.locator('#by-month svg.chart').count() === 4, 'overview: 4 monthly charts');
+    check(await page.locator('#lanes svg.chart').count() === 2, 'overview: 2 lane charts');
+    check(await page.locator('#monitoring svg.chart').count() === 1, 'overview: monitoring chart');
+    check(await page.locator('#offices svg.chart').count() === expected.offices,
+      `overview: one chart per office (${expected.offices})`);
+    // Numbers one click away: the table under a chart opens on a click.
+    const details = page.locator('#by-month details').first();
+    check(!(await details.locator('table').isVisible()), 'numbers hidden before the click');
+    await details.locator('summary').click();
+    check(await details.locator('table').isVisible(), 'numbers visible after the click');
+    const months = await columnTexts(page, '#by-month details[open] table', 'declarations');
+    const total = months.reduce((s, v) => s + Number(v), 0);
+    check(total === expected.declarations,
+      `overview: declarations per month sum to ${total}, SQL says ${expected.declarations}`);
+    // Axes are labelled with units.
+    check((await page.locator('#by-month svg .axis-label').allTextContents())
+      .some((t) => t.includes('national currency')), 'overview: currency axis label');
+
+    // Traders: segments and the candidate table.
+    await visit(page, `${base}/traders`, errors, shots, 'traders');
+    const ids = await columnTexts(page, '#candidates table', 'importer_id');
+    check(ids[0] === expected.top_importer, `traders: first row ${ids[0]} != ${expected.top_importer}`);
+    const risk = (await columnTexts(page, '#candidates table', 'expected_revenue_at_risk')).map(Number);
+    check(risk.every((v, i) => i === 0 || risk[i - 1] >= v), 'traders: sorted by expected revenue at risk');
+    check(Number(risk[0]) === expected.top_expected, `traders: top expected ${risk[0]} != ${expected.top_expected}`);
+    const segmentImporters = await columnTexts(page, '#segments details table', 'importers');
+    check(segmentImporters.reduce((s, v) => s + Number(v), 0) === expected.latest_importers,
+      'traders: importers of the latest month');
+
+    // Sort: click a header twice (descending, then ascending).
+    await page.locator('#candidates th[data-column="items"] a').click();
+    await page.waitForLoadState('load');
+    let items = (await columnTexts(page, '#candidates table', 'items')).map(Number);
+    check(items.every((v, i) => i === 0 || items[i - 1] >= v), 'traders: sorted by items, descending');
+    check(items[0] === expected.max_items, `traders: most items ${items[0]} != ${expected.max_items}`);
+    await page.locator('#candidates th[data-column="items"] a').click();
+    await page.waitForLoadState('load');
+    items = (await columnTexts(page, '#candidates table', 'items')).map(Number);
+    check(items.every((v, i) => i === 0 || items[i - 1] <= v), 'traders: sorted by items, ascending');
+    await page.screenshot({ path: join(shots, 'traders-sorted.png'), fullPage: true });
+
+    // Filter: high segment, then an importer id fragment.
+    await page.selectOption('select[name="segment"]', 'high');
+    await page.click('#apply');
+    await page.waitForLoadState('load');
+    const segments = await columnTexts(page, '#candidates table', 'segment');
+    check(segments.length === Math.min(100, expected.high_candidates) && segments.every((s) => s === 'high'),
+      `traders: high filter shows ${segments.length} rows, SQL says ${expected.high_candidates}`);
+    await page.selectOption('select[name="segment"]', '');
+    await page.fill('input[name="q"]', expected.top_importer);
+    await page.click('#apply');
+    await page.waitForLoadState('load');
+    const found = await columnTexts(page, '#candidates table', 'importer_id');
+    check(found.length >= 1 && found.every((id) => id.includes(expected.top_importer)),
+      `traders: search for ${expected.top_importer} gave ${found}`);
+    await page.screenshot({ path: join(shots, 'traders-filtered.png'), fullPage: true });
+    check(errors.length === 0, `traders: ${errors.join('; ')}`);
+
+    // Trader profile, reached by its link.
+    await page.locator(`#candidates a:text-is("${expected.top_importer}")`).first().click();
+    await page.waitForLoadState('load');
+    check(page.url().endsWith(`/traders/${encodeURIComponent(expected.top_importer)}`), `trader link: ${page.url()}`);
+    await page.screenshot({ path: join(shots, 'trader.png'), fullPage: true });
+    check(errors.length === 0, `trader: ${errors.join('; ')}`);
+    check(await figure(page, 'flagged items (last months)') === String(expected.trader_flagged),
+      `trader: flagged ${await figure(page, 'flagged items (last months)')} != ${expected.trader_flagged}`);
+    check(await figure(page, 'inspections') === String(expected.trader_inspections), 'trader: inspections');
+    for (const id of ['activity', 'mix', 'unit-values', 'flags', 'inspections']) {
+      check(await page.locator(`#${id}.error`).count() === 0, `trader: panel ${id} failed: ${await page.locator(`#${id}`).innerText()}`);
+    }
+    check(await page.locator('#activity svg.chart').count() === 2, 'trader: activity charts');
+    check(await page.locator('#mix svg.chart').count() === 2, 'trader: mix charts');
+    check(await page.locator('#unit-values svg.chart rect[fill-opacity="0.18"]').count() >= 1,
+      'trader: at least one reference band');
+
+    // The audit file downloads, with a header and one line per flagged item.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#audit-csv')]);
+    const saved = join(shots, `audit_${expected.top_importer}.csv`);
+    await download.saveAs(saved);
+    const lines = readFileSync(saved, 'utf8').trim().split('\n');
+    check(lines[0].startsWith('declaration_id,item_no,declared_on'), `audit file header: ${lines[0]}`);
+    check(lines.length - 1 === expected.trader_flagged, `audit file: ${lines.length - 1} items != ${expected.trader_flagged}`);
+    const [parquet] = await Promise.all([page.waitForEvent('download'), page.click('#audit-parquet')]);
+    await parquet.saveAs(join(shots, `audit_${expected.top_importer}.parquet`));
+
+    // Product view.
+    await visit(page, `${base}/products`, errors, shots, 'products');
+    await visit(page, `${base}/products/${expected.product}`, errors, shots, 'product');
+    const origins = await columnTexts(page, '#unit-values details table', 'origin_country');
+    check(origins.length === expected.product_groups, `product: ${origins.length} origin rows != ${expected.product_groups}`);
+    const deviations = (await columnTexts(page, '#deviations table', 'valuation_deviation')).map(Number);
+    check(deviations.length > 0 && deviations.every((v, i) => i === 0 || deviations[i - 1] <= v),
+      'product: deviations most negative first');
+    check(deviations[0] === expected.product_min_deviation,
+      `product: top deviation ${deviations[0]} != ${expected.product_min_deviation}`);
+
+    // A bad HS code is refused with a message naming it.
+    const bad = await page.goto(`${base}/products/85AB12`);
+    check(bad.status() === 400, `bad HS: status ${bad.status()}`);
+    check((await page.locator('main').innerText()).includes('"85AB12" is not an HS6 subheading'), 'bad HS message');
+    await page.screenshot({ path: join(shots, 'bad-hs.png') });
+  } finally {
+    await browser.close();
+  }
+}
+
+/// Without credentials (or with a wrong password) the server answers 401
+/// with a Basic challenge; a headless browser, which cannot prompt, ends the
+/// navigation with ERR_INVALID_AUTH_CREDENTIALS. Either way no page shows.
+async function refusedIn(context, url) {
+  const page = await context.newPage();
+  let shown = null;
+  try {
+    const response = await page.goto(url);
+    shown = response.status() === 401 ? null : `status ${response.status()}`;
+  } catch (e) {
+    check(e.message.includes('ERR_INVALID_AUTH_CREDENTIALS'), `${url}: ${e.message}`);
+  }
+  check(shown === null, `${url} was not refused: ${shown}`);
+  const direct = await context.request.get(url, { failOnStatusCode: false, maxRedirects: 0 });
+  check(direct.status() === 401, `${url}: ${direct.status()} to a plain request`);
+  check(direct.headers()['www-authenticate']?.startsWith('Basic'), 'asks for Basic credentials');
+  return page;
+}
+
+async function auth(base, user, password, shots) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const anonymous = await refusedIn(await browser.newContext(), `${base}/traders`);
+    await anonymous.screenshot({ path: join(shots, 'refused.png') });
+    await refusedIn(await browser.newContext({ httpCredentials: { username: user, password: 'wrong' } }), `${base}/`);
+    const signed = await browser.newContext({ httpCredentials: { username: user, password } });
+    const errors = [];
+    const ok = await open(signed, errors);
+    await visit(ok, `${base}/`, errors, shots, 'signed-in');
+    await visit(ok, `${base}/traders`, errors, shots, 'signed-in-traders');
+  } finally {
+    await browser.close();
+  }
+}
+
+const [mode, base, ...rest] = process.argv.slice(2);
+try {
+  if (mode === 'pages') {
+    const [expectedFile, shots] = rest;
+    mkdirSync(shots, { recursive: true });
+    await pages(base, JSON.parse(readFileSync(expectedFile, 'utf8')), shots);
+  } else if (mode === 'auth') {
+    const [user, password, shots] = rest;
+    mkdirSync(shots, { recursive: true });
+    await auth(base, user, password, shots);
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+  console.log(`ok ${mode}`);
+} catch (e) {
+  console.error(`FAILED ${mode}: ${e.message}`);
+  process.exit(1);
+}
