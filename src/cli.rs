@@ -215,7 +215,10 @@ Clients: grpc://HOST:PORT (grpc+tls:// with --tls-cert/--tls-key), e.g.
 Every report is a table function (SELECT * FROM trader_profile('IMP00042')); reports
 whose parameters all have defaults are also views in the `reports` schema.
 SIGTERM or Ctrl-C: stop accepting calls, let running queries finish for --grace
-seconds, cancel the rest. Health: the standard gRPC health service.";
+seconds, cancel the rest. Health: the standard gRPC health service.
+Dashboard: --http HOST:PORT serves the risk dashboard (HTML pages, read-only) with
+the same credentials (Basic: the browser asks; or a bearer token); --no-flight
+serves the dashboard alone.";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -235,7 +238,8 @@ pub struct ServeArgs {
     /// Serve only the dashboard, no Flight SQL (needs --http)
     #[arg(long, requires = "http")]
     pub no_flight: bool,
-    /// TLS certificate chain (PEM); with --tls-key, serves grpc+tls
+    /// TLS certificate chain (PEM); with --tls-key, serves grpc+tls (and
+    /// https for --http)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM)
@@ -650,8 +654,21 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         max_concurrent: args.max_concurrent_queries,
         query_timeout: std::time::Duration::from_secs(args.query_timeout),
     };
+    // Browsers send the password with every request: off loopback the
+    // dashboard is served over TLS only.
+    let https = match (&args.http, &args.tls_cert, &args.tls_key) {
+        (Some(_), Some(cert), Some(key)) => Some(aduana_dashboard::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     if let Some(http) = &args.http {
         aduana_flight::check_exposure(http, mode)?;
+        if https.is_none() && !http.ip().is_loopback() {
+            return Err(format!(
+                "--http {http}: off a loopback address the dashboard needs --tls-cert and --tls-key \
+                 (browsers send the password with every request)"
+            )
+            .into());
+        }
     }
     let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
     // One signal stops both servers.
@@ -670,7 +687,8 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
             aduana_flight::log::event(&format!(
-                "dashboard listening url=http://{} auth={:?}",
+                "dashboard listening url={}://{} auth={:?}",
+                if https.is_some() { "https" } else { "http" },
                 listener.local_addr()?,
                 mode
             ));
@@ -678,6 +696,7 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
                 session.clone(),
                 authenticator.clone(),
                 listener,
+                https,
                 stopping.clone().cancelled_owned(),
             )))
         }

@@ -47,8 +47,9 @@ impl Dashboard {
                 .map_while(Result::ok)
             {
                 let port = line
-                    .split("dashboard listening url=http://")
+                    .split("dashboard listening url=")
                     .nth(1)
+                    .and_then(|rest| rest.split("://").nth(1))
                     .and_then(|rest| rest.split_whitespace().next())
                     .and_then(|addr| addr.rsplit(':').next())
                     .and_then(|p| p.parse::<u16>().ok());
@@ -68,6 +69,10 @@ impl Dashboard {
 
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn base_tls(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
     }
 
     /// A GET: status, headers and body.
@@ -351,7 +356,8 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
     assert_eq!(status, 200);
     assert!(text(&body).contains("aduana refresh"), "{}", text(&body));
 
-    // --auth none is refused off loopback, as for Flight SQL.
+    // --auth none is refused off loopback, as for Flight SQL; and off
+    // loopback the pages (and the password sent with each) need TLS.
     let out = run(aduana().args([
         "serve",
         "-w",
@@ -364,6 +370,49 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
     ]));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--auth none is allowed only on a loopback address"));
+    let out = run(aduana()
+        .args([
+            "serve",
+            "-w",
+            &wh.uri(),
+            "--http",
+            "0.0.0.0:0",
+            "--no-flight",
+        ])
+        .env("ADUANA_FLIGHT_USERS", "auditor:open sesame"));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("off a loopback address the dashboard needs --tls-cert and --tls-key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // HTTPS with the certificate Flight SQL uses.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::support::self_signed_certificate(dir.path());
+    let https = Dashboard::start(
+        &wh,
+        &[
+            "--auth",
+            "basic",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let mut plain = TcpStream::connect(("127.0.0.1", https.port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!text(&answer).starts_with("HTTP/"), "{}", text(&answer));
 
     let Some(script) = browser() else { return };
     node(
@@ -374,6 +423,16 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
             "auditor",
             "open sesame",
             artifacts("auth").to_str().unwrap(),
+        ],
+    );
+    node(
+        &script,
+        &[
+            "auth",
+            &https.base_tls(),
+            "auditor",
+            "open sesame",
+            artifacts("auth-tls").to_str().unwrap(),
         ],
     );
 }

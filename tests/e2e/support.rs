@@ -331,3 +331,28 @@ for folder, _, files in os.walk(root):
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A self-signed certificate for localhost and 127.0.0.1 (with the
+/// `openssl` command), valid one day: `(cert.pem, key.pem)` in `dir`.
+pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    (cert, key)
+}

@@ -13,6 +13,7 @@ pub mod chart;
 pub mod data;
 pub mod html;
 mod pages;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -100,11 +101,13 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the dashboard on `listener` until `shutdown` resolves.
+/// Serves the dashboard on `listener` (over TLS with `tls`) until
+/// `shutdown` resolves.
 pub async fn serve(
     session: Arc<Session>,
     authenticator: Arc<Authenticator>,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let data = Arc::new(Data::new(session));
@@ -115,7 +118,16 @@ pub async fn serve(
         data,
         authenticator,
     };
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            axum::serve(tls::TlsListener::new(listener, acceptor)?, router(app))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
