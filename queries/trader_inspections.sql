@@ -1,9 +1,15 @@
 -- title: Trader inspection history
--- description: Every physical inspection, documentary check and post-clearance audit of one importer's declarations, newest first, with the outcome, the kind of fraud found and the revenue recovered.
+-- description: Every physical inspection, documentary check and post-clearance audit of one importer's published declarations (scored or rejected by the refresh), newest first, with the outcome, the kind of fraud found and the revenue recovered. Needs a published refresh.
 -- columns: inspected_on, declaration_id, item_no, declared_on, kind, result, fraud_type, additional_revenue
 -- param: importer text | the importer's id (TIN), as in declarations.importer_id
 WITH mine AS (
-    SELECT DISTINCT declaration_id, declaration_date FROM declarations WHERE importer_id = $importer
+    SELECT declaration_id, MIN(declaration_date) AS declaration_date
+    FROM (
+        SELECT declaration_id, declaration_date FROM risk.declaration_scores WHERE importer_id = $importer
+        UNION ALL
+        SELECT declaration_id, declaration_date FROM risk.rejects WHERE importer_id = $importer
+    )
+    GROUP BY declaration_id
 )
 SELECT i.inspected_on, i.declaration_id, i.item_no, m.declaration_date AS declared_on,
        i.kind, i.result, i.fraud_type, i.additional_revenue

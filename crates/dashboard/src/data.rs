@@ -11,6 +11,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use http::StatusCode;
+use tokio::sync::OnceCell;
 
 use crate::html::Table;
 
@@ -45,7 +46,10 @@ impl PageError {
 
 pub struct Data {
     session: Arc<Session>,
-    cache: Mutex<HashMap<String, Arc<Table>>>,
+    /// One cell per report and parameters: concurrent requests for the
+    /// same result wait for one computation (the start-up warm-up and the
+    /// first visitor do not both run the overview). A failure is not kept.
+    cache: Mutex<HashMap<String, Arc<OnceCell<Arc<Table>>>>>,
     /// Filters and sorts of cached results run here, in-process, whatever
     /// the session runs on (a cluster would only add round trips).
     local: SessionContext,
@@ -111,17 +115,19 @@ impl Data {
         let key = cache_key(name, params);
         let (name, given) = owned(name, params);
         async move {
-            if let Some(hit) = self.cache.lock().unwrap().get(&key) {
-                return Ok(hit.clone());
-            }
-            let frame = self.plan(&name, given).await?;
-            let table = Arc::new(collect(&name, frame).await?);
-            let mut cache = self.cache.lock().unwrap();
-            if cache.len() >= CACHED_RESULTS {
-                cache.clear();
-            }
-            cache.insert(key, table.clone());
-            Ok(table)
+            let cell = {
+                let mut cache = self.cache.lock().unwrap();
+                if cache.len() >= CACHED_RESULTS && !cache.contains_key(&key) {
+                    cache.clear();
+                }
+                cache.entry(key).or_default().clone()
+            };
+            cell.get_or_try_init(|| async {
+                let frame = self.plan(&name, given).await?;
+                Ok(Arc::new(collect(&name, frame).await?))
+            })
+            .await
+            .cloned()
         }
     }
 

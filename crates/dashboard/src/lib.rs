@@ -113,7 +113,17 @@ pub async fn serve(
     let data = Arc::new(Data::new(session));
     // The pages everyone opens first are computed now, not on the first
     // visit.
-    tokio::spawn(pages::warm(data.clone()));
+    tokio::spawn({
+        let data = data.clone();
+        async move {
+            let started = std::time::Instant::now();
+            pages::warm(data).await;
+            aduana_flight::log::event(&format!(
+                "dashboard ready: overview and trader list computed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    });
     let app = App {
         data,
         authenticator,

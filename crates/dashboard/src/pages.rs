@@ -697,7 +697,7 @@ async fn trader_page(
         data.report("trader_activity", &[who(), ("months", "24".into())]),
         data.report("trader_mix", &[who(), m()]),
         data.report("trader_unit_values", &[who(), ("limit", "500".into())]),
-        data.report("trader_flags", &[who(), m()]),
+        flagged_items(data, &importer, months),
         data.report("trader_inspections", &[who()]),
     );
     let activity = activity?;
@@ -708,7 +708,7 @@ async fn trader_page(
     }
     let mut body = String::new();
     let total = |name: &str| activity.numbers(name).iter().flatten().sum::<f64>();
-    let flagged = flags.as_ref().map(|t| t.rows()).unwrap_or(0);
+    let flagged = flags.as_ref().map(|(_, count)| *count).unwrap_or(0);
     let fraud = inspections
         .as_ref()
         .map(|t| t.texts("result").iter().filter(|r| *r == "fraud").count())
@@ -754,7 +754,7 @@ async fn trader_page(
     body.push_str(&panel(
         "flags",
         "Misclassification, origin and valuation flags",
-        flags.map(|t| flags_panel(&t, &importer, months)),
+        flags.map(|(top, count)| flags_panel(&top, count, &importer, months)),
     ));
     body.push_str(&panel(
         "inspections",
@@ -945,11 +945,42 @@ fn unit_values_panel(t: &Table) -> String {
     out
 }
 
-fn flags_panel(t: &Table, importer: &str, months: i64) -> String {
+/// The trader's flagged items with the most revenue at risk, and how many
+/// there are: a large importer has tens of thousands, which the audit file
+/// carries, not the page.
+async fn flagged_items(
+    data: &Data,
+    importer: &str,
+    months: i64,
+) -> Result<(Table, usize), PageError> {
+    let params = [
+        ("importer", importer.to_string()),
+        ("months", months.to_string()),
+    ];
+    let failed = |e: datafusion::error::DataFusionError| PageError::Query {
+        report: "trader_flags".into(),
+        message: e.to_string(),
+    };
+    let frame = data.frame("trader_flags", &params).await?;
+    let (top, count) = futures::join!(
+        collect(
+            "trader_flags",
+            frame.clone().limit(0, Some(SHOWN_ROWS)).map_err(failed)?
+        ),
+        frame.count(),
+    );
+    Ok((top?, count.map_err(failed)?))
+}
+
+fn flags_panel(t: &Table, count: usize, importer: &str, months: i64) -> String {
     let base = trader_link(importer);
     let mut out = format!(
-        r#"<p>Audit file of the {} flagged items (scores, flags, reasons): <a id="audit-csv" href="{base}/audit.csv?months={months}" download>CSV</a> · <a id="audit-parquet" href="{base}/audit.parquet?months={months}" download>Parquet</a></p>"#,
-        t.rows()
+        r#"<p>Audit file of the {count} flagged items (scores, flags, reasons): <a id="audit-csv" href="{base}/audit.csv?months={months}" download>CSV</a> · <a id="audit-parquet" href="{base}/audit.parquet?months={months}" download>Parquet</a>{}</p>"#,
+        if count > t.rows() {
+            format!(" ({} with the most revenue at risk shown)", t.rows())
+        } else {
+            String::new()
+        }
     );
     out.push_str(r#"<div class="scroll">"#);
     out.push_str(&html::table(

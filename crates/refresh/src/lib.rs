@@ -46,9 +46,10 @@ pub use error::{RefreshError, Result};
 pub use lock::host_name;
 pub use log::{LogFormat, Reporter};
 
-/// Bumped when the scores' content changes for the same inputs, so a new
-/// release rewrites them instead of keeping files named by old inputs.
-const FORMAT_VERSION: &str = "1";
+/// Bumped when the scores' content or layout changes for the same inputs,
+/// so a new release rewrites them instead of keeping files named by old
+/// inputs. 2: rows ordered by importer.
+const FORMAT_VERSION: &str = "2";
 const STAGING_DIR: &str = "risk/_staging";
 const LOCK_FILE: &str = "risk/_lock";
 

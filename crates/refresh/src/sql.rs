@@ -39,8 +39,10 @@ pub fn reject_reason() -> String {
     )
 }
 
-/// The scores of one partition, in key order (so the same inputs give the
-/// same file).
+/// The scores of one partition, ordered by importer, then key (so the same
+/// inputs give the same file, and a query for one importer, as the
+/// dashboard's trader page makes, reads a few pages of each file instead
+/// of all of them: the Parquet page index bounds each page's importers).
 pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
     format!(
         "SELECT declaration_id, item_no, declaration_date, year, month, office_code, importer_id,
@@ -59,7 +61,7 @@ pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
                 '{model_version}' AS model_version
          FROM scored_items
          WHERE year = {year} AND month = {month} AND ({reason}) IS NULL
-         ORDER BY declaration_id, item_no",
+         ORDER BY importer_id, declaration_id, item_no",
         reason = reject_reason()
     )
 }
