@@ -1,7 +1,8 @@
 -- title: Trader inspection history
--- description: Every physical inspection, documentary check and post-clearance audit of one importer's published declarations (scored or rejected by the refresh), newest first, with the outcome, the kind of fraud found and the revenue recovered. Needs a published refresh.
+-- description: The most recent physical inspections, documentary checks and post-clearance audits of one importer's published declarations (scored or rejected by the refresh), newest first, with the outcome, the kind of fraud found and the revenue recovered. Needs a published refresh.
 -- columns: inspected_on, declaration_id, item_no, declared_on, kind, result, fraud_type, additional_revenue
 -- param: importer text | the importer's id (TIN), as in declarations.importer_id
+-- param: limit int = 1000 | controls listed, newest first
 WITH mine AS (
     SELECT declaration_id, MIN(declaration_date) AS declaration_date
     FROM (
@@ -15,4 +16,5 @@ SELECT i.inspected_on, i.declaration_id, i.item_no, m.declaration_date AS declar
        i.kind, i.result, i.fraud_type, i.additional_revenue
 FROM inspections i
 JOIN mine m ON m.declaration_id = i.declaration_id
-ORDER BY i.inspected_on DESC, i.declaration_id, i.item_no;
+ORDER BY i.inspected_on DESC, i.declaration_id, i.item_no
+LIMIT $limit;

@@ -678,3 +678,52 @@ s3.put_object(Bucket="customs", Key="wh/risk/_lock",
     let out = run(&mut command);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
 }
+
+/// Scores an older release wrote (another format or layout: the file name
+/// fingerprints the format) are rewritten by the next run, once.
+#[test]
+fn scores_of_an_older_release_are_rewritten_once() {
+    let wh = generate(3_000, 3);
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    // Name one partition's scores as another format would have.
+    let mut published = snapshot(wh.path()).unwrap();
+    let (key, partition) = published["partitions"]
+        .as_object_mut()
+        .unwrap()
+        .iter_mut()
+        .next()
+        .unwrap();
+    let key = key.clone();
+    let current = partition["scores"].as_str().unwrap().to_string();
+    let older = current.replace("/part-", "/part-0000");
+    std::fs::rename(wh.path().join(&current), wh.path().join(&older)).unwrap();
+    partition["scores"] = Value::String(older.clone());
+    std::fs::write(
+        wh.path().join("risk/_published.json"),
+        serde_json::to_vec_pretty(&published).unwrap(),
+    )
+    .unwrap();
+
+    let out = refresh(&uri, &["--log-format", "json"]);
+    ok(&out);
+    let log = stderr(&out);
+    let plan: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "plan" && e.get("to_score").is_some())
+        .unwrap();
+    assert_eq!(plan["to_score"], 1, "{log}");
+    assert!(log.contains("written by an older release"), "{log}");
+    let after = snapshot(wh.path()).unwrap();
+    assert_eq!(after["partitions"][&key]["scores"], Value::String(current));
+    // Then it is up to date (and the replaced file, kept for sessions that
+    // still read the previous snapshot, is cleaned up).
+    let out = refresh(&uri, &["--log-format", "json"]);
+    ok(&out);
+    assert!(stderr(&out).contains("\"to_score\":0"), "{}", stderr(&out));
+    assert!(
+        !wh.path().join(&older).exists(),
+        "the older file is removed"
+    );
+}

@@ -1,5 +1,5 @@
-//! SVG charts drawn on the server: bars, lines, a scatter over dates and
-//! price bands on a log scale. Every chart has a title, labelled axes with
+//! SVG charts drawn on the server: bars, lines and price bands on a log
+//! scale. Every chart has a title, labelled axes with
 //! units, and a `<title>` tooltip on each mark; its numbers are the table
 //! printed under it.
 
@@ -292,77 +292,6 @@ pub fn lines(
     out
 }
 
-/// One point of a scatter over time.
-pub struct Point<'a> {
-    /// Days since 1970-01-01.
-    pub day: i32,
-    pub value: f64,
-    pub series: &'a str,
-    pub label: String,
-}
-
-/// Points over a date axis (labelled by month), coloured by series.
-pub fn scatter_over_time(title: &str, y_label: &str, points: &[Point], series: &[&str]) -> String {
-    let height = 260.0;
-    let bottom = height - 48.0;
-    let mut out = String::new();
-    open_svg(&mut out, height, title);
-    legend(&mut out, series);
-    let max = points.iter().map(|p| p.value).fold(0.0, f64::max);
-    let ticks = linear_ticks(max);
-    let y = y_axis(&mut out, &ticks, bottom, y_label);
-    let first = points.iter().map(|p| p.day).min().unwrap_or(0);
-    let last = points
-        .iter()
-        .map(|p| p.day)
-        .max()
-        .unwrap_or(0)
-        .max(first + 1);
-    let span = (WIDTH - PLOT_LEFT - PLOT_RIGHT - 20.0) / f64::from(last - first);
-    let x = |day: i32| PLOT_LEFT + 10.0 + f64::from(day - first) * span;
-    for p in points {
-        let index = series.iter().position(|s| *s == p.series).unwrap_or(0);
-        let _ = write!(
-            out,
-            r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{}" fill-opacity="0.8"><title>{}</title></circle>"#,
-            x(p.day),
-            y(p.value),
-            colour(p.series, index),
-            escape(&p.label)
-        );
-    }
-    // Month labels: about six along the axis.
-    let step = ((last - first) / 6).max(1);
-    let mut day = first;
-    while day <= last {
-        let label = chrono_month(day);
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{label}</text>"#,
-            x(day),
-            bottom + 16.0
-        );
-        day += step;
-    }
-    x_axis_label(&mut out, height, "date");
-    out.push_str("</svg>");
-    out
-}
-
-/// `YYYY-MM` of a day number (days since 1970-01-01), civil calendar.
-fn chrono_month(day: i32) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = i64::from(day) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year}-{month:02}")
-}
-
 /// The declared side of a band row.
 pub enum Declared {
     /// Percentiles of the declared values: 10th, 25th, 50th, 75th, 90th.
@@ -511,13 +440,6 @@ mod tests {
         assert_eq!(compact(2_000_000.0), "2M");
         assert_eq!(compact(0.25), "0.25");
         assert_eq!(compact(123_456_789_000.0), "123G");
-    }
-
-    #[test]
-    fn months_of_day_numbers() {
-        assert_eq!(chrono_month(0), "1970-01");
-        assert_eq!(chrono_month(20_454), "2026-01");
-        assert_eq!(chrono_month(20_513), "2026-03");
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::AsArray;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,7 +14,7 @@ use datafusion::functions::expr_fn::{lower, strpos};
 use datafusion::prelude::{col, lit};
 
 use crate::App;
-use crate::chart::{self, BandRow, Declared, Point, Series};
+use crate::chart::{self, BandRow, Declared, Series};
 use crate::data::{Data, PageError, collect};
 use crate::html::{self, Table, encode, escape, failed, figure, link, section};
 
@@ -693,12 +692,16 @@ async fn trader_page(
     let months = int_param(params, "months", 12, 240)?;
     let who = || ("importer", importer.clone());
     let m = || ("months", months.to_string());
-    let (activity, mix, unit_values, flags, inspections) = futures::join!(
+    let (activity, mix, unit_values, flags, by_month, inspections) = futures::join!(
         data.report("trader_activity", &[who(), ("months", "24".into())]),
         data.report("trader_mix", &[who(), m()]),
         data.report("trader_unit_values", &[who(), ("limit", "500".into())]),
         flagged_items(data, &importer, months),
-        data.report("trader_inspections", &[who()]),
+        data.report("trader_inspections_by_month", &[who()]),
+        data.report(
+            "trader_inspections",
+            &[who(), ("limit", SHOWN_ROWS.to_string())]
+        ),
     );
     let activity = activity?;
     if activity.rows() == 0 {
@@ -709,10 +712,12 @@ async fn trader_page(
     let mut body = String::new();
     let total = |name: &str| activity.numbers(name).iter().flatten().sum::<f64>();
     let flagged = flags.as_ref().map(|(_, count)| *count).unwrap_or(0);
-    let fraud = inspections
-        .as_ref()
-        .map(|t| t.texts("result").iter().filter(|r| *r == "fraud").count())
-        .unwrap_or(0);
+    let controls = |name: &str| {
+        by_month
+            .as_ref()
+            .map(|t| t.numbers(name).iter().flatten().sum::<f64>())
+            .unwrap_or(0.0)
+    };
     body.push_str(&figures(&[
         ("months active (of 24)", activity.rows().to_string()),
         ("declarations", format!("{}", total("declarations"))),
@@ -723,15 +728,8 @@ async fn trader_page(
             format!("{:.2}", total("expected_revenue_at_risk")),
         ),
         ("flagged items (last months)", flagged.to_string()),
-        (
-            "inspections",
-            inspections
-                .as_ref()
-                .map(|t| t.rows())
-                .unwrap_or(0)
-                .to_string(),
-        ),
-        ("found fraudulent", fraud.to_string()),
+        ("inspections", format!("{}", controls("inspections"))),
+        ("found fraudulent", format!("{}", controls("fraud_found"))),
     ]));
     body.push_str(&format!(
         r#"<p class="note">Window for mix and flags: the last {months} published months (<a href="?months=24">24</a>, <a href="?months=6">6</a>). Reasons to look, not verdicts.</p>"#
@@ -759,7 +757,7 @@ async fn trader_page(
     body.push_str(&panel(
         "inspections",
         "Inspection history and outcomes",
-        inspections.map(|t| inspections_panel(&t)),
+        by_month.and_then(|m| inspections.map(|t| inspections_panel(&m, &t))),
     ));
     Ok(body)
 }
@@ -995,60 +993,52 @@ fn flags_panel(t: &Table, count: usize, importer: &str, months: i64) -> String {
     out
 }
 
-fn inspections_panel(t: &Table) -> String {
-    if t.rows() == 0 {
+/// Controls per month (chart and numbers), then the most recent ones.
+fn inspections_panel(by_month: &Table, history: &Table) -> String {
+    if history.rows() == 0 {
         return r#"<p class="note">No inspection or audit of this importer's declarations on record.</p>"#.into();
     }
-    // Date32 as a number: days since 1970-01-01.
-    let index = t
-        .schema
-        .index_of("inspected_on")
-        .expect("the report has inspected_on");
-    let days: Vec<Option<i32>> = t
-        .batches
-        .iter()
-        .flat_map(|b| {
-            b.column(index)
-                .as_primitive_opt::<arrow::datatypes::Date32Type>()
-                .map(|a| a.iter().collect::<Vec<_>>())
-                .unwrap_or_else(|| vec![None; b.num_rows()])
-        })
-        .collect();
-    let results = t.texts("result");
-    let revenue = t.numbers("additional_revenue");
-    let ids = t.texts("declaration_id");
-    let kinds = t.texts("kind");
-    let points: Vec<Point> = (0..t.rows())
-        .filter_map(|i| {
-            days[i].map(|day| Point {
-                day,
-                value: revenue[i].unwrap_or(0.0),
-                series: if results[i] == "fraud" {
-                    "fraud"
-                } else {
-                    "compliant"
-                },
-                label: format!(
-                    "{} {} {}: {} {}",
-                    ids[i],
-                    kinds[i],
-                    results[i],
-                    revenue[i].unwrap_or(0.0),
-                    "recovered"
-                ),
-            })
-        })
-        .collect();
-    figure(
-        "Inspections by date, with the revenue recovered",
-        &chart::scatter_over_time(
-            "Inspections",
-            "revenue recovered (national currency)",
-            &points,
-            &["fraud", "compliant"],
+    let months = by_month.texts("month");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    out.push_str(&figure(
+        "Controls per month and what they found",
+        &chart::bars(
+            "Controls per month",
+            "month of the control",
+            "controls",
+            &months,
+            &[
+                named("fraud", by_month.numbers("fraud_found")),
+                named("compliant", by_month.numbers("compliant")),
+            ],
+            true,
         ),
-        &html::table(t, usize::MAX, &[], None),
-    )
+        &html::table(by_month, usize::MAX, &[], None),
+    ));
+    out.push_str(&figure(
+        "Revenue recovered per month",
+        &chart::bars(
+            "Revenue recovered",
+            "month of the control",
+            "revenue recovered (national currency)",
+            &months,
+            &[numbers(&by_month.numbers("revenue_recovered"))],
+            false,
+        ),
+        &html::table(
+            &by_month.project(&["month", "revenue_recovered"]),
+            usize::MAX,
+            &[],
+            None,
+        ),
+    ));
+    let _ = write!(
+        out,
+        "</div><h3>The {} most recent controls</h3>",
+        history.rows()
+    );
+    out.push_str(&html::table(history, SHOWN_ROWS, &[], None));
+    out
 }
 
 async fn audit_file(

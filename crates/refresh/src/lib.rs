@@ -439,6 +439,15 @@ impl Run<'_> {
                 Some("new partition")
             } else if published.is_some_and(|p| &p.inputs != files) {
                 Some("files changed")
+            } else if let (Some(p), Some(version)) = (published, model.as_ref())
+                && !p.scores.ends_with(&format!(
+                    "part-{}.parquet",
+                    self.partition_file_name(version, files)
+                ))
+            {
+                // Same inputs and model, another file name: an older
+                // release wrote it in another format or layout.
+                Some("written by an older release")
             } else if self.options.partitions.contains(partition) {
                 Some("asked (--partitions)")
             } else if since.is_some_and(|s| *partition >= s) {
@@ -731,6 +740,15 @@ impl Run<'_> {
         Ok(manifest.version)
     }
 
+    /// The name of a partition's score and reject files: a fingerprint of
+    /// what they are computed from (the format, the model, the input files,
+    /// a backtest's day).
+    fn partition_file_name(&self, model_version: &str, inputs: &[InputFile]) -> String {
+        let inputs_key = serde_json::to_string(inputs).expect("plain data");
+        let cutoff = self.manifest.as_of.clone().unwrap_or_default();
+        fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff])
+    }
+
     async fn score_partition(
         &mut self,
         session: &Session,
@@ -741,9 +759,7 @@ impl Run<'_> {
     ) -> Result<PartitionState> {
         let key = partition_key(partition);
         let inputs = &plan.inputs[&partition];
-        let inputs_key = serde_json::to_string(inputs).expect("plain data");
-        let cutoff = self.manifest.as_of.clone().unwrap_or_default();
-        let name = fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff]);
+        let name = self.partition_file_name(model_version, inputs);
         let scores = format!("{}/{key}/part-{name}.parquet", risk::SCORES_DIR);
         let (year, month) = partition;
         let scored = self

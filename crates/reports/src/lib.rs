@@ -216,6 +216,7 @@ const FILES: &[(&str, &str)] = embedded![
     "trader_unit_values",
     "trader_flags",
     "trader_inspections",
+    "trader_inspections_by_month",
     "product_unit_values",
     "product_top_deviations",
     "products_at_risk",
