@@ -237,17 +237,14 @@ fn by_month_panel(t: &Table) -> String {
     let months = t.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
     let single = |caption: &str, column: &str, unit: &str| {
-        figure(
+        bar_figure(
             caption,
-            &chart::bars(
-                caption,
-                "month of lodgement",
-                unit,
-                &months,
-                &[numbers(&t.numbers(column))],
-                false,
-            ),
-            &html::table(&t.project(&["month", column]), usize::MAX, &[], None),
+            "month of lodgement",
+            unit,
+            &months,
+            &[numbers(&t.numbers(column))],
+            false,
+            &t.project(&["month", column]),
         )
     };
     out.push_str(&single(
@@ -270,22 +267,14 @@ fn by_month_panel(t: &Table) -> String {
         named("medium", t.numbers("medium_items")),
         named("low", t.numbers("low_items")),
     ];
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Items by risk level per month",
-        &chart::bars(
-            "Items by risk level",
-            "month of lodgement",
-            "items",
-            &months,
-            &levels,
-            true,
-        ),
-        &html::table(
-            &t.project(&["month", "items", "high_items", "medium_items", "low_items"]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+        "month of lodgement",
+        "items",
+        &months,
+        &levels,
+        true,
+        &t.project(&["month", "items", "high_items", "medium_items", "low_items"]),
     ));
     out.push_str("</div>");
     out
@@ -302,34 +291,23 @@ fn lanes_panel(t: &Table) -> String {
         named("inspected", t.numbers("inspected")),
     ];
     let mut out = String::from(r#"<div class="grid2">"#);
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Items and inspections by selectivity lane",
-        &chart::bars(
-            "Items by lane",
-            "selectivity lane",
-            "items",
-            &lanes,
-            &items,
-            false,
-        ),
-        &html::table(t, usize::MAX, &[], None),
+        "selectivity lane",
+        "items",
+        &lanes,
+        &items,
+        false,
+        &t,
     ));
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Hit rate by lane",
-        &chart::bars(
-            "Hit rate by lane",
-            "selectivity lane",
-            "items found fraudulent (% of inspected)",
-            &lanes,
-            &[numbers(&t.numbers("hit_rate_pct"))],
-            false,
-        ),
-        &html::table(
-            &t.project(&["lane", "inspected", "fraud_found", "hit_rate_pct"]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+        "selectivity lane",
+        "items found fraudulent (% of inspected)",
+        &lanes,
+        &[numbers(&t.numbers("hit_rate_pct"))],
+        false,
+        &t.project(&["lane", "inspected", "fraud_found", "hit_rate_pct"]),
     ));
     out.push_str("</div>");
     out
@@ -365,6 +343,24 @@ fn offices_panel(t: &Table) -> String {
     }
     out.push_str("</div>");
     out
+}
+
+/// A bar chart under its caption, its numbers one click away: the common
+/// figure of the pages.
+fn bar_figure(
+    caption: &str,
+    x_label: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[Series],
+    stacked: bool,
+    numbers: &Table,
+) -> String {
+    figure(
+        caption,
+        &chart::bars(caption, x_label, y_label, categories, series, stacked),
+        &html::table(numbers, usize::MAX, &[], None),
+    )
 }
 
 /// The distinct values of a column, in order of first appearance.
@@ -626,40 +622,29 @@ fn segments_panel(t: &Table) -> String {
         );
     }
     out.push_str(r#"<div class="grid2">"#);
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Importers by segment",
-        &chart::bars(
-            "Importers by segment",
-            "segment",
-            "importers",
-            &segments,
-            &[named("importers", t.numbers("importers"))],
-            false,
-        ),
-        &html::table(
-            &t.project(&["segment", "importers", "items"]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+        "segment",
+        "importers",
+        &segments,
+        &[named("importers", t.numbers("importers"))],
+        false,
+        &t.project(&["segment", "importers", "items"]),
     ));
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Customs value and expected revenue at risk by segment",
-        &chart::bars(
-            "Value by segment",
-            "segment",
-            "national currency",
-            &segments,
-            &[
-                named("customs value", t.numbers("customs_value")),
-                named(
-                    "expected revenue at risk",
-                    t.numbers("expected_revenue_at_risk"),
-                ),
-            ],
-            false,
-        ),
-        &html::table(t, usize::MAX, &[], None),
+        "segment",
+        "national currency",
+        &segments,
+        &[
+            named("customs value", t.numbers("customs_value")),
+            named(
+                "expected revenue at risk",
+                t.numbers("expected_revenue_at_risk"),
+            ),
+        ],
+        false,
+        &t,
     ));
     out.push_str("</div>");
     out
@@ -765,54 +750,38 @@ async fn trader_page(
 fn activity_panel(t: &Table) -> String {
     let months = t.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Items and high-risk items per month",
-        &chart::bars(
-            "Items per month",
-            "month of lodgement",
+        "month of lodgement",
+        "items",
+        &months,
+        &[
+            named("items", t.numbers("items")),
+            named("high", t.numbers("high_items")),
+        ],
+        false,
+        &t.project(&[
+            "month",
+            "declarations",
             "items",
-            &months,
-            &[
-                named("items", t.numbers("items")),
-                named("high", t.numbers("high_items")),
-            ],
-            false,
-        ),
-        &html::table(
-            &t.project(&[
-                "month",
-                "declarations",
-                "items",
-                "high_items",
-                "mean_risk_score",
-            ]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+            "high_items",
+            "mean_risk_score",
+        ]),
     ));
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Customs value and expected revenue at risk per month",
-        &chart::bars(
-            "Value per month",
-            "month of lodgement",
-            "national currency",
-            &months,
-            &[
-                named("customs value", t.numbers("customs_value")),
-                named(
-                    "expected revenue at risk",
-                    t.numbers("expected_revenue_at_risk"),
-                ),
-            ],
-            false,
-        ),
-        &html::table(
-            &t.project(&["month", "customs_value", "expected_revenue_at_risk"]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+        "month of lodgement",
+        "national currency",
+        &months,
+        &[
+            named("customs value", t.numbers("customs_value")),
+            named(
+                "expected revenue at risk",
+                t.numbers("expected_revenue_at_risk"),
+            ),
+        ],
+        false,
+        &t.project(&["month", "customs_value", "expected_revenue_at_risk"]),
     ));
     out.push_str("</div>");
     out
@@ -843,25 +812,17 @@ fn mix_panel(t: &Table) -> String {
             })
         };
         let codes = rows.texts("code");
-        out.push_str(&figure(
+        out.push_str(&bar_figure(
             caption,
-            &chart::bars(
-                caption,
-                axis,
-                "share of customs value (%)",
-                &codes,
-                &[
-                    named("earlier half", rows.numbers("earlier_share_pct")),
-                    named("later half", rows.numbers("later_share_pct")),
-                ],
-                false,
-            ),
-            &html::table(
-                &filter_rows(t, |i| dims[i] == dimension),
-                usize::MAX,
-                &[],
-                None,
-            ),
+            axis,
+            "share of customs value (%)",
+            &codes,
+            &[
+                named("earlier half", rows.numbers("earlier_share_pct")),
+                named("later half", rows.numbers("later_share_pct")),
+            ],
+            false,
+            &filter_rows(t, |i| dims[i] == dimension),
         ));
     }
     out.push_str("</div>");
@@ -1000,37 +961,26 @@ fn inspections_panel(by_month: &Table, history: &Table) -> String {
     }
     let months = by_month.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Controls per month and what they found",
-        &chart::bars(
-            "Controls per month",
-            "month of the control",
-            "controls",
-            &months,
-            &[
-                named("fraud", by_month.numbers("fraud_found")),
-                named("compliant", by_month.numbers("compliant")),
-            ],
-            true,
-        ),
-        &html::table(by_month, usize::MAX, &[], None),
+        "month of the control",
+        "controls",
+        &months,
+        &[
+            named("fraud", by_month.numbers("fraud_found")),
+            named("compliant", by_month.numbers("compliant")),
+        ],
+        true,
+        &by_month,
     ));
-    out.push_str(&figure(
+    out.push_str(&bar_figure(
         "Revenue recovered per month",
-        &chart::bars(
-            "Revenue recovered",
-            "month of the control",
-            "revenue recovered (national currency)",
-            &months,
-            &[numbers(&by_month.numbers("revenue_recovered"))],
-            false,
-        ),
-        &html::table(
-            &by_month.project(&["month", "revenue_recovered"]),
-            usize::MAX,
-            &[],
-            None,
-        ),
+        "month of the control",
+        "revenue recovered (national currency)",
+        &months,
+        &[numbers(&by_month.numbers("revenue_recovered"))],
+        false,
+        &by_month.project(&["month", "revenue_recovered"]),
     ));
     let _ = write!(
         out,
