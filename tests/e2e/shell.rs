@@ -267,14 +267,29 @@ fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
 
 #[test]
 fn every_report_returns_rows_with_its_declared_columns() {
-    let wh = modelled();
-    let importer = {
+    // Refreshed: some reports read the published risk tables.
+    let wh = generate(60_000, 12);
+    let out = run(aduana().args(["refresh", "--warehouse", &wh.uri()]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = |sql: &str| {
         let out = run(aduana().args([
-            "sql", "--warehouse", &wh.uri(), "--format", "csv", "-c",
-            "SELECT importer_id FROM declarations GROUP BY importer_id ORDER BY COUNT(*) DESC LIMIT 1",
+            "sql",
+            "--warehouse",
+            &wh.uri(),
+            "--format",
+            "csv",
+            "-c",
+            sql,
         ]));
         stdout(&out).lines().nth(1).unwrap().to_string()
     };
+    let importer = first(
+        "SELECT importer_id FROM declarations GROUP BY importer_id ORDER BY COUNT(*) DESC LIMIT 1",
+    );
+    let hs = first(
+        "SELECT substr(hs_code, 1, 6) FROM risk.declaration_scores WHERE valuation_deviation IS NOT NULL
+         GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1",
+    );
     for report in aduana_reports::all() {
         let mut command = aduana();
         command.args([
@@ -285,9 +300,14 @@ fn every_report_returns_rows_with_its_declared_columns() {
             "--format",
             "ndjson",
         ]);
-        if report.params.iter().any(|p| p.name == "importer") {
-            command.args(["-p", &format!("importer={importer}")]);
+        // The parameters without a default.
+        let mut params = Vec::new();
+        for (name, value) in [("importer", &importer), ("hs", &hs)] {
+            if report.params.iter().any(|p| p.name == name) {
+                params.extend(["-p".to_string(), format!("{name}={value}")]);
+            }
         }
+        command.args(&params);
         let out = run(&mut command);
         assert!(out.status.success(), "{}: {}", report.name, stderr(&out));
         let rows: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
@@ -321,11 +341,7 @@ fn every_report_returns_rows_with_its_declared_columns() {
                 "--format",
                 "csv",
             ])
-            .args(if report.params.iter().any(|p| p.name == "importer") {
-                vec!["-p".to_string(), format!("importer={importer}")]
-            } else {
-                vec![]
-            }));
+            .args(&params));
         let header = stdout(&csv).lines().next().unwrap_or_default().to_string();
         assert_eq!(header, report.columns.join(","), "{}", report.name);
     }
