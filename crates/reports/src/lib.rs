@@ -281,11 +281,15 @@ mod tests {
                 r.name
             );
             assert!(r.sql.contains("SELECT"), "{}", r.name);
+            // Scoring, or reading the loaded model (its facts, its
+            // reference prices), needs a model.
             let scores = [
                 "scored_items",
                 "risk_score(",
                 "valuation_deviation(",
                 "origin_risk(",
+                "risk_model_info(",
+                "risk.price_profiles",
             ]
             .iter()
             .any(|f| r.sql.contains(f));
