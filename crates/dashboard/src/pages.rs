@@ -987,7 +987,9 @@ fn inspections_panel(by_month: &Table, history: &Table) -> String {
         "</div><h3>The {} most recent controls</h3>",
         history.rows()
     );
+    out.push_str(r#"<div class="scroll">"#);
     out.push_str(&html::table(history, SHOWN_ROWS, &[], None));
+    out.push_str("</div>");
     out
 }
 
