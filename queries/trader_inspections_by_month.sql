@@ -1,11 +1,9 @@
 -- title: Trader inspections by month
--- description: One importer's inspections, documentary checks and post-clearance audits per month of the control, of its published declarations: controls, how many found fraud, how many found the goods compliant, and the revenue recovered. Needs a published refresh.
+-- description: One importer's inspections, documentary checks and post-clearance audits per month of the control, of its declarations with scored items: controls, how many found fraud, how many found the goods compliant, and the revenue recovered. Needs a published refresh.
 -- columns: month, inspections, fraud_found, compliant, revenue_recovered
 -- param: importer text | the importer's id (TIN), as in declarations.importer_id
 WITH mine AS (
     SELECT DISTINCT declaration_id FROM risk.declaration_scores WHERE importer_id = $importer
-    UNION
-    SELECT DISTINCT declaration_id FROM risk.rejects WHERE importer_id = $importer
 )
 SELECT CAST(date_trunc('month', i.inspected_on) AS DATE) AS month,
        COUNT(*) AS inspections,

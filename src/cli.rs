@@ -660,6 +660,16 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
         (Some(_), Some(cert), Some(key)) => Some(aduana_dashboard::tls::acceptor(cert, key)?),
         _ => None,
     };
+    if args.http.is_some() && args.cluster.cluster.is_some() {
+        // Seen here: a report of the trader page (controls per month) hangs
+        // intermittently on Ballista 55, the job never finishing; a page
+        // that never loads is worse than a clear refusal.
+        return Err(
+            "--http runs the dashboard in-process only, not with --cluster: serve it \
+                    from a separate `aduana serve --http` without --cluster"
+                .into(),
+        );
+    }
     if let Some(http) = &args.http {
         aduana_flight::check_exposure(http, mode)?;
         if https.is_none() && !http.ip().is_loopback() {

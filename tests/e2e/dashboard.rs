@@ -436,3 +436,28 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
         ],
     );
 }
+
+/// The dashboard runs in-process only: with --cluster it is refused at
+/// start with the reason, rather than hanging on a Ballista job.
+#[test]
+fn dashboard_is_refused_on_a_cluster() {
+    let wh = generate(3_000, 3);
+    let out = run(aduana().args([
+        "serve",
+        "-w",
+        &wh.uri(),
+        "--http",
+        "127.0.0.1:0",
+        "--no-flight",
+        "--auth",
+        "none",
+        "--cluster",
+        "df://127.0.0.1:9",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--http runs the dashboard in-process only"),
+        "{}",
+        text(&out.stderr)
+    );
+}
