@@ -35,6 +35,14 @@ pub enum PageError {
 }
 
 impl PageError {
+    /// Report `report` failed with `error`.
+    pub fn query(report: &str, error: impl std::fmt::Display) -> PageError {
+        PageError::Query {
+            report: report.into(),
+            message: error.to_string(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -64,10 +72,6 @@ impl Data {
         }
     }
 
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
     /// The named report `name` with `params`, planned read-only, as a
     /// frame to refine (filter, sort) or to write out. The future owns
     /// its arguments, so callers can join several.
@@ -81,18 +85,12 @@ impl Data {
     }
 
     async fn plan(&self, name: &str, given: Vec<(String, String)>) -> Result<DataFrame, PageError> {
-        let report = aduana_reports::get(name).ok_or_else(|| PageError::Query {
-            report: name.into(),
-            message: "no such report in this build".into(),
-        })?;
-        let failed = |message: String| PageError::Query {
-            report: name.into(),
-            message,
-        };
+        let report = aduana_reports::get(name)
+            .ok_or_else(|| PageError::query(name, "no such report in this build"))?;
         if report.needs_model && !self.session.has_model() {
-            return Err(failed(
-                "needs a risk model: run `aduana refresh` (or `aduana model build`) and restart the server"
-                    .into(),
+            return Err(PageError::query(
+                name,
+                "needs a risk model: run `aduana refresh` (or `aduana model build`) and restart the server",
             ));
         }
         let values = report.bind(&given).map_err(PageError::BadRequest)?;
@@ -100,10 +98,10 @@ impl Data {
             .session
             .sql(report.sql, WritePolicy::ReadOnly)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| PageError::query(name, e))?;
         frame
             .with_param_values(values)
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| PageError::query(name, e))
     }
 
     /// The report's rows, from the cache when it ran before.
@@ -141,10 +139,10 @@ impl Data {
 
 pub async fn collect(name: &str, frame: DataFrame) -> Result<Table, PageError> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches: Vec<RecordBatch> = frame.collect().await.map_err(|e| PageError::Query {
-        report: name.into(),
-        message: e.to_string(),
-    })?;
+    let batches: Vec<RecordBatch> = frame
+        .collect()
+        .await
+        .map_err(|e| PageError::query(name, e))?;
     Ok(Table { schema, batches })
 }
 

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use datafusion::functions::expr_fn::{lower, strpos};
 use datafusion::prelude::{col, lit};
 
+use aduana_engine::output::{Format, write_stream};
+
 use crate::App;
 use crate::chart::{self, BandRow, Declared, Series};
 use crate::data::{Data, PageError, collect};
@@ -86,11 +88,9 @@ fn product_link(hs: &str) -> String {
     format!("/products/{}", encode(hs))
 }
 
-fn numbers(values: &[Option<f64>]) -> Series<'static> {
-    Series {
-        name: "",
-        values: values.to_vec(),
-    }
+/// A single unnamed series.
+fn numbers(values: Vec<Option<f64>>) -> Series<'static> {
+    Series { name: "", values }
 }
 
 fn named<'a>(name: &'a str, values: Vec<Option<f64>>) -> Series<'a> {
@@ -122,30 +122,27 @@ fn panel(id: &str, heading: &str, result: Result<String, PageError>) -> String {
 
 // ---------------------------------------------------------------- overview
 
-/// Runs the reports of the overview and the trader list once, so the
-/// first visitor does not wait for them.
+/// Builds the overview, trader list and product list once with their
+/// default parameters, so their reports are cached before the first
+/// visitor asks (the same calls the pages make, not a copy of them).
 pub async fn warm(data: Arc<Data>) {
+    let defaults = HashMap::new();
     let _ = futures::join!(
-        data.report("risk_publication", &[]),
-        data.report("risk_by_month", &[("months", "24".into())]),
-        data.report("inspection_hit_rate_by_lane", &[]),
-        data.report("hit_rate_by_lane_over_time", &[("months", "12".into())]),
-        data.report("inspection_hit_rate_over_time", &[("months", "12".into())]),
-        data.report("trader_segments", &[]),
-        data.report("trader_audit_candidates", &[("months", "3".into())]),
-        data.report(
-            "products_at_risk",
-            &[("months", "3".into()), ("limit", "50".into())]
-        ),
+        overview_page(&data, &defaults),
+        traders_page(&data, &defaults),
+        products_page(&data, &defaults),
     );
 }
 
 pub async fn overview(State(app): State<App>, Query(params): Params) -> Response {
-    let months = match int_param(&params, "months", 24, 240) {
-        Ok(m) => m,
-        Err(e) => return error_page(&e, "overview"),
-    };
-    let data = &app.data;
+    match overview_page(&app.data, &params).await {
+        Ok(body) => respond(StatusCode::OK, "Risk overview", "overview", &body),
+        Err(e) => error_page(&e, "overview"),
+    }
+}
+
+async fn overview_page(data: &Data, params: &HashMap<String, String>) -> Result<String, PageError> {
+    let months = int_param(params, "months", 24, 240)?;
     let (publication, by_month, lanes, lanes_over_time, offices) = futures::join!(
         data.report("risk_publication", &[]),
         data.report("risk_by_month", &[("months", months.to_string())]),
@@ -173,20 +170,14 @@ pub async fn overview(State(app): State<App>, Query(params): Params) -> Response
         "monitoring",
         "Inspection hit rate over time (monitoring)",
         lanes_over_time.map(|t| {
-            let categories = distinct(&t.texts("month"));
+            let months = distinct(&t.texts("month"));
             let lanes = distinct(&t.texts("lane"));
-            let series = pivot(&t, "month", "lane", "hit_rate_pct", &categories, &lanes);
-            let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
-            figure(
+            hit_rate_lines(
                 "Hit rate of inspected items by lane, all offices",
-                &chart::lines(
-                    "Hit rate by lane",
-                    "month of lodgement",
-                    "items found fraudulent (% of inspected)",
-                    &categories,
-                    &series,
-                ),
-                &html::table(&t, usize::MAX, &[], None),
+                "Hit rate by lane",
+                &t,
+                &months,
+                &lanes,
             )
         }),
     ));
@@ -195,7 +186,7 @@ pub async fn overview(State(app): State<App>, Query(params): Params) -> Response
         "Hit rate by office",
         offices.map(|t| offices_panel(&t)),
     ));
-    respond(StatusCode::OK, "Risk overview", "overview", &body)
+    Ok(body)
 }
 
 fn publication_panel(t: &Table) -> String {
@@ -242,7 +233,7 @@ fn by_month_panel(t: &Table) -> String {
             "month of lodgement",
             unit,
             &months,
-            &[numbers(&t.numbers(column))],
+            &[numbers(t.numbers(column))],
             false,
             &t.project(&["month", column]),
         )
@@ -305,7 +296,7 @@ fn lanes_panel(t: &Table) -> String {
         "selectivity lane",
         "items found fraudulent (% of inspected)",
         &lanes,
-        &[numbers(&t.numbers("hit_rate_pct"))],
+        &[numbers(t.numbers("hit_rate_pct"))],
         false,
         &t.project(&["lane", "inspected", "fraud_found", "hit_rate_pct"]),
     ));
@@ -322,27 +313,44 @@ fn offices_panel(t: &Table) -> String {
     let mut out = String::from(r#"<div class="grid2">"#);
     for office in &offices {
         let rows = filter_rows(t, |i| office_column[i] == *office);
-        let series = pivot(&rows, "month", "lane", "hit_rate_pct", &months, &lanes);
-        let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
         let name = if office.is_empty() {
             "(no office)"
         } else {
             office
         };
-        out.push_str(&figure(
+        out.push_str(&hit_rate_lines(
             &format!("Office {name}: hit rate by lane"),
-            &chart::lines(
-                &format!("Office {name}"),
-                "month of lodgement",
-                "items found fraudulent (% of inspected)",
-                &months,
-                &series,
-            ),
-            &html::table(&rows, usize::MAX, &[], None),
+            &format!("Office {name}"),
+            &rows,
+            &months,
+            &lanes,
         ));
     }
     out.push_str("</div>");
     out
+}
+
+/// The hit rate of each lane by month, as lines, with its rows as numbers.
+fn hit_rate_lines(
+    caption: &str,
+    title: &str,
+    rows: &Table,
+    months: &[String],
+    lanes: &[String],
+) -> String {
+    let series = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
+    let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
+    figure(
+        caption,
+        &chart::lines(
+            title,
+            "month of lodgement",
+            "items found fraudulent (% of inspected)",
+            months,
+            &series,
+        ),
+        &html::table(rows, usize::MAX, &[], None),
+    )
 }
 
 /// A bar chart under its caption, its numbers one click away: the common
@@ -496,10 +504,7 @@ async fn traders_page(data: &Data, params: &HashMap<String, String>) -> Result<S
         Ok(t) => t,
         Err(e) => return Ok(body + &failed("candidates", "Audit candidates", &e.to_string())),
     };
-    let query_failed = |e: datafusion::error::DataFusionError| PageError::Query {
-        report: "trader_audit_candidates".into(),
-        message: e.to_string(),
-    };
+    let query_failed = |e| PageError::query("trader_audit_candidates", e);
     let mut frame = data.frame_of(&candidates).map_err(query_failed)?;
     if !search.is_empty() {
         frame = frame
@@ -802,15 +807,9 @@ fn mix_panel(t: &Table) -> String {
             "origin country",
         ),
     ] {
-        // The ten largest (the query orders by value).
-        let rows = {
-            let mut taken = 0;
-            filter_rows_mut(t, |i| {
-                let keep = dims[i] == dimension && taken < 10;
-                taken += usize::from(keep);
-                keep
-            })
-        };
+        // The ten largest are drawn (the query orders by value).
+        let all = filter_rows(t, |i| dims[i] == dimension);
+        let rows = filter_rows(&all, |i| i < 10);
         let codes = rows.texts("code");
         out.push_str(&bar_figure(
             caption,
@@ -822,17 +821,11 @@ fn mix_panel(t: &Table) -> String {
                 named("later half", rows.numbers("later_share_pct")),
             ],
             false,
-            &filter_rows(t, |i| dims[i] == dimension),
+            &all,
         ));
     }
     out.push_str("</div>");
     out
-}
-
-/// `filter_rows` with a stateful predicate (rows are visited in order).
-fn filter_rows_mut(t: &Table, mut keep: impl FnMut(usize) -> bool) -> Table {
-    let decisions: Vec<bool> = (0..t.rows()).map(&mut keep).collect();
-    filter_rows(t, |i| decisions[i])
 }
 
 fn unit_values_panel(t: &Table) -> String {
@@ -916,10 +909,7 @@ async fn flagged_items(
         ("importer", importer.to_string()),
         ("months", months.to_string()),
     ];
-    let failed = |e: datafusion::error::DataFusionError| PageError::Query {
-        report: "trader_flags".into(),
-        message: e.to_string(),
-    };
+    let failed = |e| PageError::query("trader_flags", e);
     let frame = data.frame("trader_flags", &params).await?;
     let (top, count) = futures::join!(
         collect(
@@ -978,7 +968,7 @@ fn inspections_panel(by_month: &Table, history: &Table) -> String {
         "month of the control",
         "revenue recovered (national currency)",
         &months,
-        &[numbers(&by_month.numbers("revenue_recovered"))],
+        &[numbers(by_month.numbers("revenue_recovered"))],
         false,
         &by_month.project(&["month", "revenue_recovered"]),
     ));
@@ -993,27 +983,49 @@ fn inspections_panel(by_month: &Table, history: &Table) -> String {
     out
 }
 
+/// The audit file of a trader in `format`: the `trader_flags` report,
+/// written by the same code as `aduana report --format csv|parquet`.
 async fn audit_file(
     data: &Data,
     importer: &str,
     params: &HashMap<String, String>,
-) -> Result<datafusion::dataframe::DataFrame, PageError> {
+    format: Format,
+) -> Result<Vec<u8>, PageError> {
     let importer = importer_param(importer)?;
     let months = int_param(params, "months", 12, 240)?;
-    data.frame(
-        "trader_flags",
-        &[("importer", importer), ("months", months.to_string())],
+    let frame = data
+        .frame(
+            "trader_flags",
+            &[("importer", importer), ("months", months.to_string())],
+        )
+        .await?;
+    let failed = |e| PageError::query("trader_flags", e);
+    let mut out = Vec::new();
+    write_stream(
+        format,
+        frame.execute_stream().await.map_err(failed)?,
+        &mut out,
     )
     .await
+    .map_err(failed)?;
+    Ok(out)
 }
 
-fn attachment(
-    body: Vec<u8>,
+/// The audit file as a download named after the importer.
+async fn audit_download(
+    app: App,
+    importer: String,
+    params: HashMap<String, String>,
+    format: Format,
     content_type: &'static str,
-    importer: &str,
     extension: &str,
 ) -> Response {
+    let body = match audit_file(&app.data, &importer, &params, format).await {
+        Ok(body) => body,
+        Err(e) => return error_page(&e, "traders"),
+    };
     let safe: String = importer
+        .trim()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -1039,42 +1051,15 @@ pub async fn audit_csv(
     Path(importer): Path<String>,
     Query(params): Params,
 ) -> Response {
-    let result = async {
-        let table = collect(
-            "trader_flags",
-            audit_file(&app.data, &importer, &params).await?,
-        )
-        .await?;
-        let mut out = Vec::new();
-        {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
-            for batch in &table.batches {
-                writer.write(batch).map_err(|e| PageError::Query {
-                    report: "trader_flags".into(),
-                    message: e.to_string(),
-                })?;
-            }
-        }
-        if table.batches.is_empty() {
-            // A header even when nothing is flagged.
-            let names: Vec<&str> = table
-                .schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            out.extend_from_slice(names.join(",").as_bytes());
-            out.push(b'\n');
-        }
-        Ok::<_, PageError>(out)
-    }
-    .await;
-    match result {
-        Ok(bytes) => attachment(bytes, "text/csv; charset=utf-8", importer.trim(), "csv"),
-        Err(e) => error_page(&e, "traders"),
-    }
+    audit_download(
+        app,
+        importer,
+        params,
+        Format::Csv,
+        "text/csv; charset=utf-8",
+        "csv",
+    )
+    .await
 }
 
 pub async fn audit_parquet(
@@ -1082,86 +1067,62 @@ pub async fn audit_parquet(
     Path(importer): Path<String>,
     Query(params): Params,
 ) -> Response {
-    let result = async {
-        let table = collect(
-            "trader_flags",
-            audit_file(&app.data, &importer, &params).await?,
-        )
-        .await?;
-        let failed = |e: parquet::errors::ParquetError| PageError::Query {
-            report: "trader_flags".into(),
-            message: e.to_string(),
-        };
-        let mut out = Vec::new();
-        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, table.schema.clone(), None)
-            .map_err(failed)?;
-        for batch in &table.batches {
-            writer.write(batch).map_err(failed)?;
-        }
-        writer.close().map_err(failed)?;
-        Ok::<_, PageError>(out)
-    }
-    .await;
-    match result {
-        Ok(bytes) => attachment(
-            bytes,
-            "application/vnd.apache.parquet",
-            importer.trim(),
-            "parquet",
-        ),
-        Err(e) => error_page(&e, "traders"),
-    }
+    audit_download(
+        app,
+        importer,
+        params,
+        Format::Parquet,
+        "application/vnd.apache.parquet",
+        "parquet",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- products
 
 pub async fn products(State(app): State<App>, Query(params): Params) -> Response {
-    let result = async {
-        let months = int_param(&params, "months", 3, 120)?;
-        let t = app
-            .data
-            .report(
-                "products_at_risk",
-                &[("months", months.to_string()), ("limit", "50".into())],
-            )
-            .await?;
-        let links = [link("hs6", product_link)];
-        let codes = t.texts("hs6");
-        let top: Vec<String> = codes.iter().take(20).cloned().collect();
-        let values: Vec<Option<f64>> = t
-            .numbers("expected_revenue_at_risk")
-            .into_iter()
-            .take(20)
-            .collect();
-        Ok::<_, PageError>(section(
-            "products",
-            &format!(
-                "HS6 subheadings by expected revenue at risk (last {months} published months)"
-            ),
-            &(figure(
-                "Expected revenue at risk by HS6 (top 20)",
-                &chart::bars(
-                    "Products at risk",
-                    "HS6 subheading",
-                    "expected revenue at risk (national currency)",
-                    &top,
-                    &[numbers(&values)],
-                    false,
-                ),
-                &html::table(
-                    &t.project(&["hs6", "expected_revenue_at_risk"]),
-                    20,
-                    &links,
-                    None,
-                ),
-            ) + &html::table(&t, usize::MAX, &links, None)),
-        ))
-    }
-    .await;
-    match result {
+    match products_page(&app.data, &params).await {
         Ok(body) => respond(StatusCode::OK, "Products", "products", &body),
         Err(e) => error_page(&e, "products"),
     }
+}
+
+async fn products_page(data: &Data, params: &HashMap<String, String>) -> Result<String, PageError> {
+    let months = int_param(params, "months", 3, 120)?;
+    let t = data
+        .report(
+            "products_at_risk",
+            &[("months", months.to_string()), ("limit", "50".into())],
+        )
+        .await?;
+    let links = [link("hs6", product_link)];
+    let top: Vec<String> = t.texts("hs6").into_iter().take(20).collect();
+    let values: Vec<Option<f64>> = t
+        .numbers("expected_revenue_at_risk")
+        .into_iter()
+        .take(20)
+        .collect();
+    Ok(section(
+        "products",
+        &format!("HS6 subheadings by expected revenue at risk (last {months} published months)"),
+        &(figure(
+            "Expected revenue at risk by HS6 (top 20)",
+            &chart::bars(
+                "Products at risk",
+                "HS6 subheading",
+                "expected revenue at risk (national currency)",
+                &top,
+                &[numbers(values)],
+                false,
+            ),
+            &html::table(
+                &t.project(&["hs6", "expected_revenue_at_risk"]),
+                20,
+                &links,
+                None,
+            ),
+        ) + &html::table(&t, usize::MAX, &links, None)),
+    ))
 }
 
 pub async fn product(
