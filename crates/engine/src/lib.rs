@@ -129,10 +129,7 @@ fn register_price_profiles(
     root: &object_store::path::Path,
     version: &str,
 ) -> Result<()> {
-    let file = [aduana_model::MODEL_DIR, version, aduana_model::PRICE_FILE]
-        .join("/")
-        .split('/')
-        .fold(root.clone(), |path, part| path.join(part));
+    let file = aduana_model::version_file(root, version, aduana_model::PRICE_FILE);
     let url = ListingTableUrl::parse(location.url_of(&file, false))?;
     let table = aduana_warehouse::risk::files_table(vec![url], aduana_model::price_schema())?;
     ctx.register_table(

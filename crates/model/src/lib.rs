@@ -721,6 +721,12 @@ fn read_prices(
     Ok(())
 }
 
+/// `file` of model `version` under `root` (e.g. its `PRICE_FILE`, which
+/// the engine exposes as a table).
+pub fn version_file(root: &Path, version: &str, file: &str) -> Path {
+    path(root, &[MODEL_DIR, version, file])
+}
+
 fn path(root: &Path, parts: &[&str]) -> Path {
     parts
         .iter()

@@ -440,10 +440,7 @@ impl Run<'_> {
             } else if published.is_some_and(|p| &p.inputs != files) {
                 Some("files changed")
             } else if let (Some(p), Some(version)) = (published, model.as_ref())
-                && !p.scores.ends_with(&format!(
-                    "part-{}.parquet",
-                    self.partition_file_name(version, files)
-                ))
+                && p.scores != self.partition_file(risk::SCORES_DIR, *partition, version, files)
             {
                 // Same inputs and model, another file name: an older
                 // release wrote it in another format or layout.
@@ -740,13 +737,20 @@ impl Run<'_> {
         Ok(manifest.version)
     }
 
-    /// The name of a partition's score and reject files: a fingerprint of
-    /// what they are computed from (the format, the model, the input files,
-    /// a backtest's day).
-    fn partition_file_name(&self, model_version: &str, inputs: &[InputFile]) -> String {
+    /// A partition's file of the score or reject table `dir`, named by a
+    /// fingerprint of what it is computed from (the format, the model, the
+    /// input files, a backtest's day).
+    fn partition_file(
+        &self,
+        dir: &str,
+        partition: (i32, i32),
+        model_version: &str,
+        inputs: &[InputFile],
+    ) -> String {
         let inputs_key = serde_json::to_string(inputs).expect("plain data");
         let cutoff = self.manifest.as_of.clone().unwrap_or_default();
-        fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff])
+        let name = fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff]);
+        format!("{dir}/{}/part-{name}.parquet", partition_key(partition))
     }
 
     async fn score_partition(
@@ -759,8 +763,7 @@ impl Run<'_> {
     ) -> Result<PartitionState> {
         let key = partition_key(partition);
         let inputs = &plan.inputs[&partition];
-        let name = self.partition_file_name(model_version, inputs);
-        let scores = format!("{}/{key}/part-{name}.parquet", risk::SCORES_DIR);
+        let scores = self.partition_file(risk::SCORES_DIR, partition, model_version, inputs);
         let (year, month) = partition;
         let scored = self
             .write_query(
@@ -771,7 +774,7 @@ impl Run<'_> {
             )
             .await?;
         staged.push(scores.clone());
-        let rejects_file = format!("{}/{key}/part-{name}.parquet", risk::REJECTS_DIR);
+        let rejects_file = self.partition_file(risk::REJECTS_DIR, partition, model_version, inputs);
         let rejected = self
             .write_query(
                 session,
