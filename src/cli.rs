@@ -44,8 +44,9 @@ enum Command {
     Report(ReportArgs),
     /// List the named reports and their parameters
     Reports,
-    /// Check a warehouse against the contract and list its tables
-    Check(CheckArgs),
+    /// Check a warehouse: files against the contract, rows against the rules
+    /// the refresh scores by (sampled; --full reads all), duplicate keys
+    Check(crate::check::CheckArgs),
     /// Serve the warehouse over Arrow Flight SQL (read-only) to BI tools:
     /// Superset, DBeaver, Tableau (JDBC), Power BI and Python (ADBC)
     #[command(after_help = SERVE_HELP)]
@@ -178,7 +179,8 @@ pub struct RefreshArgs {
     pub as_of: Option<chrono::NaiveDate>,
     /// Seconds after which another run's lock is taken over (a lock of a
     /// dead process on this host is taken over at once)
-    #[arg(long, default_value_t = 21600, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 21600, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(300..))]
     pub lock_timeout: u64,
     /// Log lines on standard error: text (a progress bar on a terminal) or json
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
@@ -362,7 +364,31 @@ impl WarehouseArgs {
     /// Opens the warehouse with the risk tables of `risk_root` (a
     /// backtest's) instead of its own.
     pub async fn open_with_risk(&self, risk_root: Option<String>) -> Result<Warehouse, Error> {
+        Ok(Warehouse::open_with(&self.warehouse, self.options(risk_root)).await?)
+    }
+
+    /// Opens the warehouse for a server: a damaged or non-conforming file
+    /// is left out, with a warning naming it, rather than stopping the
+    /// server (the published risk tables and the other files still serve).
+    pub async fn open_for_serving(&self) -> Result<Warehouse, Error> {
         let options = OpenOptions {
+            skip_bad_files: true,
+            ..self.options(None)
+        };
+        let warehouse = Warehouse::open_with(&self.warehouse, options).await?;
+        for table in warehouse.tables() {
+            for skipped in &table.skipped {
+                eprintln!(
+                    "warning: left out of {}: {skipped}",
+                    table.contract.qualified_name()
+                );
+            }
+        }
+        Ok(warehouse)
+    }
+
+    fn options(&self, risk_root: Option<String>) -> OpenOptions {
+        OpenOptions {
             config_path: self.config.clone(),
             storage: StorageConfig {
                 endpoint: self.s3_endpoint.clone(),
@@ -371,8 +397,8 @@ impl WarehouseArgs {
                 allow_http: self.s3_allow_http.then_some(true),
             },
             risk_root: risk_root.unwrap_or_default(),
-        };
-        Ok(Warehouse::open_with(&self.warehouse, options).await?)
+            skip_bad_files: false,
+        }
     }
 }
 
@@ -492,12 +518,6 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-#[derive(Args)]
-pub struct CheckArgs {
-    #[command(flatten)]
-    pub warehouse: WarehouseArgs,
-}
-
 fn parse_month(text: &str) -> Result<(i32, u32), String> {
     let bad = || format!("{text:?} is not a month as YYYY-MM");
     let (y, m) = text.split_once('-').ok_or_else(bad)?;
@@ -511,6 +531,7 @@ fn parse_month(text: &str) -> Result<(i32, u32), String> {
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(aduana_engine::bounds::EXECUTION_STACK)
         .enable_all()
         .build()?)
 }
@@ -526,6 +547,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             ),
         };
     };
+    if matches!(
+        command,
+        Command::Reports
+            | Command::Sql(_)
+            | Command::Report(_)
+            | Command::Shell(_)
+            | Command::Check(_)
+            | Command::Evaluate(_)
+    ) {
+        stop_quietly_on_closed_pipe();
+    }
     match command {
         Command::Demo(args) => crate::demo::run(args),
         Command::Generate(args) => generate(args),
@@ -536,13 +568,25 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             list_reports();
             Ok(())
         }
-        Command::Check(args) => runtime()?.block_on(check(args)),
+        Command::Check(args) => runtime()?.block_on(crate::check::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
         Command::Refresh(args) => runtime()?.block_on(refresh(args)),
         Command::Scheduler(args) => runtime()?.block_on(scheduler(args)),
         Command::Executor(args) => runtime()?.block_on(executor(args)),
+    }
+}
+
+/// Commands whose output is piped into `head` or `less` end quietly, as
+/// Unix tools do, when the reader goes away (Rust ignores SIGPIPE, and
+/// `println!` then panics on the closed pipe). Not for servers and the
+/// refresh: they must not die with their log reader.
+fn stop_quietly_on_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition at start-up, before
+    // any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -680,61 +724,93 @@ async fn serve(args: ServeArgs) -> Result<(), Error> {
             .into());
         }
     }
-    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
-    // One signal stops both servers.
-    let stopping = tokio_util::sync::CancellationToken::new();
-    tokio::spawn({
-        let stopping = stopping.clone();
-        async move {
-            shutdown_signal().await;
-            stopping.cancel();
+    let session = std::sync::Arc::new(
+        Session::open(
+            args.warehouse.open_for_serving().await?,
+            &args.engine.options_on(&args.cluster)?,
+        )
+        .await?,
+    );
+    // The published files this server reads stay until it stops, however
+    // many refreshes run meanwhile.
+    let lease = hold_risk_files(&session, "serve").await?;
+    let served: Result<(), Error> = async {
+        // One signal stops both servers.
+        let stopping = tokio_util::sync::CancellationToken::new();
+        tokio::spawn({
+            let stopping = stopping.clone();
+            async move {
+                shutdown_signal().await;
+                stopping.cancel();
+            }
+        });
+        let dashboard = match args.http {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
+                aduana_flight::log::event(&format!(
+                    "dashboard listening url={}://{} auth={:?}",
+                    if https.is_some() { "https" } else { "http" },
+                    listener.local_addr()?,
+                    mode
+                ));
+                Some(tokio::spawn(aduana_dashboard::serve(
+                    session.clone(),
+                    authenticator.clone(),
+                    listener,
+                    https,
+                    stopping.clone().cancelled_owned(),
+                )))
+            }
+        };
+        if args.no_flight {
+            if let Some(dashboard) = dashboard {
+                dashboard.await.map_err(|e| e.to_string())??;
+            }
+            aduana_flight::log::event("stopped");
+            return Ok(());
         }
-    });
-    let dashboard = match args.http {
-        None => None,
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
-            aduana_flight::log::event(&format!(
-                "dashboard listening url={}://{} auth={:?}",
-                if https.is_some() { "https" } else { "http" },
-                listener.local_addr()?,
-                mode
-            ));
-            Some(tokio::spawn(aduana_dashboard::serve(
-                session.clone(),
-                authenticator.clone(),
-                listener,
-                https,
-                stopping.clone().cancelled_owned(),
-            )))
-        }
-    };
-    if args.no_flight {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        let options = ServeOptions {
+            tls: args
+                .tls_cert
+                .zip(args.tls_key)
+                .map(|(cert, key)| TlsFiles { cert, key }),
+            authenticator,
+            limits,
+            grace: std::time::Duration::from_secs(args.grace),
+        };
+        aduana_flight::serve(session, listener, options, stopping.cancelled_owned()).await?;
         if let Some(dashboard) = dashboard {
             dashboard.await.map_err(|e| e.to_string())??;
         }
-        aduana_flight::log::event("stopped");
-        return Ok(());
+        Ok(())
     }
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let options = ServeOptions {
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| TlsFiles { cert, key }),
-        authenticator,
-        limits,
-        grace: std::time::Duration::from_secs(args.grace),
-    };
-    aduana_flight::serve(session, listener, options, stopping.cancelled_owned()).await?;
-    if let Some(dashboard) = dashboard {
-        dashboard.await.map_err(|e| e.to_string())??;
+    .await;
+    if let Some(lease) = lease
+        && let Err(e) = lease.release().await
+    {
+        eprintln!("warning: the reader lease was not removed (it expires by itself): {e}");
     }
-    Ok(())
+    served
+}
+
+/// Leases the published risk files `session` reads, for a process that
+/// outlives refreshes; named after `what`, the host and the process.
+async fn hold_risk_files(
+    session: &Session,
+    what: &str,
+) -> Result<Option<aduana_warehouse::readers::LeaseHolder>, Error> {
+    let reader = format!(
+        "{what}-{}-{}",
+        aduana_refresh::host_name(),
+        std::process::id()
+    );
+    Ok(session.warehouse().hold_risk_files(&reader).await?)
 }
 
 /// Resolves on SIGTERM (what service managers and Kubernetes send) or
@@ -761,11 +837,18 @@ fn shell(args: SqlArgs) -> Result<(), Error> {
         );
     }
     let session = runtime.block_on(open_session(&args.warehouse, &args.engine, &args.cluster))?;
+    // A shell may stay open across refreshes: its risk tables stay readable.
+    let lease = runtime.block_on(hold_risk_files(&session, "shell"))?;
     let settings = aduana_shell::Settings {
         timing: true,
         ..Default::default()
     };
-    aduana_shell::interactive(aduana_shell::Shell::new(session, settings, true), &runtime)
+    let result =
+        aduana_shell::interactive(aduana_shell::Shell::new(session, settings, true), &runtime);
+    if let Some(lease) = lease {
+        let _ = runtime.block_on(lease.release());
+    }
+    result
 }
 
 /// Runs `-c`, `-f` or standard input: statements and meta commands, in
@@ -804,6 +887,7 @@ async fn sql(args: SqlArgs) -> Result<(), Error> {
         return Err("--format parquet writes one result: give a single statement".into());
     }
     let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
+    refuse_output_inside(&session, args.output.as_deref())?;
     let settings = aduana_shell::Settings {
         format: args.format,
         timing: args.timing,
@@ -845,6 +929,7 @@ async fn report(args: ReportArgs) -> Result<(), Error> {
         );
     }
     let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
+    refuse_output_inside(&session, args.output.as_deref())?;
     let settings = aduana_shell::Settings {
         format: args.format,
         ..Default::default()
@@ -887,6 +972,22 @@ fn list_reports() {
                 p.description
             );
         }
+    }
+}
+
+/// `-o FILE` never writes into the warehouse (the check `COPY` and `\o`
+/// use).
+fn refuse_output_inside(
+    session: &aduana_engine::Session,
+    output: Option<&Path>,
+) -> Result<(), Error> {
+    match output {
+        Some(path) if session.is_inside_warehouse(&path.to_string_lossy()) => Err(format!(
+            "-o {} refused: it is inside the warehouse, which Aduana never writes to",
+            path.display()
+        )
+        .into()),
+        _ => Ok(()),
     }
 }
 
@@ -1074,33 +1175,6 @@ pub fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
             step.step, step.seconds, step.rows, step.rows_per_second
         );
     }
-}
-
-async fn check(args: CheckArgs) -> Result<(), Error> {
-    let warehouse = args.warehouse.open().await?;
-    println!(
-        "warehouse {}: conforms to the contract",
-        warehouse.location().display
-    );
-    for table in warehouse.tables() {
-        let months: Vec<(i32, i32)> = table.files.iter().filter_map(|f| f.partition).collect();
-        let span = match (months.iter().min(), months.iter().max()) {
-            (Some(a), Some(b)) => format!(", {}-{:02} to {}-{:02}", a.0, a.1, b.0, b.1),
-            _ => String::new(),
-        };
-        let mapped = if table.mapping.is_some() {
-            ", mapped by config"
-        } else {
-            ""
-        };
-        println!(
-            "  {:<28} {:>12} rows in {} file(s){span}{mapped}",
-            table.contract.qualified_name(),
-            table.rows(),
-            table.files.len()
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `aduana`: customs risk analytics on Apache DataFusion.
 
+mod check;
 mod cli;
 mod demo;
 

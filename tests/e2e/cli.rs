@@ -199,6 +199,63 @@ fn warehouse_is_never_written_from_sql() {
     );
     assert_eq!(parquet_files(wh.path()), before);
 
+    // Every spelling DataFusion resolves to a warehouse file is refused and
+    // the file is left as it was: scheme in any case, `file:` without
+    // slashes, with `localhost`, with four slashes, through a symlink.
+    let target = before
+        .iter()
+        .find(|p| p.to_string_lossy().contains("declarations/"))
+        .expect("a declarations file")
+        .clone();
+    let bytes = std::fs::read(&target).unwrap();
+    let abs = std::fs::canonicalize(&target).unwrap();
+    let abs = abs.display();
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("wh-link");
+    std::os::unix::fs::symlink(wh.path(), &link).unwrap();
+    let relative_to_link = target.strip_prefix(wh.path()).unwrap();
+    for spelling in [
+        format!("file:{abs}"),
+        format!("FILE://{abs}"),
+        format!("File:{abs}"),
+        format!("file://localhost{abs}"),
+        format!("file:///{abs}"),
+        format!("{}/{}", link.display(), relative_to_link.display()),
+    ] {
+        let copy = sql(&[
+            "-c",
+            &format!("COPY (SELECT * FROM declarations LIMIT 3) TO '{spelling}' STORED AS PARQUET"),
+        ]);
+        assert_eq!(copy.status.code(), Some(1), "{spelling}: {}", stderr(&copy));
+        assert!(
+            stderr(&copy).contains("inside the warehouse"),
+            "{spelling}: {}",
+            stderr(&copy)
+        );
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            bytes,
+            "{spelling} overwrote the file"
+        );
+    }
+    // -o is checked the same way.
+    let out = sql(&[
+        "--format",
+        "csv",
+        "-o",
+        &target.to_string_lossy(),
+        "-c",
+        "SELECT 1 AS a",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("-o") && stderr(&out).contains("inside the warehouse"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), bytes);
+    assert_eq!(parquet_files(wh.path()), before);
+
     // Analysts may export elsewhere and make views.
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("lanes.csv");
@@ -352,5 +409,99 @@ fn demo_generates_once_and_tours_the_sample() {
     assert!(
         !stderr(&second).contains("generating"),
         "the sample is reused"
+    );
+}
+
+/// Issue 17: output piped into `head` ends quietly, without a panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let wh = shared();
+    let binary = env!("CARGO_BIN_EXE_aduana");
+    for command in [
+        format!("{binary} reports | head -1"),
+        format!(
+            "{binary} sql -w {} -c 'SELECT * FROM declarations' --format csv | head -1",
+            wh.uri()
+        ),
+    ] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("{command}; echo end")])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{command}: {err}");
+        assert!(!err.contains("Broken pipe"), "{command}: {err}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            2,
+            "{command}"
+        );
+    }
+}
+
+/// Issue 17: `check` reads the rows, not only the footers: a date outside
+/// its partition and a corrupt data page are named with their file.
+#[test]
+fn check_reads_the_data_and_names_what_is_wrong() {
+    use arrow::array::{AsArray, Date32Array};
+    let wh = generate(4_000, 2);
+    let clean = run(aduana().args(["check", "-w", &wh.uri()]));
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(
+        stdout(&clean).contains("every row read can be scored"),
+        "{}",
+        stdout(&clean)
+    );
+
+    let file = rewrite_declarations(wh.path(), |batch| {
+        let dates = batch.column_by_name("declaration_date").unwrap();
+        let mut days: Vec<Option<i32>> = dates
+            .as_primitive::<arrow::datatypes::Date32Type>()
+            .iter()
+            .collect();
+        days[0] = Some(2_932_896); // 9999-12-31
+        let field = batch
+            .schema()
+            .field_with_name("declaration_date")
+            .unwrap()
+            .clone();
+        replace_column(
+            &batch,
+            "declaration_date",
+            Some((field, std::sync::Arc::new(Date32Array::from(days)))),
+        )
+    });
+    let out = run(aduana().args(["check", "-w", &wh.uri()]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 item(s): declaration date 9999-12-31 is outside its partition")
+            && text.contains(&file),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("does not conform"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A data page overwritten in the middle of another file, footer intact.
+    let other = parquet_files(&wh.path().join("declarations"))
+        .into_iter()
+        .find(|p| !p.ends_with(&file))
+        .unwrap();
+    let mut bytes = std::fs::read(&other).unwrap();
+    let middle = bytes.len() / 3;
+    for b in &mut bytes[middle..middle + 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&other, bytes).unwrap();
+    let out = run(aduana().args(["check", "-w", &wh.uri()]));
+    assert_eq!(out.status.code(), Some(1));
+    let name = other.strip_prefix(wh.path()).unwrap().display().to_string();
+    assert!(
+        stdout(&out).contains(&format!("unreadable: {name}")),
+        "{}",
+        stdout(&out)
     );
 }

@@ -18,6 +18,8 @@ use crate::support::{TestWarehouse, aduana, generate, query, run, runtime, sessi
 struct Dashboard {
     child: Child,
     port: u16,
+    /// The server's log, sent when its standard error closes.
+    log: mpsc::Receiver<Result<u16, String>>,
 }
 
 impl Dashboard {
@@ -64,7 +66,21 @@ impl Dashboard {
             Ok(Ok(port)) => port,
             other => panic!("dashboard did not start: {other:?}"),
         };
-        Dashboard { child, port }
+        Dashboard {
+            child,
+            port,
+            log: rx,
+        }
+    }
+
+    /// Stops the server; its whole log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        match self.log.recv_timeout(Duration::from_secs(30)) {
+            Ok(Err(log)) => log,
+            other => panic!("no log: {other:?}"),
+        }
     }
 
     fn base(&self) -> String {
@@ -349,8 +365,11 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
         )
     };
-    let (status, _, _) = server.get("/", Some(&basic("auditor", "wrong")));
+    let (status, head, body) = server.get("/", Some(&basic("auditor", "wrong")));
     assert_eq!(status, 401);
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(text(&body).contains("invalid username or password"));
+
     // Without a refresh the overview still renders and says what to do.
     let (status, _, body) = server.get("/", Some(&basic("auditor", "open sesame")));
     assert_eq!(status, 200);
@@ -435,6 +454,59 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
             artifacts("auth-tls").to_str().unwrap(),
         ],
     );
+}
+
+/// Issue 17: failed logins are logged with the peer and the user name
+/// tried, guessing is slowed per peer, and every request gets an access
+/// log line.
+#[test]
+fn failed_logins_are_logged_and_slowed_and_requests_logged() {
+    use base64::Engine as _;
+    let wh = generate(3_000, 3);
+    let server = Dashboard::start(&wh, &["--auth", "basic"]);
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    // The browser's first request carries no credentials: not a failure.
+    for _ in 0..10 {
+        assert_eq!(server.get("/", None).0, 401);
+    }
+    for _ in 0..5 {
+        assert_eq!(server.get("/", Some(&basic("root", "guess"))).0, 401);
+    }
+    let (status, _, _) = server.get("/traders", Some(&basic("auditor", "again")));
+    assert_eq!(status, 401);
+    // Now refused without a check, even with the right password.
+    let (status, _, body) = server.get("/", Some(&basic("auditor", "open sesame")));
+    assert_eq!(status, 429, "{}", text(&body));
+    assert!(
+        text(&body).contains("too many failed logins"),
+        "{}",
+        text(&body)
+    );
+    std::thread::sleep(Duration::from_millis(1_100));
+    let (status, _, _) = server.get("/", Some(&basic("auditor", "open sesame")));
+    assert_eq!(status, 200);
+    let log = server.stop();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("login_failed")).collect();
+    assert_eq!(failures.len(), 6, "{log}");
+    assert!(
+        failures[0].contains("peer=127.0.0.1") && failures[0].contains("user=\"root\""),
+        "{log}"
+    );
+    assert!(failures[5].contains("blocked_s=1"), "{log}");
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains(" http peer=")).collect();
+    assert_eq!(requests.len(), 18, "{log}");
+    assert!(
+        requests.iter().any(|l| l.contains("user=\"auditor\"")
+            && l.contains("path=\"/\"")
+            && l.contains("status=200")),
+        "{log}"
+    );
+    assert!(requests.iter().any(|l| l.contains("status=429")), "{log}");
 }
 
 /// The dashboard runs in-process only: with --cluster it is refused at

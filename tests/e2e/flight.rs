@@ -83,12 +83,12 @@ impl FlightServer {
         format!("grpc://127.0.0.1:{}", self.port)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
     /// SIGTERM, then the exit status (within `limit`).
-    fn terminate(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn terminate(&mut self, limit: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let deadline = Instant::now() + limit;
@@ -459,6 +459,138 @@ fn limits_health_and_graceful_shutdown() {
     let log = server.log();
     assert!(log.contains("shutting down running_queries=1"), "{log}");
     assert!(log.contains("stopped"), "{log}");
+}
+
+/// The error of running `sql` (planning or fetching), as a status.
+async fn failure(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> (Code, String) {
+    let info = match client.execute(sql.into(), None).await {
+        Ok(info) => info,
+        Err(e) => return status_of(e),
+    };
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let result: Result<Vec<_>, _> = match client.do_get(ticket).await {
+        Ok(stream) => stream.try_collect().await,
+        Err(e) => Err(e),
+    };
+    status_of(result.expect_err(&format!("{} must fail", &sql[..sql.len().min(60)])))
+}
+
+/// Issue 17's attacks by a logged-in user: SQL nested thousands deep,
+/// values and joins too large for memory, queries planned and never
+/// fetched. Each gets a clear error with its gRPC code, and the server
+/// keeps answering.
+#[test]
+fn attacks_by_a_logged_in_user_fail_cleanly_and_the_server_lives() {
+    let wh = modelled();
+    let server = FlightServer::start(
+        wh,
+        &["--max-concurrent-queries", "2", "--query-memory", "256M"],
+    );
+    let port = server.port;
+    runtime().block_on(async {
+        let mut client = rust_client(port).await;
+        let chain = |op: &str, n: usize| format!("SELECT {}", vec!["1"; n].join(op));
+        let ctes = {
+            let mut sql = String::from("WITH t0 AS (SELECT 1 AS x)");
+            for i in 1..1000 {
+                sql.push_str(&format!(", t{i} AS (SELECT x + 1 AS x FROM t{})", i - 1));
+            }
+            sql + " SELECT x FROM t999"
+        };
+        let deep = [
+            chain("+", 2_000),
+            chain("+", 500_000),
+            chain(" OR ", 3_000),
+            chain(" AND ", 3_000),
+            chain(" || ", 3_000),
+            vec!["SELECT 1"; 5_000].join(" UNION ALL "),
+            ctes,
+        ];
+        for sql in &deep {
+            let (code, text) = failure(&mut client, sql).await;
+            assert_eq!(code, Code::InvalidArgument, "{}: {text}", &sql[..40]);
+            assert!(text.contains("deep"), "{}: {text}", &sql[..40]);
+        }
+        let (code, text) = failure(&mut client, &chain("+", 1 << 20)).await;
+        assert_eq!(code, Code::InvalidArgument, "{text}");
+        assert!(text.contains("bytes"), "{text}");
+
+        let tables: Vec<String> = (0..20)
+            .map(|i| format!("reference.trade_remedies r{i}"))
+            .collect();
+        for sql in [
+            format!("SELECT count(*) FROM {}", tables.join(", ")),
+            "SELECT length(repeat('x', 2000000000))".to_string(),
+            "SELECT cardinality(range(1, 1500000000))".to_string(),
+        ] {
+            let (code, text) = failure(&mut client, &sql).await;
+            assert_eq!(code, Code::ResourceExhausted, "{sql}: {text}");
+        }
+
+        // Planned and never fetched: 4 per slot for one user, then refused;
+        // another user still gets through, and fetching frees room.
+        let mut tickets = Vec::new();
+        let refused = loop {
+            match client.execute("SELECT 1".into(), None).await {
+                Ok(info) => tickets.push(info.endpoint[0].ticket.clone().unwrap()),
+                Err(e) => break status_of(e),
+            }
+            assert!(tickets.len() <= 8, "more than 4 per slot kept");
+        };
+        assert_eq!(tickets.len(), 8);
+        assert_eq!(refused.0, Code::ResourceExhausted, "{}", refused.1);
+        assert!(refused.1.contains("waiting for DoGet"), "{}", refused.1);
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut other = FlightSqlServiceClient::new(channel);
+        other.handshake("other", "pw").await.unwrap();
+        other.execute("SELECT 2".into(), None).await.unwrap();
+        let ticket = tickets.pop().unwrap();
+        let _: Vec<_> = client
+            .do_get(ticket)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        client.execute("SELECT 3".into(), None).await.unwrap();
+
+        // Password guessing: logged, and slowed after five failures.
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut guesser = FlightSqlServiceClient::new(channel);
+        for i in 0..6 {
+            let (code, text) = status_of(
+                guesser
+                    .handshake(USER, &format!("guess{i}"))
+                    .await
+                    .unwrap_err(),
+            );
+            assert_eq!(code, Code::Unauthenticated, "{text}");
+        }
+        let (code, text) = status_of(guesser.handshake(USER, PASSWORD).await.unwrap_err());
+        assert_eq!(code, Code::ResourceExhausted, "{text}");
+        assert!(text.contains("too many failed logins"), "{text}");
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    });
+    let log = server.log();
+    let failures = log.lines().filter(|l| l.contains("login_failed")).count();
+    assert_eq!(failures, 6, "{log}");
+    assert!(
+        log.contains(&format!(
+            "login_failed peer=127.0.0.1 user={USER:?} call=\"Handshake\""
+        )),
+        "{log}"
+    );
+    // Alive and answering after all of it.
+    let batches = runtime().block_on(fetch(port, "SELECT count(*) AS n FROM declarations"));
+    assert_eq!(batches[0].num_rows(), 1);
 }
 
 #[test]

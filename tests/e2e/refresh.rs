@@ -353,9 +353,29 @@ fn one_refresh_at_a_time() {
     );
     assert!(snapshot(root).is_none());
     // Held by another machine, recently: still held; stale: taken over.
-    write_lock(root, "elsewhere", 1, 60);
+    write_lock(root, "elsewhere", 1, 400);
     assert_eq!(refresh(&uri, &[]).status.code(), Some(3));
-    ok(&refresh(&uri, &["--lock-timeout", "30"]));
+    ok(&refresh(&uri, &["--lock-timeout", "300"]));
+    // A timeout too short to tell a slow run from a dead one is refused.
+    let zero = refresh(&uri, &["--lock-timeout", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+    assert!(
+        stderr(&zero).contains("--lock-timeout"),
+        "{}",
+        stderr(&zero)
+    );
+    // A live run on this host is never taken over, however old its lock.
+    write_lock(
+        root,
+        &aduana_refresh::host_name(),
+        std::process::id(),
+        100_000,
+    );
+    assert_eq!(
+        refresh(&uri, &["--lock-timeout", "300"]).status.code(),
+        Some(3)
+    );
+    std::fs::remove_file(root.join("risk/_lock")).unwrap();
     assert!(!root.join("risk/_lock").exists(), "released");
     // A dead process on this host: taken over at once.
     let mut child = Command::new("true").spawn().unwrap();
@@ -379,6 +399,40 @@ fn one_refresh_at_a_time() {
         .map(|c| c.wait_with_output().unwrap().status.code())
         .collect();
     assert_eq!(codes, BTreeSet::from([Some(0), Some(3)]));
+    // Five at once with the shortest timeout: exactly one publishes, the
+    // others are refused as "lock held", and no staging is left behind.
+    let spawn = || {
+        let mut command = aduana();
+        command
+            .args([
+                "refresh",
+                "-w",
+                &uri,
+                "--rebuild-model",
+                "--lock-timeout",
+                "300",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let runs: Vec<_> = (0..5).map(|_| spawn()).collect();
+    let codes: Vec<Option<i32>> = runs
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code())
+        .collect();
+    // (A run that starts after another finished may publish too.)
+    assert!(
+        codes.iter().all(|c| matches!(c, Some(0) | Some(3))) && codes.contains(&Some(0)),
+        "{codes:?}"
+    );
+    assert!(
+        !root.join("risk/_staging").exists()
+            || std::fs::read_dir(root.join("risk/_staging"))
+                .unwrap()
+                .count()
+                == 0
+    );
 }
 
 #[test]
@@ -435,6 +489,30 @@ fn bad_input_files_fail_the_run_and_publish_nothing() {
         "nothing published"
     );
     assert!(!root.join("risk/_lock").exists());
+
+    // A copy of a partition's file: every key twice, refused by name
+    // rather than scored and counted twice.
+    std::fs::remove_dir_all(&november).unwrap();
+    let copy = source.with_file_name("copy.parquet");
+    std::fs::copy(&source, &copy).unwrap();
+    let out = refresh(&uri, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let message = stderr(&out);
+    let partition = source
+        .parent()
+        .unwrap()
+        .strip_prefix(root.join("declarations"))
+        .unwrap();
+    assert!(
+        message.contains(&format!("declarations partition {}", partition.display()))
+            && message.contains("more than one row"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("risk/_published.json")).unwrap(),
+        published,
+        "nothing published"
+    );
 }
 
 #[test]
@@ -726,4 +804,222 @@ fn scores_of_an_older_release_are_rewritten_once() {
         !wh.path().join(&older).exists(),
         "the older file is removed"
     );
+}
+
+/// Issue 17: a server started before three refreshes (each rebuilding the
+/// model, so every score file is replaced) still reads the tables it
+/// started with, because its lease keeps their files; once it stops, the
+/// next refresh deletes them.
+#[test]
+fn a_running_server_keeps_its_tables_across_refreshes() {
+    let wh = generate(20_000, 3);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let first = listed(&snapshot(root).unwrap());
+    let items = sql_i64(&uri, "SELECT COUNT(*) FROM declarations");
+    let count = |port: u16| {
+        let batches = runtime().block_on(crate::flight::fetch(
+            port,
+            "SELECT COUNT(*) AS n FROM risk.declaration_scores",
+        ));
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    };
+    let mut command = aduana();
+    command.args(["serve", "-w", &uri]);
+    let mut server = crate::flight::FlightServer::spawn(command);
+    assert_eq!(count(server.port()), items);
+    let leases: Vec<_> = std::fs::read_dir(root.join("risk/_readers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    let lease: Value = serde_json::from_str(&std::fs::read_to_string(&leases[0]).unwrap()).unwrap();
+    assert_eq!(
+        lease["files"].as_array().unwrap().len(),
+        first.len(),
+        "{lease}"
+    );
+
+    for _ in 0..3 {
+        ok(&refresh(&uri, &["--rebuild-model"]));
+        assert_eq!(count(server.port()), items, "the server went blank");
+    }
+    let now = listed(&snapshot(root).unwrap());
+    assert!(first.is_disjoint(&now), "every file was rewritten");
+    assert!(
+        first.is_subset(&table_files(root)),
+        "the leased files were kept"
+    );
+
+    let status = server.terminate(std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert!(!leases[0].exists(), "the lease is released on shutdown");
+    ok(&refresh(&uri, &["--rebuild-model"]));
+    assert!(
+        first.is_disjoint(&table_files(root)),
+        "released files are collected"
+    );
+}
+
+/// Issue 17: poisoned rows (a date of 9999 or 2019 in a 2026 folder, NaN,
+/// infinite and absurd numbers, a missing importer) are rejected with
+/// their reason, the model does not learn from them (its window still ends
+/// in the warehouse's last real month) and nothing infinite is published.
+#[test]
+fn poisoned_rows_are_rejected_and_never_reach_the_model() {
+    use arrow::array::{Date32Array, Float64Array};
+    let wh = generate(8_000, 2);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let file = rewrite_declarations(root, |batch| {
+        let field = |name: &str| batch.schema().field_with_name(name).unwrap().clone();
+        let dates = batch.column_by_name("declaration_date").unwrap();
+        let mut days: Vec<Option<i32>> = dates
+            .as_primitive::<arrow::datatypes::Date32Type>()
+            .iter()
+            .collect();
+        days[0] = Some(2_932_896); // 9999-12-31
+        days[5] = Some(17_897); // 2019-01-01
+        let floats = |name: &str, changes: &[(usize, f64)]| {
+            let column = batch.column_by_name(name).unwrap();
+            let mut values: Vec<Option<f64>> = column
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .iter()
+                .collect();
+            for &(row, value) in changes {
+                values[row] = Some(value);
+            }
+            std::sync::Arc::new(Float64Array::from(values)) as arrow::array::ArrayRef
+        };
+        let importers = batch
+            .column_by_name("importer_id")
+            .unwrap()
+            .as_string::<i32>();
+        let mut importer: Vec<Option<String>> =
+            importers.iter().map(|v| v.map(String::from)).collect();
+        importer[4] = None;
+        let batch = replace_column(
+            &batch,
+            "declaration_date",
+            Some((
+                field("declaration_date"),
+                std::sync::Arc::new(Date32Array::from(days)),
+            )),
+        );
+        let batch = replace_column(
+            &batch,
+            "quantity",
+            Some((
+                field("quantity").with_nullable(true),
+                floats("quantity", &[(1, f64::NAN), (3, 1e308)]),
+            )),
+        );
+        let batch = replace_column(
+            &batch,
+            "net_mass_kg",
+            Some((
+                field("net_mass_kg").with_nullable(true),
+                floats("net_mass_kg", &[(2, f64::INFINITY)]),
+            )),
+        );
+        replace_column(
+            &batch,
+            "importer_id",
+            Some((
+                field("importer_id").with_nullable(true),
+                std::sync::Arc::new(StringArray::from(importer)),
+            )),
+        )
+    });
+    let out = ok(&refresh(&uri, &["--rebuild-model"]));
+    let manifest = run_manifest(root, &out);
+    assert_eq!(manifest["rows_rejected"], 6, "{out}");
+    let mut command = aduana();
+    command.args([
+        "sql",
+        "-w",
+        &uri,
+        "--format",
+        "csv",
+        "-c",
+        "SELECT reason FROM risk.rejects ORDER BY reason",
+    ]);
+    let reasons = ok(&run(&mut command));
+    for expected in [
+        "declaration date 9999-12-31 is outside its partition",
+        "declaration date 2019-01-01 is outside its partition",
+        "quantity NaN is not a finite, plausible number",
+        "quantity 1e308 is not a finite, plausible number",
+        "net mass inf is not a finite, plausible number",
+        "required column importer_id is NULL",
+    ] {
+        assert!(
+            reasons.to_lowercase().contains(&expected.to_lowercase()),
+            "{expected} missing from {reasons} ({file})"
+        );
+    }
+    let version = std::fs::read_to_string(root.join("risk/model/CURRENT")).unwrap();
+    let model =
+        std::fs::read_to_string(root.join(format!("risk/model/{}/manifest.toml", version.trim())))
+            .unwrap();
+    assert!(
+        !model.contains("9999") && !model.contains("10000"),
+        "{model}"
+    );
+    assert!(model.contains("2026-"), "{model}");
+    assert_eq!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(*) FROM risk.declaration_scores \
+             WHERE isnan(revenue_at_risk) OR abs(revenue_at_risk) > 1e300 OR isnan(risk_score)"
+        ),
+        0
+    );
+    assert_eq!(
+        sql_i64(
+            &uri,
+            "SELECT COUNT(*) FROM risk.trader_risk \
+             WHERE isnan(expected_revenue_at_risk) OR abs(expected_revenue_at_risk) > 1e300"
+        ),
+        0
+    );
+}
+
+/// Issue 17: a damaged declarations file (zero bytes) does not stop a
+/// server from starting: it is left out with a warning naming it, and the
+/// published risk tables are served as they are.
+#[test]
+fn a_damaged_file_is_left_out_and_the_server_still_serves() {
+    let wh = generate(4_000, 2);
+    let root = wh.path();
+    let uri = wh.uri();
+    ok(&refresh(&uri, &[]));
+    let items = sql_i64(&uri, "SELECT COUNT(*) FROM declarations");
+    let partition = parquet_files(&root.join("declarations"))[0]
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::write(partition.join("zero.parquet"), b"").unwrap();
+    let mut command = aduana();
+    command.args(["serve", "-w", &uri]);
+    let server = crate::flight::FlightServer::spawn(command);
+    let count = |sql: &str| {
+        let batches = runtime().block_on(crate::flight::fetch(server.port(), sql));
+        batches[0].column(0).as_primitive::<Int64Type>().value(0)
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM risk.declaration_scores"), items);
+    assert_eq!(count("SELECT COUNT(*) FROM declarations"), items);
+    let log = server.log();
+    assert!(
+        log.contains("warning: left out of declarations") && log.contains("zero.parquet"),
+        "{log}"
+    );
+    // Commands other than servers still refuse the damaged warehouse.
+    let mut command = aduana();
+    command.args(["sql", "-w", &uri, "-c", "SELECT 1"]);
+    let out = run(&mut command);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("zero.parquet"), "{}", stderr(&out));
 }

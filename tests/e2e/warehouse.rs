@@ -346,7 +346,7 @@ fn layout_violations_name_the_file() {
 }
 
 #[test]
-fn files_in_plain_subfolders_are_ignored_like_datafusion_does() {
+fn work_folders_are_skipped_and_other_folders_refused() {
     let wh = generate(1_000, 1);
     let good = parquet_files(&wh.path().join("declarations"))
         .pop()
@@ -363,6 +363,23 @@ fn files_in_plain_subfolders_are_ignored_like_datafusion_does() {
             wh.summary.rows
         );
     });
+
+    // Issue 17: any other folder would hide its rows from every query
+    // without a word, and month=01 would not match `month = 1`: refused,
+    // naming the file.
+    let loose = wh.path().join("declarations/loose/extra.parquet");
+    std::fs::create_dir_all(loose.parent().unwrap()).unwrap();
+    std::fs::copy(&good, &loose).unwrap();
+    let e = open_error(&wh);
+    assert_mentions(&e, &["declarations/loose/extra.parquet", "not a partition"]);
+    std::fs::remove_dir_all(loose.parent().unwrap()).unwrap();
+    let padded = wh
+        .path()
+        .join("declarations/year=2026/month=01/part-0.parquet");
+    std::fs::create_dir_all(padded.parent().unwrap()).unwrap();
+    std::fs::copy(&good, &padded).unwrap();
+    let e = open_error(&wh);
+    assert_mentions(&e, &["month=01", "leading zero"]);
 }
 
 /// An ASYCUDA-style export: other column names, Int64 item numbers, Float64

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use aduana_engine::Session;
 use aduana_flight::Authenticator;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
@@ -58,28 +58,55 @@ pub fn router(app: App) -> Router {
 }
 
 /// The Flight SQL credentials, over HTTP: Basic (the browser asks for
-/// them) or a bearer token. Refusals say what is expected and never which
-/// user names exist.
+/// them) or a bearer token, with failed logins logged and slowed per peer
+/// as for Flight SQL. Refusals say what is expected and never which user
+/// names exist. Every request gets one access log line.
 async fn authenticate(State(app): State<App>, request: Request, next: Next) -> Response {
-    match app.authenticator.authenticate(request.headers()) {
-        Ok(_) => next.run(request).await,
-        Err(status) => {
-            let mut response = (
-                StatusCode::UNAUTHORIZED,
-                html::page(
-                    "Sign in required",
-                    "",
-                    &html::failed("auth", "Not signed in", status.message()),
-                ),
-            )
-                .into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="Aduana", charset="UTF-8""#),
-            );
-            response
-        }
-    }
+    let started = std::time::Instant::now();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<tls::Peer>>()
+        .map(|info| info.0.0.ip());
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let (user, response) =
+        match app
+            .authenticator
+            .authenticate_from(request.headers(), peer, "dashboard")
+        {
+            Ok(user) => (user.0, next.run(request).await),
+            Err(status) => ("-".to_string(), unauthorized(&status)),
+        };
+    aduana_flight::log::event(&format!(
+        "http peer={} user={user:?} method={method} path={path:?} status={} duration_ms={}",
+        peer.map_or("unknown".to_string(), |p| p.to_string()),
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    ));
+    response
+}
+
+/// 401 with the sign-in challenge, as an HTML page (429 while the peer is
+/// slowed after failed logins).
+fn unauthorized(status: &tonic::Status) -> Response {
+    let code = if status.code() == tonic::Code::ResourceExhausted {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let mut response = (
+        code,
+        Html(html::page(
+            "Sign in required",
+            "",
+            &html::failed("auth", "Not signed in", status.message()),
+        )),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Basic realm="Aduana", charset="UTF-8""#),
+    );
+    response
 }
 
 /// Pages are HTML with inline styles and SVG, no scripts: the policy says
@@ -130,14 +157,20 @@ pub async fn serve(
     };
     match tls {
         None => {
-            axum::serve(listener, router(app))
-                .with_graceful_shutdown(shutdown)
-                .await
+            axum::serve(
+                listener,
+                router(app).into_make_service_with_connect_info::<tls::Peer>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
         }
         Some(acceptor) => {
-            axum::serve(tls::TlsListener::new(listener, acceptor)?, router(app))
-                .with_graceful_shutdown(shutdown)
-                .await
+            axum::serve(
+                tls::TlsListener::new(listener, acceptor)?,
+                router(app).into_make_service_with_connect_info::<tls::Peer>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
         }
     }
 }

@@ -993,6 +993,19 @@ async fn audit_file(
 ) -> Result<Vec<u8>, PageError> {
     let importer = importer_param(importer)?;
     let months = int_param(params, "months", 12, 240)?;
+    // The same answer as the trader's page: an importer without published
+    // items is not found, rather than an empty file.
+    let activity = data
+        .report(
+            "trader_activity",
+            &[("importer", importer.clone()), ("months", "24".into())],
+        )
+        .await?;
+    if activity.rows() == 0 {
+        return Err(PageError::NotFound(format!(
+            "importer {importer:?} has no published declaration items in the last 24 months"
+        )));
+    }
     let frame = data
         .frame(
             "trader_flags",

@@ -2,16 +2,18 @@
 //! warehouse's tables and every Aduana function registered, and statements
 //! are planned under a write policy that keeps the warehouse untouched.
 
+pub mod bounds;
 pub mod cluster;
 pub mod evaluate;
+pub mod guards;
 pub mod model_build;
 pub mod output;
+pub mod validity;
 
 /// The documentation section of Aduana's own functions (the shell lists
 /// them apart from DataFusion's).
 pub use aduana_udfs::DOC_SECTION;
 
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use aduana_warehouse::Warehouse;
@@ -21,10 +23,10 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
-use datafusion::sql::parser::{DFParser, Statement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::parser::Statement;
 
 /// The catalog Aduana's tables live in: `aduana.public.declarations`,
 /// `aduana.reference.tariff`, later `aduana.risk.*`.
@@ -52,6 +54,10 @@ pub enum EngineError {
     Refused { statement: String, reason: String },
     #[error("{0}")]
     InvalidOption(String),
+    /// A statement too long or too deeply nested to plan safely (servers
+    /// answer INVALID_ARGUMENT).
+    #[error("{0}")]
+    TooComplex(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -206,11 +212,19 @@ impl Session {
         ));
         let runtime = runtime.build_arc()?;
         let ctx = match &options.cluster {
-            None => SessionContext::new_with_config_rt(config, runtime),
+            None => SessionContext::new_with_state(
+                SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .with_default_features()
+                    .with_physical_optimizer_rule(Arc::new(guards::JoinSizeLimit))
+                    .build(),
+            ),
             Some(url) => cluster::remote_context(url, config, runtime, functions.clone()).await?,
         };
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
+        guards::register(&ctx)?;
         if let Some(loaded) = model.get() {
             register_price_profiles(&ctx, location, &root, &loaded.manifest.version)?;
         }
@@ -259,9 +273,10 @@ impl Session {
 
     /// Splits `sql` into statements (separated by `;`), without planning:
     /// each is planned only when the ones before it have run, so a view
-    /// created by one statement is visible to the next.
+    /// created by one statement is visible to the next. Statements too
+    /// long or too deeply nested are refused (see [`bounds`]).
     pub fn statements(sql: &str) -> Result<Vec<Statement>> {
-        Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into())
+        bounds::parse(sql)
     }
 
     /// Plans `statement` under `policy` and executes it (DDL and `COPY` run
@@ -279,25 +294,31 @@ impl Session {
     }
 
     /// Plans `statement` in `state` (which may differ from the session's
-    /// own, e.g. in its default schema) and checks it against `policy`,
-    /// without running anything.
+    /// own, e.g. in its default schema) and checks it against `policy` and
+    /// the depth limit, without running anything. Planning runs on the
+    /// planning stack ([`bounds::on_planning_stack`]).
     pub async fn plan(
         &self,
         state: &SessionState,
         statement: Statement,
         policy: WritePolicy,
     ) -> Result<LogicalPlan> {
-        let text = statement_text(&statement);
-        let plan =
-            state
-                .statement_to_plan(statement)
-                .await
-                .map_err(|source| EngineError::Statement {
+        let state = state.clone();
+        let location = self.warehouse.location().clone();
+        bounds::on_planning_stack(async move {
+            let text = statement_text(&statement);
+            let plan = state.statement_to_plan(statement).await.map_err(|source| {
+                EngineError::Statement {
                     statement: text.clone(),
                     source,
-                })?;
-        self.check(&text, &plan, policy)?;
-        Ok(plan)
+                }
+            })?;
+            check(&location, &text, &plan, policy)?;
+            bounds::check_plan_depth(&plan)
+                .map_err(|e| EngineError::TooComplex(format!("{text}: {e}")))?;
+            Ok(plan)
+        })
+        .await
     }
 
     /// Runs every statement of `sql`; returns the last statement's frame.
@@ -309,73 +330,68 @@ impl Session {
         last.ok_or_else(|| EngineError::InvalidOption("no SQL statement given".into()))
     }
 
-    /// Refuses what `policy` forbids anywhere in the plan: `EXPLAIN ANALYZE`
-    /// runs the statement it wraps, so the top node alone is not enough.
-    fn check(&self, statement: &str, plan: &LogicalPlan, policy: WritePolicy) -> Result<()> {
-        let mut refusal = None;
-        plan.apply(|node| {
-            refusal = self.refusal(node, policy);
-            Ok(if refusal.is_some() {
-                TreeNodeRecursion::Stop
-            } else {
-                TreeNodeRecursion::Continue
-            })
-        })?;
-        match refusal {
-            Some(reason) => Err(EngineError::Refused {
-                statement: statement.to_string(),
-                reason,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Why `policy` refuses this one plan node, if it does.
-    fn refusal(&self, node: &LogicalPlan, policy: WritePolicy) -> Option<String> {
-        match (node, policy) {
-            (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => Some(format!(
-                "{} on {} refused: SQL here never modifies tables (warehouse tables are read-only)",
-                dml.op, dml.table_name
-            )),
-            (LogicalPlan::Copy(copy), WritePolicy::Analyst) => {
-                self.is_inside_warehouse(&copy.output_url).then(|| {
-                    format!(
-                        "COPY to {} refused: it is inside the warehouse {}, which Aduana never writes to from SQL",
-                        copy.output_url,
-                        self.warehouse.location().display
-                    )
-                })
-            }
-            (LogicalPlan::Dml(_) | LogicalPlan::Copy(_), WritePolicy::ReadOnly) => {
-                Some("refused: this endpoint is read-only (no writes, no COPY)".into())
-            }
-            (LogicalPlan::Ddl(_), WritePolicy::ReadOnly) => Some(
-                "refused: this endpoint is read-only (no CREATE, DROP or external tables)".into(),
-            ),
-            (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => Some(
-                "refused: this endpoint does not accept session statements (SET, PREPARE, ...)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-
-    /// Whether `target` (a path or URL) lies under the warehouse root.
     /// Whether writing to `target` (a path or URL) would write into the
-    /// warehouse; an unresolvable path counts as inside.
+    /// warehouse (the one check of `COPY`, `\o` and `-o`).
     pub fn is_inside_warehouse(&self, target: &str) -> bool {
-        let location = self.warehouse.location();
-        let root = location.url_of(&location.prefix, true);
-        let target_url = match target.split_once("://") {
-            Some(_) => target.to_string(),
-            None => match absolute_lexical(Path::new(target)) {
-                Some(path) => format!("file://{}", path.display()),
-                // Not resolvable: refuse rather than risk the warehouse.
-                None => return true,
-            },
-        };
-        let target_url = target_url.trim_end_matches('/').to_string() + "/";
-        target_url.starts_with(&root)
+        self.warehouse.location().contains_target(target)
+    }
+}
+
+/// Refuses what `policy` forbids anywhere in the plan: `EXPLAIN ANALYZE`
+/// runs the statement it wraps, so the top node alone is not enough.
+fn check(
+    location: &aduana_warehouse::Location,
+    statement: &str,
+    plan: &LogicalPlan,
+    policy: WritePolicy,
+) -> Result<()> {
+    let mut refused = None;
+    plan.apply(|node| {
+        refused = refusal(location, node, policy);
+        Ok(if refused.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    match refused {
+        Some(reason) => Err(EngineError::Refused {
+            statement: statement.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why `policy` refuses this one plan node, if it does.
+fn refusal(
+    location: &aduana_warehouse::Location,
+    node: &LogicalPlan,
+    policy: WritePolicy,
+) -> Option<String> {
+    match (node, policy) {
+        (LogicalPlan::Dml(dml), _) if !matches!(dml.op, WriteOp::Ctas) => Some(format!(
+            "{} on {} refused: SQL here never modifies tables (warehouse tables are read-only)",
+            dml.op, dml.table_name
+        )),
+        (LogicalPlan::Copy(copy), WritePolicy::Analyst) => {
+            location.contains_target(&copy.output_url).then(|| {
+                format!(
+                    "COPY to {} refused: it is inside the warehouse {}, which Aduana never writes to from SQL",
+                    copy.output_url, location.display
+                )
+            })
+        }
+        (LogicalPlan::Dml(_) | LogicalPlan::Copy(_), WritePolicy::ReadOnly) => {
+            Some("refused: this endpoint is read-only (no writes, no COPY)".into())
+        }
+        (LogicalPlan::Ddl(_), WritePolicy::ReadOnly) => {
+            Some("refused: this endpoint is read-only (no CREATE, DROP or external tables)".into())
+        }
+        (LogicalPlan::Statement(_), WritePolicy::ReadOnly) => Some(
+            "refused: this endpoint does not accept session statements (SET, PREPARE, ...)".into(),
+        ),
+        _ => None,
     }
 }
 
@@ -393,37 +409,6 @@ pub fn statement_text(statement: &Statement) -> String {
     }
 }
 
-/// An absolute path with `.` and `..` resolved, following symlinks of the
-/// deepest existing ancestor (the target itself may not exist yet).
-fn absolute_lexical(path: &Path) -> Option<PathBuf> {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(path)
-    };
-    let mut normal = PathBuf::new();
-    for component in absolute.components() {
-        match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    let mut existing = normal.as_path();
-    let mut rest = Vec::new();
-    while !existing.exists() {
-        rest.push(existing.file_name()?.to_owned());
-        existing = existing.parent()?;
-    }
-    let mut resolved = std::fs::canonicalize(existing).ok()?;
-    for part in rest.into_iter().rev() {
-        resolved.push(part);
-    }
-    Some(resolved)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,13 +421,5 @@ mod tests {
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("lots").unwrap_err().to_string().contains("lots"));
         assert!(parse_size("-1G").is_err());
-    }
-
-    #[test]
-    fn lexical_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let real = std::fs::canonicalize(dir.path()).unwrap();
-        let p = absolute_lexical(&dir.path().join("a/../b/./c.csv")).unwrap();
-        assert_eq!(p, real.join("b/c.csv"));
     }
 }

@@ -93,13 +93,21 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
     }
     let end = match options.through {
         Some(day) => day.succ_opt().expect("date in range"),
-        None => scalar_date(session, "SELECT MAX(declaration_date) FROM declarations")
-            .await?
-            .ok_or_else(|| {
-                EngineError::InvalidOption("the warehouse has no declarations to learn from".into())
-            })?
-            .succ_opt()
-            .expect("date in range"),
+        // The last day of items that can be scored: one row dated 9999 must
+        // not move the window (see `validity`).
+        None => scalar_date(
+            session,
+            &format!(
+                "SELECT MAX(declaration_date) FROM declarations WHERE ({}) IS NULL",
+                crate::validity::reject_reason()
+            ),
+        )
+        .await?
+        .ok_or_else(|| {
+            EngineError::InvalidOption("the warehouse has no declarations to learn from".into())
+        })?
+        .succ_opt()
+        .expect("date in range"),
     };
     let start = end - Months::new(options.window_months);
     let has_inspections = session.warehouse().table("inspections").is_some();
@@ -117,8 +125,11 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
     } else {
         String::new()
     };
+    // Only items the refresh would score: the model never learns from a
+    // row it would reject.
     let window = format!(
-        "d.declaration_date >= DATE '{start}' AND d.declaration_date < DATE '{end}' AND hs_valid(d.hs_code)"
+        "d.declaration_date >= DATE '{start}' AND d.declaration_date < DATE '{end}' AND ({}) IS NULL",
+        crate::validity::reject_reason()
     );
     let in_window = scalar_count(
         session,

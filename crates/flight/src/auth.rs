@@ -6,6 +6,7 @@
 //! before it reaches the service, and hands the caller's name to it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -20,6 +21,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use crate::throttle::LoginThrottle;
 
 /// How callers prove who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +241,7 @@ pub struct Authenticator {
     /// SHA-256 of issued tokens → (user, expiry).
     issued: Mutex<HashMap<Digest32, (String, Instant)>>,
     token_lifetime: Duration,
+    throttle: LoginThrottle,
 }
 
 /// What the `authorization` header holds.
@@ -299,6 +304,7 @@ impl Authenticator {
             credentials,
             issued: Mutex::new(HashMap::new()),
             token_lifetime: Duration::from_secs(12 * 3600),
+            throttle: LoginThrottle::default(),
         })
     }
 
@@ -350,6 +356,57 @@ impl Authenticator {
                 "no credentials: call Handshake with Basic credentials, or send `authorization: Bearer TOKEN`",
             )),
         }
+    }
+
+    /// [`Self::authenticate`] for a call (`call`, for the log) from `peer`:
+    /// refused at once while the peer is slowed; failed credentials are
+    /// logged and counted against the peer (see [`crate::throttle`]).
+    pub fn authenticate_from(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        call: &str,
+    ) -> Result<User, Status> {
+        self.guarded(headers, peer, call, || self.authenticate(headers))
+    }
+
+    /// [`Self::handshake`] from `peer`, logged and slowed the same way.
+    pub fn handshake_from(
+        &self,
+        headers: &MetadataMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(User, String), Status> {
+        let http_headers = headers.clone().into_headers();
+        self.guarded(&http_headers, peer, "Handshake", || self.handshake(headers))
+    }
+
+    fn guarded<T>(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        call: &str,
+        check: impl FnOnce() -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        if let Some(ip) = peer {
+            self.throttle.check(ip)?;
+        }
+        let result = check();
+        match (&result, peer) {
+            (Ok(_), Some(ip)) => self.throttle.succeeded(ip),
+            // A request without credentials is how a browser asks for the
+            // sign-in prompt: not a failed login.
+            (Err(status), _) if headers.contains_key(http::header::AUTHORIZATION) => {
+                let claimed = match presented(headers) {
+                    Ok(Presented::Basic { user, .. }) => user,
+                    Ok(Presented::Bearer(_)) => "(bearer token)".into(),
+                    _ => "(malformed)".into(),
+                };
+                let blocked = peer.and_then(|ip| self.throttle.failed(ip));
+                crate::log::login_failed(peer, &claimed, call, status.message(), blocked);
+            }
+            _ => {}
+        }
+        result
     }
 
     fn basic(&self, user: &str, password: &str) -> Result<User, Status> {
@@ -443,7 +500,28 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         if !is_open_path(request.uri().path()) {
-            match self.authenticator.authenticate(request.headers()) {
+            // tonic records the peer of every connection (TLS or not).
+            let extensions = request.extensions();
+            let peer = extensions
+                .get::<TcpConnectInfo>()
+                .or_else(|| {
+                    extensions
+                        .get::<TlsConnectInfo<TcpConnectInfo>>()
+                        .map(|tls| tls.get_ref())
+                })
+                .and_then(|info| info.remote_addr())
+                .map(|addr| addr.ip());
+            let call = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            match self
+                .authenticator
+                .authenticate_from(request.headers(), peer, &call)
+            {
                 Ok(user) => {
                     request.extensions_mut().insert(user);
                 }

@@ -16,6 +16,7 @@ pub mod reports;
 pub mod service;
 pub mod session_options;
 pub mod status;
+pub mod throttle;
 
 use std::future::Future;
 use std::net::SocketAddr;

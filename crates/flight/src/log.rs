@@ -53,3 +53,20 @@ pub fn refused(user: &str, code: tonic::Code, message: &str, sql: &str) {
         one_line(sql)
     );
 }
+
+/// A login that failed: who it claimed to be, from where, and whether the
+/// peer is now slowed.
+pub fn login_failed(
+    peer: Option<std::net::IpAddr>,
+    user: &str,
+    call: &str,
+    reason: &str,
+    blocked: Option<Duration>,
+) {
+    let peer = peer.map_or("unknown".to_string(), |p| p.to_string());
+    let blocked = blocked.map_or(String::new(), |b| format!(" blocked_s={}", b.as_secs()));
+    eprintln!(
+        "{} aduana-serve login_failed peer={peer} user={user:?} call={call:?} reason={reason:?}{blocked}",
+        now()
+    );
+}

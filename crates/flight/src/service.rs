@@ -75,6 +75,14 @@ pub struct Limits {
 /// A ticket not redeemed by DoGet within this time is forgotten.
 const TICKET_LIFETIME: Duration = Duration::from_secs(600);
 
+/// Planned queries waiting for their DoGet (each holds its plans and a
+/// state of its own, a few hundred kilobytes), and open prepared
+/// statements, per user and in all, as multiples of
+/// `--max-concurrent-queries`: a client that plans without fetching (or
+/// prepares without closing) is refused instead of growing the server.
+const PENDING_PER_USER_PER_SLOT: usize = 4;
+const PENDING_PER_SLOT: usize = 16;
+
 /// Clients that can read `Utf8View` may say so per call with this header
 /// (or for a session with the `aduana.string_view` option).
 const STRING_VIEW_HEADER: &str = "x-aduana-string-view";
@@ -113,6 +121,7 @@ impl QueryRuntime {
     fn new() -> QueryRuntime {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("aduana-query")
+            .thread_stack_size(aduana_engine::bounds::EXECUTION_STACK)
             .enable_all()
             .build()
             .expect("the query runtime starts");
@@ -363,6 +372,58 @@ impl AduanaFlightSql {
         })
     }
 
+    /// Room for one more planned query of `user` (expired tickets are
+    /// forgotten first), or RESOURCE_EXHAUSTED.
+    fn pending_room(&self, user: &str) -> Result<(), Status> {
+        let mut pending = self.pending.lock().unwrap();
+        pending.retain(|_, q| q.planned_at.elapsed() < TICKET_LIFETIME);
+        self.room(
+            user,
+            pending.values().map(|q| q.user.as_str()),
+            "planned queries waiting for DoGet",
+        )
+    }
+
+    /// Room for one more prepared statement of `user`, or RESOURCE_EXHAUSTED.
+    fn prepared_room(&self, user: &str) -> Result<(), Status> {
+        let prepared = self.prepared.lock().unwrap();
+        self.room(
+            user,
+            prepared.values().map(|p| p.user.as_str()),
+            "open prepared statements",
+        )
+    }
+
+    /// Whether `user` may add one to the things `owners` hold: at most
+    /// [`PENDING_PER_USER_PER_SLOT`] per slot each, [`PENDING_PER_SLOT`] in all.
+    fn room<'a>(
+        &self,
+        user: &str,
+        owners: impl Iterator<Item = &'a str>,
+        what: &str,
+    ) -> Result<(), Status> {
+        let slots = self.limits.max_concurrent.max(1);
+        let (per_user, total) = (PENDING_PER_USER_PER_SLOT * slots, PENDING_PER_SLOT * slots);
+        let (mut mine, mut all) = (0, 0);
+        for owner in owners {
+            all += 1;
+            mine += usize::from(owner == user);
+        }
+        if mine >= per_user {
+            return Err(Status::resource_exhausted(format!(
+                "{user} has {mine} {what}, the most one user may hold \
+                 ({PENDING_PER_USER_PER_SLOT} per --max-concurrent-queries slot): fetch or close them first"
+            )));
+        }
+        if all >= total {
+            return Err(Status::resource_exhausted(format!(
+                "the server holds {all} {what}, its maximum ({PENDING_PER_SLOT} per \
+                 --max-concurrent-queries slot); retry later"
+            )));
+        }
+        Ok(())
+    }
+
     /// Keeps a planned query under a new ticket and describes it.
     fn store(
         &self,
@@ -380,9 +441,12 @@ impl AduanaFlightSql {
             )
             .with_descriptor(descriptor)
             .with_ordered(true);
-        let mut pending = self.pending.lock().unwrap();
-        pending.retain(|_, q| q.planned_at.elapsed() < TICKET_LIFETIME);
-        pending.insert(planned.id.clone(), planned);
+        // Checked again now: other calls may have planned meanwhile.
+        self.pending_room(&planned.user)?;
+        self.pending
+            .lock()
+            .unwrap()
+            .insert(planned.id.clone(), planned);
         Ok(Response::new(info))
     }
 
@@ -539,7 +603,10 @@ impl FlightSqlService for AduanaFlightSql {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        let (user, token) = self.authenticator.handshake(request.metadata())?;
+        let peer = request.remote_addr().map(|addr| addr.ip());
+        let (user, token) = self
+            .authenticator
+            .handshake_from(request.metadata(), peer)?;
         log::event(&format!("handshake user={}", user.0));
         let reply = HandshakeResponse {
             protocol_version: 0,
@@ -565,6 +632,7 @@ impl FlightSqlService for AduanaFlightSql {
         let options = self.client_options(&request, &user);
         let sql = query.query;
         let result = async {
+            self.pending_room(&user)?;
             let (plan, state) = self.plan_sql(&sql, &options).await?;
             let params = parameters(&plan).map_err(|e| datafusion_status(&e))?;
             let planned = self
@@ -616,6 +684,7 @@ impl FlightSqlService for AduanaFlightSql {
         let options = self.client_options(&request, &user);
         let sql = query.query;
         let result = async {
+            self.prepared_room(&user)?;
             let (plan, _state) = self.plan_sql(&sql, &options).await?;
             let params = parameters(&plan).map_err(|e| datafusion_status(&e))?;
             let dataset = client_schema(plan.schema().as_arrow(), options.string_view);
@@ -675,6 +744,7 @@ impl FlightSqlService for AduanaFlightSql {
             ..
         } = self.prepared(&query.prepared_statement_handle, &user)?;
         let result = async {
+            self.pending_room(&user)?;
             let state = self.query_state(&options);
             let planned = self
                 .planned(

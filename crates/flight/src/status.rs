@@ -15,7 +15,9 @@ pub fn engine_status(error: EngineError) -> Status {
         EngineError::Statement { source, .. } | EngineError::DataFusion(source) => {
             datafusion_status(&source)
         }
-        EngineError::InvalidOption(message) => Status::invalid_argument(message),
+        EngineError::InvalidOption(message) | EngineError::TooComplex(message) => {
+            Status::invalid_argument(message)
+        }
         other => Status::internal(other.to_string()),
     }
 }

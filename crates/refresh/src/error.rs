@@ -38,6 +38,18 @@ impl RefreshError {
         }
     }
 
+    /// The error of reading one declarations partition, naming it and its
+    /// files (DataFusion's own errors, such as a corrupt data page, name
+    /// neither).
+    pub fn in_partition(self, key: &str, files: &[String]) -> Self {
+        let at = format!("declarations partition {key} (files {})", files.join(", "));
+        match self {
+            RefreshError::Failed(message) => RefreshError::Failed(format!("{at}: {message}")),
+            RefreshError::BadInput(message) => RefreshError::BadInput(format!("{at}: {message}")),
+            other => other,
+        }
+    }
+
     pub fn storage(location: impl std::fmt::Display, source: impl std::fmt::Display) -> Self {
         RefreshError::Storage {
             location: location.to_string(),

@@ -46,10 +46,53 @@ pub use error::{RefreshError, Result};
 pub use lock::host_name;
 pub use log::{LogFormat, Reporter};
 
+/// Fails the run, naming the partition and the first keys, when a
+/// (declaration_id, item_no) key of the partition has more than one row.
+async fn refuse_duplicates(session: &Session, key: &str, year: i32, month: i32) -> Result<()> {
+    use arrow::array::AsArray;
+    let batches = session
+        .context()
+        .sql(&sql::partition_duplicates(year, month))
+        .await?
+        .collect()
+        .await?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(());
+    };
+    let ids = batch.column(0).as_string::<i32>();
+    let items = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)?;
+    let items = items.as_primitive::<arrow::datatypes::Int64Type>();
+    let copies = batch
+        .column(2)
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    let keys = batch
+        .column(3)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0);
+    let examples: Vec<String> = (0..batch.num_rows())
+        .map(|i| {
+            format!(
+                "{} item {} ({} rows)",
+                ids.value(i),
+                items.value(i),
+                copies.value(i)
+            )
+        })
+        .collect();
+    Err(RefreshError::BadInput(format!(
+        "declarations partition {key}: {keys} (declaration_id, item_no) key(s) have more than one \
+         row, e.g. {}; each item must appear once (a copy would be scored and counted twice): \
+         remove the copies and run again",
+        examples.join(", ")
+    )))
+}
+
 /// Bumped when the scores' content or layout changes for the same inputs,
 /// so a new release rewrites them instead of keeping files named by old
-/// inputs. 2: rows ordered by importer.
-const FORMAT_VERSION: &str = "2";
+/// inputs. 2: rows ordered by importer. 3: rows with a date outside their
+/// partition, a non-finite or absurd number or a missing required column
+/// rejected (`aduana_engine::validity`).
+const FORMAT_VERSION: &str = "3";
 const STAGING_DIR: &str = "risk/_staging";
 const LOCK_FILE: &str = "risk/_lock";
 
@@ -203,6 +246,7 @@ pub async fn refresh(
     let lock = lock::RunLock::acquire(
         run.location.store.clone(),
         run.path(LOCK_FILE),
+        &run.location.url_of(&run.path(LOCK_FILE), false),
         &run_id,
         options.lock_timeout_s,
     )
@@ -765,6 +809,9 @@ impl Run<'_> {
         let inputs = &plan.inputs[&partition];
         let scores = self.partition_file(risk::SCORES_DIR, partition, model_version, inputs);
         let (year, month) = partition;
+        let files: Vec<String> = inputs.iter().map(|f| f.path.clone()).collect();
+        let named = |e: RefreshError| e.in_partition(&key, &files);
+        refuse_duplicates(session, &key, year, month).await?;
         let scored = self
             .write_query(
                 session,
@@ -772,7 +819,8 @@ impl Run<'_> {
                 &scores,
                 &SCORES_SCHEMA,
             )
-            .await?;
+            .await
+            .map_err(named)?;
         staged.push(scores.clone());
         let rejects_file = self.partition_file(risk::REJECTS_DIR, partition, model_version, inputs);
         let rejected = self
@@ -782,7 +830,8 @@ impl Run<'_> {
                 &rejects_file,
                 &REJECTS_SCHEMA,
             )
-            .await?;
+            .await
+            .map_err(named)?;
         let rejects = if rejected > 0 {
             staged.push(rejects_file.clone());
             Some(rejects_file)
@@ -1037,11 +1086,14 @@ impl Run<'_> {
 
     /// Deletes every risk-table file that neither the new nor the previous
     /// snapshot lists (the previous one's files stay one more run, for
-    /// queries that planned against it), and this run's staging.
+    /// queries that planned against it) nor a live reader's lease names
+    /// (a server still reading an older snapshot), and this run's staging.
     async fn collect_garbage(&self, new: &Snapshot, previous: Option<&Snapshot>) -> Result<()> {
+        let pinned = aduana_warehouse::readers::pinned_files(&self.location, &self.root).await?;
         let keep: BTreeSet<Path> = new
             .files()
             .chain(previous.into_iter().flat_map(|p| p.files()))
+            .chain(pinned.iter().map(String::as_str))
             .map(|f| self.path(f))
             .collect();
         for dir in [risk::SCORES_DIR, risk::REJECTS_DIR, risk::TRADER_RISK_DIR] {

@@ -36,6 +36,7 @@ impl RunLock {
     pub async fn acquire(
         store: Arc<dyn ObjectStore>,
         path: Path,
+        shown_as: &str,
         run_id: &str,
         stale_after_s: u64,
     ) -> Result<RunLock> {
@@ -68,16 +69,17 @@ impl RunLock {
                 });
             // A holder on this host whose process is gone died without
             // releasing: no need to wait for the timeout.
-            let dead = current
-                .as_ref()
-                .is_some_and(|h| h.host == holder.host && !process_alive(h.pid));
-            if age < stale_after_s as i64 && !dead {
+            let here = current.as_ref().filter(|h| h.host == holder.host);
+            let dead = here.is_some_and(|h| !process_alive(h.pid));
+            // A holder alive on this host is never stale, however old.
+            let alive_here = here.is_some_and(|h| process_alive(h.pid));
+            if (age < stale_after_s as i64 || alive_here) && !dead {
                 let holder = current.map_or_else(
                     || "an unreadable holder".to_string(),
                     |h| format!("run {} (pid {} on {})", h.run_id, h.pid, h.host),
                 );
                 return Err(RefreshError::LockHeld {
-                    lock: path.to_string(),
+                    lock: shown_as.to_string(),
                     holder,
                     age_s: age,
                     stale_s: stale_after_s,
@@ -94,7 +96,7 @@ impl RunLock {
             }
         }
         Err(RefreshError::LockHeld {
-            lock: path.to_string(),
+            lock: shown_as.to_string(),
             holder: "another run that took over a stale lock".into(),
             age_s: 0,
             stale_s: stale_after_s,

@@ -1,15 +1,6 @@
 //! The refresh's queries: which items cannot be scored and why, the
 //! scores of a partition, and the trader risk over all scored items.
 
-/// UN/ECE Recommendation 20 codes accepted as quantity units: the units
-/// customs tariffs prescribe as supplementary units, and the common
-/// alternatives (pieces as `H87`/`C62`/`PCE`, etc.).
-pub const UNITS: &[&str] = &[
-    "KGM", "GRM", "TNE", "NAR", "H87", "C62", "PCE", "PR", "NPR", "DZN", "DPR", "SET", "LTR",
-    "MLT", "HLT", "MTQ", "MTK", "MTR", "KMT", "CMT", "KWH", "MWH", "CT", "CEN", "MIL", "GRO", "TU",
-    "2U", "NPL", "GFI", "GT", "KNI", "KPO", "KPP", "KSD", "KUR", "CTM", "ENP", "GBQ", "NCL",
-];
-
 /// Prior strength of the Beta-smoothed inspection hit rate, in
 /// inspections: a trader with few inspections stays near the month's
 /// overall rate (the month's, so each month's trader risk depends on that
@@ -21,23 +12,7 @@ pub const HIT_RATE_PRIOR_INSPECTIONS: f64 = 20.0;
 pub const HIGH_SHARE: f64 = 0.05;
 pub const MEDIUM_SHARE: f64 = 0.25;
 
-/// Why an item cannot be scored; NULL when it can.
-pub fn reject_reason() -> String {
-    let units = UNITS
-        .iter()
-        .map(|u| format!("'{u}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "CASE WHEN NOT hs_valid(hs_code) THEN 'malformed HS code ''' || hs_code || ''''
-              WHEN customs_value <= 0 THEN 'customs value is zero or negative'
-              WHEN quantity IS NOT NULL AND NOT (quantity > 0) THEN 'quantity is zero or negative'
-              WHEN net_mass_kg IS NOT NULL AND net_mass_kg < 0 THEN 'net mass is negative'
-              WHEN quantity_unit IS NOT NULL AND upper(quantity_unit) NOT IN ({units})
-                   THEN 'unknown quantity unit ''' || quantity_unit || ''''
-         END"
-    )
-}
+pub use aduana_engine::validity::reject_reason;
 
 /// The scores of one partition, ordered by importer, then key (so the same
 /// inputs give the same file, and a query for one importer, as the
@@ -63,6 +38,19 @@ pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
          WHERE year = {year} AND month = {month} AND ({reason}) IS NULL
          ORDER BY importer_id, declaration_id, item_no",
         reason = reject_reason()
+    )
+}
+
+/// Keys of the partition that appear more than once (the first few, and
+/// how many there are): a copy would be scored and counted twice.
+pub fn partition_duplicates(year: i32, month: i32) -> String {
+    format!(
+        "SELECT CAST(declaration_id AS VARCHAR) AS declaration_id, item_no, copies,
+                COUNT(*) OVER () AS keys
+         FROM (SELECT declaration_id, item_no, COUNT(*) AS copies FROM declarations
+               WHERE year = {year} AND month = {month}
+               GROUP BY declaration_id, item_no HAVING COUNT(*) > 1)
+         ORDER BY declaration_id, item_no LIMIT 3"
     )
 }
 

@@ -52,6 +52,9 @@ pub struct DiscoveredTable {
     pub mapping: Option<TableMapping>,
     /// For mapped tables: the source columns read, with their file types.
     pub source_schema: SchemaRef,
+    /// Files left out because they could not be read or broke the
+    /// contract (only when opened with `skip_bad_files`), with the error.
+    pub skipped: Vec<String>,
 }
 
 impl DiscoveredTable {
@@ -65,6 +68,7 @@ pub(crate) async fn discover(
     location: &Location,
     contract: &'static TableContract,
     mapping: Option<&TableMapping>,
+    skip_bad_files: bool,
 ) -> Result<Option<DiscoveredTable>> {
     let relative = mapping
         .and_then(|m| m.path.as_deref())
@@ -144,17 +148,40 @@ pub(crate) async fn discover(
         }
     }
 
-    let footers: Vec<ArrowReaderMetadata> = futures::stream::iter(files.iter())
+    let footers: Vec<Result<ArrowReaderMetadata>> = futures::stream::iter(files.iter())
         .map(|file| read_footer(location, contract, &file.meta))
         .buffered(FOOTER_CONCURRENCY)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
 
     let mut source_fields: Vec<Field> = vec![];
-    for (file, footer) in files.iter_mut().zip(&footers) {
-        file.rows = footer.metadata().file_metadata().num_rows().max(0) as u64;
+    let mut kept = Vec::with_capacity(files.len());
+    let mut skipped = Vec::new();
+    for (mut file, footer) in files.into_iter().zip(footers) {
         let file_name = location.relative(&file.meta.location);
-        check_file(contract, mapping, &file_name, footer, &mut source_fields)?;
+        let checked = footer.and_then(|footer| {
+            // Checked on a copy: a skipped file must not add its columns.
+            let mut fields = source_fields.clone();
+            check_file(contract, mapping, &file_name, &footer, &mut fields)?;
+            Ok((footer, fields))
+        });
+        match checked {
+            Ok((footer, fields)) => {
+                file.rows = footer.metadata().file_metadata().num_rows().max(0) as u64;
+                source_fields = fields;
+                kept.push(file);
+            }
+            Err(e) if skip_bad_files => skipped.push(e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    let files = kept;
+    if files.is_empty() && !skipped.is_empty() {
+        return Err(WarehouseError::UnreadableFile {
+            table: contract.qualified_name(),
+            file: location.relative(&path),
+            message: format!("every file was left out: {}", skipped.join("; ")),
+        });
     }
 
     Ok(Some(DiscoveredTable {
@@ -164,6 +191,7 @@ pub(crate) async fn discover(
         files,
         mapping: mapping.cloned(),
         source_schema: Arc::new(Schema::new(source_fields)),
+        skipped,
     }))
 }
 
@@ -183,28 +211,42 @@ fn partition_of(
     if dirs.is_empty() {
         return Ok(Some(None));
     }
-    if dirs.iter().any(|d| !d.contains('=')) {
-        return Ok(None);
-    }
     let layout_error = |message: String| WarehouseError::Layout {
         table: contract.qualified_name(),
         file: location.relative(file),
         message,
     };
+    if let Some(dir) = dirs.iter().find(|d| !d.contains('=')) {
+        // Hidden and `_` folders (`_temporary`, `.spark-staging`) are
+        // writers' work areas, which readers skip by convention.
+        if dirs
+            .iter()
+            .any(|d| d.starts_with('_') || d.starts_with('.'))
+        {
+            return Ok(None);
+        }
+        // Any other folder would be skipped by DataFusion's listing without
+        // a word, and its rows silently missing from every query.
+        return Err(layout_error(format!(
+            "folder {dir}/ is not a partition (year=YYYY/month=M): its rows would be ignored; \
+             move the file into its partition"
+        )));
+    }
     if !contract.is_partitioned_layout() {
         return Err(layout_error("this table is not partitioned".into()));
     }
     let value = |dir: &str, key: &str, range: std::ops::RangeInclusive<i32>| {
         dir.strip_prefix(key)
             .and_then(|v| v.strip_prefix('='))
-            .and_then(|v| v.parse::<i32>().ok())
+            .and_then(|v| v.parse::<i32>().ok().filter(|n| n.to_string() == v))
             .filter(|v| range.contains(v))
     };
     match dirs {
         [y, m] => match (value(y, "year", 1900..=2999), value(m, "month", 1..=12)) {
             (Some(year), Some(month)) => Ok(Some(Some((year, month)))),
             _ => Err(layout_error(format!(
-                "partition folder {y}/{m} is not year=YYYY/month=M (month 1 to 12)"
+                "partition folder {y}/{m} is not year=YYYY/month=M (month 1 to 12, without a \
+                 leading zero: month=01 would not match `month = 1`)"
             ))),
         },
         _ => Err(layout_error(format!(

@@ -13,6 +13,7 @@ pub mod config;
 pub mod contract;
 mod discover;
 pub mod error;
+pub mod readers;
 mod register;
 pub mod risk;
 pub mod store;
@@ -36,6 +37,11 @@ pub struct OpenOptions {
     /// Object-store settings from flags; they override the config file,
     /// which overrides `AWS_*` variables.
     pub storage: StorageConfig,
+    /// Leave out (and list in [`DiscoveredTable::skipped`]) the files that
+    /// cannot be read or break the contract, instead of failing: a server
+    /// keeps serving the published risk tables and the other files when
+    /// one declarations file is damaged.
+    pub skip_bad_files: bool,
     /// Where the published risk tables are read from, relative to the
     /// root: `""` (default) for the warehouse's own, or a backtest's root
     /// (`risk/backtests/as_of=DATE`).
@@ -83,7 +89,9 @@ impl Warehouse {
         let mut tables = Vec::new();
         for contract in contract::TABLES {
             let mapping = config.mapping(contract.name);
-            if let Some(table) = discover::discover(&location, contract, mapping).await? {
+            if let Some(table) =
+                discover::discover(&location, contract, mapping, options.skip_bad_files).await?
+            {
                 tables.push(table);
             }
         }
@@ -139,6 +147,18 @@ impl Warehouse {
 
     pub fn risk_snapshot(&self) -> Option<&risk::Snapshot> {
         self.risk.as_ref()
+    }
+
+    /// Leases the files of the published risk tables this warehouse was
+    /// opened with, for a reader that lives longer than a refresh (a
+    /// server, an interactive shell), and keeps the lease alive; `None`
+    /// when nothing was published.
+    pub async fn hold_risk_files(&self, reader: &str) -> Result<Option<readers::LeaseHolder>> {
+        let Some(snapshot) = &self.risk else {
+            return Ok(None);
+        };
+        let lease = readers::Lease::take(&self.location, &self.risk_root, snapshot, reader).await?;
+        Ok(Some(lease.hold()))
     }
 
     /// Registers the object store and every present table in `ctx`:

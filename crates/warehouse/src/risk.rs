@@ -183,17 +183,18 @@ pub static SCORES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
-/// `risk.rejects`: declaration items that could not be scored, and why.
+/// `risk.rejects`: declaration items that could not be scored, and why
+/// (a missing key or value is itself a reason, so they may be NULL here).
 pub static REJECTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     fields(&[
-        ("declaration_id", text(), false),
-        ("item_no", DataType::Int32, false),
-        ("declaration_date", DataType::Date32, false),
+        ("declaration_id", text(), true),
+        ("item_no", DataType::Int32, true),
+        ("declaration_date", DataType::Date32, true),
         ("year", DataType::Int32, false),
         ("month", DataType::Int32, false),
-        ("importer_id", text(), false),
-        ("hs_code", text(), false),
-        ("customs_value", money(), false),
+        ("importer_id", text(), true),
+        ("hs_code", text(), true),
+        ("customs_value", money(), true),
         ("quantity", DataType::Float64, true),
         ("quantity_unit", text(), true),
         ("reason", text(), false),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::datasource::listing::ListingTableUrl;
 use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -143,6 +144,30 @@ impl Location {
         url
     }
 
+    /// Whether writing to `target` (a path or URL, read as DataFusion reads
+    /// the target of `COPY ... TO`: scheme in any case, `file:` with or
+    /// without slashes or `localhost`, relative paths, symlinks) would
+    /// write under this warehouse's root. The one check every write path
+    /// uses; a target that cannot be resolved counts as inside.
+    pub fn contains_target(&self, target: &str) -> bool {
+        let Ok(url) = ListingTableUrl::parse(target) else {
+            return true;
+        };
+        if url.scheme() != "file" {
+            return url.object_store().as_str() == self.store_url.as_str()
+                && url.prefix().prefix_matches(&self.prefix);
+        }
+        // Every `file:` URL is the one local file system, whatever its host.
+        let Some(root) = self.local_dir(&self.prefix) else {
+            return false;
+        };
+        let written = std::path::Path::new("/").join(url.prefix().as_ref());
+        match (resolve_existing(&written), std::fs::canonicalize(&root)) {
+            (Some(written), Ok(root)) => written.starts_with(root),
+            _ => true,
+        }
+    }
+
     /// `path` relative to the root, for messages.
     pub fn relative<'a>(&self, path: &'a Path) -> String {
         match path.prefix_match(&self.prefix) {
@@ -153,6 +178,36 @@ impl Location {
             None => path.to_string(),
         }
     }
+}
+
+/// `path` with `.` and `..` resolved and the symlinks of its deepest
+/// existing ancestor followed (the rest does not exist yet); `None` when
+/// that ancestor cannot be resolved (a dangling symlink, no permission).
+fn resolve_existing(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::path::{Component, PathBuf};
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let mut existing = normal.as_path();
+    let mut rest = Vec::new();
+    // `symlink_metadata`: a dangling symlink exists, and canonicalising it
+    // fails, so a write through it is refused.
+    while existing.symlink_metadata().is_err() {
+        rest.push(existing.file_name()?.to_owned());
+        existing = existing.parent()?;
+    }
+    let mut resolved = std::fs::canonicalize(existing).ok()?;
+    for part in rest.into_iter().rev() {
+        resolved.push(part);
+    }
+    Some(resolved)
 }
 
 #[cfg(test)]
@@ -197,5 +252,64 @@ mod tests {
             "{url}"
         );
         assert_eq!(loc.relative(&loc.child("a/b.parquet")), "a/b.parquet");
+    }
+
+    #[test]
+    fn every_spelling_of_a_warehouse_file_is_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path().join("wh");
+        std::fs::create_dir_all(wh.join("declarations/year=2026/month=10")).unwrap();
+        let loc = Location::resolve(wh.to_str().unwrap(), &StorageConfig::default()).unwrap();
+        let real = std::fs::canonicalize(&wh).unwrap();
+        let file = "declarations/year=2026/month=10/part-0.parquet";
+        let abs = format!("{}/{file}", real.display());
+        let inside = [
+            abs.clone(),
+            format!("file://{abs}"),
+            format!("file:{abs}"),
+            format!("FILE://{abs}"),
+            format!("File:{abs}"),
+            format!("file://localhost{abs}"),
+            format!("file:///{abs}"),
+            format!("{}/../wh/{file}", real.display()),
+            format!("{}/./{file}", real.display()),
+            real.display().to_string(),
+            format!("file://{}/", real.display()),
+        ];
+        for target in &inside {
+            assert!(loc.contains_target(target), "{target} must count as inside");
+        }
+        // A symlink outside that leads inside, and a dangling one.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&wh, &link).unwrap();
+        assert!(loc.contains_target(&format!("{}/{file}", link.display())));
+        let dangling = dir.path().join("dangling.parquet");
+        std::os::unix::fs::symlink(dir.path().join("nowhere/x"), &dangling).unwrap();
+        assert!(loc.contains_target(dangling.to_str().unwrap()));
+        // Beside the warehouse, and a folder whose name starts the same.
+        let outside = [
+            format!("{}/out.parquet", dir.path().display()),
+            format!("file://{}/wh2/x.parquet", dir.path().display()),
+            format!("{}/whx/y.csv", dir.path().display()),
+        ];
+        for target in &outside {
+            assert!(!loc.contains_target(target), "{target} is outside");
+        }
+    }
+
+    #[test]
+    fn s3_targets_compare_bucket_and_prefix() {
+        let storage = StorageConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: Some("us-east-1".into()),
+            path_style: Some(true),
+            allow_http: None,
+        };
+        let loc = Location::resolve("s3://customs/gt/wh", &storage).unwrap();
+        assert!(loc.contains_target("s3://customs/gt/wh/declarations/x.parquet"));
+        assert!(loc.contains_target("S3://customs/gt/wh/"));
+        assert!(!loc.contains_target("s3://customs/gt/wh2/x.parquet"));
+        assert!(!loc.contains_target("s3://other/gt/wh/x.parquet"));
+        assert!(!loc.contains_target("/tmp/x.parquet"));
     }
 }

@@ -1,0 +1,228 @@
+//! `aduana check`: the contract, then the data.
+//!
+//! Opening a warehouse checks every file's footer against the contract
+//! (columns, types, layout). Footers say nothing of the rows, so `check`
+//! then reads the declarations themselves: every data page of each file
+//! (a corrupt page is named with its file), every row through the rules
+//! the refresh rejects by (a date outside its partition, a non-finite
+//! number, a missing key; `aduana_engine::validity`), and the keys for
+//! duplicates. On large warehouses it reads the most recent files up to
+//! [`SAMPLE_ROWS`] rows and says so; `--full` reads everything.
+
+use std::collections::BTreeMap;
+
+use aduana_engine::{EngineOptions, Session};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Int64Type;
+use clap::Args;
+use datafusion::prelude::SessionContext;
+
+use crate::cli::{Error, WarehouseArgs};
+
+/// Rows read by a sampled check.
+pub const SAMPLE_ROWS: u64 = 2_000_000;
+
+/// The table name a file is read under while it is checked.
+const FILE_TABLE: &str = "aduana_check_file";
+
+#[derive(Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Read every declarations file, not only the most recent ones
+    #[arg(long)]
+    pub full: bool,
+}
+
+/// What was found in the rows: per reason, the items and the first file
+/// and declaration with it.
+#[derive(Default)]
+struct Findings {
+    rejects: BTreeMap<String, (u64, String, String)>,
+    unreadable: Vec<String>,
+}
+
+pub async fn run(args: CheckArgs) -> Result<(), Error> {
+    let warehouse = args.warehouse.open().await?;
+    println!(
+        "warehouse {}: every file conforms to the contract",
+        warehouse.location().display
+    );
+    for table in warehouse.tables() {
+        let months: Vec<(i32, i32)> = table.files.iter().filter_map(|f| f.partition).collect();
+        let span = match (months.iter().min(), months.iter().max()) {
+            (Some(a), Some(b)) => format!(", {}-{:02} to {}-{:02}", a.0, a.1, b.0, b.1),
+            _ => String::new(),
+        };
+        let mapped = if table.mapping.is_some() {
+            ", mapped by config"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<28} {:>12} rows in {} file(s){span}{mapped}",
+            table.contract.qualified_name(),
+            table.rows(),
+            table.files.len()
+        );
+    }
+    let Some(declarations) = warehouse.table("declarations").cloned() else {
+        return Ok(());
+    };
+    // The most recent files first: they are what the next refresh scores.
+    let mut files = declarations.files.clone();
+    files.sort_by(|a, b| {
+        b.partition
+            .cmp(&a.partition)
+            .then(b.meta.location.cmp(&a.meta.location))
+    });
+    let total_rows: u64 = files.iter().map(|f| f.rows).sum();
+    let mut read_rows = 0;
+    let chosen: Vec<_> = files
+        .into_iter()
+        .take_while(|f| {
+            let take = args.full || read_rows < SAMPLE_ROWS;
+            read_rows += if take { f.rows } else { 0 };
+            take
+        })
+        .collect();
+    let session = Session::open(
+        warehouse.clone(),
+        &EngineOptions {
+            skip_model: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let ctx = session.context();
+    let mut findings = Findings::default();
+    for file in &chosen {
+        let name = warehouse.location().relative(&file.meta.location);
+        if let Err(e) = check_file(ctx, &warehouse, file, &name, &mut findings).await {
+            findings
+                .unreadable
+                .push(format!("{name}: {}", one_line(&e.to_string())));
+        }
+        let _ = ctx.deregister_table(FILE_TABLE);
+    }
+    let locations: Vec<_> = chosen.iter().map(|f| f.meta.location.clone()).collect();
+    let duplicates = if findings.unreadable.is_empty() {
+        duplicate_keys(ctx, &warehouse, &locations).await?
+    } else {
+        0
+    };
+
+    let sampled = if chosen.len() < declarations.files.len() {
+        format!(
+            " (the most recent; `aduana check --full` reads all {} files, {total_rows} rows)",
+            declarations.files.len()
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "data: read {} of {} declarations files, {read_rows} rows{sampled}",
+        chosen.len(),
+        declarations.files.len()
+    );
+    let rejected: u64 = findings.rejects.values().map(|(n, _, _)| n).sum();
+    for (reason, (items, file, declaration)) in &findings.rejects {
+        println!("  {items:>10} item(s): {reason} (first: {file}, declaration {declaration})");
+    }
+    for failure in &findings.unreadable {
+        println!("  unreadable: {failure}");
+    }
+    if duplicates > 0 {
+        println!(
+            "  {duplicates:>10} (declaration_id, item_no) key(s) appear more than once: their items would be scored and counted twice"
+        );
+    }
+    if rejected == 0 && findings.unreadable.is_empty() && duplicates == 0 {
+        println!("  every row read can be scored; no duplicate keys");
+        return Ok(());
+    }
+    Err(format!(
+        "the data does not conform: {rejected} item(s) the refresh would reject, {} unreadable \
+         file(s), {duplicates} duplicate key(s) (listed above)",
+        findings.unreadable.len()
+    )
+    .into())
+}
+
+/// Reads one file through the reject rules, with its partition's year and
+/// month as literals (a table over one file has no partition columns).
+async fn check_file(
+    ctx: &SessionContext,
+    warehouse: &aduana_warehouse::Warehouse,
+    file: &aduana_warehouse::DataFile,
+    name: &str,
+    findings: &mut Findings,
+) -> Result<(), Error> {
+    let table = warehouse
+        .table_over_files(
+            ctx,
+            "declarations",
+            std::slice::from_ref(&file.meta.location),
+        )?
+        .ok_or("no declarations table")?;
+    ctx.register_table(FILE_TABLE, table)?;
+    let (year, month) = match file.partition {
+        Some((y, m)) => (y.to_string(), m.to_string()),
+        None => (
+            "date_part('year', declaration_date)".into(),
+            "date_part('month', declaration_date)".into(),
+        ),
+    };
+    let reason = aduana_engine::validity::reject_reason_in(&year, &month);
+    let sql = format!(
+        "SELECT reason, COUNT(*) AS items, MIN(declaration_id) AS example
+         FROM (SELECT {reason} AS reason, declaration_id FROM {FILE_TABLE})
+         WHERE reason IS NOT NULL GROUP BY reason"
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    for batch in batches {
+        let reasons = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let examples = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Utf8)?;
+        let (reasons, examples) = (reasons.as_string::<i32>(), examples.as_string::<i32>());
+        let items = batch.column(1).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let example = if examples.is_null(row) {
+                "(none)".to_string()
+            } else {
+                examples.value(row).to_string()
+            };
+            let entry = findings
+                .rejects
+                .entry(reasons.value(row).to_string())
+                .or_insert((0, name.to_string(), example));
+            entry.0 += items.value(row) as u64;
+        }
+    }
+    Ok(())
+}
+
+/// How many (declaration_id, item_no) keys appear more than once in `files`.
+async fn duplicate_keys(
+    ctx: &SessionContext,
+    warehouse: &aduana_warehouse::Warehouse,
+    files: &[object_store::path::Path],
+) -> Result<u64, Error> {
+    let Some(table) = warehouse.table_over_files(ctx, "declarations", files)? else {
+        return Ok(0);
+    };
+    ctx.register_table(FILE_TABLE, table)?;
+    let batches = ctx
+        .sql(&format!(
+            "SELECT COUNT(*) FROM (SELECT declaration_id, item_no FROM {FILE_TABLE}
+             GROUP BY declaration_id, item_no HAVING COUNT(*) > 1)"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let _ = ctx.deregister_table(FILE_TABLE);
+    Ok(batches[0].column(0).as_primitive::<Int64Type>().value(0) as u64)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
