@@ -810,7 +810,10 @@ async fn hold_risk_files(
         aduana_refresh::host_name(),
         std::process::id()
     );
-    Ok(session.warehouse().hold_risk_files(&reader).await?)
+    Ok(session
+        .warehouse()
+        .hold_risk_files(&reader, session.model_version().as_deref())
+        .await?)
 }
 
 /// Resolves on SIGTERM (what service managers and Kubernetes send) or

@@ -272,6 +272,12 @@ fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
     assert!(
         text(&body).contains("importer &quot;NOBODY-0&quot; has no published declaration items")
     );
+    // Its audit files answer as its page does (issue 17: a 200 with an
+    // empty file was served).
+    for file in ["audit.csv", "audit.parquet"] {
+        let (status, _, _) = server.get(&format!("/traders/NOBODY-0/{file}"), None);
+        assert_eq!(status, 404, "{file}");
+    }
     let (status, _, body) = server.get("/traders?sort=items;DROP", None);
     assert_eq!(status, 400);
     assert!(text(&body).contains("cannot sort by"));

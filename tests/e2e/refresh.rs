@@ -347,7 +347,11 @@ fn one_refresh_at_a_time() {
     let out = refresh(&uri, &[]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("another refresh is running"),
+        stderr(&out).contains("another refresh is running")
+            && stderr(&out).contains(&format!(
+                "lock file://{}/risk/_lock",
+                std::fs::canonicalize(root).unwrap().display()
+            )),
         "{}",
         stderr(&out)
     );
@@ -855,7 +859,30 @@ fn a_running_server_keeps_its_tables_across_refreshes() {
     let status = server.terminate(std::time::Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     assert!(!leases[0].exists(), "the lease is released on shutdown");
+    // A model version a killed build left behind two days ago is collected;
+    // the versions in use stay.
+    let orphan = root.join("risk/model/orphan-version");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("prices.parquet"), b"left by a killed build").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(orphan.join("prices.parquet"))
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
     ok(&refresh(&uri, &["--rebuild-model"]));
+    assert!(
+        !orphan.join("prices.parquet").exists(),
+        "orphan model version collected"
+    );
+    let current = std::fs::read_to_string(root.join("risk/model/CURRENT")).unwrap();
+    assert!(
+        root.join("risk/model")
+            .join(current.trim())
+            .join("manifest.toml")
+            .exists()
+    );
     assert!(
         first.is_disjoint(&table_files(root)),
         "released files are collected"
@@ -933,6 +960,21 @@ fn poisoned_rows_are_rejected_and_never_reach_the_model() {
             )),
         )
     });
+    // Without statistics, so the NULL importer passes the footer check (with
+    // them, opening names the file) and reaches the rows.
+    let path = root.join(&file);
+    let batch = read_parquet(&path);
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&path).unwrap(),
+        batch.schema(),
+        Some(properties),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
     let out = ok(&refresh(&uri, &["--rebuild-model"]));
     let manifest = run_manifest(root, &out);
     assert_eq!(manifest["rows_rejected"], 6, "{out}");

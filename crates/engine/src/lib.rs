@@ -103,6 +103,7 @@ pub struct Session {
     ctx: SessionContext,
     warehouse: Warehouse,
     has_model: bool,
+    model_version: Option<String>,
     functions: Arc<cluster::FunctionResolver>,
 }
 
@@ -225,8 +226,9 @@ impl Session {
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
         guards::register(&ctx)?;
-        if let Some(loaded) = model.get() {
-            register_price_profiles(&ctx, location, &root, &loaded.manifest.version)?;
+        let model_version = model.get().map(|loaded| loaded.manifest.version.clone());
+        if let Some(version) = &model_version {
+            register_price_profiles(&ctx, location, &root, version)?;
         }
         if has_model {
             // Planned now, run per query: DataFusion prunes the columns a
@@ -238,6 +240,7 @@ impl Session {
             ctx,
             warehouse,
             has_model,
+            model_version,
             functions,
         })
     }
@@ -246,6 +249,11 @@ impl Session {
     /// `scored_items` view need one).
     pub fn has_model(&self) -> bool {
         self.has_model
+    }
+
+    /// The version of the risk model the session loaded.
+    pub fn model_version(&self) -> Option<String> {
+        self.model_version.clone()
     }
 
     pub fn context(&self) -> &SessionContext {

@@ -837,6 +837,69 @@ async fn get(store: &dyn ObjectStore, location: &Path) -> Result<Option<Bytes>> 
     })
 }
 
+/// Deletes the model versions under `root` that are neither current nor in
+/// `keep` and whose newest file is older than `older_than` (a version a
+/// killed build left without making it current, or one superseded long
+/// ago). Returns the versions deleted.
+pub async fn collect_versions(
+    store: &dyn ObjectStore,
+    root: &Path,
+    keep: &std::collections::BTreeSet<String>,
+    older_than: std::time::Duration,
+) -> Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let dir = path(root, &[MODEL_DIR]);
+    let storage = |source| ModelError::Storage {
+        location: dir.to_string(),
+        source,
+    };
+    let current = current_version(store, root).await?;
+    let objects: Vec<_> = store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .map_err(storage)?;
+    let mut versions: std::collections::BTreeMap<
+        String,
+        (chrono::DateTime<chrono::Utc>, Vec<Path>),
+    > = Default::default();
+    for meta in objects {
+        let Some(version) = meta.location.prefix_match(&dir).and_then(|mut parts| {
+            let first = parts.next()?;
+            // Files directly under model/ (CURRENT) are not versions.
+            parts.next().map(|_| first.as_ref().to_string())
+        }) else {
+            continue;
+        };
+        let entry = versions
+            .entry(version)
+            .or_insert((meta.last_modified, Vec::new()));
+        entry.0 = entry.0.max(meta.last_modified);
+        entry.1.push(meta.location);
+    }
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+    let mut deleted = Vec::new();
+    for (version, (newest, files)) in versions {
+        if Some(&version) == current.as_ref() || keep.contains(&version) || newest > cutoff {
+            continue;
+        }
+        for file in files {
+            match store.delete(&file).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(ModelError::Storage {
+                        location: file.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        deleted.push(version);
+    }
+    Ok(deleted)
+}
+
 /// The current model version of the warehouse at `root`; `Ok(None)` when
 /// no model was ever built.
 pub async fn current_version(store: &dyn ObjectStore, root: &Path) -> Result<Option<String>> {

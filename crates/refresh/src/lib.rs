@@ -59,16 +59,14 @@ async fn refuse_duplicates(session: &Session, key: &str, year: i32, month: i32) 
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(());
     };
-    let ids = batch.column(0).as_string::<i32>();
-    let items = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)?;
-    let items = items.as_primitive::<arrow::datatypes::Int64Type>();
-    let copies = batch
-        .column(2)
-        .as_primitive::<arrow::datatypes::Int64Type>();
-    let keys = batch
-        .column(3)
-        .as_primitive::<arrow::datatypes::Int64Type>()
-        .value(0);
+    use arrow::datatypes::{DataType, Int64Type};
+    let column = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
+    let (ids, items) = (column(0, &DataType::Utf8)?, column(1, &DataType::Int64)?);
+    let (copies, keys) = (column(2, &DataType::Int64)?, column(3, &DataType::Int64)?);
+    let ids = ids.as_string::<i32>();
+    let items = items.as_primitive::<Int64Type>();
+    let copies = copies.as_primitive::<Int64Type>();
+    let keys = keys.as_primitive::<Int64Type>().value(0);
     let examples: Vec<String> = (0..batch.num_rows())
         .map(|i| {
             format!(
@@ -94,6 +92,8 @@ async fn refuse_duplicates(session: &Session, key: &str, year: i32, month: i32) 
 /// rejected (`aduana_engine::validity`).
 const FORMAT_VERSION: &str = "3";
 const STAGING_DIR: &str = "risk/_staging";
+/// Model versions no snapshot or reader uses are deleted once this old.
+const MODEL_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 const LOCK_FILE: &str = "risk/_lock";
 
 /// What to refresh and how.
@@ -1089,13 +1089,24 @@ impl Run<'_> {
     /// queries that planned against it) nor a live reader's lease names
     /// (a server still reading an older snapshot), and this run's staging.
     async fn collect_garbage(&self, new: &Snapshot, previous: Option<&Snapshot>) -> Result<()> {
-        let pinned = aduana_warehouse::readers::pinned_files(&self.location, &self.root).await?;
+        let pinned = aduana_warehouse::readers::pinned(&self.location, &self.root).await?;
         let keep: BTreeSet<Path> = new
             .files()
             .chain(previous.into_iter().flat_map(|p| p.files()))
-            .chain(pinned.iter().map(String::as_str))
+            .chain(pinned.files.iter().map(String::as_str))
             .map(|f| self.path(f))
             .collect();
+        // Model versions: the current one, the published and previous
+        // snapshots', the ones live readers loaded; the rest once a day old
+        // (a build killed before it became current leaves its version).
+        let models: BTreeSet<String> = [Some(new), previous]
+            .into_iter()
+            .flatten()
+            .map(|s| s.model_version.clone())
+            .chain(pinned.model_versions)
+            .collect();
+        aduana_model::collect_versions(self.store().as_ref(), &self.path(""), &models, MODEL_GRACE)
+            .await?;
         for dir in [risk::SCORES_DIR, risk::REJECTS_DIR, risk::TRADER_RISK_DIR] {
             self.delete_all(&self.path(dir), |p| !keep.contains(p))
                 .await?;

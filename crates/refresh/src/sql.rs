@@ -45,7 +45,7 @@ pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
 /// how many there are): a copy would be scored and counted twice.
 pub fn partition_duplicates(year: i32, month: i32) -> String {
     format!(
-        "SELECT CAST(declaration_id AS VARCHAR) AS declaration_id, item_no, copies,
+        "SELECT declaration_id, item_no, copies,
                 COUNT(*) OVER () AS keys
          FROM (SELECT declaration_id, item_no, COUNT(*) AS copies FROM declarations
                WHERE year = {year} AND month = {month}

@@ -150,14 +150,25 @@ impl Warehouse {
     }
 
     /// Leases the files of the published risk tables this warehouse was
-    /// opened with, for a reader that lives longer than a refresh (a
-    /// server, an interactive shell), and keeps the lease alive; `None`
-    /// when nothing was published.
-    pub async fn hold_risk_files(&self, reader: &str) -> Result<Option<readers::LeaseHolder>> {
-        let Some(snapshot) = &self.risk else {
+    /// opened with and the model version a session loaded, for a reader
+    /// that lives longer than a refresh (a server, an interactive shell),
+    /// and keeps the lease alive; `None` when there is nothing to keep.
+    pub async fn hold_risk_files(
+        &self,
+        reader: &str,
+        model_version: Option<&str>,
+    ) -> Result<Option<readers::LeaseHolder>> {
+        if self.risk.is_none() && model_version.is_none() {
             return Ok(None);
-        };
-        let lease = readers::Lease::take(&self.location, &self.risk_root, snapshot, reader).await?;
+        }
+        let lease = readers::Lease::take(
+            &self.location,
+            &self.risk_root,
+            self.risk.as_ref(),
+            model_version,
+            reader,
+        )
+        .await?;
         Ok(Some(lease.hold()))
     }
 

@@ -40,6 +40,18 @@ struct LeaseFile {
     run_id: String,
     /// Relative to the risk root, as the snapshot lists them.
     files: Vec<String>,
+    /// The risk model version the reader loaded (its files are read while
+    /// it runs, e.g. as `risk.price_profiles`).
+    #[serde(default)]
+    model_version: Option<String>,
+}
+
+/// What live leases keep.
+#[derive(Debug, Default)]
+pub struct Pinned {
+    /// Risk-table files, relative to the risk root.
+    pub files: BTreeSet<String>,
+    pub model_versions: BTreeSet<String>,
 }
 
 /// A lease written to the store; [`Lease::hold`] keeps it alive.
@@ -52,11 +64,13 @@ pub struct Lease {
 
 impl Lease {
     /// Writes a lease on the files of `snapshot` (under `root`, `""` for
-    /// the warehouse's own) for `reader` (e.g. `serve-HOST-PID`).
+    /// the warehouse's own) and on `model_version`, for `reader` (e.g.
+    /// `serve-HOST-PID`).
     pub async fn take(
         location: &Location,
         root: &str,
-        snapshot: &Snapshot,
+        snapshot: Option<&Snapshot>,
+        model_version: Option<&str>,
         reader: &str,
     ) -> Result<Lease> {
         let name: String = reader
@@ -72,8 +86,11 @@ impl Lease {
         let path = location.child(&join(root, &format!("{READERS_DIR}/{name}.json")));
         let body = serde_json::to_vec_pretty(&LeaseFile {
             reader: reader.to_string(),
-            run_id: snapshot.run_id.clone(),
-            files: snapshot.files().map(str::to_string).collect(),
+            run_id: snapshot.map(|s| s.run_id.clone()).unwrap_or_default(),
+            files: snapshot
+                .map(|s| s.files().map(str::to_string).collect())
+                .unwrap_or_default(),
+            model_version: model_version.map(str::to_string),
         })
         .expect("a lease serialises");
         let lease = Lease {
@@ -159,11 +176,11 @@ impl Drop for LeaseHolder {
     }
 }
 
-/// The files (relative to `root`) that live leases name. Leases past
-/// [`LEASE_TTL`] are deleted; an unreadable lease counts as alive until it
-/// expires, with nothing pinned (a reader never writes one, so it is
-/// damage, and the reader's files are then unprotected: say so).
-pub async fn pinned_files(location: &Location, root: &str) -> Result<BTreeSet<String>> {
+/// The files (relative to `root`) and model versions that live leases
+/// name. Leases past [`LEASE_TTL`] are deleted; an unreadable lease pins
+/// nothing (a reader never writes one, so it is damage, and its reader's
+/// files are then unprotected: say so).
+pub async fn pinned(location: &Location, root: &str) -> Result<Pinned> {
     let dir = location.child(&join(root, READERS_DIR));
     let leases: Vec<_> = location
         .store
@@ -176,7 +193,7 @@ pub async fn pinned_files(location: &Location, root: &str) -> Result<BTreeSet<St
         })?;
     let now = chrono::Utc::now();
     let ttl = chrono::Duration::from_std(LEASE_TTL).expect("a small duration");
-    let mut pinned = BTreeSet::new();
+    let mut pinned = Pinned::default();
     for meta in leases {
         if meta.last_modified + ttl < now {
             match location.store.delete(&meta.location).await {
@@ -201,7 +218,10 @@ pub async fn pinned_files(location: &Location, root: &str) -> Result<BTreeSet<St
             source,
         })?;
         match serde_json::from_slice::<LeaseFile>(&bytes) {
-            Ok(lease) => pinned.extend(lease.files),
+            Ok(lease) => {
+                pinned.files.extend(lease.files);
+                pinned.model_versions.extend(lease.model_version);
+            }
             Err(e) => eprintln!(
                 "warning: reader lease {} is not readable ({e}); it protects nothing",
                 location.relative(&meta.location)
@@ -247,27 +267,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let location =
             Location::resolve(dir.path().to_str().unwrap(), &StorageConfig::default()).unwrap();
-        assert!(pinned_files(&location, "").await.unwrap().is_empty());
-        let a = Lease::take(
-            &location,
-            "",
-            &snapshot("r1", "risk/a.parquet"),
-            "serve-h-1",
-        )
-        .await
-        .unwrap()
-        .hold();
-        let b = Lease::take(
-            &location,
-            "",
-            &snapshot("r2", "risk/b.parquet"),
-            "shell h/2",
-        )
-        .await
-        .unwrap();
-        let pinned = pinned_files(&location, "").await.unwrap();
+        assert!(pinned(&location, "").await.unwrap().files.is_empty());
+        let first = snapshot("r1", "risk/a.parquet");
+        let a = Lease::take(&location, "", Some(&first), Some("m1"), "serve-h-1")
+            .await
+            .unwrap()
+            .hold();
+        let second = snapshot("r2", "risk/b.parquet");
+        let b = Lease::take(&location, "", Some(&second), None, "shell h/2")
+            .await
+            .unwrap();
+        let kept = pinned(&location, "").await.unwrap();
+        assert_eq!(kept.model_versions.into_iter().collect::<Vec<_>>(), ["m1"]);
         assert_eq!(
-            pinned.into_iter().collect::<Vec<_>>(),
+            kept.files.into_iter().collect::<Vec<_>>(),
             [
                 "risk/a.parquet",
                 "risk/a.parquet.traders",
@@ -287,7 +300,8 @@ mod tests {
             .set_modified(long_ago)
             .unwrap();
         drop(b);
-        assert!(pinned_files(&location, "").await.unwrap().is_empty());
+        let kept = pinned(&location, "").await.unwrap();
+        assert!(kept.files.is_empty() && kept.model_versions.is_empty());
         assert!(!stale.exists());
         assert_eq!(
             std::fs::read_dir(dir.path().join(READERS_DIR))
