@@ -12,8 +12,9 @@
 //!   the result would be and refuses past [`MAX_VALUE_BYTES`] for one value
 //!   or [`MAX_BATCH_BYTES`] for one batch;
 //! - [`JoinSizeLimit`], a physical optimiser rule, refuses a cross or
-//!   nested-loop join whose inputs' row estimates multiply past
-//!   [`MAX_JOIN_PAIRS`].
+//!   nested-loop join whose build side is estimated past
+//!   [`MAX_BUILD_ROWS`] rows, or whose inputs multiply past
+//!   [`MAX_JOIN_PAIRS`] pairs.
 //!
 //! Both fail with DataFusion's "resources exhausted" error, which servers
 //! answer as RESOURCE_EXHAUSTED.
@@ -43,8 +44,12 @@ pub const MAX_VALUE_BYTES: u64 = 64 << 20;
 /// The most one call of a function may build over a batch.
 pub const MAX_BATCH_BYTES: u64 = 512 << 20;
 
-/// The most row pairs a cross or nested-loop join may consider.
-pub const MAX_JOIN_PAIRS: f64 = 1e10;
+/// The most rows a cross or nested-loop join may hold as its build side.
+pub const MAX_BUILD_ROWS: f64 = 1e9;
+
+/// The most row pairs a cross or nested-loop join may compare: 10^12 at a
+/// billion a second is a quarter of an hour.
+pub const MAX_JOIN_PAIRS: f64 = 1e12;
 
 /// How a function's result size follows from its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -262,9 +267,14 @@ fn text_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<u64>> {
         .collect())
 }
 
-/// Refuses cross and nested-loop joins whose inputs' row estimates
-/// multiply past [`MAX_JOIN_PAIRS`] (run last among the physical rules, on
-/// the plan as it will execute).
+/// Refuses a cross or nested-loop join whose build side (the input it
+/// holds in memory, its first) is estimated past [`MAX_BUILD_ROWS`] rows
+/// (run last among the physical rules, on the plan as it will execute).
+/// The build side's batches are charged to the memory pool by their bytes,
+/// and a batch without columns (`count(*)` over a cross join) weighs
+/// nothing, so a join of joins could hold billions of them unaccounted.
+/// The probe side streams and only costs time, which `--query-timeout`
+/// bounds.
 #[derive(Debug, Default)]
 pub struct JoinSizeLimit;
 
@@ -278,21 +288,35 @@ impl PhysicalOptimizerRule for JoinSizeLimit {
         plan.apply(|node| {
             let node_plan: &dyn ExecutionPlan = node.as_ref();
             if node_plan.is::<CrossJoinExec>() || node_plan.is::<NestedLoopJoinExec>() {
-                let mut pairs = 1f64;
-                for child in node.children() {
+                let rows = |child: &Arc<dyn ExecutionPlan>| -> Result<Option<f64>> {
                     let estimate = statistics.compute(child.as_ref(), &StatisticsArgs::new())?;
-                    match estimate.num_rows.get_value() {
-                        Some(&rows) => pairs *= rows as f64,
-                        None => return Ok(TreeNodeRecursion::Continue),
-                    }
-                }
-                if pairs > MAX_JOIN_PAIRS {
-                    return Err(DataFusionError::ResourcesExhausted(format!(
+                    Ok(estimate.num_rows.get_value().map(|&n| n as f64))
+                };
+                let children = node.children();
+                let (build, probe) = (rows(children[0])?, rows(children[1])?);
+                let refused = |what: String| {
+                    Err(DataFusionError::ResourcesExhausted(format!(
                         "a join without an equality condition (a cross join, or a join on \
-                         inequalities) would compare about {pairs:.1e} pairs of rows; Aduana \
-                         refuses more than {MAX_JOIN_PAIRS:.0e}: add a join condition or filter \
-                         the inputs first"
-                    )));
+                         inequalities) would {what}: add a join condition or filter the inputs \
+                         first"
+                    )))
+                };
+                if let Some(build) = build.filter(|&n| n > MAX_BUILD_ROWS) {
+                    return refused(format!(
+                        "hold about {build:.1e} rows of its first input in memory; Aduana \
+                         refuses more than {MAX_BUILD_ROWS:.0e}"
+                    ));
+                }
+                // An overflowing estimate is absent: no estimate is no proof.
+                let pairs = match (build, probe) {
+                    (Some(b), Some(p)) => b * p,
+                    _ => 0.0,
+                };
+                if pairs > MAX_JOIN_PAIRS {
+                    return refused(format!(
+                        "compare about {pairs:.1e} pairs of rows, more than could finish \
+                         (Aduana refuses more than {MAX_JOIN_PAIRS:.0e})"
+                    ));
                 }
             }
             Ok(TreeNodeRecursion::Continue)
@@ -376,13 +400,19 @@ mod tests {
         // answers count(*) and the joins would have to run.
         let tables: Vec<String> = (0..20).map(|i| format!("t r{i}")).collect();
         let err = error_of(&ctx, &format!("SELECT count(*) FROM {}", tables.join(", "))).await;
-        assert!(err.contains("pairs of rows"), "{err}");
+        assert!(
+            err.contains("rows of its first input") || err.contains("pairs of rows"),
+            "{err}"
+        );
         let err = error_of(
             &ctx,
-            &format!("SELECT sum(r0.x) FROM {}", tables[..12].join(", ")),
+            &format!("SELECT sum(r0.x) FROM {}", tables[..13].join(", ")),
         )
         .await;
-        assert!(err.contains("pairs of rows"), "{err}");
+        assert!(
+            err.contains("rows of its first input") || err.contains("pairs of rows"),
+            "{err}"
+        );
         let small = ctx
             .sql("SELECT count(*) AS n FROM t a, t b, t c")
             .await
