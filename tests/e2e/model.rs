@@ -575,3 +575,58 @@ fn revenue_at_risk_concentrates_on_fraud() {
         assert!(edge.contains("|            |          |"), "NULL for a zero value or a malformed code:\n{edge}");
     });
 }
+
+/// Issue 18 (what exports lack): a warehouse shaped like a public export,
+/// with net mass but no quantity, no quantity unit and no goods
+/// descriptions. The model learns per-kg price cells, every item with a
+/// net mass gets a valuation z-score, undervaluation still ranks well, and
+/// no risk score is NULL (no description is no classification evidence).
+#[test]
+fn exports_without_quantity_or_descriptions_are_valued_per_kg() {
+    use arrow::array::new_null_array;
+    let wh = generate(120_000, 12);
+    for file in parquet_files(&wh.path().join("declarations")) {
+        let mut batch = read_parquet(&file);
+        for name in ["quantity", "quantity_unit", "description"] {
+            let field = batch.schema().field_with_name(name).unwrap().clone();
+            let nulls = new_null_array(field.data_type(), batch.num_rows());
+            batch = replace_column(&batch, name, Some((field.with_nullable(true), nulls)));
+        }
+        write_parquet(&file, &batch);
+    }
+    let out = build(&wh, &["--through", "2026-07-31"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    runtime().block_on(async {
+        let s = truth_session(&wh).await;
+        let from = format!("FROM declarations d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}");
+        let item = "d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, \
+                    d.net_mass_kg, d.declaration_date, d.importer_id";
+        let counts = query_text(
+            &s,
+            &format!(
+                "SELECT COUNT(*) AS items, COUNT(valuation_deviation({item})) AS valued, \
+                 COUNT(d.net_mass_kg) AS with_mass FROM declarations d WHERE {SCORED}"
+            ),
+        )
+        .await;
+        let numbers: Vec<f64> = counts
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let (items, valued, with_mass) = (numbers[0], numbers[1], numbers[2]);
+        assert!(valued >= 0.9 * with_mass && with_mass > 0.9 * items, "{counts}");
+        let label = "COALESCE(t.fraud_detail = 'undervaluation', false)";
+        let valuation = auc(&mut scored(&s, &format!("SELECT -valuation_deviation({item}), {label} {from}")).await);
+        eprintln!("undervaluation AUC per kg, no quantity: {valuation:.3}");
+        assert!(valuation > 0.8, "undervaluation AUC {valuation:.3}");
+        let nulls = query_i64(
+            &s,
+            &format!("SELECT COUNT(*) FROM scored_items d WHERE {SCORED} AND risk IS NULL"),
+        )
+        .await;
+        assert_eq!(nulls, 0, "no risk score is NULL");
+        let any = "COALESCE(t.fraud_detail IS NOT NULL, false)";
+        let risk = auc(&mut scored(&s, &format!("SELECT d.risk, {any} FROM scored_items d JOIN truth t USING (declaration_id, item_no) WHERE {SCORED}")).await);
+        eprintln!("risk_score AUC, any fraud, no quantity or descriptions: {risk:.3}");
+    });
+}

@@ -88,17 +88,19 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          the risk model (national line x origin, else HS6 x origin, HS6, HS4: the finest with \
          enough history). Negative means below the reference (possible undervaluation); below \
          -3.5 is a strong signal. With quantity_unit, a unit other than the cell's is compared \
-         per kg of net mass instead; with declaration_date, the reference follows the cell's \
+         per kg of net mass instead, as is an item without a quantity (NULL or not positive) \
+         when net_mass_kg is given; with declaration_date, the reference follows the cell's \
          price trend; with importer_id, the importer's pricing record in the training window \
          moves the score (an importer who often declared markedly low prices scores lower, one \
-         who rarely did scores higher). NULL without a usable reference or with a value or \
-         quantity that is not positive. Needs a risk model (aduana model build).",
+         who rarely did scores higher). NULL without a usable reference (per unit with a \
+         quantity, or per kg with a net mass) or with a value that is not positive. Needs a risk \
+         model (aduana model build).",
         "valuation_deviation(hs_code, origin_country, customs_value, quantity [, quantity_unit, net_mass_kg, declaration_date [, importer_id]])",
     )
     .with_argument("hs_code", "Declared tariff line.")
     .with_argument("origin_country", "Declared origin, ISO 3166-1 alpha-2.")
     .with_argument("customs_value", "Declared customs value.")
-    .with_argument("quantity", "Declared quantity in quantity_unit.")
+    .with_argument("quantity", "Declared quantity in quantity_unit (may be NULL: then per kg).")
     .with_argument("quantity_unit", "Optional: UN/ECE Rec. 20 unit of the quantity.")
     .with_argument("net_mass_kg", "Optional: net mass, used when the unit differs from the reference's.")
     .with_argument("declaration_date", "Optional: date of the declaration, for the price trend.")
@@ -157,7 +159,10 @@ pub fn deviation<'m>(model: &'m RiskModel, item: &Declared) -> Option<Deviation<
         Some(unit) => pack_unit(unit) == Some(cell.unit),
         None => true,
     };
-    let per_unit = cell.per_unit.filter(|_| same_unit);
+    // Without a usable quantity (exports that carry only net mass, or a
+    // zero or missing quantity) the per-kg reference is the evidence.
+    let has_quantity = item.quantity > 0.0 && item.quantity.is_finite();
+    let per_unit = cell.per_unit.filter(|_| same_unit && has_quantity);
     let (profile, amount, per_kg) = match (per_unit, cell.per_kg, item.net_mass) {
         (Some(p), _, _) => (p, item.quantity, false),
         (None, Some(p), Some(kg)) => (p, kg, true),
@@ -230,14 +235,19 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
             if let Some(Some(hash)) = importers.as_ref().and_then(|h| h.get(i + PREFETCH_AHEAD)) {
                 model.origins.prefetch_low_price(*hash);
             }
-            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) || quantity.is_null(i) {
+            if hs.is_null(i) || origin.is_null(i) || value.is_null(i) {
                 return None;
             }
             let item = Declared {
                 hs_code: hs.value(i),
                 origin: origin.value(i),
                 value: value.value(i),
-                quantity: quantity.value(i),
+                // Missing: valued per kg of net mass when the reference has it.
+                quantity: if quantity.is_null(i) {
+                    f64::NAN
+                } else {
+                    quantity.value(i)
+                },
                 unit: unit.as_ref().filter(|u| u.is_valid(i)).map(|u| u.value(i)),
                 net_mass: net.filter(|n| n.is_valid(i)).map(|n| n.value(i)),
                 month: date

@@ -197,9 +197,10 @@ async fn build_from_training(
         format!("(CASE WHEN k.unit = d.unit AND k.luv IS NOT NULL THEN k.m - {origin_month} END)");
     let profiles = format!(
         "WITH training AS ({training}), keyed AS ({keyed}), \
-         units AS (SELECT level, hs, origin, unit, \
-                   ROW_NUMBER() OVER (PARTITION BY level, hs, origin ORDER BY COUNT(*) DESC, unit) AS r \
-                   FROM keyed WHERE unit IS NOT NULL GROUP BY level, hs, origin, unit), \
+         units AS (SELECT level, hs, origin, COALESCE(unit, '') AS unit, \
+                   ROW_NUMBER() OVER (PARTITION BY level, hs, origin \
+                                      ORDER BY COALESCE(unit, '') = '', COUNT(*) DESC, COALESCE(unit, '')) AS r \
+                   FROM keyed GROUP BY level, hs, origin, COALESCE(unit, '')), \
          dominant AS (SELECT level, hs, origin, unit FROM units WHERE r = 1), \
          cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
                    robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
@@ -209,7 +210,7 @@ async fn build_from_training(
                    AVG(k.m) AS center_month, COUNT(*) AS items \
                    FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
                    GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
-         SELECT level, hs, NULLIF(origin, '') AS origin, unit, \
+         SELECT level, hs, NULLIF(origin, '') AS origin, NULLIF(unit, '') AS unit, \
                 pu['n'] AS n, pu['median'] AS median, pu['mad'] AS mad, pu['q1'] AS q1, pu['q3'] AS q3, \
                 pk['n'] AS kg_n, pk['median'] AS kg_median, pk['mad'] AS kg_mad, pk['q1'] AS kg_q1, pk['q3'] AS kg_q3, \
                 CASE WHEN pairs > 2 AND sxx > 0 AND slope * slope > drift_var \
