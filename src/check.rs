@@ -214,6 +214,7 @@ async fn duplicate_keys(
     let batches = ctx
         .sql(&format!(
             "SELECT COUNT(*) FROM (SELECT declaration_id, item_no FROM {FILE_TABLE}
+             WHERE declaration_id IS NOT NULL AND item_no IS NOT NULL
              GROUP BY declaration_id, item_no HAVING COUNT(*) > 1)"
         ))
         .await?

@@ -805,15 +805,32 @@ async fn hold_risk_files(
     session: &Session,
     what: &str,
 ) -> Result<Option<aduana_warehouse::readers::LeaseHolder>, Error> {
+    // Host and pid for people; a random part, since two containers may
+    // share both (PID 1 on a fixed host name).
     let reader = format!(
-        "{what}-{}-{}",
+        "{what}-{}-{}-{:08x}",
         aduana_refresh::host_name(),
-        std::process::id()
+        std::process::id(),
+        rand_u32()
     );
     Ok(session
         .warehouse()
         .hold_risk_files(&reader, session.model_version().as_deref())
         .await?)
+}
+
+/// A random number from the standard library's randomly keyed hasher (no
+/// dependency for one lease name).
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.finish() as u32
 }
 
 /// Resolves on SIGTERM (what service managers and Kubernetes send) or
@@ -985,7 +1002,7 @@ fn refuse_output_inside(
     output: Option<&Path>,
 ) -> Result<(), Error> {
     match output {
-        Some(path) if session.is_inside_warehouse(&path.to_string_lossy()) => Err(format!(
+        Some(path) if session.is_inside_warehouse_path(path) => Err(format!(
             "-o {} refused: it is inside the warehouse, which Aduana never writes to",
             path.display()
         )

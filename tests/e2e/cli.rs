@@ -443,7 +443,6 @@ fn a_closed_pipe_ends_output_quietly() {
 /// its partition and a corrupt data page are named with their file.
 #[test]
 fn check_reads_the_data_and_names_what_is_wrong() {
-    use arrow::array::{AsArray, Date32Array};
     let wh = generate(4_000, 2);
     let clean = run(aduana().args(["check", "-w", &wh.uri()]));
     assert!(clean.status.success(), "{}", stderr(&clean));
@@ -453,24 +452,8 @@ fn check_reads_the_data_and_names_what_is_wrong() {
         stdout(&clean)
     );
 
-    let file = rewrite_declarations(wh.path(), |batch| {
-        let dates = batch.column_by_name("declaration_date").unwrap();
-        let mut days: Vec<Option<i32>> = dates
-            .as_primitive::<arrow::datatypes::Date32Type>()
-            .iter()
-            .collect();
-        days[0] = Some(2_932_896); // 9999-12-31
-        let field = batch
-            .schema()
-            .field_with_name("declaration_date")
-            .unwrap()
-            .clone();
-        replace_column(
-            &batch,
-            "declaration_date",
-            Some((field, std::sync::Arc::new(Date32Array::from(days)))),
-        )
-    });
+    // 9999-12-31 in a 2026 folder.
+    let file = rewrite_declarations(wh.path(), |batch| with_dates(&batch, &[(0, 2_932_896)]));
     let out = run(aduana().args(["check", "-w", &wh.uri()]));
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);

@@ -481,10 +481,12 @@ fn failed_logins_are_logged_and_slowed_and_requests_logged() {
         assert_eq!(server.get("/", None).0, 401);
     }
     for _ in 0..5 {
-        assert_eq!(server.get("/", Some(&basic("root", "guess"))).0, 401);
+        assert_eq!(server.get("/", Some(&basic("auditor", "guess"))).0, 401);
     }
     let (status, _, _) = server.get("/traders", Some(&basic("auditor", "again")));
     assert_eq!(status, 401);
+    // Another user name from the same address is not slowed.
+    assert_eq!(server.get("/", Some(&basic("root", "guess"))).0, 401);
     // Now refused without a check, even with the right password.
     let (status, _, body) = server.get("/", Some(&basic("auditor", "open sesame")));
     assert_eq!(status, 429, "{}", text(&body));
@@ -498,14 +500,14 @@ fn failed_logins_are_logged_and_slowed_and_requests_logged() {
     assert_eq!(status, 200);
     let log = server.stop();
     let failures: Vec<&str> = log.lines().filter(|l| l.contains("login_failed")).collect();
-    assert_eq!(failures.len(), 6, "{log}");
+    assert_eq!(failures.len(), 7, "{log}");
     assert!(
-        failures[0].contains("peer=127.0.0.1") && failures[0].contains("user=\"root\""),
+        failures[0].contains("peer=127.0.0.1") && failures[0].contains("user=\"auditor\""),
         "{log}"
     );
     assert!(failures[5].contains("blocked_s=1"), "{log}");
     let requests: Vec<&str> = log.lines().filter(|l| l.contains(" http peer=")).collect();
-    assert_eq!(requests.len(), 18, "{log}");
+    assert_eq!(requests.len(), 19, "{log}");
     assert!(
         requests.iter().any(|l| l.contains("user=\"auditor\"")
             && l.contains("path=\"/\"")

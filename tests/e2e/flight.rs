@@ -280,13 +280,17 @@ fn sqlalchemy_inspects_through_flightsql_dbapi() {
     );
 }
 
-pub(crate) async fn rust_client(port: u16) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+/// A channel to the server at `port` on loopback.
+async fn channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    let mut client = FlightSqlServiceClient::new(channel);
+        .unwrap()
+}
+
+pub(crate) async fn rust_client(port: u16) -> FlightSqlServiceClient<Channel> {
+    let mut client = FlightSqlServiceClient::new(channel(port).await);
     client.handshake(USER, PASSWORD).await.unwrap();
     client
 }
@@ -348,12 +352,7 @@ fn limits_health_and_graceful_shutdown() {
         let mut client = rust_client(port).await;
 
         // Health check, no credentials needed.
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel(port).await);
         let reply = health
             .check(tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
@@ -541,12 +540,7 @@ fn attacks_by_a_logged_in_user_fail_cleanly_and_the_server_lives() {
         assert_eq!(tickets.len(), 8);
         assert_eq!(refused.0, Code::ResourceExhausted, "{}", refused.1);
         assert!(refused.1.contains("waiting for DoGet"), "{}", refused.1);
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut other = FlightSqlServiceClient::new(channel);
+        let mut other = FlightSqlServiceClient::new(channel(port).await);
         other.handshake("other", "pw").await.unwrap();
         other.execute("SELECT 2".into(), None).await.unwrap();
         for ticket in tickets {
@@ -561,12 +555,7 @@ fn attacks_by_a_logged_in_user_fail_cleanly_and_the_server_lives() {
         client.execute("SELECT 3".into(), None).await.unwrap();
 
         // Password guessing: logged, and slowed after five failures.
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut guesser = FlightSqlServiceClient::new(channel);
+        let mut guesser = FlightSqlServiceClient::new(channel(port).await);
         for i in 0..6 {
             let (code, text) = status_of(
                 guesser

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod dashboard;
 mod flight;
+mod fuzz;
 mod model;
 mod python;
 mod refresh;

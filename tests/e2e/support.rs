@@ -135,6 +135,30 @@ pub fn rewrite_declarations(
     file.strip_prefix(warehouse).unwrap().display().to_string()
 }
 
+/// `batch` with the declaration dates of some rows changed: `(row, days
+/// since 1970)`.
+pub fn with_dates(batch: &RecordBatch, changes: &[(usize, i32)]) -> RecordBatch {
+    use arrow::array::{AsArray, Date32Array};
+    let dates = batch.column_by_name("declaration_date").unwrap();
+    let mut days: Vec<Option<i32>> = dates
+        .as_primitive::<arrow::datatypes::Date32Type>()
+        .iter()
+        .collect();
+    for &(row, day) in changes {
+        days[row] = Some(day);
+    }
+    let field = batch
+        .schema()
+        .field_with_name("declaration_date")
+        .unwrap()
+        .clone();
+    replace_column(
+        batch,
+        "declaration_date",
+        Some((field, Arc::new(Date32Array::from(days)))),
+    )
+}
+
 /// `batch` with column `name` replaced (or removed when `column` is None).
 pub fn replace_column(
     batch: &RecordBatch,

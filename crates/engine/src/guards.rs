@@ -182,10 +182,20 @@ fn result_size(size: Size, args: &[ColumnarValue], rows: usize) -> Result<(u64, 
             .into_iter()
             .map(|n| non_negative(n).saturating_mul(4))
             .collect(),
-        Size::ElementsInArgument1 => integers(args.get(1), rows)?
-            .into_iter()
-            .map(|n| non_negative(n).saturating_mul(8))
-            .collect(),
+        // Each element at least 8 bytes, or the value's text length.
+        Size::ElementsInArgument1 => {
+            let value = match args.first().map(|a| a.data_type()) {
+                Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+                    text_lengths(args.first(), rows)?
+                }
+                _ => vec![0; rows],
+            };
+            integers(args.get(1), rows)?
+                .into_iter()
+                .zip(value)
+                .map(|(n, bytes)| non_negative(n).saturating_mul(bytes.max(8)))
+                .collect()
+        }
         Size::IntegerRange => {
             // Only integer ranges; dates and timestamps step by intervals.
             if args.iter().any(|a| !a.data_type().is_integer()) {
@@ -225,14 +235,32 @@ fn non_negative(n: i64) -> u64 {
     n.max(0) as u64
 }
 
-/// One array of `rows` values for an argument (a scalar repeated).
-fn column(arg: Option<&ColumnarValue>, rows: usize) -> Result<Option<ArrayRef>> {
-    arg.map(|a| a.to_array(rows)).transpose()
+/// The argument as an array, and how many rows each of its values stands
+/// for: a scalar is one value for every row (never expanded: a 60 MB
+/// literal repeated over a batch would be the allocation this guards).
+fn column(arg: Option<&ColumnarValue>, rows: usize) -> Result<Option<(ArrayRef, usize)>> {
+    arg.map(|a| match a {
+        ColumnarValue::Scalar(s) => Ok((s.to_array_of_size(1)?, rows)),
+        ColumnarValue::Array(a) => Ok((a.clone(), 1)),
+    })
+    .transpose()
+}
+
+/// `values` (one per array row) for `rows` rows.
+fn broadcast<T: Copy>(values: Vec<T>, each: usize) -> Vec<T> {
+    if each == 1 {
+        values
+    } else {
+        values
+            .into_iter()
+            .flat_map(|v| std::iter::repeat_n(v, each))
+            .collect()
+    }
 }
 
 /// The argument as 64-bit integers (NULL as 0); a missing argument is 0.
 fn integers(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<i64>> {
-    let Some(array) = column(arg, rows)? else {
+    let Some((array, each)) = column(arg, rows)? else {
         return Ok(vec![0; rows]);
     };
     if !array.data_type().is_integer() {
@@ -240,14 +268,15 @@ fn integers(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<i64>> {
     }
     let array = cast(&array, &DataType::Int64)?;
     let array = array.as_primitive::<Int64Type>();
-    Ok((0..array.len())
+    let values = (0..array.len())
         .map(|i| if array.is_null(i) { 0 } else { array.value(i) })
-        .collect())
+        .collect();
+    Ok(broadcast(values, each))
 }
 
 /// The argument's byte lengths as text (NULL as 0).
 fn text_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<u64>> {
-    let Some(array) = column(arg, rows)? else {
+    let Some((array, each)) = column(arg, rows)? else {
         return Ok(vec![0; rows]);
     };
     let array = match array.data_type() {
@@ -256,7 +285,7 @@ fn text_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<u64>> {
     };
     let lengths = cast(&length(&array)?, &DataType::Int64)?;
     let lengths = lengths.as_primitive::<Int64Type>();
-    Ok((0..lengths.len())
+    let values = (0..lengths.len())
         .map(|i| {
             if lengths.is_null(i) {
                 0
@@ -264,7 +293,8 @@ fn text_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<u64>> {
                 lengths.value(i) as u64
             }
         })
-        .collect())
+        .collect();
+    Ok(broadcast(values, each))
 }
 
 /// Refuses a cross or nested-loop join whose build side (the input it
@@ -358,6 +388,7 @@ mod tests {
             "SELECT cardinality(generate_series(1, 1500000000))",
             "SELECT length(lpad('a', 1000000000))",
             "SELECT cardinality(array_repeat(1, 1000000000))",
+            "SELECT cardinality(array_repeat(repeat('y', 6000000), 1000))",
             "SELECT length(repeat(s, 1000)) FROM (VALUES (repeat('y', 1000000))) t(s)",
         ] {
             let err = error_of(&ctx, sql).await;

@@ -338,10 +338,16 @@ impl Session {
         last.ok_or_else(|| EngineError::InvalidOption("no SQL statement given".into()))
     }
 
-    /// Whether writing to `target` (a path or URL) would write into the
-    /// warehouse (the one check of `COPY`, `\o` and `-o`).
+    /// Whether writing to `target` (a path or URL, as `COPY ... TO` reads
+    /// it) would write into the warehouse.
     pub fn is_inside_warehouse(&self, target: &str) -> bool {
         self.warehouse.location().contains_target(target)
+    }
+
+    /// Whether writing the local file `path` (`\o`, `-o`: a path, never a
+    /// URL) would write into the warehouse.
+    pub fn is_inside_warehouse_path(&self, path: &std::path::Path) -> bool {
+        self.warehouse.location().contains_local_path(path)
     }
 }
 

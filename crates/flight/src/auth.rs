@@ -387,21 +387,30 @@ impl Authenticator {
         call: &str,
         check: impl FnOnce() -> Result<T, Status>,
     ) -> Result<T, Status> {
-        if let Some(ip) = peer {
-            self.throttle.check(ip)?;
+        // Passwords are throttled per peer and user name (see `throttle`).
+        let basic_user = match presented(headers) {
+            Ok(Presented::Basic { user, .. }) => Some(user),
+            _ => None,
+        };
+        if let (Some(ip), Some(user)) = (peer, &basic_user) {
+            self.throttle.check(ip, user)?;
         }
         let result = check();
-        match (&result, peer) {
-            (Ok(_), Some(ip)) => self.throttle.succeeded(ip),
+        match (&result, peer, &basic_user) {
+            (Ok(_), Some(ip), Some(user)) => self.throttle.succeeded(ip, user),
+            (Ok(_), _, _) => {}
             // A request without credentials is how a browser asks for the
             // sign-in prompt: not a failed login.
-            (Err(status), _) if headers.contains_key(http::header::AUTHORIZATION) => {
-                let claimed = match presented(headers) {
-                    Ok(Presented::Basic { user, .. }) => user,
-                    Ok(Presented::Bearer(_)) => "(bearer token)".into(),
+            (Err(status), _, _) if headers.contains_key(http::header::AUTHORIZATION) => {
+                let claimed = match (&basic_user, presented(headers)) {
+                    (Some(user), _) => user.clone(),
+                    (None, Ok(Presented::Bearer(_))) => "(bearer token)".into(),
                     _ => "(malformed)".into(),
                 };
-                let blocked = peer.and_then(|ip| self.throttle.failed(ip));
+                let blocked = match (peer, &basic_user) {
+                    (Some(ip), Some(user)) => self.throttle.failed(ip, user),
+                    _ => None,
+                };
                 crate::log::login_failed(peer, &claimed, call, status.message(), blocked);
             }
             _ => {}

@@ -75,6 +75,9 @@ pub struct Limits {
 /// A ticket not redeemed by DoGet within this time is forgotten.
 const TICKET_LIFETIME: Duration = Duration::from_secs(600);
 
+/// A prepared statement not used for this long is forgotten.
+const PREPARED_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Planned queries waiting for their DoGet (each holds its plans and a
 /// state of its own, a few hundred kilobytes), and open prepared
 /// statements, per user and in all, as multiples of
@@ -96,6 +99,9 @@ struct Prepared {
     /// One set of values per row of the parameter batches last sent.
     bound: Vec<ParamValues>,
     options: ClientOptions,
+    /// Last used: a statement idle for [`PREPARED_LIFETIME`] is forgotten
+    /// (clients that never close them would otherwise hold their places).
+    used: Instant,
 }
 
 pub struct AduanaFlightSql {
@@ -376,6 +382,14 @@ impl AduanaFlightSql {
     /// forgotten first), or RESOURCE_EXHAUSTED.
     fn pending_room(&self, user: &str) -> Result<(), Status> {
         let mut pending = self.pending.lock().unwrap();
+        self.room_in_pending(&mut pending, user)
+    }
+
+    fn room_in_pending(
+        &self,
+        pending: &mut HashMap<String, PlannedQuery>,
+        user: &str,
+    ) -> Result<(), Status> {
         pending.retain(|_, q| q.planned_at.elapsed() < TICKET_LIFETIME);
         self.room(
             user,
@@ -384,9 +398,19 @@ impl AduanaFlightSql {
         )
     }
 
-    /// Room for one more prepared statement of `user`, or RESOURCE_EXHAUSTED.
+    /// Room for one more prepared statement of `user` (idle ones are
+    /// forgotten first), or RESOURCE_EXHAUSTED.
     fn prepared_room(&self, user: &str) -> Result<(), Status> {
-        let prepared = self.prepared.lock().unwrap();
+        let mut prepared = self.prepared.lock().unwrap();
+        self.room_in_prepared(&mut prepared, user)
+    }
+
+    fn room_in_prepared(
+        &self,
+        prepared: &mut HashMap<String, Prepared>,
+        user: &str,
+    ) -> Result<(), Status> {
+        prepared.retain(|_, p| p.used.elapsed() < PREPARED_LIFETIME);
         self.room(
             user,
             prepared.values().map(|p| p.user.as_str()),
@@ -441,12 +465,11 @@ impl AduanaFlightSql {
             )
             .with_descriptor(descriptor)
             .with_ordered(true);
-        // Checked again now: other calls may have planned meanwhile.
-        self.pending_room(&planned.user)?;
-        self.pending
-            .lock()
-            .unwrap()
-            .insert(planned.id.clone(), planned);
+        // Checked again now, under the lock it inserts with: other calls
+        // may have planned meanwhile.
+        let mut pending = self.pending.lock().unwrap();
+        self.room_in_pending(&mut pending, &planned.user)?;
+        pending.insert(planned.id.clone(), planned);
         Ok(Response::new(info))
     }
 
@@ -492,8 +515,11 @@ impl AduanaFlightSql {
     /// A copy of the caller's prepared statement.
     fn prepared(&self, handle: &[u8], user: &str) -> Result<Prepared, Status> {
         let key = String::from_utf8_lossy(handle).to_string();
-        match self.prepared.lock().unwrap().get(&key) {
-            Some(p) if p.user == user => Ok(p.clone()),
+        match self.prepared.lock().unwrap().get_mut(&key) {
+            Some(p) if p.user == user => {
+                p.used = Instant::now();
+                Ok(p.clone())
+            }
             _ => Err(Status::not_found(
                 "unknown prepared statement (closed, or not yours)",
             )),
@@ -699,7 +725,9 @@ impl FlightSqlService for AduanaFlightSql {
                 dataset_schema: ipc_schema(&dataset)?,
                 parameter_schema,
             };
-            self.prepared.lock().unwrap().insert(
+            let mut prepared = self.prepared.lock().unwrap();
+            self.room_in_prepared(&mut prepared, &user)?;
+            prepared.insert(
                 handle,
                 Prepared {
                     user: user.clone(),
@@ -708,6 +736,7 @@ impl FlightSqlService for AduanaFlightSql {
                     params,
                     bound: Vec::new(),
                     options,
+                    used: Instant::now(),
                 },
             );
             Ok(result)

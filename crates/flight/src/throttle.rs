@@ -1,12 +1,16 @@
 //! Failed logins: logged, and slowed per peer address.
 //!
-//! Each failure is one log line (peer, user name tried, call, reason). A
-//! peer gets [`FREE_FAILURES`] failures in a row; after that it is refused
-//! for a time that doubles with every further failure (1 s, 2 s, 4 s, …,
-//! at most [`MAX_BLOCK`]) without its credentials being checked at all, so
-//! guessing runs at a handful of tries a minute instead of thousands a
-//! second. A success clears the peer's record; records of peers quiet for
-//! [`FORGET_AFTER`] are dropped.
+//! Each failure is one log line (peer, user name tried, call, reason).
+//! Passwords are throttled per peer address and user name: a pair gets
+//! [`FREE_FAILURES`] failures in a row; after that it is refused for a
+//! time that doubles with every further failure (1 s, 2 s, 4 s, …, at most
+//! [`MAX_BLOCK`]) without the password being checked at all, so guessing
+//! runs at a handful of tries a minute instead of thousands a second. Per
+//! pair, not per address: one guesser behind a NAT does not lock the
+//! others out, and a success with another account does not reset the
+//! guesser's count. A success clears the pair's record; records quiet for
+//! [`FORGET_AFTER`] are dropped. (Bearer tokens are long random secrets:
+//! failures are logged, not throttled.)
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,18 +37,22 @@ struct Record {
 
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    peers: Mutex<HashMap<IpAddr, Record>>,
+    peers: Mutex<HashMap<(IpAddr, String), Record>>,
 }
 
 impl LoginThrottle {
-    /// RESOURCE_EXHAUSTED while `peer` is blocked, saying for how long.
-    pub fn check(&self, peer: IpAddr) -> Result<(), Status> {
+    /// RESOURCE_EXHAUSTED while `user` from `peer` is blocked, saying for
+    /// how long.
+    pub fn check(&self, peer: IpAddr, user: &str) -> Result<(), Status> {
         let peers = self.peers.lock().unwrap();
-        match peers.get(&peer).and_then(|r| r.blocked_until) {
+        match peers
+            .get(&(peer, user.to_string()))
+            .and_then(|r| r.blocked_until)
+        {
             Some(until) if until > Instant::now() => {
                 let wait = until - Instant::now();
                 Err(Status::resource_exhausted(format!(
-                    "too many failed logins from {peer}: retry in {} s",
+                    "too many failed logins for {user:?} from {peer}: retry in {} s",
                     wait.as_secs() + 1
                 )))
             }
@@ -52,20 +60,24 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts a failure of `peer`; returns how long it is now blocked.
-    pub fn failed(&self, peer: IpAddr) -> Option<Duration> {
+    /// Counts a failure of `user` from `peer`; returns how long the pair
+    /// is now blocked.
+    pub fn failed(&self, peer: IpAddr, user: &str) -> Option<Duration> {
         let now = Instant::now();
         let mut peers = self.peers.lock().unwrap();
         if peers.len() >= MAX_PEERS {
             peers.retain(|_, r| now.duration_since(r.last) < FORGET_AFTER);
             if peers.len() >= MAX_PEERS {
-                let quietest = peers.iter().min_by_key(|(_, r)| r.last).map(|(ip, _)| *ip);
-                if let Some(ip) = quietest {
-                    peers.remove(&ip);
+                let quietest = peers
+                    .iter()
+                    .min_by_key(|(_, r)| r.last)
+                    .map(|(key, _)| key.clone());
+                if let Some(key) = quietest {
+                    peers.remove(&key);
                 }
             }
         }
-        let record = peers.entry(peer).or_insert(Record {
+        let record = peers.entry((peer, user.to_string())).or_insert(Record {
             failures: 0,
             last: now,
             blocked_until: None,
@@ -83,8 +95,8 @@ impl LoginThrottle {
         record.blocked_until.map(|until| until - now)
     }
 
-    pub fn succeeded(&self, peer: IpAddr) {
-        self.peers.lock().unwrap().remove(&peer);
+    pub fn succeeded(&self, peer: IpAddr, user: &str) {
+        self.peers.lock().unwrap().remove(&(peer, user.to_string()));
     }
 }
 
@@ -93,28 +105,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn peers_are_slowed_after_their_free_failures_and_cleared_by_success() {
+    fn guesses_are_slowed_per_peer_and_user_and_cleared_by_success() {
         let throttle = LoginThrottle::default();
         let attacker: IpAddr = "10.0.0.9".parse().unwrap();
         let other: IpAddr = "10.0.0.10".parse().unwrap();
         for _ in 0..FREE_FAILURES {
-            throttle.check(attacker).unwrap();
-            assert_eq!(throttle.failed(attacker), None);
+            throttle.check(attacker, "root").unwrap();
+            assert_eq!(throttle.failed(attacker, "root"), None);
         }
-        assert_eq!(throttle.failed(attacker), Some(Duration::from_secs(1)));
-        let refused = throttle.check(attacker).unwrap_err();
+        assert_eq!(
+            throttle.failed(attacker, "root"),
+            Some(Duration::from_secs(1))
+        );
+        let refused = throttle.check(attacker, "root").unwrap_err();
         assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
         assert!(refused.message().contains("10.0.0.9"), "{refused}");
-        assert_eq!(throttle.failed(attacker), Some(Duration::from_secs(2)));
-        assert_eq!(throttle.failed(attacker), Some(Duration::from_secs(4)));
+        assert_eq!(
+            throttle.failed(attacker, "root"),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            throttle.failed(attacker, "root"),
+            Some(Duration::from_secs(4))
+        );
         for _ in 0..30 {
-            throttle.failed(attacker);
+            throttle.failed(attacker, "root");
         }
-        assert!(throttle.check(attacker).is_err());
-        assert_eq!(throttle.failed(attacker), Some(MAX_BLOCK));
-        // Others are not affected; a success clears the record.
-        throttle.check(other).unwrap();
-        throttle.succeeded(attacker);
-        throttle.check(attacker).unwrap();
+        assert!(throttle.check(attacker, "root").is_err());
+        assert_eq!(throttle.failed(attacker, "root"), Some(MAX_BLOCK));
+        // Another user behind the same address, and the same user from
+        // elsewhere, are not affected; a success of another account does not
+        // clear the guesser's record, its own does.
+        throttle.check(attacker, "analyst").unwrap();
+        throttle.check(other, "root").unwrap();
+        throttle.succeeded(attacker, "analyst");
+        assert!(throttle.check(attacker, "root").is_err());
+        throttle.succeeded(attacker, "root");
+        throttle.check(attacker, "root").unwrap();
     }
 }

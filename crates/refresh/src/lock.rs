@@ -68,12 +68,12 @@ impl RunLock {
                     (Utc::now() - at.with_timezone(&Utc)).num_seconds()
                 });
             // A holder on this host whose process is gone died without
-            // releasing: no need to wait for the timeout.
-            let here = current.as_ref().filter(|h| h.host == holder.host);
-            let dead = here.is_some_and(|h| !process_alive(h.pid));
-            // A holder alive on this host is never stale, however old.
-            let alive_here = here.is_some_and(|h| process_alive(h.pid));
-            if (age < stale_after_s as i64 || alive_here) && !dead {
+            // releasing: no need to wait for the timeout. A holder with our
+            // own pid is a run before ours (a container's PID 1), not us.
+            let dead = current.as_ref().is_some_and(|h| {
+                h.host == holder.host && (h.pid == holder.pid || !process_alive(h.pid))
+            });
+            if age < stale_after_s as i64 && !dead {
                 let holder = current.map_or_else(
                     || "an unreadable holder".to_string(),
                     |h| format!("run {} (pid {} on {})", h.run_id, h.pid, h.host),

@@ -49,6 +49,7 @@ pub fn partition_duplicates(year: i32, month: i32) -> String {
                 COUNT(*) OVER () AS keys
          FROM (SELECT declaration_id, item_no, COUNT(*) AS copies FROM declarations
                WHERE year = {year} AND month = {month}
+                     AND declaration_id IS NOT NULL AND item_no IS NOT NULL
                GROUP BY declaration_id, item_no HAVING COUNT(*) > 1)
          ORDER BY declaration_id, item_no LIMIT 3"
     )

@@ -291,7 +291,10 @@ impl Shell {
     }
 
     fn redirect_to(&mut self, path: &str) -> Result<(), Error> {
-        if self.session.is_inside_warehouse(path) {
+        if self
+            .session
+            .is_inside_warehouse_path(std::path::Path::new(path))
+        {
             return Err(format!(
                 "\\o {path} refused: it is inside the warehouse, which the shell never writes to"
             )

@@ -158,11 +158,21 @@ impl Location {
                 && url.prefix().prefix_matches(&self.prefix);
         }
         // Every `file:` URL is the one local file system, whatever its host.
+        self.contains_local_path(&std::path::Path::new("/").join(url.prefix().as_ref()))
+    }
+
+    /// Whether writing the local file `path` (a plain path, as `-o` and
+    /// `\o` write it: never read as a URL) would write under this
+    /// warehouse's root; unresolvable counts as inside.
+    pub fn contains_local_path(&self, path: &std::path::Path) -> bool {
         let Some(root) = self.local_dir(&self.prefix) else {
             return false;
         };
-        let written = std::path::Path::new("/").join(url.prefix().as_ref());
-        match (resolve_existing(&written), std::fs::canonicalize(&root)) {
+        let absolute = match std::path::absolute(path) {
+            Ok(absolute) => absolute,
+            Err(_) => return true,
+        };
+        match (resolve_existing(&absolute), std::fs::canonicalize(&root)) {
             (Some(written), Ok(root)) => written.starts_with(root),
             _ => true,
         }
@@ -180,26 +190,17 @@ impl Location {
     }
 }
 
-/// `path` with `.` and `..` resolved and the symlinks of its deepest
-/// existing ancestor followed (the rest does not exist yet); `None` when
-/// that ancestor cannot be resolved (a dangling symlink, no permission).
+/// `path` as the operating system will resolve it: its deepest existing
+/// ancestor canonicalised (symlinks followed, then `..` applied, as the OS
+/// does), the rest appended; `None` when that cannot be known (a `..` in
+/// the part that does not exist yet, a dangling symlink, no permission).
 fn resolve_existing(path: &std::path::Path) -> Option<std::path::PathBuf> {
-    use std::path::{Component, PathBuf};
-    let mut normal = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    let mut existing = normal.as_path();
+    let mut existing = path;
     let mut rest = Vec::new();
     // `symlink_metadata`: a dangling symlink exists, and canonicalising it
     // fails, so a write through it is refused.
     while existing.symlink_metadata().is_err() {
+        // `file_name` is None for `..`: refused.
         rest.push(existing.file_name()?.to_owned());
         existing = existing.parent()?;
     }
@@ -279,6 +280,14 @@ mod tests {
         for target in &inside {
             assert!(loc.contains_target(target), "{target} must count as inside");
         }
+        // Plain paths as `-o` writes them: a name with a colon is a file, not
+        // a URL; `..` after a symlink is resolved as the OS does.
+        let cwd_file = real.join("declarations/year=2026/month=10/risk-10:30.parquet");
+        assert!(loc.contains_local_path(&cwd_file));
+        let link_up = dir.path().join("deep-link");
+        std::os::unix::fs::symlink(real.join("declarations/year=2026/month=10"), &link_up).unwrap();
+        assert!(loc.contains_local_path(&link_up.join("../p.parquet")));
+        assert!(!loc.contains_local_path(&dir.path().join("out.csv")));
         // A symlink outside that leads inside, and a dangling one.
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&wh, &link).unwrap();

@@ -1,0 +1,1 @@
+SELECT hs_valid(hs_code), hs4(hs_code), risk_level(0.7), repeat('ab', 3), lpad('7', 3, '0'), cardinality(range(1, 10, 2)), CASE WHEN quantity > 0 THEN customs_value / quantity ELSE NULL END FROM declarations LIMIT 5

@@ -1,0 +1,1 @@
+SELECT * FROM declarations d WHERE EXISTS (SELECT 1 FROM inspections i WHERE i.declaration_id = d.declaration_id AND i.result = 'fraud') AND d.importer_id IN (SELECT importer_id FROM declarations GROUP BY importer_id HAVING COUNT(*) > (SELECT AVG(c) FROM (SELECT COUNT(*) AS c FROM declarations GROUP BY importer_id)))

@@ -1,0 +1,1 @@
+COPY (SELECT * FROM declarations LIMIT 3) TO 'file:/tmp/x.parquet' STORED AS PARQUET

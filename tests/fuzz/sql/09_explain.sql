@@ -1,0 +1,1 @@
+EXPLAIN ANALYZE SELECT lane, COUNT(*) FROM declarations GROUP BY lane
