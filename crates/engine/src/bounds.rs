@@ -44,6 +44,9 @@ pub const EXECUTION_STACK: usize = 16 << 20;
 /// in, so a large reservation costs nothing for ordinary SQL.
 const PLANNING_STACK: usize = 1 << 30;
 
+/// Planning threads running at once (see [`on_planning_stack`]).
+const PLANNING_THREADS: usize = 32;
+
 /// Runs `work` to completion on a thread with a [`PLANNING_STACK`] stack,
 /// driven by the caller's Tokio runtime (its I/O and timers), and awaits
 /// it without blocking the caller's thread. A panic in `work` becomes an
@@ -51,6 +54,13 @@ const PLANNING_STACK: usize = 1 << 30;
 pub async fn on_planning_stack<T: Send + 'static>(
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
+    // Planning threads at once: each reserves a large stack, and a flood of
+    // requests must wait for a place rather than start threads without end.
+    static PLANNERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PLANNING_THREADS);
+    let _place = PLANNERS
+        .acquire()
+        .await
+        .map_err(|e| EngineError::InvalidOption(format!("planning closed: {e}")))?;
     let handle = tokio::runtime::Handle::current();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()

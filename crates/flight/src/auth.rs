@@ -6,7 +6,6 @@
 //! before it reaches the service, and hands the caller's name to it.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -241,11 +240,11 @@ pub struct Authenticator {
     /// SHA-256 of issued tokens → (user, expiry).
     issued: Mutex<HashMap<Digest32, (String, Instant)>>,
     token_lifetime: Duration,
-    throttle: LoginThrottle,
+    pub(crate) throttle: LoginThrottle,
 }
 
 /// What the `authorization` header holds.
-enum Presented {
+pub(crate) enum Presented {
     Basic { user: String, password: String },
     Bearer(String),
     Nothing,
@@ -258,7 +257,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-fn presented(metadata: &http::HeaderMap) -> Result<Presented, Status> {
+pub(crate) fn presented(metadata: &http::HeaderMap) -> Result<Presented, Status> {
     let Some(value) = metadata.get(http::header::AUTHORIZATION) else {
         return Ok(Presented::Nothing);
     };
@@ -356,66 +355,6 @@ impl Authenticator {
                 "no credentials: call Handshake with Basic credentials, or send `authorization: Bearer TOKEN`",
             )),
         }
-    }
-
-    /// [`Self::authenticate`] for a call (`call`, for the log) from `peer`:
-    /// refused at once while the peer is slowed; failed credentials are
-    /// logged and counted against the peer (see [`crate::throttle`]).
-    pub fn authenticate_from(
-        &self,
-        headers: &http::HeaderMap,
-        peer: Option<IpAddr>,
-        call: &str,
-    ) -> Result<User, Status> {
-        self.guarded(headers, peer, call, || self.authenticate(headers))
-    }
-
-    /// [`Self::handshake`] from `peer`, logged and slowed the same way.
-    pub fn handshake_from(
-        &self,
-        headers: &MetadataMap,
-        peer: Option<IpAddr>,
-    ) -> Result<(User, String), Status> {
-        let http_headers = headers.clone().into_headers();
-        self.guarded(&http_headers, peer, "Handshake", || self.handshake(headers))
-    }
-
-    fn guarded<T>(
-        &self,
-        headers: &http::HeaderMap,
-        peer: Option<IpAddr>,
-        call: &str,
-        check: impl FnOnce() -> Result<T, Status>,
-    ) -> Result<T, Status> {
-        // Passwords are throttled per peer and user name (see `throttle`).
-        let basic_user = match presented(headers) {
-            Ok(Presented::Basic { user, .. }) => Some(user),
-            _ => None,
-        };
-        if let (Some(ip), Some(user)) = (peer, &basic_user) {
-            self.throttle.check(ip, user)?;
-        }
-        let result = check();
-        match (&result, peer, &basic_user) {
-            (Ok(_), Some(ip), Some(user)) => self.throttle.succeeded(ip, user),
-            (Ok(_), _, _) => {}
-            // A request without credentials is how a browser asks for the
-            // sign-in prompt: not a failed login.
-            (Err(status), _, _) if headers.contains_key(http::header::AUTHORIZATION) => {
-                let claimed = match (&basic_user, presented(headers)) {
-                    (Some(user), _) => user.clone(),
-                    (None, Ok(Presented::Bearer(_))) => "(bearer token)".into(),
-                    _ => "(malformed)".into(),
-                };
-                let blocked = match (peer, &basic_user) {
-                    (Some(ip), Some(user)) => self.throttle.failed(ip, user),
-                    _ => None,
-                };
-                crate::log::login_failed(peer, &claimed, call, status.message(), blocked);
-            }
-            _ => {}
-        }
-        result
     }
 
     fn basic(&self, user: &str, password: &str) -> Result<User, Status> {

@@ -18,6 +18,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::auth::{Authenticator, Presented, User, presented};
 
 /// Failures in a row a peer may have before it is slowed.
 pub const FREE_FAILURES: u32 = 5;
@@ -97,6 +100,69 @@ impl LoginThrottle {
 
     pub fn succeeded(&self, peer: IpAddr, user: &str) {
         self.peers.lock().unwrap().remove(&(peer, user.to_string()));
+    }
+}
+
+/// Authentication with failed logins logged and throttled.
+impl Authenticator {
+    /// [`Self::authenticate`] for a call (`call`, for the log) from `peer`:
+    /// refused at once while the peer is slowed; failed credentials are
+    /// logged and counted against the peer (see [`crate::throttle`]).
+    pub fn authenticate_from(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        call: &str,
+    ) -> Result<User, Status> {
+        self.guarded(headers, peer, call, || self.authenticate(headers))
+    }
+
+    /// [`Self::handshake`] from `peer`, logged and slowed the same way.
+    pub fn handshake_from(
+        &self,
+        headers: &MetadataMap,
+        peer: Option<IpAddr>,
+    ) -> Result<(User, String), Status> {
+        let http_headers = headers.clone().into_headers();
+        self.guarded(&http_headers, peer, "Handshake", || self.handshake(headers))
+    }
+
+    fn guarded<T>(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        call: &str,
+        check: impl FnOnce() -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        // Passwords are throttled per peer and user name (see `throttle`).
+        let basic_user = match presented(headers) {
+            Ok(Presented::Basic { user, .. }) => Some(user),
+            _ => None,
+        };
+        if let (Some(ip), Some(user)) = (peer, &basic_user) {
+            self.throttle.check(ip, user)?;
+        }
+        let result = check();
+        match (&result, peer, &basic_user) {
+            (Ok(_), Some(ip), Some(user)) => self.throttle.succeeded(ip, user),
+            (Ok(_), _, _) => {}
+            // A request without credentials is how a browser asks for the
+            // sign-in prompt: not a failed login.
+            (Err(status), _, _) if headers.contains_key(http::header::AUTHORIZATION) => {
+                let claimed = match (&basic_user, presented(headers)) {
+                    (Some(user), _) => user.clone(),
+                    (None, Ok(Presented::Bearer(_))) => "(bearer token)".into(),
+                    _ => "(malformed)".into(),
+                };
+                let blocked = match (peer, &basic_user) {
+                    (Some(ip), Some(user)) => self.throttle.failed(ip, user),
+                    _ => None,
+                };
+                crate::log::login_failed(peer, &claimed, call, status.message(), blocked);
+            }
+            _ => {}
+        }
+        result
     }
 }
 
