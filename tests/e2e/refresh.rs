@@ -1020,6 +1020,11 @@ fn a_damaged_file_is_left_out_and_the_server_still_serves() {
         .unwrap()
         .to_path_buf();
     std::fs::write(partition.join("zero.parquet"), b"").unwrap();
+    std::fs::write(
+        partition.join("broken.parquet"),
+        b"PAR1 not a parquet file PAR1",
+    )
+    .unwrap();
     let mut command = aduana();
     command.args(["serve", "-w", &uri]);
     let server = crate::flight::FlightServer::spawn(command);
@@ -1031,13 +1036,34 @@ fn a_damaged_file_is_left_out_and_the_server_still_serves() {
     assert_eq!(count("SELECT COUNT(*) FROM declarations"), items);
     let log = server.log();
     assert!(
-        log.contains("warning: left out of declarations") && log.contains("zero.parquet"),
+        log.contains("warning: left out of declarations")
+            && log.contains("zero.parquet")
+            && log.contains("broken.parquet"),
         "{log}"
+    );
+    // The partition of the left-out files still answers, by its columns.
+    let (year, month) = partition
+        .strip_prefix(root.join("declarations"))
+        .unwrap()
+        .display()
+        .to_string()
+        .split_once('/')
+        .map(|(y, m)| (y[5..].to_string(), m[6..].to_string()))
+        .unwrap();
+    let in_month = count(&format!(
+        "SELECT COUNT(*) FROM risk.declaration_scores WHERE year = {year} AND month = {month}"
+    ));
+    assert!(in_month > 0);
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM declarations WHERE year = {year} AND month = {month}"
+        )),
+        in_month
     );
     // Commands other than servers still refuse the damaged warehouse.
     let mut command = aduana();
     command.args(["sql", "-w", &uri, "-c", "SELECT 1"]);
     let out = run(&mut command);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("zero.parquet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.parquet"), "{}", stderr(&out));
 }

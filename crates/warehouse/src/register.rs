@@ -29,7 +29,11 @@ pub(crate) fn register(
     table: &DiscoveredTable,
 ) -> Result<()> {
     let contract = table.contract;
-    let provider = provider(ctx, location, table, None)?;
+    let provider = if table.skipped.is_empty() {
+        provider(ctx, location, table, None)?
+    } else {
+        over_kept_files(ctx, location, table)?
+    };
     if contract.sql_schema != "public" {
         let state = ctx.state();
         let catalog_name = &state.config_options().catalog.default_catalog;
@@ -42,6 +46,54 @@ pub(crate) fn register(
     }
     ctx.register_table(contract.qualified_name(), provider)?;
     Ok(())
+}
+
+/// A table some of whose files were left out (a server opens the warehouse
+/// with `skip_bad_files`): only the kept files, month by month with the
+/// partition columns as constants, since a listing over the folder would
+/// read the left-out files too.
+fn over_kept_files(
+    ctx: &SessionContext,
+    location: &Location,
+    table: &DiscoveredTable,
+) -> Result<Arc<dyn TableProvider>> {
+    let mut by_month: std::collections::BTreeMap<Option<(i32, i32)>, Vec<Path>> =
+        Default::default();
+    for file in &table.files {
+        by_month
+            .entry(file.partition)
+            .or_default()
+            .push(file.meta.location.clone());
+    }
+    if !table.partitioned {
+        let files: Vec<Path> = by_month.into_values().flatten().collect();
+        return provider(ctx, location, table, Some(&files));
+    }
+    let mut union: Option<LogicalPlanBuilder> = None;
+    for (partition, files) in by_month {
+        let Some((year, month)) = partition else {
+            continue;
+        };
+        let source = provider(ctx, location, table, Some(&files))?;
+        let scan = LogicalPlanBuilder::scan(table.contract.name, provider_as_source(source), None)?;
+        let mut columns: Vec<Expr> = scan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| source_column(f.name()))
+            .collect();
+        columns.push(lit(year).alias(PARTITION_COLUMNS[0]));
+        columns.push(lit(month).alias(PARTITION_COLUMNS[1]));
+        let month_plan = scan.project(columns)?.build()?;
+        union = Some(match union {
+            None => LogicalPlanBuilder::from(month_plan),
+            Some(plans) => plans.union(month_plan)?,
+        });
+    }
+    let plan = union
+        .ok_or_else(|| datafusion::error::DataFusionError::Plan("no files left".into()))?
+        .build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }
 
 /// The table as its contract reads it: over all its files, or over only
