@@ -287,7 +287,10 @@ impl AduanaFlightSql {
         sql: &str,
         options: &ClientOptions,
     ) -> Result<(LogicalPlan, SessionState), Status> {
-        let mut statements = Session::statements(sql).map_err(engine_status)?;
+        // Parsing waits for its own thread (a 1 MiB statement takes a
+        // while): the worker's other calls move to another thread meanwhile.
+        let mut statements =
+            tokio::task::block_in_place(|| Session::statements(sql)).map_err(engine_status)?;
         if statements.len() != 1 {
             return Err(Status::invalid_argument(format!(
                 "send one SQL statement per query ({} given)",
