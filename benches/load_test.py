@@ -12,7 +12,6 @@ usage: load_test.py --http PORT --flight PORT --user U --password P
 import argparse
 import base64
 import http.client
-import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,21 @@ def percentiles(values):
 
     return "p50 {:.1f} ms  p95 {:.1f} ms  p99 {:.1f} ms  max {:.1f} ms".format(
         at(0.50) * 1e3, at(0.95) * 1e3, at(0.99) * 1e3, ordered[-1] * 1e3
+    )
+
+
+def measure(label, rate_unit, one, count, clients):
+    """Runs one(i) for i < count on `clients` threads; prints errors, rate
+    and latency percentiles of the calls that succeeded."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(count)))
+    wall = time.perf_counter() - started
+    errors = sum(1 for ok, _ in results if not ok)
+    latencies = [t for ok, t in results if ok]
+    print(
+        f"{label}: errors {errors} ({100.0 * errors / count:.2f}%), "
+        f"{count / wall:.0f} {rate_unit}, {percentiles(latencies)}"
     )
 
 
@@ -64,16 +78,12 @@ def dashboard(port, user, password, requests, clients):
             ok = False
         return ok, time.perf_counter() - started
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - started
-    errors = sum(1 for ok, _ in results if not ok)
-    latencies = [t for ok, t in results if ok]
-    print(
-        f"dashboard: {requests} requests, {clients} concurrent, {len(paths)} distinct pages: "
-        f"errors {errors} ({100.0 * errors / requests:.2f}%), {requests / wall:.0f} req/s, "
-        f"{percentiles(latencies)}"
+    measure(
+        f"dashboard: {requests} requests, {clients} concurrent, {len(paths)} distinct pages",
+        "req/s",
+        one,
+        requests,
+        clients,
     )
 
 
@@ -128,16 +138,12 @@ def flight_sql(port, user, password, queries, clients):
             ok = False
         return ok, time.perf_counter() - started
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(queries)))
-    wall = time.perf_counter() - started
-    errors = sum(1 for ok, _ in results if not ok)
-    latencies = [t for ok, t in results if ok]
-    print(
-        f"flight sql: {queries} queries, {clients} concurrent, {len(QUERIES)} distinct: "
-        f"errors {errors} ({100.0 * errors / queries:.2f}%), {queries / wall:.0f} q/s, "
-        f"{percentiles(latencies)}"
+    measure(
+        f"flight sql: {queries} queries, {clients} concurrent, {len(QUERIES)} distinct",
+        "q/s",
+        one,
+        queries,
+        clients,
     )
 
 

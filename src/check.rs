@@ -101,7 +101,7 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
         if let Err(e) = check_file(ctx, &warehouse, file, &name, &mut findings).await {
             findings
                 .unreadable
-                .push(format!("{name}: {}", one_line(&e.to_string())));
+                .push(format!("{name}: {}", crate::one_line(&e.to_string())));
         }
         let _ = ctx.deregister_table(FILE_TABLE);
     }
@@ -222,8 +222,4 @@ async fn duplicate_keys(
         .await?;
     let _ = ctx.deregister_table(FILE_TABLE);
     Ok(batches[0].column(0).as_primitive::<Int64Type>().value(0) as u64)
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -811,26 +811,12 @@ async fn hold_risk_files(
         "{what}-{}-{}-{:08x}",
         aduana_refresh::host_name(),
         std::process::id(),
-        rand_u32()
+        rand::random::<u32>()
     );
     Ok(session
         .warehouse()
         .hold_risk_files(&reader, session.model_version().as_deref())
         .await?)
-}
-
-/// A random number from the standard library's randomly keyed hasher (no
-/// dependency for one lease name).
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    hasher.finish() as u32
 }
 
 /// Resolves on SIGTERM (what service managers and Kubernetes send) or

@@ -381,61 +381,54 @@ impl AduanaFlightSql {
         })
     }
 
-    /// Room for one more planned query of `user` (expired tickets are
-    /// forgotten first), or RESOURCE_EXHAUSTED.
-    fn pending_room(&self, user: &str) -> Result<(), Status> {
-        let mut pending = self.pending.lock().unwrap();
-        self.room_in_pending(&mut pending, user)
-    }
-
-    fn room_in_pending(
+    /// Room for one more planned query of `user` among `pending` (expired
+    /// tickets are forgotten first), or RESOURCE_EXHAUSTED.
+    fn pending_room(
         &self,
         pending: &mut HashMap<String, PlannedQuery>,
         user: &str,
     ) -> Result<(), Status> {
-        pending.retain(|_, q| q.planned_at.elapsed() < TICKET_LIFETIME);
         self.room(
+            pending,
             user,
-            pending.values().map(|q| q.user.as_str()),
             "planned queries waiting for DoGet",
+            |q| q.planned_at.elapsed() < TICKET_LIFETIME,
+            |q| &q.user,
         )
     }
 
-    /// Room for one more prepared statement of `user` (idle ones are
-    /// forgotten first), or RESOURCE_EXHAUSTED.
-    fn prepared_room(&self, user: &str) -> Result<(), Status> {
-        let mut prepared = self.prepared.lock().unwrap();
-        self.room_in_prepared(&mut prepared, user)
-    }
-
-    fn room_in_prepared(
+    /// Room for one more prepared statement of `user` among `prepared`
+    /// (idle ones are forgotten first), or RESOURCE_EXHAUSTED.
+    fn prepared_room(
         &self,
         prepared: &mut HashMap<String, Prepared>,
         user: &str,
     ) -> Result<(), Status> {
-        prepared.retain(|_, p| p.used.elapsed() < PREPARED_LIFETIME);
         self.room(
+            prepared,
             user,
-            prepared.values().map(|p| p.user.as_str()),
             "open prepared statements",
+            |p| p.used.elapsed() < PREPARED_LIFETIME,
+            |p| &p.user,
         )
     }
 
-    /// Whether `user` may add one to the things `owners` hold: at most
-    /// [`PENDING_PER_USER_PER_SLOT`] per slot each, [`PENDING_PER_SLOT`] in all.
-    fn room<'a>(
+    /// Forgets what is no longer `alive` in `held`, then whether `user` may
+    /// add one: at most [`PENDING_PER_USER_PER_SLOT`] per slot each,
+    /// [`PENDING_PER_SLOT`] in all.
+    fn room<T>(
         &self,
+        held: &mut HashMap<String, T>,
         user: &str,
-        owners: impl Iterator<Item = &'a str>,
         what: &str,
+        alive: impl Fn(&T) -> bool,
+        owner: impl Fn(&T) -> &String,
     ) -> Result<(), Status> {
+        held.retain(|_, entry| alive(entry));
         let slots = self.limits.max_concurrent.max(1);
         let (per_user, total) = (PENDING_PER_USER_PER_SLOT * slots, PENDING_PER_SLOT * slots);
-        let (mut mine, mut all) = (0, 0);
-        for owner in owners {
-            all += 1;
-            mine += usize::from(owner == user);
-        }
+        let all = held.len();
+        let mine = held.values().filter(|entry| owner(entry) == user).count();
         if mine >= per_user {
             return Err(Status::resource_exhausted(format!(
                 "{user} has {mine} {what}, the most one user may hold \
@@ -471,7 +464,7 @@ impl AduanaFlightSql {
         // Checked again now, under the lock it inserts with: other calls
         // may have planned meanwhile.
         let mut pending = self.pending.lock().unwrap();
-        self.room_in_pending(&mut pending, &planned.user)?;
+        self.pending_room(&mut pending, &planned.user)?;
         pending.insert(planned.id.clone(), planned);
         Ok(Response::new(info))
     }
@@ -661,7 +654,7 @@ impl FlightSqlService for AduanaFlightSql {
         let options = self.client_options(&request, &user);
         let sql = query.query;
         let result = async {
-            self.pending_room(&user)?;
+            self.pending_room(&mut self.pending.lock().unwrap(), &user)?;
             let (plan, state) = self.plan_sql(&sql, &options).await?;
             let params = parameters(&plan).map_err(|e| datafusion_status(&e))?;
             let planned = self
@@ -713,7 +706,7 @@ impl FlightSqlService for AduanaFlightSql {
         let options = self.client_options(&request, &user);
         let sql = query.query;
         let result = async {
-            self.prepared_room(&user)?;
+            self.prepared_room(&mut self.prepared.lock().unwrap(), &user)?;
             let (plan, _state) = self.plan_sql(&sql, &options).await?;
             let params = parameters(&plan).map_err(|e| datafusion_status(&e))?;
             let dataset = client_schema(plan.schema().as_arrow(), options.string_view);
@@ -729,7 +722,7 @@ impl FlightSqlService for AduanaFlightSql {
                 parameter_schema,
             };
             let mut prepared = self.prepared.lock().unwrap();
-            self.room_in_prepared(&mut prepared, &user)?;
+            self.prepared_room(&mut prepared, &user)?;
             prepared.insert(
                 handle,
                 Prepared {
@@ -776,7 +769,7 @@ impl FlightSqlService for AduanaFlightSql {
             ..
         } = self.prepared(&query.prepared_statement_handle, &user)?;
         let result = async {
-            self.pending_room(&user)?;
+            self.pending_room(&mut self.pending.lock().unwrap(), &user)?;
             let state = self.query_state(&options);
             let planned = self
                 .planned(

@@ -57,23 +57,25 @@ fn over_kept_files(
     location: &Location,
     table: &DiscoveredTable,
 ) -> Result<Arc<dyn TableProvider>> {
-    let mut by_month: std::collections::BTreeMap<Option<(i32, i32)>, Vec<Path>> =
-        Default::default();
-    for file in &table.files {
-        by_month
-            .entry(file.partition)
-            .or_default()
-            .push(file.meta.location.clone());
-    }
     if !table.partitioned {
-        let files: Vec<Path> = by_month.into_values().flatten().collect();
+        let files: Vec<Path> = table
+            .files
+            .iter()
+            .map(|f| f.meta.location.clone())
+            .collect();
         return provider(ctx, location, table, Some(&files));
     }
+    let mut by_month: std::collections::BTreeMap<(i32, i32), Vec<Path>> = Default::default();
+    for file in &table.files {
+        if let Some(partition) = file.partition {
+            by_month
+                .entry(partition)
+                .or_default()
+                .push(file.meta.location.clone());
+        }
+    }
     let mut union: Option<LogicalPlanBuilder> = None;
-    for (partition, files) in by_month {
-        let Some((year, month)) = partition else {
-            continue;
-        };
+    for ((year, month), files) in by_month {
         let source = provider(ctx, location, table, Some(&files))?;
         let scan = LogicalPlanBuilder::scan(table.contract.name, provider_as_source(source), None)?;
         let mut columns: Vec<Expr> = scan
