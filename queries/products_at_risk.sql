@@ -11,7 +11,7 @@ SELECT hs6(hs_code) AS hs6,
        SUM(customs_value) AS customs_value,
        round(COALESCE(SUM(risk_score * revenue_at_risk), 0), 2) AS expected_revenue_at_risk,
        SUM(CASE WHEN risk_level = 'high' THEN 1 ELSE 0 END) AS high_items,
-       SUM(CASE WHEN valuation_deviation <= -2.0 THEN 1 ELSE 0 END) AS valuation_flags,
+       SUM(CASE WHEN array_has(risk_flags(valuation_deviation, NULL, NULL), 'valuation') THEN 1 ELSE 0 END) AS valuation_flags,
        COUNT(DISTINCT importer_id) AS importers
 FROM risk.declaration_scores, latest
 WHERE year * 12 + month - 1 > latest.m - $months

@@ -21,12 +21,13 @@ traders AS (
 ),
 flags AS (
     SELECT importer_id,
-           SUM(CASE WHEN valuation_deviation <= -2.0 THEN 1 ELSE 0 END) AS valuation_flags,
-           SUM(CASE WHEN hs_misclassification_probability >= 0.5 THEN 1 ELSE 0 END) AS classification_flags,
-           SUM(CASE WHEN origin_risk >= 0.5 THEN 1 ELSE 0 END) AS origin_flags,
+           SUM(CASE WHEN array_has(item_flags, 'valuation') THEN 1 ELSE 0 END) AS valuation_flags,
+           SUM(CASE WHEN array_has(item_flags, 'classification') THEN 1 ELSE 0 END) AS classification_flags,
+           SUM(CASE WHEN array_has(item_flags, 'origin') THEN 1 ELSE 0 END) AS origin_flags,
            first_value(reasons ORDER BY risk_score * COALESCE(revenue_at_risk, 0) DESC, declaration_id, item_no)
                FILTER (WHERE reasons <> '') AS top_reasons
-    FROM risk.declaration_scores, latest
+    FROM (SELECT *, risk_flags(valuation_deviation, hs_misclassification_probability, origin_risk) AS item_flags
+          FROM risk.declaration_scores) s, latest
     WHERE year * 12 + month - 1 > latest.m - $months
     GROUP BY importer_id
 )

@@ -8,10 +8,8 @@ WITH latest AS (
 ),
 items AS (
     SELECT s.*,
-           concat_ws(', ',
-               CASE WHEN valuation_deviation <= -2.0 THEN 'valuation' END,
-               CASE WHEN hs_misclassification_probability >= 0.5 THEN 'classification' END,
-               CASE WHEN origin_risk >= 0.5 THEN 'origin' END) AS flags
+           array_to_string(risk_flags(valuation_deviation, hs_misclassification_probability,
+                                      origin_risk), ', ') AS flags
     FROM risk.declaration_scores s, latest
     WHERE importer_id = $importer
       AND year * 12 + month - 1 > latest.m - $months

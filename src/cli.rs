@@ -469,6 +469,26 @@ pub struct GenerateArgs {
     /// Replace the folder if it already holds data
     #[arg(long)]
     pub overwrite: bool,
+    /// Fraud driven by parties that only inspection outcomes reveal:
+    /// colluding declarant x importer pairs and suppliers linked to fraud,
+    /// undervaluing by less than prices show
+    #[arg(long)]
+    pub fraud_by_parties: bool,
+    /// Shaped like an export of a real administration: net mass but no
+    /// quantity, no quantity unit, no goods descriptions
+    #[arg(long)]
+    pub export_shaped: bool,
+    /// Share of items inspected, in percent (about 24 by default); e.g. 2
+    /// for a warehouse with few labels
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub inspection_rate: Option<f64>,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("{text:?} is not a percentage in (0, 100]")),
+    }
 }
 
 #[derive(Args)]
@@ -599,6 +619,11 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
         last_month: args.last_month,
         hs_nomenclature: args.hs_nomenclature,
         overwrite: args.overwrite,
+        variant: aduana_synth::Variant {
+            fraud_by_parties: args.fraud_by_parties,
+            export_shaped: args.export_shaped,
+            inspection_rate: args.inspection_rate.map(|p| p / 100.0),
+        },
     };
     eprintln!(
         "generating {} declaration items into {} ...",
@@ -1058,6 +1083,18 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
         manifest.excluded_fraud_items,
         cells.join(", ")
     );
+    match &manifest.learned {
+        Some(l) => println!(
+            "learned from inspections: {} labelled items, {} found fraudulent; {} trees for the \
+             fraud probability, {} for the revenue; weight in risk_score {:.2}",
+            l.labelled_items, l.labelled_frauds, l.fraud_trees, l.revenue_trees, l.weight
+        ),
+        None => println!(
+            "no learned model: the window's inspections found fewer than {} frauds; risk_score \
+             is the unsupervised combination",
+            aduana_engine::model_build::MIN_LABELLED_FRAUDS
+        ),
+    }
     Ok(())
 }
 

@@ -15,12 +15,14 @@ mod item_args;
 mod kernel;
 pub mod model_handle;
 
+pub mod fraud_probability;
 pub mod hs_misclassification_probability;
 pub mod hs_prefix;
 pub mod hs_suggest;
 pub mod hs_valid;
 pub mod origin_risk;
 pub mod revenue_at_risk;
+pub mod risk_flags;
 pub mod risk_model_info;
 pub mod risk_reasons;
 pub mod risk_score;
@@ -50,11 +52,32 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(hs_suggest::HsSuggestFunc::new(
             model.clone(),
         ))),
+        Arc::new(ScalarUDF::new_from_impl(risk_score::RiskScoreFunc::new(
+            model.clone(),
+        ))),
         Arc::new(ScalarUDF::new_from_impl(
-            risk_score::RiskScoreFunc::default(),
+            fraud_probability::FraudProbabilityFunc::new(
+                model.clone(),
+                fraud_probability::Head::Probability,
+            ),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            fraud_probability::FraudProbabilityFunc::new(
+                model.clone(),
+                fraud_probability::Head::ExpectedRevenue,
+            ),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            fraud_probability::FraudProbabilityFunc::new(
+                model.clone(),
+                fraud_probability::Head::Reasons,
+            ),
         )),
         Arc::new(ScalarUDF::new_from_impl(
             risk_score::RiskLevelFunc::default(),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
+            risk_flags::RiskFlagsFunc::default(),
         )),
         Arc::new(ScalarUDF::new_from_impl(
             risk_reasons::RiskReasonsFunc::new(model.clone()),
@@ -112,6 +135,16 @@ pub fn model_of(udf: &ScalarUDF) -> Option<&ModelHandle> {
             .downcast_ref::<hs_misclassification_probability::HsMisclassificationFunc>()
             .map(|f| &f.model)
     })
+    .or_else(|| {
+        inner
+            .downcast_ref::<fraud_probability::FraudProbabilityFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<risk_score::RiskScoreFunc>()
+            .map(|f| &f.model)
+    })
 }
 
 /// Every aggregate function Aduana adds to SQL.
@@ -149,10 +182,12 @@ mod tests {
         let functions = scalar_functions(&ModelHandle::default());
         let mut backed = 0;
         for f in &functions {
-            let needs_model = f.inner().return_type(&[]).is_err();
+            // risk_score plans without a model (its three-argument form
+            // needs none) but blends by the model's weight with four.
+            let needs_model = f.inner().return_type(&[]).is_err() || f.name() == "risk_score";
             assert_eq!(model_of(f).is_some(), needs_model, "{}", f.name());
             backed += usize::from(needs_model);
         }
-        assert_eq!(backed, 6);
+        assert_eq!(backed, 10);
     }
 }

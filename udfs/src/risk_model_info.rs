@@ -1,9 +1,13 @@
 //! `risk_model_info()`: the current risk model's version, training window
-//! and counts, as a one-row table.
+//! and counts, as a one-row table, and which model `risk_score` uses and
+//! why (learned, blend or unsupervised).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use aduana_model::learned::{FULL_WEIGHT_FRAUDS, LearnedSummary, MIN_LABELLED_FRAUDS};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::{TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, plan_err};
@@ -52,6 +56,29 @@ impl TableFunctionImpl for RiskModelInfoFunc {
             int(m.excluded_fraud_items),
             int(m.min_cell_size),
         ];
+        let (kind, why) = risk_score_model(m.learned.as_ref());
+        let learned = m.learned.as_ref();
+        for (name, value) in [
+            ("risk_score_model", text(kind)),
+            ("risk_score_model_why", text(&why)),
+            (
+                "labelled_items",
+                int(learned.map_or(0, |l| l.labelled_items)),
+            ),
+            (
+                "labelled_frauds",
+                int(learned.map_or(0, |l| l.labelled_frauds)),
+            ),
+            ("learned_trees", int(learned.map_or(0, |l| l.fraud_trees))),
+        ] {
+            let data_type = value.data_type().clone();
+            fields.push(Field::new(name, data_type, false));
+            columns.push(value);
+        }
+        fields.push(Field::new("learned_weight", DataType::Float64, false));
+        columns.push(Arc::new(Float64Array::from(vec![
+            learned.map_or(0.0, |l| l.weight),
+        ])));
         for (level, cells) in &m.price_cells {
             fields.push(Field::new(
                 format!("price_cells_{level}"),
@@ -63,5 +90,35 @@ impl TableFunctionImpl for RiskModelInfoFunc {
         let schema = Arc::new(Schema::new(fields));
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+/// Which model `risk_score` ranks with, and why, in words.
+pub fn risk_score_model(learned: Option<&LearnedSummary>) -> (&'static str, String) {
+    match learned {
+        None => (
+            "unsupervised",
+            format!(
+                "no learned model: the window's inspections found fewer than \
+                 {MIN_LABELLED_FRAUDS} frauds (or the warehouse has no inspections)"
+            ),
+        ),
+        Some(l) if l.weight >= 1.0 => (
+            "learned",
+            format!(
+                "learned from {} inspected items, {} found fraudulent (at least \
+                 {FULL_WEIGHT_FRAUDS})",
+                l.labelled_items, l.labelled_frauds
+            ),
+        ),
+        Some(l) => (
+            "blend",
+            format!(
+                "{} frauds found among {} inspected items: the learned probability weighs \
+                 {:.2}, the unsupervised combination the rest (the learned alone from \
+                 {FULL_WEIGHT_FRAUDS} frauds)",
+                l.labelled_frauds, l.labelled_items, l.weight
+            ),
+        ),
     }
 }

@@ -22,10 +22,10 @@ use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation, month_index};
 
-/// Below this z-score a price is worth a sentence.
-const Z_REASON: f64 = -2.0;
+/// At or below this z-score a price is worth a sentence (a valuation flag).
+const Z_REASON: f64 = aduana_model::thresholds::VALUATION_FLAG_Z;
 /// Above this probability the declared code is worth a sentence.
-const MISCLASSIFICATION_REASON: f64 = 0.5;
+const MISCLASSIFICATION_REASON: f64 = aduana_model::thresholds::CLASSIFICATION_FLAG;
 /// From this many times the usual share of markedly low prices, the
 /// importer's record is worth a sentence.
 const RECORD_REASON: f64 = 2.0;

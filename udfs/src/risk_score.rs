@@ -8,6 +8,11 @@
 //! weighted noisy-OR, so a strong reason of any kind is enough to rank an
 //! item high and two reasons rank it higher. A NULL component is no
 //! evidence, not a reason.
+//!
+//! With a fourth argument, the learned `fraud_probability`, the score
+//! blends the two by the learned model's weight (how many labelled frauds
+//! it learned from: `aduana_model::learned::learned_weight`); a NULL
+//! probability (no learned model) leaves the unsupervised score.
 
 use std::sync::LazyLock;
 
@@ -21,6 +26,7 @@ use datafusion::logical_expr::{
 
 use crate::DOC_SECTION;
 use crate::kernel::{all_scalars, finish, float_args, float_result, number_arg};
+use crate::model_handle::ModelHandle;
 
 /// Midpoint and steepness of the valuation curve.
 const Z_MIDPOINT: f64 = -2.0;
@@ -52,19 +58,46 @@ pub fn risk_score(z: Option<f64>, misclassification: Option<f64>, origin: Option
         .product::<f64>()
 }
 
+/// The score of an item from the unsupervised `score` and the learned
+/// `probability` (when there is one), with the learned model's `weight`.
+pub fn blend(score: f64, probability: Option<f64>, weight: f64) -> f64 {
+    match probability.filter(|p| p.is_finite()) {
+        Some(p) => weight * p.clamp(0.0, 1.0) + (1.0 - weight) * score,
+        None => score,
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RiskScoreFunc {
     signature: Signature,
+    /// Gives the learned model's weight for the four-argument form.
+    pub model: ModelHandle,
 }
 
-impl Default for RiskScoreFunc {
-    fn default() -> Self {
+impl RiskScoreFunc {
+    pub fn new(model: ModelHandle) -> Self {
         RiskScoreFunc {
-            signature: Signature::coercible(
-                vec![number_arg(), number_arg(), number_arg()],
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Coercible(vec![number_arg(), number_arg(), number_arg()]),
+                    TypeSignature::Coercible(vec![
+                        number_arg(),
+                        number_arg(),
+                        number_arg(),
+                        number_arg(),
+                    ]),
+                ],
                 Volatility::Immutable,
             ),
+            model,
         }
+    }
+
+    fn learned_weight(&self) -> f64 {
+        self.model
+            .get()
+            .and_then(|m| m.learned.as_ref())
+            .map_or(0.0, |l| l.summary.weight)
     }
 }
 
@@ -74,12 +107,17 @@ static SCORE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         "One risk score in [0, 1] from the three risk functions: the valuation z-score turned \
          into a probability-like value (z = -2 gives 0.5, z = -3.5 about 0.95; prices above the \
          reference add nothing), then a weighted noisy-OR with the misclassification \
-         probability and the origin risk. A NULL component counts as no evidence.",
-        "risk_score(valuation_deviation, hs_misclassification_probability, origin_risk)",
+         probability and the origin risk. A NULL component counts as no evidence. With the \
+         learned fraud_probability(...) as a fourth argument, the score is the learned \
+         probability when the model learned from enough labelled frauds (300 or more), the \
+         unsupervised score when it has no learned part, and a blend weighted by the number of \
+         labelled frauds in between (risk_model_info() shows the weight).",
+        "risk_score(valuation_deviation, hs_misclassification_probability, origin_risk [, fraud_probability])",
     )
     .with_argument("valuation_deviation", "The item's valuation_deviation(...) z-score.")
     .with_argument("hs_misclassification_probability", "The item's hs_misclassification_probability(...).")
     .with_argument("origin_risk", "The item's origin_risk(...).")
+    .with_argument("fraud_probability", "Optional: the item's fraud_probability(...).")
     .with_sql_example(
         "```sql\n> SELECT round(risk_score(-3.5, 0.1, 0.2), 3) AS score;\n+-------+\n| score |\n+-------+\n| 0.886 |\n+-------+\n```",
     )
@@ -103,13 +141,26 @@ impl ScalarUDFImpl for RiskScoreFunc {
         } else {
             args.number_rows
         };
-        let [z, m, o] = float_args::<3>(&args.args, rows)?;
         let value = |a: &datafusion::arrow::array::Float64Array, i: usize| {
             a.is_valid(i).then(|| a.value(i))
         };
-        let result = float_result(rows, |i| {
-            Some(risk_score(value(&z, i), value(&m, i), value(&o, i)))
-        });
+        let result = match args.args.len() {
+            3 => {
+                let [z, m, o] = float_args::<3>(&args.args, rows)?;
+                float_result(rows, |i| {
+                    Some(risk_score(value(&z, i), value(&m, i), value(&o, i)))
+                })
+            }
+            4 => {
+                let [z, m, o, p] = float_args::<4>(&args.args, rows)?;
+                let weight = self.learned_weight();
+                float_result(rows, |i| {
+                    let score = risk_score(value(&z, i), value(&m, i), value(&o, i));
+                    Some(blend(score, value(&p, i), weight))
+                })
+            }
+            n => return exec_err!("risk_score takes 3 or 4 arguments, got {n}"),
+        };
         finish(&args.args, std::sync::Arc::new(result))
     }
     fn documentation(&self) -> Option<&Documentation> {

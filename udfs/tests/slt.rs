@@ -121,6 +121,7 @@ fn tiny_model() -> RiskModel {
         excluded_fraud_items: 0,
         min_cell_size: 30,
         price_cells: Default::default(),
+        learned: None,
     };
     let mut model = RiskModel::from_batches(manifest, &[prices], &[origins]).expect("model");
     model.classifier = aduana_model::classifier::Classifier::new(

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod evaluate;
 pub mod guards;
 pub mod model_build;
+mod model_learn;
 pub mod output;
 pub mod validity;
 
@@ -107,24 +108,38 @@ pub struct Session {
     functions: Arc<cluster::FunctionResolver>,
 }
 
+/// The unsupervised evidence of an item of `declarations` (aliased `d`),
+/// as the columns `value_z`, `p_wrong_code`, `origin_score`, `at_stake`.
+pub const EVIDENCE_COLUMNS: &str = "\
+       valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit,
+                           d.net_mass_kg, d.declaration_date, d.importer_id) AS value_z,
+       hs_misclassification_probability(d.hs_code, d.description, d.customs_value, d.quantity,
+                                        d.origin_country, d.quantity_unit, d.net_mass_kg) AS p_wrong_code,
+       origin_risk(d.hs_code, d.origin_country, d.export_country, d.preference_code,
+                   d.importer_id, d.declaration_date) AS origin_score,
+       revenue_at_risk(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity,
+                       d.quantity_unit, d.net_mass_kg, d.declaration_date, d.description,
+                       d.preference_code, d.duty_rate, d.duties_paid) AS at_stake";
+
+/// The learned model's arguments (`aduana_model::learned::features::COLUMNS`)
+/// over the evidence columns and the item's own: training and scoring pass
+/// the same.
+pub const LEARNED_ARGUMENTS: &str = "value_z, p_wrong_code, origin_score, at_stake, hs_code, \
+       origin_country, export_country, office_code, importer_id, declarant_id, supplier_id, regime, \
+       transport_mode, preference_code, customs_value, net_mass_kg, quantity, duty_rate";
+
 /// `scored_items`: every declaration item with its risk scores and the
 /// revenue at stake, as the reports read them (one definition instead of
 /// the same expressions in each report).
-const SCORED_ITEMS_VIEW: &str = "CREATE VIEW scored_items AS
-SELECT *, risk_score(value_z, p_wrong_code, origin_score) AS risk
-FROM (
-    SELECT d.*,
-           valuation_deviation(hs_code, origin_country, customs_value, quantity, quantity_unit,
-                               net_mass_kg, declaration_date, importer_id) AS value_z,
-           hs_misclassification_probability(hs_code, description, customs_value, quantity,
-                                            origin_country, quantity_unit, net_mass_kg) AS p_wrong_code,
-           origin_risk(hs_code, origin_country, export_country, preference_code,
-                       importer_id, declaration_date) AS origin_score,
-           revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity,
-                           quantity_unit, net_mass_kg, declaration_date, description,
-                           preference_code, duty_rate, duties_paid) AS at_stake
-    FROM declarations d
-)";
+fn scored_items_view() -> String {
+    format!(
+        "CREATE VIEW scored_items AS
+         SELECT *, risk_score(value_z, p_wrong_code, origin_score, p_fraud) AS risk
+         FROM (SELECT *, fraud_probability({LEARNED_ARGUMENTS}) AS p_fraud,
+                      expected_revenue({LEARNED_ARGUMENTS}) AS revenue_expected
+               FROM (SELECT d.*, {EVIDENCE_COLUMNS} FROM declarations d))"
+    )
+}
 
 /// `risk.price_profiles`: the reference price cells of the model the
 /// session loaded (log unit values; `level` 0 national line x origin,
@@ -234,7 +249,7 @@ impl Session {
             // Planned now, run per query: DataFusion prunes the columns a
             // query does not read and pushes filters on declaration columns
             // down to the scan.
-            ctx.sql(SCORED_ITEMS_VIEW).await?;
+            ctx.sql(&scored_items_view()).await?;
         }
         Ok(Session {
             ctx,

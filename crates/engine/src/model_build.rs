@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use std::collections::HashMap;
 
+pub use aduana_model::learned::MIN_LABELLED_FRAUDS;
 use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord, price_schema};
 use aduana_udfs::valuation_deviation::{Declared, deviation, month_index};
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -190,11 +191,21 @@ async fn build_from_training(
     let min = options.min_cell_size;
     // The drift is a least-squares slope over months, from plain sums
     // (which aggregate fast); months count from the window's start to keep
-    // the sums of squares small and exact enough.
+    // the sums of squares small and exact enough. Floating-point sums added
+    // in parallel differ in their last bits from run to run; decimal sums
+    // are exact in any order, so the same inputs give the same model (and
+    // the learned model the same evidence).
     let origin_month = start.year() * 12 + start.month0() as i32;
     let y = "(CASE WHEN k.unit = d.unit THEN k.luv END)";
     let x =
         format!("(CASE WHEN k.unit = d.unit AND k.luv IS NOT NULL THEN k.m - {origin_month} END)");
+    let exact_sum = |v: &str| format!("CAST(SUM(CAST({v} AS DECIMAL(38, 12))) AS DOUBLE)");
+    let (sx, sy) = (exact_sum(&x), exact_sum(y));
+    let (sxx, sxy, syy) = (
+        exact_sum(&format!("{x} * {x}")),
+        exact_sum(&format!("{x} * {y}")),
+        exact_sum(&format!("{y} * {y}")),
+    );
     let profiles = format!(
         "WITH training AS ({training}), keyed AS ({keyed}), \
          units AS (SELECT level, hs, origin, COALESCE(unit, '') AS unit, \
@@ -205,8 +216,8 @@ async fn build_from_training(
          cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
                    robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
                    robust_profile(k.lkg) AS pk, \
-                   COUNT({y}) AS pairs, SUM({x}) AS sx, SUM({y}) AS sy, \
-                   SUM({x} * {x}) AS sxx_raw, SUM({x} * {y}) AS sxy_raw, SUM({y} * {y}) AS syy_raw, \
+                   COUNT({y}) AS pairs, {sx} AS sx, {sy} AS sy, \
+                   {sxx} AS sxx_raw, {sxy} AS sxy_raw, {syy} AS syy_raw, \
                    AVG(k.m) AS center_month, COUNT(*) AS items \
                    FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
                    GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
@@ -260,6 +271,7 @@ async fn build_from_training(
         excluded_fraud_items: in_window - training_items,
         min_cell_size: min,
         price_cells: cells,
+        learned: None,
     };
     let mut origins = origin_facts(session, &training).await?;
     let priced = RiskModel::from_batches(manifest.clone(), &prices, &[])
@@ -270,6 +282,16 @@ async fn build_from_training(
     let root = options.root.as_ref().unwrap_or(&location.prefix);
     let store = location.store.as_ref();
     aduana_model::write_version(store, root, &manifest, &prices, &origins, &classifier).await?;
+    let manifest = match crate::model_learn::learn(session, root, &manifest, window, end).await? {
+        crate::model_learn::Learned::Model(model) => {
+            aduana_model::write_learned(store, root, &manifest, &model).await?;
+            Manifest {
+                learned: Some(model.summary.clone()),
+                ..manifest
+            }
+        }
+        crate::model_learn::Learned::TooFewFrauds => manifest,
+    };
     if options.make_current {
         aduana_model::set_current(store, root, &manifest.version).await?;
     }

@@ -11,6 +11,8 @@
 pub mod classifier;
 pub mod flat;
 pub mod importer;
+pub mod learned;
+pub mod thresholds;
 
 pub use importer::{
     IMPORTER_HISTORY, ImporterHistory, MARKEDLY_LOW_Z, RECORD_PRIOR_ITEMS, ValuationRecord,
@@ -66,6 +68,11 @@ pub struct Manifest {
     pub min_cell_size: u64,
     /// Price cells per level.
     pub price_cells: BTreeMap<String, u64>,
+    /// The learned model of the version, when the window had enough
+    /// labelled frauds (its files are `learned.json` and
+    /// `profiles.parquet`).
+    #[serde(default)]
+    pub learned: Option<learned::LearnedSummary>,
 }
 
 /// Granularity of a price cell, finest first.
@@ -197,6 +204,8 @@ pub struct RiskModel {
     prices: hashbrown::HashMap<u64, PriceCell>,
     pub origins: OriginFacts,
     pub classifier: classifier::Classifier,
+    /// What the inspections taught; `None`: the unsupervised model alone.
+    pub learned: Option<learned::LearnedModel>,
 }
 
 /// What the model knows of origins, for `origin_risk`.
@@ -399,6 +408,7 @@ impl RiskModel {
             prices,
             origins,
             classifier: classifier::Classifier::default(),
+            learned: None,
         })
     }
 }
@@ -818,6 +828,45 @@ pub async fn write_version(
     .await
 }
 
+/// Adds a learned model to a written version: its files first, then the
+/// manifest rewritten with its summary (one put), so a reader sees the
+/// version with the learned model whole or without it.
+pub async fn write_learned(
+    store: &dyn ObjectStore,
+    root: &Path,
+    manifest: &Manifest,
+    model: &learned::LearnedModel,
+) -> Result<()> {
+    let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
+    let put = async |location: Path, bytes: Vec<u8>| {
+        store
+            .put(&location, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|source| ModelError::Storage {
+                location: location.to_string(),
+                source,
+            })
+    };
+    let batch = model
+        .profile_batch()
+        .map_err(|e| corrupt(&version_dir, e))?;
+    let mut parquet = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut parquet, learned::profile_schema(), None)
+        .map_err(|e| corrupt(&version_dir, e))?;
+    writer.write(&batch).map_err(|e| corrupt(&version_dir, e))?;
+    writer.close().map_err(|e| corrupt(&version_dir, e))?;
+    put(version_dir.clone().join(learned::PROFILES_FILE), parquet).await?;
+    let json = model.to_json().map_err(|e| corrupt(&version_dir, e))?;
+    put(version_dir.clone().join(learned::LEARNED_FILE), json).await?;
+    let manifest = Manifest {
+        learned: Some(model.summary.clone()),
+        ..manifest.clone()
+    };
+    let text = toml::to_string(&manifest).map_err(|e| corrupt(&version_dir, e))?;
+    put(version_dir.clone().join(MANIFEST_FILE), text.into_bytes()).await
+}
+
 fn corrupt(location: &Path, e: impl std::fmt::Display) -> ModelError {
     ModelError::Corrupt {
         location: location.to_string(),
@@ -969,6 +1018,16 @@ pub async fn load_version(
     let mut model =
         RiskModel::from_batches(manifest, &prices, &origins).map_err(|e| corrupt(&dir, e))?;
     model.classifier = read_classifier(&words).map_err(|e| corrupt(&dir, e))?;
+    if model.manifest.learned.is_some() {
+        let json_location = dir.clone().join(learned::LEARNED_FILE);
+        let json = get(store, &json_location)
+            .await?
+            .ok_or_else(|| corrupt(&json_location, "missing"))?;
+        let profiles = read(learned::PROFILES_FILE).await?;
+        model.learned = Some(
+            learned::LearnedModel::from_parts(&json, &profiles).map_err(|e| corrupt(&dir, e))?,
+        );
+    }
     Ok(model)
 }
 
@@ -1055,6 +1114,7 @@ mod tests {
             excluded_fraud_items: 2,
             min_cell_size: 30,
             price_cells: BTreeMap::new(),
+            learned: None,
         }
     }
 

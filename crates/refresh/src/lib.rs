@@ -89,8 +89,9 @@ async fn refuse_duplicates(session: &Session, key: &str, year: i32, month: i32) 
 /// so a new release rewrites them instead of keeping files named by old
 /// inputs. 2: rows ordered by importer. 3: rows with a date outside their
 /// partition, a non-finite or absurd number or a missing required column
-/// rejected (`aduana_engine::validity`).
-const FORMAT_VERSION: &str = "3";
+/// rejected (`aduana_engine::validity`). 4: the learned model's
+/// `fraud_probability` and `expected_revenue`, its reasons.
+const FORMAT_VERSION: &str = "4";
 const STAGING_DIR: &str = "risk/_staging";
 /// Model versions no snapshot or reader uses are deleted once this old.
 const MODEL_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

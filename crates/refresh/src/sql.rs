@@ -26,18 +26,23 @@ pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
                 p_wrong_code AS hs_misclassification_probability,
                 origin_score AS origin_risk,
                 at_stake AS revenue_at_risk,
+                p_fraud AS fraud_probability,
+                revenue_expected AS expected_revenue,
                 risk AS risk_score,
                 risk_level(risk) AS risk_level,
                 CASE WHEN risk_level(risk) <> 'low' THEN
-                    array_to_string(risk_reasons(hs_code, origin_country, export_country,
-                        customs_value, quantity, quantity_unit, net_mass_kg, declaration_date,
-                        description, preference_code, importer_id), '; ')
+                    array_to_string(array_concat(
+                        learned_reasons({learned}),
+                        risk_reasons(hs_code, origin_country, export_country,
+                            customs_value, quantity, quantity_unit, net_mass_kg, declaration_date,
+                            description, preference_code, importer_id)), '; ')
                 END AS reasons,
                 '{model_version}' AS model_version
          FROM scored_items
          WHERE year = {year} AND month = {month} AND ({reason}) IS NULL
          ORDER BY importer_id, declaration_id, item_no",
-        reason = reject_reason()
+        reason = reject_reason(),
+        learned = aduana_engine::LEARNED_ARGUMENTS,
     )
 }
 
@@ -69,8 +74,9 @@ pub fn partition_rejects(year: i32, month: i32) -> String {
 
 /// Per importer and month over the scores table `scores`: volume, value,
 /// scores, inspections and their Beta-smoothed hit rate, expected revenue
-/// at risk (each item's risk score × its revenue at risk), rank and
-/// segment. `inspections_cutoff`: only outcomes known before this day
+/// at risk (each item's risk score × its revenue at risk, so it never
+/// exceeds the revenue at risk; the learned model's own expected revenue
+/// per item is the scores' `expected_revenue`), rank and segment. `inspections_cutoff`: only outcomes known before this day
 /// count (backtests).
 pub fn trader_risk(
     scores: &str,

@@ -187,7 +187,25 @@ impl Generator<'_> {
             origin = sample_origin(&trade.origins, self.rng.random());
         }
 
-        let fraud_roll = self.rng.random::<f64>() < t.propensity;
+        let supplier_no = (trader * 31 + product * 7) % 5000;
+        let propensity = if world.variant.fraud_by_parties {
+            // The importer's own inclination counts for little; the
+            // declarant it works with and the supplier it buys from for much.
+            t.propensity * 0.3
+                + if crate::world::colluding(t.broker, trader) {
+                    0.15
+                } else {
+                    0.0
+                }
+                + if crate::world::linked_supplier(supplier_no) {
+                    0.25
+                } else {
+                    0.0
+                }
+        } else {
+            t.propensity
+        };
+        let fraud_roll = self.rng.random::<f64>() < propensity;
         let remedy = trade
             .remedy
             .filter(|&r| self.date >= world.remedies[r].valid_from)
@@ -305,8 +323,12 @@ impl Generator<'_> {
                 }
             }
             Some(FraudKind::Undervaluation) => {
-                declared_value =
-                    cents(true_value as f64 / 100.0 * self.rng.random_range(0.3..0.7)).max(1);
+                let share = if world.variant.fraud_by_parties {
+                    self.rng.random_range(0.6..0.85)
+                } else {
+                    self.rng.random_range(0.3..0.7)
+                };
+                declared_value = cents(true_value as f64 / 100.0 * share).max(1);
             }
             None => {}
         }
@@ -587,6 +609,13 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             red *= 2.0;
             yellow *= 1.3;
         }
+        let scale = world
+            .variant
+            .inspection_rate
+            .map_or(1.0, |r| r / crate::world::DEFAULT_INSPECTION_RATE);
+        red *= scale;
+        yellow *= scale;
+        let blue = blue * scale;
         let lane = match g.rng.random::<f64>() {
             x if x < red => "red",
             x if x < red + yellow => "yellow",
@@ -597,7 +626,7 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             "red" => Some("physical"),
             "yellow" => Some("documentary"),
             "blue" => Some("pca"),
-            _ => (g.rng.random::<f64>() < 0.004).then_some("pca"),
+            _ => (g.rng.random::<f64>() < 0.004 * scale).then_some("pca"),
         };
         let declarant = &world.brokers[trader.broker];
         stats.declarations += 1;
@@ -623,15 +652,17 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             d.supplier_id.append_value(&supplier);
             d.hs_code
                 .append_value(&world.lines[item.declared_line].code);
+            let shaped = world.variant.export_shaped;
             d.description
-                .append_value(&product.commercial[item.description]);
+                .append_option((!shaped).then(|| &product.commercial[item.description]));
             d.origin_country
                 .append_value(COUNTRIES[item.declared_country].code);
             d.export_country
                 .append_value(COUNTRIES[item.export_country].code);
             d.preference_code.append_option(item.preference);
-            d.quantity.append_value(item.quantity);
-            d.quantity_unit.append_value(product.unit);
+            d.quantity.append_option((!shaped).then_some(item.quantity));
+            d.quantity_unit
+                .append_option((!shaped).then_some(product.unit));
             d.net_mass_kg.append_value(item.net_mass);
             d.gross_mass_kg.append_value(item.gross_mass);
             d.customs_value.append_value(item.declared_value);

@@ -72,6 +72,22 @@ pub struct GenerateOptions {
     pub hs_nomenclature: Option<PathBuf>,
     /// Replace `out` if it already holds data.
     pub overwrite: bool,
+    pub variant: Variant,
+}
+
+/// Warehouses unlike the default one, to check that a method generalises.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Variant {
+    /// Fraud comes from parties: colluding declarant x importer pairs and
+    /// suppliers linked to fraud, undervaluing by less (prices show it
+    /// less; inspection outcomes reveal who).
+    pub fraud_by_parties: bool,
+    /// No quantity, quantity unit or description (as in many exports of
+    /// administrations' data); net mass stays.
+    pub export_shaped: bool,
+    /// Share of items inspected (about [`world::DEFAULT_INSPECTION_RATE`]
+    /// when `None`).
+    pub inspection_rate: Option<f64>,
 }
 
 impl GenerateOptions {
@@ -84,6 +100,7 @@ impl GenerateOptions {
             last_month: DEFAULT_LAST_MONTH,
             hs_nomenclature: None,
             overwrite: false,
+            variant: Variant::default(),
         }
     }
 }
@@ -147,13 +164,14 @@ pub fn generate(options: &GenerateOptions) -> Result<Summary, SynthError> {
     };
     let start = add_months(last, 1 - options.months as i32);
     let mut world_rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x5EED_0F_A0A0A);
-    let world = World::build(
+    let mut world = World::build(
         catalogue,
         options.rows,
         start,
         options.months,
         &mut world_rng,
     );
+    world.variant = options.variant.clone();
 
     let staging = staging_path(out)?;
     if staging.exists() {

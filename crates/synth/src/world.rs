@@ -270,6 +270,7 @@ pub struct Trader {
 }
 
 pub struct World {
+    pub variant: crate::Variant,
     pub products: Vec<Product>,
     pub trade: Vec<ProductTrade>,
     pub lines: Vec<TariffLine>,
@@ -446,6 +447,7 @@ impl World {
             cumulative((0..trader_count).map(|rank| 1.0 / (rank as f64 + 1.0).powf(1.05)));
 
         World {
+            variant: crate::Variant::default(),
             products,
             trade,
             lines,
@@ -651,6 +653,20 @@ fn draw_traders(
             }
         })
         .collect()
+}
+
+/// About the share of items the default selectivity inspects.
+pub const DEFAULT_INSPECTION_RATE: f64 = 0.24;
+
+/// Whether a declarant colludes with an importer (fraud by parties): a
+/// seventh of the declarants, with a third of their clients.
+pub fn colluding(broker: usize, trader: usize) -> bool {
+    broker % 7 == 2 && trader % 3 == 0
+}
+
+/// Whether a supplier (its number) is linked to fraud: one in nineteen.
+pub fn linked_supplier(supplier: usize) -> bool {
+    supplier % 19 == 4
 }
 
 pub fn add_months(date: NaiveDate, months: i32) -> NaiveDate {

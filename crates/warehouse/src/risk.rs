@@ -176,6 +176,9 @@ pub static SCORES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         ("hs_misclassification_probability", DataType::Float64, true),
         ("origin_risk", DataType::Float64, true),
         ("revenue_at_risk", DataType::Float64, true),
+        // The learned model's heads; NULL when the model has none.
+        ("fraud_probability", DataType::Float64, true),
+        ("expected_revenue", DataType::Float64, true),
         ("risk_score", DataType::Float64, false),
         ("risk_level", text(), false),
         ("reasons", text(), true),

@@ -1,0 +1,129 @@
+//! Boosted trees compiled for scoring whole batches: each tree's nodes in
+//! one flat array, evaluated tree by tree over the batch (a tree stays in
+//! cache while every row walks it), on a column-major feature matrix.
+
+use serde::{Deserialize, Serialize};
+
+/// A node: a split, or a leaf (`feature == LEAF`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub feature: u32,
+    pub split: f64,
+    pub left: u32,
+    pub right: u32,
+    pub missing: u32,
+    /// The node's value (a leaf's output; an inner node's is the value the
+    /// tree would give had it stopped there, used for contributions).
+    pub value: f64,
+}
+
+const LEAF: u32 = u32::MAX;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forest {
+    /// The raw score before any tree (log-odds for a classifier).
+    pub base: f64,
+    pub trees: Vec<Vec<Node>>,
+}
+
+impl Forest {
+    /// The trees a trained booster predicts with (up to its best
+    /// iteration when training stopped early).
+    pub fn compile(booster: &forust_ml::GradientBooster) -> Forest {
+        let used = booster.prediction_iteration.unwrap_or(booster.trees.len());
+        let trees = booster.trees[..used]
+            .iter()
+            .map(|tree| {
+                tree.nodes
+                    .iter()
+                    .map(|n| Node {
+                        feature: if n.is_leaf {
+                            LEAF
+                        } else {
+                            n.split_feature as u32
+                        },
+                        split: n.split_value,
+                        left: n.left_child as u32,
+                        right: n.right_child as u32,
+                        missing: n.missing_node as u32,
+                        value: n.weight_value as f64,
+                    })
+                    .collect()
+            })
+            .collect();
+        Forest {
+            base: booster.base_score,
+            trees,
+        }
+    }
+
+    /// Raw scores of the `rows` rows of a column-major `matrix`.
+    pub fn predict(&self, matrix: &[f64], rows: usize) -> Vec<f64> {
+        let mut out = vec![self.base; rows];
+        for tree in &self.trees {
+            for (row, score) in out.iter_mut().enumerate() {
+                let mut i = 0usize;
+                loop {
+                    let node = &tree[i];
+                    if node.feature == LEAF {
+                        *score += node.value;
+                        break;
+                    }
+                    let v = matrix[node.feature as usize * rows + row];
+                    i = if v.is_nan() {
+                        node.missing
+                    } else if v < node.split {
+                        node.left
+                    } else {
+                        node.right
+                    } as usize;
+                }
+            }
+        }
+        out
+    }
+
+    /// Each feature's share of row `row`'s raw score (Saabas: along each
+    /// tree's path, the change of the node value at every split goes to
+    /// the split's feature); the contributions and the bias sum to the raw
+    /// score.
+    pub fn contributions(
+        &self,
+        matrix: &[f64],
+        rows: usize,
+        row: usize,
+        features: usize,
+    ) -> (f64, Vec<f64>) {
+        let mut out = vec![0.0; features];
+        let mut bias = self.base;
+        for tree in &self.trees {
+            let mut i = 0usize;
+            bias += tree[0].value;
+            loop {
+                let node = &tree[i];
+                if node.feature == LEAF {
+                    break;
+                }
+                let v = matrix[node.feature as usize * rows + row];
+                let next = if v.is_nan() {
+                    node.missing
+                } else if v < node.split {
+                    node.left
+                } else {
+                    node.right
+                } as usize;
+                out[node.feature as usize] += tree[next].value - node.value;
+                i = next;
+            }
+        }
+        (bias, out)
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.trees.iter().map(Vec::len).sum()
+    }
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}

@@ -1,0 +1,117 @@
+//! The learned model's reasons: an item's strongest contributions to its
+//! fraud probability, as sentences an auditor can check against the
+//! inspection record ("the declarant: fraud found in 12 of 40 past
+//! inspections (30%, 14 times the usual 2.1%)").
+
+use super::LearnedModel;
+use super::features::{FEATURES, ITEM_FEATURES, ItemColumns, PER_ENTITY};
+use super::profiles::{ENTITIES, Entity, EntityKeys, Tally};
+
+/// A contribution (change of log-odds) below this is not worth a sentence.
+pub const MIN_LOG_ODDS: f64 = 0.25;
+/// An entity inspected fewer times than this is "little known".
+const NEW_PARTY: f64 = 5.0;
+/// At most this many sentences per item.
+pub const MAX_REASONS: usize = 3;
+
+impl LearnedModel {
+    /// Sentences for each item of the batch, strongest first; empty when
+    /// nothing raised its probability much.
+    pub fn reasons(&self, items: &ItemColumns) -> Vec<Vec<String>> {
+        let rows = items.len();
+        let keys = EntityKeys::of(items);
+        let matrix = items.feature_matrix(&keys, |e, key, _| self.profiles.features(e, key));
+        (0..rows)
+            .map(|row| {
+                let (_, parts) = self.fraud.contributions(&matrix, rows, row, FEATURES);
+                let value = |f: usize| matrix[f * rows + row];
+                // An entity's rate and inspection count speak together.
+                let mut grouped: Vec<(f64, Reason)> = (0..ITEM_FEATURES.len())
+                    .map(|f| (parts[f], Reason::Item(f)))
+                    .collect();
+                for (e, entity) in ENTITIES.iter().enumerate() {
+                    let f = ITEM_FEATURES.len() + e * PER_ENTITY;
+                    let tally = keys.get(e, row).and_then(|k| self.profiles.tally(e, k));
+                    grouped.push((parts[f] + parts[f + 1], Reason::Entity(*entity, tally)));
+                }
+                grouped.retain(|(c, _)| *c >= MIN_LOG_ODDS);
+                grouped.sort_by(|a, b| b.0.total_cmp(&a.0));
+                grouped
+                    .iter()
+                    .filter_map(|(_, reason)| self.sentence(reason, &value))
+                    .take(MAX_REASONS)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn sentence(&self, reason: &Reason, value: &dyn Fn(usize) -> f64) -> Option<String> {
+        let overall = self.profiles.overall_rate;
+        let text = match *reason {
+            Reason::Entity(entity, Some(t)) if t.frauds > 0.0 => {
+                let rate = t.frauds / t.inspections;
+                format!(
+                    "{}: fraud found in {} of {} past inspections ({:.0}%, {:.1} times the usual {:.1}%)",
+                    capitalised(entity),
+                    t.frauds,
+                    t.inspections,
+                    100.0 * rate,
+                    rate / overall.max(1e-9),
+                    100.0 * overall
+                )
+            }
+            // A party with little or no record: risk the model gives the
+            // unknown, worth saying as such.
+            Reason::Entity(entity, tally) if tally.map_or(0.0, |t| t.inspections) < NEW_PARTY => {
+                format!(
+                    "{}: {} past inspections (little known)",
+                    capitalised(entity),
+                    tally.map_or(0.0, |t| t.inspections)
+                )
+            }
+            Reason::Entity(..) => return None,
+            Reason::Item(f) => {
+                let v = value(f);
+                if v.is_nan() {
+                    return None;
+                }
+                match ITEM_FEATURES[f] {
+                    "valuation_deviation" => {
+                        format!("price {v:.1} robust deviations from its reference")
+                    }
+                    "misclassification_probability" => {
+                        format!("description points to another code (probability {v:.2})")
+                    }
+                    "origin_risk" => format!("origin signals (origin risk {v:.2})"),
+                    "log_revenue_at_risk" => format!("revenue at stake {:.0}", v.exp_m1()),
+                    "log_customs_value" => format!("customs value {:.0}", v.exp()),
+                    "log_net_mass" => format!("net mass {:.1} kg", v.exp()),
+                    "log_value_per_kg" => format!("value {:.2} per kg", v.exp()),
+                    "log_quantity" => format!("quantity {:.1}", v.exp()),
+                    "duty_rate" => format!("duty rate {v:.1}%"),
+                    "preference_claimed" if v > 0.5 => "a tariff preference claimed".into(),
+                    "preference_claimed" => "no tariff preference claimed".into(),
+                    "origin_not_dispatch" if v > 0.5 => {
+                        "dispatched from another country than its origin".into()
+                    }
+                    _ => return None,
+                }
+            }
+        };
+        Some(format!("learned from inspections: {text}"))
+    }
+}
+
+enum Reason {
+    Item(usize),
+    Entity(Entity, Option<Tally>),
+}
+
+fn capitalised(entity: Entity) -> String {
+    let d = entity.description();
+    let mut chars = d.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

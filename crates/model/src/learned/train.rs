@@ -1,0 +1,317 @@
+//! Training the two heads of the learned model (as in DATE): the
+//! probability that an inspection finds fraud, and the revenue recovered
+//! when it does.
+
+use forust_ml::constraints::{Constraint, ConstraintMap};
+use forust_ml::metric::Metric;
+use forust_ml::objective::ObjectiveType;
+use forust_ml::{GradientBooster, Matrix};
+
+use super::features::{FEATURES, ITEM_FEATURES, ItemColumns, PER_ENTITY};
+use super::forest::Forest;
+use super::profiles::{ENTITIES, EntityKeys, ProfileBuilder, Tally, fold_of};
+use super::{FULL_WEIGHT_FRAUDS, LearnedModel, LearnedSummary, MIN_LABELLED_FRAUDS};
+
+/// The outcome of each labelled item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub fraud: bool,
+    /// Revenue recovered (0 when compliant or not known).
+    pub recovered: f64,
+    /// Day of the declaration (days since 1970): the latest share of days
+    /// is held out to decide when to stop adding trees.
+    pub day: i32,
+    /// How many items like it the inspected ones stand for (selection
+    /// weighting; 1 when unknown).
+    pub weight: f64,
+}
+
+/// Share of the labelled items, the latest by declaration day, held out to
+/// stop boosting when it no longer improves on later data.
+const VALIDATION_SHARE: f64 = 0.15;
+/// Boosting stops after this many rounds without improvement.
+const STOPPING_ROUNDS: usize = 40;
+const SEED: u64 = 7;
+
+/// What is known of the direction of the evidence: a lower price than the
+/// reference, a likelier misclassification, a riskier origin and a worse
+/// inspection record never make fraud less likely. Trees held to it cannot
+/// learn a noise pattern against it, and rank new data more reliably.
+fn fraud_constraints() -> ConstraintMap {
+    let mut map = ConstraintMap::new();
+    map.insert(0, Constraint::Negative);
+    map.insert(1, Constraint::Positive);
+    map.insert(2, Constraint::Positive);
+    for e in 0..ENTITIES.len() {
+        map.insert(ITEM_FEATURES.len() + e * PER_ENTITY, Constraint::Positive);
+    }
+    map
+}
+
+fn booster(objective: ObjectiveType, iterations: usize, depth: usize) -> GradientBooster {
+    let (metric, constraints) = match objective {
+        ObjectiveType::LogLoss => (Metric::LogLoss, Some(fraud_constraints())),
+        _ => (Metric::RootMeanSquaredError, None),
+    };
+    GradientBooster::default()
+        .set_monotone_constraints(constraints)
+        .set_objective_type(objective)
+        .set_iterations(iterations)
+        .set_learning_rate(0.05)
+        .set_max_depth(depth)
+        .set_l2(1.0)
+        .set_min_leaf_weight(1.0)
+        .set_nbins(256)
+        .set_subsample(1.0)
+        .set_colsample_bytree(0.8)
+        .set_seed(SEED)
+        .set_early_stopping_rounds(Some(STOPPING_ROUNDS))
+        .set_parallel(true)
+        // Column-at-a-time histograms add in a fixed order: the same
+        // data gives the same trees on any number of threads.
+        .set_tiled_histograms(false)
+        .set_evaluation_metric(Some(metric))
+}
+
+/// Rows of a column-major matrix, as a new column-major matrix.
+fn take_rows(matrix: &[f64], rows: usize, keep: &[usize]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(keep.len() * FEATURES);
+    for f in 0..FEATURES {
+        let column = &matrix[f * rows..(f + 1) * rows];
+        out.extend(keep.iter().map(|&r| column[r]));
+    }
+    out
+}
+
+fn fit(
+    objective: ObjectiveType,
+    iterations: usize,
+    depth: usize,
+    matrix: &[f64],
+    rows: usize,
+    y: &[f64],
+    weights: &[f64],
+    train: &[usize],
+    valid: &[usize],
+) -> Result<Forest, String> {
+    let x_train = take_rows(matrix, rows, train);
+    let x_valid = take_rows(matrix, rows, valid);
+    let y_train: Vec<f64> = train.iter().map(|&r| y[r]).collect();
+    let y_valid: Vec<f64> = valid.iter().map(|&r| y[r]).collect();
+    let w_train: Vec<f64> = train.iter().map(|&r| weights[r]).collect();
+    let w_valid: Vec<f64> = valid.iter().map(|&r| weights[r]).collect();
+    let mut model = booster(objective, iterations, depth);
+    let evaluation = (!valid.is_empty()).then(|| {
+        vec![(
+            Matrix::new(&x_valid, valid.len(), FEATURES),
+            y_valid.as_slice(),
+            w_valid.as_slice(),
+        )]
+    });
+    if evaluation.is_none() {
+        model = model.set_early_stopping_rounds(None);
+    }
+    model
+        .fit(
+            &Matrix::new(&x_train, train.len(), FEATURES),
+            &y_train,
+            &w_train,
+            evaluation,
+        )
+        .map_err(|e| format!("training the learned model: {e}"))?;
+    Ok(Forest::compile(&model))
+}
+
+/// Trains the learned model on labelled items; `None` when they hold fewer
+/// than [`MIN_LABELLED_FRAUDS`] frauds (the unsupervised model then ranks
+/// alone).
+pub fn train(
+    items: &ItemColumns,
+    declaration_ids: &[&str],
+    outcomes: &[Outcome],
+) -> Result<Option<LearnedModel>, String> {
+    let rows = items.len();
+    if declaration_ids.len() != rows || outcomes.len() != rows {
+        return Err("labels and items differ in length".into());
+    }
+    let frauds = outcomes.iter().filter(|o| o.fraud).count() as u64;
+    let recovered: f64 = outcomes.iter().map(|o| o.recovered.max(0.0)).sum();
+    if frauds < MIN_LABELLED_FRAUDS {
+        return Ok(None);
+    }
+    let keys = EntityKeys::of(items);
+    let folds: Vec<usize> = declaration_ids.iter().map(|d| fold_of(d)).collect();
+    let mut builder = ProfileBuilder::default();
+    for (row, outcome) in outcomes.iter().enumerate() {
+        let tally = Tally {
+            inspections: 1.0,
+            frauds: f64::from(u8::from(outcome.fraud)),
+            revenue: outcome.recovered.max(0.0),
+        };
+        builder.add(&keys, row, folds[row], tally);
+    }
+    let matrix = items.feature_matrix(&keys, |e, key, row| builder.out_of_fold(e, key, folds[row]));
+
+    // Time-ordered split: the latest days validate.
+    let mut days: Vec<i32> = outcomes.iter().map(|o| o.day).collect();
+    days.sort_unstable();
+    let cut = days[(((rows as f64) * (1.0 - VALIDATION_SHARE)) as usize).min(rows - 1)];
+    let (mut train_rows, mut valid_rows): (Vec<usize>, Vec<usize>) =
+        (0..rows).partition(|&r| outcomes[r].day < cut);
+    if train_rows.is_empty() || valid_rows.iter().all(|&r| !outcomes[r].fraud) {
+        // One day of data, or no fraud to validate on: train on all.
+        train_rows = (0..rows).collect();
+        valid_rows.clear();
+    }
+    let y: Vec<f64> = outcomes
+        .iter()
+        .map(|o| f64::from(u8::from(o.fraud)))
+        .collect();
+    let weights: Vec<f64> = outcomes
+        .iter()
+        .map(|o| {
+            if o.weight.is_finite() && o.weight > 0.0 {
+                o.weight
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let fraud = fit(
+        ObjectiveType::LogLoss,
+        400,
+        5,
+        &matrix,
+        rows,
+        &y,
+        &weights,
+        &train_rows,
+        &valid_rows,
+    )?;
+
+    // Calibrated on the held-out latest days: their outcomes are as
+    // incomplete as those of the days the model will score (audits after
+    // clearance come months later), and the inspected share is unweighted.
+    let calibration = if valid_rows.is_empty() {
+        IDENTITY
+    } else {
+        let raw = fraud.predict(&take_rows(&matrix, rows, &valid_rows), valid_rows.len());
+        let labels: Vec<f64> = valid_rows.iter().map(|&r| y[r]).collect();
+        platt(&raw, &labels)
+    };
+
+    // Revenue head: log revenue of the frauds that recovered some.
+    let paying: Vec<usize> = (0..rows)
+        .filter(|&r| outcomes[r].fraud && outcomes[r].recovered > 0.0)
+        .collect();
+    let revenue = if paying.len() as u64 >= MIN_LABELLED_FRAUDS {
+        let log_revenue: Vec<f64> = outcomes
+            .iter()
+            .map(|o| o.recovered.max(1e-9).ln())
+            .collect();
+        let (train, valid): (Vec<usize>, Vec<usize>) =
+            paying.iter().partition(|&&r| outcomes[r].day < cut);
+        let (train, valid) = if train.is_empty() || valid.is_empty() {
+            (paying.clone(), vec![])
+        } else {
+            (train, valid)
+        };
+        Some(fit(
+            ObjectiveType::SquaredLoss,
+            200,
+            4,
+            &matrix,
+            rows,
+            &log_revenue,
+            &vec![1.0; rows],
+            &train,
+            &valid,
+        )?)
+    } else {
+        None
+    };
+    let profiles = builder.finish();
+    let summary = LearnedSummary {
+        labelled_items: rows as u64,
+        labelled_frauds: frauds,
+        recovered_revenue: recovered,
+        fraud_trees: fraud.trees.len() as u64,
+        revenue_trees: revenue.as_ref().map_or(0, |r| r.trees.len() as u64),
+        weight: super::learned_weight(frauds),
+        profiles: profiles.entries() as u64,
+        entities: ENTITIES.len() as u64,
+    };
+    debug_assert!(FULL_WEIGHT_FRAUDS >= MIN_LABELLED_FRAUDS);
+    Ok(Some(LearnedModel {
+        summary,
+        fraud,
+        calibration,
+        revenue,
+        profiles,
+    }))
+}
+
+/// No rescaling: `sigmoid(1 · raw + 0)`.
+pub const IDENTITY: [f64; 2] = [1.0, 0.0];
+
+/// Platt scaling: the slope and intercept of `sigmoid(a · raw + b)` that
+/// fit `labels` best (log-loss, by Newton's method). The identity when the
+/// fit fails or would reverse the ranking.
+pub fn platt(raw: &[f64], labels: &[f64]) -> [f64; 2] {
+    let (mut a, mut b) = (1.0f64, 0.0f64);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for (&s, &y) in raw.iter().zip(labels) {
+            let p = super::forest::sigmoid(a * s + b);
+            let d = p - y;
+            let h = (p * (1.0 - p)).max(1e-12);
+            ga += d * s;
+            gb += d;
+            haa += h * s * s;
+            hab += h * s;
+            hbb += h;
+        }
+        let det = haa * hbb - hab * hab;
+        if !det.is_finite() || det.abs() < 1e-18 {
+            return IDENTITY;
+        }
+        let da = (hbb * ga - hab * gb) / det;
+        let db = (haa * gb - hab * ga) / det;
+        a -= da;
+        b -= db;
+        if !(a.is_finite() && b.is_finite()) {
+            return IDENTITY;
+        }
+        if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            break;
+        }
+    }
+    if a > 0.0 { [a, b] } else { IDENTITY }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platt_recovers_a_known_scaling() {
+        // Labels drawn as sigmoid(2 s - 1), deterministically by quantile.
+        let mut raw = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..20_000 {
+            let s = -4.0 + 8.0 * (i as f64 / 20_000.0);
+            let p = super::super::forest::sigmoid(2.0 * s - 1.0);
+            let u = ((i as f64) * 0.618_033_988_75).fract();
+            raw.push(s);
+            labels.push(if u < p { 1.0 } else { 0.0 });
+        }
+        let [a, b] = platt(&raw, &labels);
+        assert!(
+            (a - 2.0).abs() < 0.15 && (b + 1.0).abs() < 0.15,
+            "a {a} b {b}"
+        );
+        // A scaling that would reverse the ranking is refused.
+        let reversed: Vec<f64> = labels.iter().map(|l| 1.0 - l).collect();
+        assert_eq!(platt(&raw, &reversed), IDENTITY);
+    }
+}
