@@ -10,17 +10,6 @@ use arrow::datatypes::{DataType, Float64Type};
 use crate::model::modelled;
 use crate::support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
-}
-
 /// Every published score of the backtest as of `day`, by key, sorted.
 fn backtest_scores(root: &Path, day: &str) -> Vec<(String, f64)> {
     let dir = root.join(format!(

@@ -18,17 +18,6 @@ fn refresh(warehouse: &str, args: &[&str]) -> Output {
     run(&mut command)
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
-}
-
 fn snapshot(root: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(root.join("risk/_published.json")).ok()?;
     Some(serde_json::from_str(&text).unwrap())

@@ -380,3 +380,16 @@ pub fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(made.status.success(), "{}", stderr(&made));
     (cert, key)
 }
+
+/// The standard output of a run that must succeed (else the run's whole
+/// story).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}

@@ -774,6 +774,30 @@ pub async fn set_current(store: &dyn ObjectStore, root: &Path, version: &str) ->
         })
 }
 
+/// Stores one file of a model version.
+async fn put(store: &dyn ObjectStore, location: Path, bytes: Vec<u8>) -> Result<()> {
+    store
+        .put(&location, PutPayload::from(bytes))
+        .await
+        .map(|_| ())
+        .map_err(|source| ModelError::Storage {
+            location: location.to_string(),
+            source,
+        })
+}
+
+/// `batches` as the bytes of one Parquet file (errors name `dir`).
+fn encode_parquet(dir: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut parquet = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut parquet, schema, None).map_err(|e| corrupt(dir, e))?;
+    for batch in batches {
+        writer.write(batch).map_err(|e| corrupt(dir, e))?;
+    }
+    writer.close().map_err(|e| corrupt(dir, e))?;
+    Ok(parquet)
+}
+
 /// Writes the files of a model version without making it current.
 pub async fn write_version(
     store: &dyn ObjectStore,
@@ -783,46 +807,20 @@ pub async fn write_version(
     origins: &[RecordBatch],
     classifier: &[RecordBatch],
 ) -> Result<()> {
-    let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
-    let put = async |location: Path, bytes: Vec<u8>| {
-        store
-            .put(&location, PutPayload::from(bytes))
-            .await
-            .map(|_| ())
-            .map_err(|source| ModelError::Storage {
-                location: location.to_string(),
-                source,
-            })
-    };
-    let encode = |schema: SchemaRef, batches: &[RecordBatch]| -> Result<Vec<u8>> {
-        let mut parquet = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut parquet, schema, None)
-            .map_err(|e| corrupt(&version_dir, e))?;
-        for batch in batches {
-            writer.write(batch).map_err(|e| corrupt(&version_dir, e))?;
-        }
-        writer.close().map_err(|e| corrupt(&version_dir, e))?;
-        Ok(parquet)
-    };
-    put(
-        version_dir.clone().join(PRICE_FILE),
-        encode(price_schema(), prices)?,
-    )
-    .await?;
-    put(
-        version_dir.clone().join(ORIGIN_FILE),
-        encode(origin_schema(), origins)?,
-    )
-    .await?;
-    put(
-        version_dir.clone().join(CLASSIFIER_FILE),
-        encode(classifier_schema(), classifier)?,
-    )
-    .await?;
-    let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&version_dir, e))?;
+    let dir = path(root, &[MODEL_DIR, &manifest.version]);
+    for (file, schema, batches) in [
+        (PRICE_FILE, price_schema(), prices),
+        (ORIGIN_FILE, origin_schema(), origins),
+        (CLASSIFIER_FILE, classifier_schema(), classifier),
+    ] {
+        let bytes = encode_parquet(&dir, schema, batches)?;
+        put(store, dir.clone().join(file), bytes).await?;
+    }
+    let manifest_text = toml::to_string(manifest).map_err(|e| corrupt(&dir, e))?;
     // Last: a version with a manifest is complete.
     put(
-        version_dir.clone().join(MANIFEST_FILE),
+        store,
+        dir.clone().join(MANIFEST_FILE),
         manifest_text.into_bytes(),
     )
     .await
@@ -837,34 +835,18 @@ pub async fn write_learned(
     manifest: &Manifest,
     model: &learned::LearnedModel,
 ) -> Result<()> {
-    let version_dir = path(root, &[MODEL_DIR, &manifest.version]);
-    let put = async |location: Path, bytes: Vec<u8>| {
-        store
-            .put(&location, PutPayload::from(bytes))
-            .await
-            .map(|_| ())
-            .map_err(|source| ModelError::Storage {
-                location: location.to_string(),
-                source,
-            })
-    };
-    let batch = model
-        .profile_batch()
-        .map_err(|e| corrupt(&version_dir, e))?;
-    let mut parquet = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut parquet, learned::profile_schema(), None)
-        .map_err(|e| corrupt(&version_dir, e))?;
-    writer.write(&batch).map_err(|e| corrupt(&version_dir, e))?;
-    writer.close().map_err(|e| corrupt(&version_dir, e))?;
-    put(version_dir.clone().join(learned::PROFILES_FILE), parquet).await?;
-    let json = model.to_json().map_err(|e| corrupt(&version_dir, e))?;
-    put(version_dir.clone().join(learned::LEARNED_FILE), json).await?;
+    let dir = path(root, &[MODEL_DIR, &manifest.version]);
+    let batch = model.profile_batch().map_err(|e| corrupt(&dir, e))?;
+    let parquet = encode_parquet(&dir, learned::profile_schema(), &[batch])?;
+    put(store, dir.clone().join(learned::PROFILES_FILE), parquet).await?;
+    let json = model.to_json().map_err(|e| corrupt(&dir, e))?;
+    put(store, dir.clone().join(learned::LEARNED_FILE), json).await?;
     let manifest = Manifest {
         learned: Some(model.summary.clone()),
         ..manifest.clone()
     };
-    let text = toml::to_string(&manifest).map_err(|e| corrupt(&version_dir, e))?;
-    put(version_dir.clone().join(MANIFEST_FILE), text.into_bytes()).await
+    let text = toml::to_string(&manifest).map_err(|e| corrupt(&dir, e))?;
+    put(store, dir.clone().join(MANIFEST_FILE), text.into_bytes()).await
 }
 
 fn corrupt(location: &Path, e: impl std::fmt::Display) -> ModelError {

@@ -19,6 +19,20 @@ pub struct Node {
 
 const LEAF: u32 = u32::MAX;
 
+impl Node {
+    /// The child a value goes to: NaN (missing) down the missing branch.
+    #[inline]
+    fn child(&self, v: f64) -> usize {
+        (if v.is_nan() {
+            self.missing
+        } else if v < self.split {
+            self.left
+        } else {
+            self.right
+        }) as usize
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forest {
     /// The raw score before any tree (log-odds for a classifier).
@@ -69,14 +83,7 @@ impl Forest {
                         *score += node.value;
                         break;
                     }
-                    let v = matrix[node.feature as usize * rows + row];
-                    i = if v.is_nan() {
-                        node.missing
-                    } else if v < node.split {
-                        node.left
-                    } else {
-                        node.right
-                    } as usize;
+                    i = node.child(matrix[node.feature as usize * rows + row]);
                 }
             }
         }
@@ -104,14 +111,7 @@ impl Forest {
                 if node.feature == LEAF {
                     break;
                 }
-                let v = matrix[node.feature as usize * rows + row];
-                let next = if v.is_nan() {
-                    node.missing
-                } else if v < node.split {
-                    node.left
-                } else {
-                    node.right
-                } as usize;
+                let next = node.child(matrix[node.feature as usize * rows + row]);
                 out[node.feature as usize] += tree[next].value - node.value;
                 i = next;
             }
