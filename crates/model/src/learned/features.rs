@@ -229,10 +229,13 @@ impl ItemColumns {
 
     /// The feature matrix of all rows, column-major (feature by feature),
     /// with each row's entity profile features from `profile(entity index,
-    /// key, row)` as (fraud rate, inspections).
+    /// key, row)` as (fraud rate, inspections). `reuse`: the profile depends
+    /// on the key alone (scoring; not the out-of-fold profiles of training,
+    /// which depend on the row's fold too).
     pub fn feature_matrix(
         &self,
         keys: &EntityKeys,
+        reuse: bool,
         mut profile: impl FnMut(usize, Option<u64>, usize) -> (f64, f64),
     ) -> Vec<f64> {
         let rows = self.rows;
@@ -242,8 +245,16 @@ impl ItemColumns {
                 matrix[f * rows + row] = v;
             }
             for e in 0..ENTITIES.len() {
-                let (rate, inspections) = profile(e, keys.get(e, row), row);
+                let key = keys.get(e, row);
+                // Items of a declaration share most parties: the same key
+                // as the row before has the same profile.
                 let f = ITEM_FEATURES.len() + e * PER_ENTITY;
+                if reuse && row > 0 && key.is_some() && key == keys.get(e, row - 1) {
+                    matrix[f * rows + row] = matrix[f * rows + row - 1];
+                    matrix[(f + 1) * rows + row] = matrix[(f + 1) * rows + row - 1];
+                    continue;
+                }
+                let (rate, inspections) = profile(e, key, row);
                 matrix[f * rows + row] = rate;
                 matrix[(f + 1) * rows + row] = inspections;
             }

@@ -71,19 +71,29 @@ impl Forest {
         }
     }
 
-    /// Raw scores of the `rows` rows of a column-major `matrix`.
+    /// Raw scores of the `rows` rows of a column-major `matrix`. Rows go
+    /// in blocks through every tree: a block's slice of each feature column
+    /// and all the trees stay in cache (a whole batch's columns did not).
     pub fn predict(&self, matrix: &[f64], rows: usize) -> Vec<f64> {
+        const BLOCK: usize = 256;
         let mut out = vec![self.base; rows];
-        for tree in &self.trees {
-            for (row, score) in out.iter_mut().enumerate() {
-                let mut i = 0usize;
-                loop {
-                    let node = &tree[i];
-                    if node.feature == LEAF {
-                        *score += node.value;
-                        break;
+        for start in (0..rows).step_by(BLOCK) {
+            let end = (start + BLOCK).min(rows);
+            for tree in &self.trees {
+                for (row, score) in out[start..end]
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, s)| (start + i, s))
+                {
+                    let mut i = 0usize;
+                    loop {
+                        let node = &tree[i];
+                        if node.feature == LEAF {
+                            *score += node.value;
+                            break;
+                        }
+                        i = node.child(matrix[node.feature as usize * rows + row]);
                     }
-                    i = node.child(matrix[node.feature as usize * rows + row]);
                 }
             }
         }

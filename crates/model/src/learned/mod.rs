@@ -96,7 +96,7 @@ struct Stored {
 impl LearnedModel {
     fn matrix(&self, items: &ItemColumns) -> Vec<f64> {
         let keys = EntityKeys::of(items);
-        items.feature_matrix(&keys, |e, key, _| self.profiles.features(e, key))
+        items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key))
     }
 
     /// Scores a batch: every tree over the whole batch.

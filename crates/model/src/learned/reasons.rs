@@ -20,7 +20,7 @@ impl LearnedModel {
     pub fn reasons(&self, items: &ItemColumns) -> Vec<Vec<String>> {
         let rows = items.len();
         let keys = EntityKeys::of(items);
-        let matrix = items.feature_matrix(&keys, |e, key, _| self.profiles.features(e, key));
+        let matrix = items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key));
         (0..rows)
             .map(|row| {
                 let (_, parts) = self.fraud.contributions(&matrix, rows, row, FEATURES);

@@ -150,7 +150,9 @@ pub fn train(
         };
         builder.add(&keys, row, folds[row], tally);
     }
-    let matrix = items.feature_matrix(&keys, |e, key, row| builder.out_of_fold(e, key, folds[row]));
+    let matrix = items.feature_matrix(&keys, false, |e, key, row| {
+        builder.out_of_fold(e, key, folds[row])
+    });
 
     // Time-ordered split: the latest days validate.
     let mut days: Vec<i32> = outcomes.iter().map(|o| o.day).collect();
