@@ -362,3 +362,103 @@ fn learned_reasons_quote_the_inspection_record() {
         );
     });
 }
+
+/// The `[learned]` counts of the current model's manifest.
+fn labelled(root: &Path) -> (i64, i64) {
+    let manifest = current_manifest(root);
+    let number = |key: &str| -> i64 {
+        manifest
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in {manifest}"))
+            .parse()
+            .unwrap()
+    };
+    (number("labelled_items"), number("labelled_frauds"))
+}
+
+#[test]
+fn a_declaration_found_fraudulent_labels_all_its_items() {
+    let wh = generate(60_000, 6);
+    let root = wh.path();
+    let build = || {
+        ok(&run(aduana().args([
+            "model",
+            "build",
+            "-w",
+            &wh.uri(),
+            "--through",
+            "2026-09-30",
+        ])))
+    };
+    build();
+    let (items, frauds) = labelled(root);
+    // A declaration of several items, each inspected and found compliant.
+    let s = runtime().block_on(session(&wh.uri()));
+    let text = runtime().block_on(query_text(
+        &s,
+        "SELECT i.declaration_id, COUNT(*) AS n FROM inspections i
+         WHERE i.inspected_on < DATE '2026-09-01' GROUP BY i.declaration_id
+         HAVING COUNT(*) >= 3 AND MAX(i.result) = 'compliant' AND MIN(i.result) = 'compliant'
+         ORDER BY n DESC, i.declaration_id LIMIT 1",
+    ));
+    let row: Vec<&str> = text
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .collect();
+    let (declaration, n): (String, i64) = (row[1].to_string(), row[2].parse().unwrap());
+    // Its post-clearance audit, for the whole declaration, finds fraud.
+    let sample = read_parquet(&parquet_files(&root.join("inspections"))[0]).slice(0, 1);
+    let schema = sample.schema();
+    let column = |name: &str, array: arrow::array::ArrayRef| {
+        (schema.field_with_name(name).unwrap().clone(), array)
+    };
+    let mut audit = replace_column(
+        &sample,
+        "declaration_id",
+        Some(column(
+            "declaration_id",
+            std::sync::Arc::new(StringArray::from(vec![declaration.as_str()])),
+        )),
+    );
+    audit = replace_column(
+        &audit,
+        "item_no",
+        Some(column(
+            "item_no",
+            std::sync::Arc::new(arrow::array::Int32Array::from(vec![None::<i32>])),
+        )),
+    );
+    audit = replace_column(
+        &audit,
+        "result",
+        Some(column(
+            "result",
+            std::sync::Arc::new(StringArray::from(vec!["fraud"])),
+        )),
+    );
+    audit = replace_column(
+        &audit,
+        "inspected_on",
+        Some(column(
+            "inspected_on",
+            std::sync::Arc::new(arrow::array::Date32Array::from(vec![days("2026-09-20")])),
+        )),
+    );
+    write_parquet(
+        &root.join("inspections/year=2026/month=9/audit.parquet"),
+        &audit,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    build();
+    let (items_after, frauds_after) = labelled(root);
+    assert_eq!(items_after, items, "the items were labelled already");
+    assert_eq!(
+        frauds_after,
+        frauds + n,
+        "all {n} items of {declaration} are now labelled fraud"
+    );
+}

@@ -52,8 +52,8 @@ pub async fn learn(
     )
     .await?;
     // An item is labelled by its own inspections and by those of its
-    // whole declaration (item_no NULL); a declaration's recovered revenue
-    // is shared among its items below.
+    // whole declaration (item_no NULL): fraud when either found it; a
+    // declaration's recovered revenue is shared among its items below.
     let sql = format!(
         "WITH outcome AS (
              SELECT declaration_id, item_no,
@@ -62,7 +62,7 @@ pub async fn learn(
              FROM inspections WHERE inspected_on < DATE '{end}'
              GROUP BY declaration_id, item_no),
          labelled AS (
-             SELECT d.*, COALESCE(i.fraud, w.fraud) AS label_fraud,
+             SELECT d.*, GREATEST(COALESCE(i.fraud, 0), COALESCE(w.fraud, 0)) AS label_fraud,
                     COALESCE(i.recovered, 0) AS label_recovered,
                     COALESCE(w.recovered, 0) AS label_declaration_recovered
              FROM (SELECT * FROM declarations d WHERE {window}) d
