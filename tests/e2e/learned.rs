@@ -87,6 +87,18 @@ fn days(date: &str) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
 }
 
+/// `aduana model build` through `day`; its output.
+fn build_through(uri: &str, day: &str) -> String {
+    ok(&run(aduana().args([
+        "model",
+        "build",
+        "-w",
+        uri,
+        "--through",
+        day,
+    ])))
+}
+
 fn current_manifest(root: &Path) -> String {
     let version = std::fs::read_to_string(root.join("risk/model/CURRENT")).unwrap();
     std::fs::read_to_string(root.join(format!("risk/model/{}/manifest.toml", version.trim())))
@@ -142,14 +154,7 @@ fn the_same_inputs_learn_the_same_model_bytes() {
     let wh = generate(40_000, 6);
     let root = wh.path();
     let build = || {
-        ok(&run(aduana().args([
-            "model",
-            "build",
-            "-w",
-            &wh.uri(),
-            "--through",
-            "2026-09-30",
-        ])));
+        build_through(&wh.uri(), "2026-09-30");
         let version = std::fs::read_to_string(root.join("risk/model/CURRENT")).unwrap();
         let dir = root.join("risk/model").join(version.trim());
         let learned = std::fs::read(dir.join("learned.json")).expect("a learned model");
@@ -381,16 +386,7 @@ fn labelled(root: &Path) -> (i64, i64) {
 fn a_declaration_found_fraudulent_labels_all_its_items() {
     let wh = generate(60_000, 6);
     let root = wh.path();
-    let build = || {
-        ok(&run(aduana().args([
-            "model",
-            "build",
-            "-w",
-            &wh.uri(),
-            "--through",
-            "2026-09-30",
-        ])))
-    };
+    let build = || build_through(&wh.uri(), "2026-09-30");
     build();
     let (items, frauds) = labelled(root);
     // A declaration of several items, each inspected and found compliant.
