@@ -60,9 +60,23 @@ pub fn risk_score(z: Option<f64>, misclassification: Option<f64>, origin: Option
 
 /// The score of an item from the unsupervised `score` and the learned
 /// `probability` (when there is one), with the learned model's `weight`.
-pub fn blend(score: f64, probability: Option<f64>, weight: f64) -> f64 {
+/// The probability enters as its lift over `base_rate` (the fraud rate of
+/// the labelled items), `p / (p + base_rate)`: an item as likely as the
+/// average inspected one scores 0.5, three times as likely 0.75. A
+/// calibrated probability is a few percent for nearly every item, which
+/// the risk levels' thresholds (0.3, 0.6) and the unsupervised scale do
+/// not fit; `fraud_probability` itself stays published as the probability.
+pub fn blend(score: f64, probability: Option<f64>, weight: f64, base_rate: f64) -> f64 {
     match probability.filter(|p| p.is_finite()) {
-        Some(p) => weight * p.clamp(0.0, 1.0) + (1.0 - weight) * score,
+        Some(p) => {
+            let p = p.clamp(0.0, 1.0);
+            let lift = if p + base_rate > 0.0 {
+                p / (p + base_rate)
+            } else {
+                0.0
+            };
+            weight * lift + (1.0 - weight) * score
+        }
         None => score,
     }
 }
@@ -93,11 +107,12 @@ impl RiskScoreFunc {
         }
     }
 
-    fn learned_weight(&self) -> f64 {
+    /// The learned model's weight and the fraud rate of its labelled items.
+    fn learned(&self) -> (f64, f64) {
         self.model
             .get()
             .and_then(|m| m.learned.as_ref())
-            .map_or(0.0, |l| l.summary.weight)
+            .map_or((0.0, 0.0), |l| (l.summary.weight, l.profiles.overall_rate))
     }
 }
 
@@ -109,7 +124,9 @@ static SCORE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          reference add nothing), then a weighted noisy-OR with the misclassification \
          probability and the origin risk. A NULL component counts as no evidence. With the \
          learned fraud_probability(...) as a fourth argument, the score is the learned \
-         probability when the model learned from enough labelled frauds (300 or more), the \
+         probability's lift p / (p + r) over the fraud rate r of the inspected items (0.5: as \
+         likely as the average inspected item) when the model learned from enough labelled \
+         frauds (300 or more), the \
          unsupervised score when it has no learned part, and a blend weighted by the number of \
          labelled frauds in between (risk_model_info() shows the weight).",
         "risk_score(valuation_deviation, hs_misclassification_probability, origin_risk [, fraud_probability])",
@@ -153,10 +170,10 @@ impl ScalarUDFImpl for RiskScoreFunc {
             }
             4 => {
                 let [z, m, o, p] = float_args::<4>(&args.args, rows)?;
-                let weight = self.learned_weight();
+                let (weight, base_rate) = self.learned();
                 float_result(rows, |i| {
                     let score = risk_score(value(&z, i), value(&m, i), value(&o, i));
-                    Some(blend(score, value(&p, i), weight))
+                    Some(blend(score, value(&p, i), weight, base_rate))
                 })
             }
             n => return exec_err!("risk_score takes 3 or 4 arguments, got {n}"),

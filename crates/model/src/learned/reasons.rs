@@ -30,11 +30,18 @@ impl LearnedModel {
                     .map(|f| (parts[f], Reason::Item(f)))
                     .collect();
                 for (e, entity) in ENTITIES.iter().enumerate() {
+                    // A field not declared is nobody's record.
+                    let Some(key) = keys.get(e, row) else {
+                        continue;
+                    };
                     let f = ITEM_FEATURES.len() + e * PER_ENTITY;
-                    let tally = keys.get(e, row).and_then(|k| self.profiles.tally(e, k));
+                    let tally = self.profiles.tally(e, key);
                     grouped.push((parts[f] + parts[f + 1], Reason::Entity(*entity, tally)));
                 }
-                grouped.retain(|(c, _)| *c >= MIN_LOG_ODDS);
+                // Contributions to the calibrated log-odds: scaled by the
+                // Platt slope.
+                let slope = self.calibration[0];
+                grouped.retain(|(c, _)| c * slope >= MIN_LOG_ODDS);
                 grouped.sort_by(|a, b| b.0.total_cmp(&a.0));
                 grouped
                     .iter()

@@ -31,6 +31,11 @@ pub struct Outcome {
 const VALIDATION_SHARE: f64 = 0.15;
 /// Boosting stops after this many rounds without improvement.
 const STOPPING_ROUNDS: usize = 40;
+/// Fewer frauds among the held-out days than this: no early stopping, no
+/// Platt scaling.
+const MIN_VALIDATION_FRAUDS: u64 = 20;
+/// Trees trained without held-out days to stop on.
+const UNVALIDATED_TREES: usize = 120;
 const SEED: u64 = 7;
 
 /// What is known of the direction of the evidence: a lower price than the
@@ -109,7 +114,10 @@ fn fit(
         )]
     });
     if evaluation.is_none() {
-        model = model.set_early_stopping_rounds(None);
+        // Nothing to stop on: a modest ensemble, not the full budget.
+        model = model
+            .set_early_stopping_rounds(None)
+            .set_iterations(iterations.min(UNVALIDATED_TREES));
     }
     model
         .fit(
@@ -160,8 +168,12 @@ pub fn train(
     let cut = days[(((rows as f64) * (1.0 - VALIDATION_SHARE)) as usize).min(rows - 1)];
     let (mut train_rows, mut valid_rows): (Vec<usize>, Vec<usize>) =
         (0..rows).partition(|&r| outcomes[r].day < cut);
-    if train_rows.is_empty() || valid_rows.iter().all(|&r| !outcomes[r].fraud) {
-        // One day of data, or no fraud to validate on: train on all.
+    if train_rows.is_empty()
+        || (valid_rows.iter().filter(|&&r| outcomes[r].fraud).count() as u64)
+            < MIN_VALIDATION_FRAUDS
+    {
+        // One day of data, or too few frauds to stop or calibrate on
+        // (both would follow noise): train on all, no rescaling.
         train_rows = (0..rows).collect();
         valid_rows.clear();
     }
