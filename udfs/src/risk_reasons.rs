@@ -12,6 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use aduana_model::thresholds::{CLASSIFICATION_FLAG, VALUATION_FLAG_Z};
 use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
@@ -22,10 +23,6 @@ use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
 use crate::valuation_deviation::{Declared, deviation, month_index};
 
-/// At or below this z-score a price is worth a sentence (a valuation flag).
-const Z_REASON: f64 = aduana_model::thresholds::VALUATION_FLAG_Z;
-/// Above this probability the declared code is worth a sentence.
-const MISCLASSIFICATION_REASON: f64 = aduana_model::thresholds::CLASSIFICATION_FLAG;
 /// From this many times the usual share of markedly low prices, the
 /// importer's record is worth a sentence.
 const RECORD_REASON: f64 = 2.0;
@@ -126,7 +123,7 @@ pub fn reasons(
     };
     let origin = item.origin.origin.trim().to_ascii_uppercase();
     let found = deviation(model, &item.declared);
-    if let Some(d) = found.as_ref().filter(|d| d.z <= Z_REASON) {
+    if let Some(d) = found.as_ref().filter(|d| d.z <= VALUATION_FLAG_Z) {
         let below = (1.0 - (d.log_value - d.reference).exp()) * 100.0;
         let per = if d.per_kg { " per kg" } else { "" };
         out.push(format!(
@@ -155,7 +152,7 @@ pub fn reasons(
         if let Some(p) = classifier.predict(description, classifier.class_index(&hs6), scratch) {
             let wrong = 1.0 - p.declared_probability;
             let best = &classifier.classes[p.best as usize];
-            if wrong >= MISCLASSIFICATION_REASON && *best != hs6 {
+            if wrong >= CLASSIFICATION_FLAG && *best != hs6 {
                 out.push(format!(
                     "description names goods of HS {best} (p = {:.2}), declared HS {hs6}",
                     p.best_probability

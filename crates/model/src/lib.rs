@@ -354,15 +354,22 @@ impl OriginFacts {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash of an importer id (the same in every
-/// process, unlike a seeded hasher).
+/// FNV-1a's 64-bit offset basis: where a hash starts.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, continued from `hash` over `bytes`: stable across
+/// processes (unlike a seeded hasher), so keys written by the model builder
+/// are found by every reader.
+#[inline]
+pub fn fnv1a(hash: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes
+        .into_iter()
+        .fold(hash, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The stable hash of an importer id.
 pub fn importer_hash(importer: &str) -> u64 {
-    importer
-        .as_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, b| {
-            (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
-        })
+    fnv1a(FNV_OFFSET, importer.bytes())
 }
 
 impl RiskModel {

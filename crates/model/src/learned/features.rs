@@ -7,7 +7,7 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringViewArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
-use super::profiles::{ENTITIES, Entity, EntityKeys};
+use super::profiles::{ENTITIES, EntityKeys};
 
 /// The columns, in argument order: the unsupervised evidence first, then
 /// the declaration's own fields.
@@ -95,12 +95,6 @@ pub fn feature_name(f: usize) -> String {
             }
         }
     }
-}
-
-/// Which entity a profile feature belongs to (`None` for item features).
-pub fn feature_entity(f: usize) -> Option<Entity> {
-    f.checked_sub(ITEM_FEATURES.len())
-        .map(|p| ENTITIES[p / PER_ENTITY])
 }
 
 /// The columns of a batch of items, typed.

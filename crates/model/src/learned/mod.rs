@@ -30,10 +30,11 @@ pub const PROFILES_FILE: &str = "profiles.parquet";
 /// No learned model from fewer labelled frauds in the window: trees fitted
 /// to a handful of cases learn the cases, not the fraud.
 pub const MIN_LABELLED_FRAUDS: u64 = 30;
-/// From this many labelled frauds `risk_score` is the learned probability
-/// alone; between the two minimums it blends the learned probability with
-/// the unsupervised combination in proportion.
+/// From this many labelled frauds `risk_score` is the learned model's
+/// alone; between the two minimums it blends the learned model's score
+/// with the unsupervised combination in proportion.
 pub const FULL_WEIGHT_FRAUDS: u64 = 300;
+const _: () = assert!(FULL_WEIGHT_FRAUDS >= MIN_LABELLED_FRAUDS);
 
 /// The weight of the learned probability in `risk_score` for a model
 /// learned from `frauds` labelled frauds.
@@ -94,15 +95,17 @@ struct Stored {
 }
 
 impl LearnedModel {
-    fn matrix(&self, items: &ItemColumns) -> Vec<f64> {
+    /// The entity keys and the feature matrix of a batch to score.
+    fn features(&self, items: &ItemColumns) -> (EntityKeys, Vec<f64>) {
         let keys = EntityKeys::of(items);
-        items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key))
+        let matrix = items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key));
+        (keys, matrix)
     }
 
-    /// Scores a batch: every tree over the whole batch.
+    /// Scores a batch: every tree over all its rows.
     pub fn score(&self, items: &ItemColumns) -> Scores {
         let rows = items.len();
-        let matrix = self.matrix(items);
+        let (_, matrix) = self.features(items);
         let mut probability = self.fraud.predict(&matrix, rows);
         let [a, b] = self.calibration;
         probability

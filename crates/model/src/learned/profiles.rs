@@ -5,6 +5,7 @@
 //! that an entity with two inspections is not called certain.
 
 use super::features::{ItemColumns, Text};
+use crate::{FNV_OFFSET, fnv1a};
 
 /// Whom or what a profile is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,14 +112,6 @@ enum Part {
     Digits(usize),
 }
 
-/// FNV-1a, continued from `hash` over `bytes`.
-#[inline]
-fn fnv(hash: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes
-        .into_iter()
-        .fold(hash, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// Each row's key for each entity (`None` where a part is NULL), entity by
 /// entity.
 #[derive(Debug)]
@@ -159,11 +152,11 @@ impl EntityKeys {
 }
 
 fn key(entity: Entity, index: usize, items: &ItemColumns, row: usize) -> Option<u64> {
-    let mut hash = fnv(0xcbf2_9ce4_8422_2325, [index as u8]);
+    let mut hash = fnv1a(FNV_OFFSET, [index as u8]);
     for part in entity.parts() {
         hash = match *part {
-            Part::Field(t) => fnv(hash, items.text(t, row)?.bytes()),
-            Part::Upper(t) => fnv(
+            Part::Field(t) => fnv1a(hash, items.text(t, row)?.bytes()),
+            Part::Upper(t) => fnv1a(
                 hash,
                 items.text(t, row)?.bytes().map(|b| b.to_ascii_uppercase()),
             ),
@@ -173,10 +166,10 @@ fn key(entity: Entity, index: usize, items: &ItemColumns, row: usize) -> Option<
                 if digits.clone().count() < n {
                     return None;
                 }
-                fnv(hash, digits.take(n))
+                fnv1a(hash, digits.take(n))
             }
         };
-        hash = fnv(hash, [0xff]);
+        hash = fnv1a(hash, [0xff]);
     }
     Some(hash)
 }
@@ -194,6 +187,14 @@ impl Tally {
         self.inspections += other.inspections;
         self.frauds += other.frauds;
         self.revenue += other.revenue;
+    }
+
+    /// A key's tallies over all folds.
+    fn sum(folds: &[Tally]) -> Tally {
+        folds.iter().fold(Tally::default(), |mut total, t| {
+            total.add(*t);
+            total
+        })
     }
 
     fn minus(self, other: Tally) -> Tally {
@@ -270,7 +271,7 @@ impl Default for ProfileBuilder {
 
 /// The fold of a declaration: from its id, so all its items share one.
 pub fn fold_of(declaration_id: &str) -> usize {
-    (fnv(0xcbf2_9ce4_8422_2325, declaration_id.bytes()) % FOLDS as u64) as usize
+    (fnv1a(FNV_OFFSET, declaration_id.bytes()) % FOLDS as u64) as usize
 }
 
 impl ProfileBuilder {
@@ -298,11 +299,7 @@ impl ProfileBuilder {
         let overall = Self::rate(self.overall.minus(self.fold_totals[fold]));
         let tally = key.map(|k| {
             self.tables[entity].get(&k).and_then(|folds| {
-                let total = folds.iter().fold(Tally::default(), |mut t, f| {
-                    t.add(*f);
-                    t
-                });
-                let other = total.minus(folds[fold]);
+                let other = Tally::sum(folds).minus(folds[fold]);
                 (other.inspections > 0.0).then_some(other)
             })
         });
@@ -318,13 +315,7 @@ impl ProfileBuilder {
                 .map(|table| {
                     table
                         .into_iter()
-                        .map(|(k, folds)| {
-                            let total = folds.iter().fold(Tally::default(), |mut t, f| {
-                                t.add(*f);
-                                t
-                            });
-                            (k, total)
-                        })
+                        .map(|(k, folds)| (k, Tally::sum(&folds)))
                         .collect()
                 })
                 .collect(),

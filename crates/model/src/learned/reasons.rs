@@ -5,7 +5,7 @@
 
 use super::LearnedModel;
 use super::features::{FEATURES, ITEM_FEATURES, ItemColumns, PER_ENTITY};
-use super::profiles::{ENTITIES, Entity, EntityKeys, Tally};
+use super::profiles::{ENTITIES, Entity, Tally};
 
 /// A contribution (change of log-odds) below this is not worth a sentence.
 pub const MIN_LOG_ODDS: f64 = 0.25;
@@ -19,8 +19,7 @@ impl LearnedModel {
     /// nothing raised its probability much.
     pub fn reasons(&self, items: &ItemColumns) -> Vec<Vec<String>> {
         let rows = items.len();
-        let keys = EntityKeys::of(items);
-        let matrix = items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key));
+        let (keys, matrix) = self.features(items);
         (0..rows)
             .map(|row| {
                 let (_, parts) = self.fraud.contributions(&matrix, rows, row, FEATURES);

@@ -10,7 +10,7 @@ use forust_ml::{GradientBooster, Matrix};
 use super::features::{FEATURES, ITEM_FEATURES, ItemColumns, PER_ENTITY};
 use super::forest::Forest;
 use super::profiles::{ENTITIES, EntityKeys, ProfileBuilder, Tally, fold_of};
-use super::{FULL_WEIGHT_FRAUDS, LearnedModel, LearnedSummary, MIN_LABELLED_FRAUDS};
+use super::{LearnedModel, LearnedSummary, MIN_LABELLED_FRAUDS};
 
 /// The outcome of each labelled item.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,7 +255,6 @@ pub fn train(
         profiles: profiles.entries() as u64,
         entities: ENTITIES.len() as u64,
     };
-    debug_assert!(FULL_WEIGHT_FRAUDS >= MIN_LABELLED_FRAUDS);
     Ok(Some(LearnedModel {
         summary,
         fraud,
