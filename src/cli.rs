@@ -1074,13 +1074,14 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
         .map(|(level, n)| format!("{n} {level}"))
         .collect();
     println!(
-        "risk model {} published in {:.1} s: learned from {} items from {} to {} (left out {} found fraudulent); price cells: {}",
+        "risk model {} published in {:.1} s: learned from {} items from {} to {} (left out {} found fraudulent, {} inspected and compliant); price cells: {}",
         manifest.version,
         started.elapsed().as_secs_f64(),
         manifest.training_items,
         manifest.window_start,
         manifest.window_end,
         manifest.excluded_fraud_items,
+        manifest.excluded_inspected_items,
         cells.join(", ")
     );
     match &manifest.learned {

@@ -77,12 +77,22 @@ fn build_publishes_a_version_that_sessions_load() {
         // The configured 12-month window, though the data starts in May.
         assert!(info.contains(version) && info.contains("2025-11-01") && info.contains("2026-11-01"), "{info}");
         // Every item of the window is either learned from or left out as
-        // found fraudulent.
-        let learned = query_i64(&s, "SELECT training_items + excluded_fraud_items FROM risk_model_info()").await;
+        // inspected: found fraudulent, or compliant (a minority here, so
+        // left out too).
+        let learned = query_i64(&s, "SELECT training_items + excluded_fraud_items + excluded_inspected_items FROM risk_model_info()").await;
         assert_eq!(learned as u64, wh.summary.rows);
         let excluded = query_i64(&s, "SELECT excluded_fraud_items FROM risk_model_info()").await;
         let found = query_i64(&s, "SELECT COUNT(DISTINCT declaration_id || '/' || item_no) FROM inspections WHERE result = 'fraud'").await;
         assert_eq!(excluded, found);
+        let compliant = query_i64(&s, "SELECT excluded_inspected_items FROM risk_model_info()").await;
+        let inspected = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM declarations d WHERE EXISTS (SELECT 1 FROM inspections i \
+             WHERE i.declaration_id = d.declaration_id AND (i.item_no = d.item_no OR i.item_no IS NULL))",
+        )
+        .await;
+        assert!(compliant > 0 && inspected * 2 < wh.summary.rows as i64, "{compliant} {inspected}");
+        assert_eq!(compliant + excluded, inspected);
     });
 
     // A shorter window through an earlier day publishes a new current version.

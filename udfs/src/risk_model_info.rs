@@ -45,6 +45,7 @@ impl TableFunctionImpl for RiskModelInfoFunc {
             Field::new("window_end", DataType::Utf8, false),
             Field::new("training_items", DataType::Int64, false),
             Field::new("excluded_fraud_items", DataType::Int64, false),
+            Field::new("excluded_inspected_items", DataType::Int64, false),
             Field::new("min_cell_size", DataType::Int64, false),
         ];
         let mut columns = vec![
@@ -54,6 +55,7 @@ impl TableFunctionImpl for RiskModelInfoFunc {
             text(&m.window_end),
             int(m.training_items),
             int(m.excluded_fraud_items),
+            int(m.excluded_inspected_items),
             int(m.min_cell_size),
         ];
         let (kind, why) = risk_score_model(m.learned.as_ref());

@@ -119,6 +119,7 @@ fn tiny_model() -> RiskModel {
         window_end: "2026-11-01".into(),
         training_items: 1000,
         excluded_fraud_items: 0,
+        excluded_inspected_items: 0,
         min_cell_size: 30,
         price_cells: Default::default(),
         learned: None,

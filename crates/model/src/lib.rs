@@ -64,6 +64,11 @@ pub struct Manifest {
     pub training_items: u64,
     /// Items left out because an inspection found them fraudulent.
     pub excluded_fraud_items: u64,
+    /// Items left out because an inspection found them compliant (the
+    /// learned model trains on them: see `aduana model build`); 0 when most
+    /// of the window was inspected and they were kept.
+    #[serde(default)]
+    pub excluded_inspected_items: u64,
     /// A cell is used only with at least this many references.
     pub min_cell_size: u64,
     /// Price cells per level.
@@ -1101,6 +1106,7 @@ mod tests {
             window_end: "2026-11-01".into(),
             training_items: 100,
             excluded_fraud_items: 2,
+            excluded_inspected_items: 0,
             min_cell_size: 30,
             price_cells: BTreeMap::new(),
             learned: None,

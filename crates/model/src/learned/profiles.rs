@@ -293,13 +293,15 @@ impl ProfileBuilder {
         }
     }
 
-    /// The profile features of a training row in `fold`, from the other
-    /// folds only.
-    pub fn out_of_fold(&self, entity: usize, key: Option<u64>, fold: usize) -> (f64, f64) {
-        let overall = Self::rate(self.overall.minus(self.fold_totals[fold]));
+    /// The profile features of a row from the tallies added so far, leaving
+    /// out `fold` (a training row's own fold: never its own label) or none
+    /// (a held-out row, whose label was never added).
+    pub fn out_of_fold(&self, entity: usize, key: Option<u64>, fold: Option<usize>) -> (f64, f64) {
+        let left_out = |folds: &[Tally; FOLDS]| fold.map_or(Tally::default(), |f| folds[f]);
+        let overall = Self::rate(self.overall.minus(left_out(&self.fold_totals)));
         let tally = key.map(|k| {
             self.tables[entity].get(&k).and_then(|folds| {
-                let other = Tally::sum(folds).minus(folds[fold]);
+                let other = Tally::sum(folds).minus(left_out(folds));
                 (other.inspections > 0.0).then_some(other)
             })
         });

@@ -147,21 +147,6 @@ pub fn train(
     if frauds < MIN_LABELLED_FRAUDS {
         return Ok(None);
     }
-    let keys = EntityKeys::of(items);
-    let folds: Vec<usize> = declaration_ids.iter().map(|d| fold_of(d)).collect();
-    let mut builder = ProfileBuilder::default();
-    for (row, outcome) in outcomes.iter().enumerate() {
-        let tally = Tally {
-            inspections: 1.0,
-            frauds: f64::from(u8::from(outcome.fraud)),
-            revenue: outcome.recovered.max(0.0),
-        };
-        builder.add(&keys, row, folds[row], tally);
-    }
-    let matrix = items.feature_matrix(&keys, false, |e, key, row| {
-        builder.out_of_fold(e, key, folds[row])
-    });
-
     // Time-ordered split: the latest days validate.
     let mut days: Vec<i32> = outcomes.iter().map(|o| o.day).collect();
     days.sort_unstable();
@@ -176,6 +161,34 @@ pub fn train(
         // (both would follow noise): train on all, no rescaling.
         train_rows = (0..rows).collect();
         valid_rows.clear();
+    }
+
+    // Profiles as scoring will see them: a training row's from the other
+    // folds of the training days, a held-out row's from all the training
+    // days (at scoring, only outcomes before an item are known; profiles
+    // fed by the held-out days' own outcomes would make stopping and
+    // calibration trust them more than new items can).
+    let keys = EntityKeys::of(items);
+    let folds: Vec<usize> = declaration_ids.iter().map(|d| fold_of(d)).collect();
+    let tally = |row: usize| Tally {
+        inspections: 1.0,
+        frauds: f64::from(u8::from(outcomes[row].fraud)),
+        revenue: outcomes[row].recovered.max(0.0),
+    };
+    let mut builder = ProfileBuilder::default();
+    for &row in &train_rows {
+        builder.add(&keys, row, folds[row], tally(row));
+    }
+    let mut held_out = vec![false; rows];
+    for &row in &valid_rows {
+        held_out[row] = true;
+    }
+    let matrix = items.feature_matrix(&keys, false, |e, key, row| {
+        builder.out_of_fold(e, key, (!held_out[row]).then_some(folds[row]))
+    });
+    // The model keeps every outcome for scoring.
+    for &row in &valid_rows {
+        builder.add(&keys, row, folds[row], tally(row));
     }
     let y: Vec<f64> = outcomes
         .iter()
