@@ -54,6 +54,10 @@ enum Command {
     /// Build the risk model from the warehouse's history
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Select one day's items to control under the inspection capacity (model
+    /// ranking plus random controls), published as risk.selections
+    #[command(after_help = crate::select::SELECT_HELP)]
+    Select(crate::select::SelectArgs),
     /// Measure how well a risk score ranks known fraud (AUC, Pre/Rec/Rev at n%)
     Evaluate(EvaluateArgs),
     /// The nightly job: score new declarations, profile traders, publish the
@@ -589,6 +593,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Check(args) => runtime()?.block_on(crate::check::run(args)),
+        Command::Select(args) => runtime()?.block_on(crate::select::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),

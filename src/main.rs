@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod demo;
+mod select;
 
 use std::process::ExitCode;
 

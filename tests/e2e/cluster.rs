@@ -356,19 +356,6 @@ fn assert_csv_close(left: &str, right: &str) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Unknown functions fail with their name: one the client does not know
 /// (a SQL typo), and one only the client knows (the cluster cannot run it).
 #[test]

@@ -14,6 +14,7 @@ mod learned;
 mod model;
 mod python;
 mod refresh;
+mod selection;
 mod shell;
 mod support;
 mod synth;

@@ -60,19 +60,6 @@ fn move_dir(from: &Path, to: &Path) {
     std::fs::rename(from, to).unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn run_manifest(root: &Path, stdout: &str) -> Value {
     let run_id = stdout.split_whitespace().nth(1).unwrap();
     let text = std::fs::read_to_string(root.join(format!("risk/runs/{run_id}.json"))).unwrap();

@@ -12,6 +12,7 @@ pub mod classifier;
 pub mod flat;
 pub mod importer;
 pub mod learned;
+pub mod selection;
 pub mod thresholds;
 
 pub use importer::{

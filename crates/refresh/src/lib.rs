@@ -16,6 +16,7 @@
 pub mod error;
 mod lock;
 pub mod log;
+pub mod selection;
 mod sql;
 
 use std::collections::{BTreeMap, BTreeSet};

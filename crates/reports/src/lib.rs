@@ -220,6 +220,9 @@ const FILES: &[(&str, &str)] = embedded![
     "product_unit_values",
     "product_top_deviations",
     "products_at_risk",
+    "selection_outcomes",
+    "fraud_rate_estimate",
+    "selection_precision_by_month",
 ];
 
 /// Reads a report's header; `None` when the title is missing or a

@@ -56,6 +56,8 @@ pub struct Warehouse {
     tables: Vec<DiscoveredTable>,
     risk_root: String,
     risk: Option<risk::Snapshot>,
+    /// Files of `risk.selections` when the warehouse was opened.
+    selections: Vec<object_store::path::Path>,
 }
 
 impl Warehouse {
@@ -96,7 +98,9 @@ impl Warehouse {
             }
         }
         let risk = risk::load_snapshot(&location, &options.risk_root).await?;
+        let selections = risk::list_selections(&location, &options.risk_root).await?;
         Ok(Warehouse {
+            selections,
             location,
             config,
             tables,
@@ -179,7 +183,13 @@ impl Warehouse {
         for table in &self.tables {
             register::register(ctx, &self.location, table)?;
         }
-        risk::register(ctx, &self.location, &self.risk_root, self.risk.as_ref())?;
+        risk::register(
+            ctx,
+            &self.location,
+            &self.risk_root,
+            self.risk.as_ref(),
+            &self.selections,
+        )?;
         Ok(())
     }
 }

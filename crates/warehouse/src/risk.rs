@@ -21,6 +21,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WarehouseError};
@@ -38,6 +39,11 @@ pub const RUNS_DIR: &str = "risk/runs";
 /// and snapshot under `risk/backtests/as_of=DATE/`, a root of the same
 /// shape as the warehouse's, so they never touch the published tables.
 pub const BACKTESTS_DIR: &str = "risk/backtests";
+/// Published selections for inspection (`aduana select`), one file per
+/// day: `risk/selections/selection_date=YYYY-MM-DD/selection.parquet`,
+/// each written in one put, so a day's selection is there whole or not.
+pub const SELECTIONS_DIR: &str = "risk/selections";
+pub const SELECTION_FILE: &str = "selection.parquet";
 /// The SQL schema the risk tables are registered in.
 pub const SQL_SCHEMA: &str = "risk";
 
@@ -226,6 +232,63 @@ pub static TRADER_RISK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
+/// `risk.selections`: the items selected for control, per day.
+pub static SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    fields(&[
+        ("selection_date", DataType::Date32, false),
+        ("declaration_id", text(), false),
+        ("item_no", DataType::Int32, false),
+        ("office_code", text(), true),
+        ("importer_id", text(), true),
+        // red (physical) or yellow (documentary).
+        ("lane", text(), false),
+        // model, random or novelty.
+        ("selected_by", text(), false),
+        ("rank", DataType::Int64, false),
+        ("fraud_probability", DataType::Float64, true),
+        ("expected_revenue", DataType::Float64, true),
+        // Random controls: items of the day each stands for.
+        ("design_weight", DataType::Float64, true),
+        ("reason", text(), false),
+        ("model_version", text(), false),
+        ("seed", DataType::Int64, false),
+        ("strategy", text(), false),
+        ("explore", DataType::Float64, false),
+    ])
+});
+
+/// The day's file of `risk.selections`, relative to `root`.
+pub fn selection_file(root: &str, day: chrono::NaiveDate) -> String {
+    join(
+        root,
+        &format!("{SELECTIONS_DIR}/selection_date={day}/{SELECTION_FILE}"),
+    )
+}
+
+/// The published selection files under `root` (paths in the store).
+pub async fn list_selections(location: &Location, root: &str) -> Result<Vec<Path>> {
+    use futures::TryStreamExt;
+    let prefix = location.child(&join(root, SELECTIONS_DIR));
+    let mut files: Vec<Path> = location
+        .store
+        .list(Some(&prefix))
+        .try_filter_map(|meta| async move {
+            Ok(meta
+                .location
+                .as_ref()
+                .ends_with(SELECTION_FILE)
+                .then_some(meta.location))
+        })
+        .try_collect()
+        .await
+        .map_err(|source| WarehouseError::Storage {
+            location: location.url_of(&prefix, true),
+            source,
+        })?;
+    files.sort();
+    Ok(files)
+}
+
 /// `risk.publication`: what the published risk tables are (one row, none
 /// before the first refresh), so a report or dashboard can say which run
 /// and model version its numbers come from.
@@ -291,6 +354,7 @@ pub(crate) fn register(
     location: &Location,
     root: &str,
     snapshot: Option<&Snapshot>,
+    selections: &[Path],
 ) -> datafusion::error::Result<()> {
     let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
     let catalog = ctx.catalog(&catalog_name).ok_or_else(|| {
@@ -324,6 +388,14 @@ pub(crate) fn register(
         let provider = files_table(urls, schema.clone())?;
         ctx.register_table(format!("{SQL_SCHEMA}.{name}"), provider)?;
     }
+    let urls = selections
+        .iter()
+        .map(|file| ListingTableUrl::parse(location.url_of(file, false)))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    ctx.register_table(
+        format!("{SQL_SCHEMA}.selections"),
+        files_table(urls, SELECTIONS_SCHEMA.clone())?,
+    )?;
     let publication = publication_batch(snapshot)?;
     ctx.register_table(
         format!("{SQL_SCHEMA}.publication"),

@@ -1,0 +1,560 @@
+//! Selection under capacity: which of a day's items to control, in which
+//! lane, and why.
+//!
+//! An administration has so many physical (red) and documentary (yellow)
+//! controls a day, per office. Most go to the items the model ranks
+//! highest; a share ε is exploration, so that what the controls find is
+//! not only what the model already believes: uniformly random controls (the
+//! only controls whose hit rate estimates the fraud rate of all items, and
+//! the labels that let the learned model see fraud it does not rank high)
+//! and, with the `novelty` strategy, the highest-ranked items of importers
+//! that were never inspected (their record is empty, so the model's
+//! profiles know nothing of them: DATE's and gATE's argument for
+//! exploration, aimed where knowledge is missing rather than spread
+//! evenly). Authorised economic operators are controlled at a lower rate,
+//! in both the ranking and the random draw.
+//!
+//! Everything is a pure function of the items and a seed: the same day,
+//! capacities and seed select the same items.
+
+use crate::{FNV_OFFSET, fnv1a};
+
+/// The two inspection lanes selection fills (green is everything else;
+/// blue, post-clearance audit, is chosen per trader, not per item).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lane {
+    /// Physical inspection.
+    Red,
+    /// Documentary check.
+    Yellow,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 2] = [Lane::Red, Lane::Yellow];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Red => "red",
+            Lane::Yellow => "yellow",
+        }
+    }
+}
+
+/// Why an item was selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// Ranked high by the model.
+    Model,
+    /// A uniformly random control (weighted down for AEO traders).
+    Random,
+    /// Exploration: an importer never inspected.
+    Novelty,
+}
+
+impl Chosen {
+    pub fn name(self) -> &'static str {
+        match self {
+            Chosen::Model => "model",
+            Chosen::Random => "random",
+            Chosen::Novelty => "novelty",
+        }
+    }
+}
+
+/// How the exploration share is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// All of it uniformly at random.
+    Random,
+    /// The minimum random share at random, the rest on importers never
+    /// inspected.
+    Novelty,
+}
+
+/// What the model part of the capacity ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankBy {
+    /// Expected revenue recovered (probability × revenue): a control's
+    /// worth in money.
+    Revenue,
+    /// Probability of fraud: a control's chance of a hit.
+    Probability,
+}
+
+/// Controls available per lane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub red: usize,
+    pub yellow: usize,
+}
+
+impl Capacity {
+    fn of(self, lane: Lane) -> usize {
+        match lane {
+            Lane::Red => self.red,
+            Lane::Yellow => self.yellow,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Share of each lane's capacity spent on exploration, in [0, 1].
+    pub explore: f64,
+    pub strategy: Strategy,
+    /// With [`Strategy::Novelty`], the share of each lane's capacity that
+    /// stays uniformly random (at most `explore`).
+    pub min_random: f64,
+    pub rank_by: RankBy,
+    /// An AEO trader's items count this much of an ordinary item, in the
+    /// ranking and in the random draw, in (0, 1].
+    pub aeo_factor: f64,
+    pub seed: u64,
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), String> {
+        let share = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a share between 0 and 1, not {v}"))
+            }
+        };
+        share("the exploration share", self.explore)?;
+        share("the minimum random share", self.min_random)?;
+        if self.strategy == Strategy::Novelty && self.min_random > self.explore {
+            return Err(format!(
+                "the minimum random share ({}) cannot exceed the exploration share ({})",
+                self.min_random, self.explore
+            ));
+        }
+        if !(self.aeo_factor > 0.0 && self.aeo_factor <= 1.0) {
+            return Err(format!(
+                "the AEO factor must be in (0, 1], not {}",
+                self.aeo_factor
+            ));
+        }
+        Ok(())
+    }
+
+    /// Controls of a lane's capacity: (random, novelty, model).
+    fn split(&self, capacity: usize) -> (usize, usize, usize) {
+        let explore = (self.explore * capacity as f64).round() as usize;
+        let random = match self.strategy {
+            Strategy::Random => explore,
+            Strategy::Novelty => {
+                ((self.min_random * capacity as f64).round() as usize).min(explore)
+            }
+        };
+        (random, explore - random, capacity - explore)
+    }
+}
+
+/// One item of the day.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    /// Where capacity is counted: the office (or one scope for the day).
+    pub scope: &'a str,
+    /// The item's identity, for the random draw: the same item draws the
+    /// same number under the same seed, whatever else is in the day.
+    pub declaration_id: &'a str,
+    pub item_no: i64,
+    pub p_fraud: f64,
+    pub expected_revenue: f64,
+    pub aeo: bool,
+    /// The importer has no inspection on record.
+    pub never_inspected: bool,
+}
+
+/// A selected item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    /// Index into the candidates.
+    pub row: usize,
+    pub lane: Lane,
+    pub chosen: Chosen,
+    /// 1-based order within its scope, lane and [`Chosen`].
+    pub rank: usize,
+    /// For random controls: how many items of the day in its scope and
+    /// stratum (AEO or not) each one stands for, so that hit rates
+    /// weighted by it estimate the whole day's fraud rate. `None` else.
+    pub design_weight: Option<f64>,
+}
+
+/// A number in [0, 1) from the seed and the item's identity.
+fn uniform(seed: u64, declaration_id: &str, item_no: i64) -> f64 {
+    let h = fnv1a(
+        fnv1a(
+            fnv1a(FNV_OFFSET, seed.to_le_bytes()),
+            declaration_id.bytes(),
+        ),
+        item_no.to_le_bytes(),
+    );
+    // A finaliser (splitmix64's) spreads FNV's low-entropy high bits.
+    let mut z = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Selects from `candidates` under `capacity(scope)` per scope. Each lane
+/// is filled exactly to its capacity when the scope has enough items: its
+/// random controls first (a weighted draw without replacement over all the
+/// scope's items, Efraimidis–Spirakis keys `u^(1/w)`), then novelty, then
+/// the model's ranking; red before yellow in each part, so the model's
+/// highest go to physical inspection. No item is selected twice.
+pub fn select(
+    candidates: &[Candidate],
+    capacity: impl Fn(&str) -> Capacity,
+    policy: &Policy,
+) -> Result<Vec<Pick>, String> {
+    policy.validate()?;
+    let mut scopes: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (row, c) in candidates.iter().enumerate() {
+        scopes.entry(c.scope).or_default().push(row);
+    }
+    let mut picks = Vec::new();
+    for (scope, rows) in scopes {
+        select_scope(candidates, &rows, capacity(scope), policy, &mut picks);
+    }
+    Ok(picks)
+}
+
+fn weight(c: &Candidate, policy: &Policy) -> f64 {
+    if c.aeo { policy.aeo_factor } else { 1.0 }
+}
+
+fn score(c: &Candidate, policy: &Policy) -> f64 {
+    let s = match policy.rank_by {
+        RankBy::Revenue => c.expected_revenue,
+        RankBy::Probability => c.p_fraud,
+    };
+    // Unscored items rank last.
+    if s.is_finite() {
+        s * weight(c, policy)
+    } else {
+        f64::NEG_INFINITY
+    }
+}
+
+/// Rows ordered best first by `key`, ties by identity (deterministic).
+fn ordered(candidates: &[Candidate], rows: &mut [usize], key: impl Fn(&Candidate) -> f64) {
+    rows.sort_by(|&a, &b| {
+        let (ca, cb) = (&candidates[a], &candidates[b]);
+        key(cb)
+            .total_cmp(&key(ca))
+            .then_with(|| ca.declaration_id.cmp(cb.declaration_id))
+            .then_with(|| ca.item_no.cmp(&cb.item_no))
+    });
+}
+
+fn select_scope(
+    candidates: &[Candidate],
+    rows: &[usize],
+    capacity: Capacity,
+    policy: &Policy,
+    picks: &mut Vec<Pick>,
+) {
+    let mut taken = vec![false; candidates.len()];
+    let parts = Lane::ALL.map(|lane| (lane, policy.split(capacity.of(lane))));
+    let first = picks.len();
+
+    // Random controls, over every item of the scope.
+    let mut draw = rows.to_vec();
+    ordered(candidates, &mut draw, |c| {
+        uniform(policy.seed, c.declaration_id, c.item_no).powf(1.0 / weight(c, policy))
+    });
+    let mut drawn = draw.into_iter();
+    for (lane, (random, _, _)) in parts {
+        for (rank, row) in drawn.by_ref().take(random).enumerate() {
+            taken[row] = true;
+            picks.push(Pick {
+                row,
+                lane,
+                chosen: Chosen::Random,
+                rank: rank + 1,
+                design_weight: None,
+            });
+        }
+    }
+    // Each random control stands for the items of its stratum: AEO or not
+    // when they were drawn at different rates and both strata have
+    // controls; else the scope's items are one stratum (a stratum without
+    // a control could not be represented).
+    let stratum_items = |aeo: bool| rows.iter().filter(|&&r| candidates[r].aeo == aeo).count();
+    let mut items = [stratum_items(false), stratum_items(true)];
+    let mut controls = [0usize; 2];
+    for p in &picks[first..] {
+        controls[usize::from(candidates[p.row].aeo)] += 1;
+    }
+    let stratified = policy.aeo_factor < 1.0 && controls.iter().all(|&n| n > 0);
+    if !stratified {
+        items = [rows.len(); 2];
+        controls = [picks.len() - first; 2];
+    }
+    for p in &mut picks[first..] {
+        let s = usize::from(candidates[p.row].aeo);
+        p.design_weight = Some(items[s] as f64 / controls[s] as f64);
+    }
+
+    let mut ranked = rows.to_vec();
+    ordered(candidates, &mut ranked, |c| score(c, policy));
+    let novelty = parts.map(|(_, (_, novelty, _))| novelty);
+    let found = fill(
+        candidates,
+        &ranked,
+        &mut taken,
+        novelty,
+        Chosen::Novelty,
+        |c| c.never_inspected,
+        picks,
+    );
+    // The model takes its share and what novelty could not fill.
+    let model = [0, 1].map(|l| parts[l].1.2 + novelty[l] - found[l]);
+    fill(
+        candidates,
+        &ranked,
+        &mut taken,
+        model,
+        Chosen::Model,
+        |_| true,
+        picks,
+    );
+}
+
+/// Picks the first free eligible rows of `ranked`, `quota` per lane in
+/// [`Lane::ALL`] order; returns how many each lane got.
+fn fill(
+    candidates: &[Candidate],
+    ranked: &[usize],
+    taken: &mut [bool],
+    quota: [usize; 2],
+    chosen: Chosen,
+    eligible: impl Fn(&Candidate) -> bool,
+    picks: &mut Vec<Pick>,
+) -> [usize; 2] {
+    let mut free = ranked.iter().copied().filter(|&r| eligible(&candidates[r]));
+    let mut got = [0; 2];
+    for (l, lane) in Lane::ALL.into_iter().enumerate() {
+        while got[l] < quota[l] {
+            let Some(row) = free.by_ref().find(|&r| !taken[r]) else {
+                return got;
+            };
+            taken[row] = true;
+            got[l] += 1;
+            picks.push(Pick {
+                row,
+                lane,
+                chosen,
+                rank: got[l],
+                design_weight: None,
+            });
+        }
+    }
+    got
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(n: usize, offices: &[&'static str]) -> Vec<(String, &'static str, f64, bool, bool)> {
+        (0..n)
+            .map(|i| {
+                let p = ((i * 7919) % 1000) as f64 / 1000.0;
+                (
+                    format!("D{i:05}"),
+                    offices[i % offices.len()],
+                    p,
+                    i % 5 == 0,
+                    i % 3 == 0,
+                )
+            })
+            .collect()
+    }
+
+    fn candidates<'a>(rows: &'a [(String, &'static str, f64, bool, bool)]) -> Vec<Candidate<'a>> {
+        rows.iter()
+            .map(|(id, office, p, aeo, new)| Candidate {
+                scope: office,
+                declaration_id: id,
+                item_no: 1,
+                p_fraud: *p,
+                expected_revenue: p * 100.0,
+                aeo: *aeo,
+                never_inspected: *new,
+            })
+            .collect()
+    }
+
+    fn policy(explore: f64, strategy: Strategy) -> Policy {
+        Policy {
+            explore,
+            strategy,
+            min_random: 0.05,
+            rank_by: RankBy::Revenue,
+            aeo_factor: 0.5,
+            seed: 1,
+        }
+    }
+
+    fn count(picks: &[Pick], c: &[Candidate], scope: &str, lane: Lane, chosen: Chosen) -> usize {
+        picks
+            .iter()
+            .filter(|p| c[p.row].scope == scope && p.lane == lane && p.chosen == chosen)
+            .count()
+    }
+
+    #[test]
+    fn capacity_and_shares_are_exact_per_scope_and_lane() {
+        let rows = day(3000, &["A", "B"]);
+        let c = candidates(&rows);
+        let cap = |s: &str| match s {
+            "A" => Capacity {
+                red: 40,
+                yellow: 60,
+            },
+            _ => Capacity { red: 10, yellow: 0 },
+        };
+        let picks = select(&c, cap, &policy(0.1, Strategy::Random)).unwrap();
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 4);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 36);
+        assert_eq!(count(&picks, &c, "A", Lane::Yellow, Chosen::Random), 6);
+        assert_eq!(count(&picks, &c, "A", Lane::Yellow, Chosen::Model), 54);
+        assert_eq!(count(&picks, &c, "B", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&picks, &c, "B", Lane::Red, Chosen::Model), 9);
+        assert_eq!(picks.len(), 110);
+        let mut seen: Vec<usize> = picks.iter().map(|p| p.row).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), picks.len(), "an item selected twice");
+        // The model's red picks outrank its yellow ones, and every
+        // unselected item of the scope.
+        let lowest_red = picks
+            .iter()
+            .filter(|p| p.chosen == Chosen::Model && p.lane == Lane::Red && c[p.row].scope == "A")
+            .map(|p| score(&c[p.row], &policy(0.1, Strategy::Random)))
+            .fold(f64::INFINITY, f64::min);
+        let best_yellow = picks
+            .iter()
+            .filter(|p| {
+                p.chosen == Chosen::Model && p.lane == Lane::Yellow && c[p.row].scope == "A"
+            })
+            .map(|p| score(&c[p.row], &policy(0.1, Strategy::Random)))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(lowest_red >= best_yellow);
+        // Random weights of a scope add up to its items.
+        let total: f64 = picks
+            .iter()
+            .filter(|p| c[p.row].scope == "A")
+            .filter_map(|p| p.design_weight)
+            .sum();
+        assert!((total - 1500.0).abs() < 1e-6, "{total}");
+    }
+
+    #[test]
+    fn the_draw_is_reproducible_and_depends_on_the_seed() {
+        let rows = day(2000, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity {
+            red: 100,
+            yellow: 0,
+        };
+        let random = |seed| {
+            let mut p = policy(0.5, Strategy::Random);
+            p.seed = seed;
+            let mut rows: Vec<usize> = select(&c, cap, &p)
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.chosen == Chosen::Random)
+                .map(|p| p.row)
+                .collect();
+            rows.sort_unstable();
+            rows
+        };
+        assert_eq!(random(1), random(1));
+        assert_ne!(random(1), random(2));
+        // The same item draws the same number whatever else is in the
+        // day: a day's selection does not change when a later item is added.
+        let fewer = candidates(&rows[..1999]);
+        let again: Vec<usize> = select(&fewer, cap, &policy(0.5, Strategy::Random))
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.chosen == Chosen::Random)
+            .map(|p| p.row)
+            .collect();
+        let before = random(1);
+        let moved = again.iter().filter(|r| !before.contains(r)).count();
+        assert_eq!(again.len(), 50);
+        assert!(
+            moved <= 1,
+            "{moved} of the draw changed with one item fewer"
+        );
+    }
+
+    #[test]
+    fn aeo_traders_are_drawn_less_often() {
+        let rows = day(20_000, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity {
+            red: 2000,
+            yellow: 0,
+        };
+        let picks = select(&c, cap, &policy(1.0, Strategy::Random)).unwrap();
+        let aeo = picks.iter().filter(|p| c[p.row].aeo).count() as f64;
+        // A fifth of the items are AEO; at half the weight they get about a
+        // ninth of the draw (1 × 0.5 / (4 + 0.5)).
+        let share = aeo / picks.len() as f64;
+        assert!((share - 1.0 / 9.0).abs() < 0.02, "{share}");
+    }
+
+    #[test]
+    fn novelty_spends_exploration_on_never_inspected_importers() {
+        let rows = day(1000, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity { red: 20, yellow: 0 };
+        let picks = select(&c, cap, &policy(0.5, Strategy::Novelty)).unwrap();
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Novelty), 9);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 10);
+        assert!(
+            picks
+                .iter()
+                .filter(|p| p.chosen == Chosen::Novelty)
+                .all(|p| c[p.row].never_inspected)
+        );
+        // No new importer at all: the model takes the novelty share.
+        let mut known = candidates(&rows);
+        known.iter_mut().for_each(|c| c.never_inspected = false);
+        let picks = select(&known, cap, &policy(0.5, Strategy::Novelty)).unwrap();
+        assert_eq!(count(&picks, &known, "A", Lane::Red, Chosen::Model), 19);
+        assert_eq!(picks.len(), 20);
+    }
+
+    #[test]
+    fn fewer_items_than_capacity_selects_them_all_once() {
+        let rows = day(7, &["A"]);
+        let c = candidates(&rows);
+        let picks = select(
+            &c,
+            |_| Capacity { red: 5, yellow: 5 },
+            &policy(0.2, Strategy::Random),
+        )
+        .unwrap();
+        assert_eq!(picks.len(), 7);
+    }
+
+    #[test]
+    fn bad_policies_are_refused_by_name() {
+        let mut p = policy(1.5, Strategy::Random);
+        assert!(p.validate().unwrap_err().contains("exploration share"));
+        p.explore = 0.02;
+        p.strategy = Strategy::Novelty;
+        assert!(p.validate().unwrap_err().contains("minimum random share"));
+        p.min_random = 0.0;
+        p.aeo_factor = 0.0;
+        assert!(p.validate().unwrap_err().contains("AEO factor"));
+    }
+}

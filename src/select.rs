@@ -1,0 +1,215 @@
+//! `aduana select`: one day's controls under the inspection capacity
+//! (`aduana_refresh::selection`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aduana_engine::Session;
+use aduana_refresh::selection::{Capacity, Policy, RankBy, SelectOptions, Strategy, select};
+use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
+
+use crate::cli::{EngineArgs, Error, WarehouseArgs};
+
+pub const SELECT_HELP: &str =
+    "Capacity is per lane: --capacity 40 gives 40 physical (red) controls;
+--capacity red=40,yellow=60 adds 60 documentary (yellow) ones. With --by office
+every office has that capacity; --capacities FILE gives offices their own
+(CSV with a header: office_code,red,yellow). Of each lane, --explore (default
+0.1) is exploration: random controls (--strategy random), or with --strategy
+novelty at least --min-random at random and the rest on the highest-ranked
+items of importers never inspected. The rest goes to the model's ranking
+(--rank revenue: expected revenue recovered; probability: chance of a hit).
+AEO traders count --aeo-factor of an ordinary item in the ranking and the
+draw. The selection is published as risk.selections (one file per day,
+written whole); a day already published is kept unless --replace.";
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    Random,
+    Novelty,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RankArg {
+    Revenue,
+    Probability,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Office,
+}
+
+#[derive(Args)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The declaration day to select from
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: NaiveDate,
+    /// Controls per lane: N (red) or red=N,yellow=M
+    #[arg(long, value_name = "CAPACITY")]
+    pub capacity: String,
+    /// Count the capacity per office
+    #[arg(long, value_name = "SCOPE")]
+    pub by: Option<ScopeArg>,
+    /// Per-office capacities (CSV: office_code,red,yellow); implies --by office
+    #[arg(long, value_name = "FILE")]
+    pub capacities: Option<PathBuf>,
+    /// Share of each lane's capacity spent on exploration
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    pub explore: f64,
+    /// How exploration is spent
+    #[arg(long, value_enum, default_value = "random")]
+    pub strategy: StrategyArg,
+    /// With --strategy novelty: the share of each lane kept uniformly random
+    #[arg(long, default_value_t = 0.05, value_name = "SHARE")]
+    pub min_random: f64,
+    /// What the model's share ranks by
+    #[arg(long, value_enum, default_value = "revenue")]
+    pub rank: RankArg,
+    /// Weight of an authorised economic operator's item, in (0, 1]
+    #[arg(long, default_value_t = 0.5, value_name = "FACTOR")]
+    pub aeo_factor: f64,
+    /// Seed of the random controls
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Replace the day's published selection
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `N` or `red=N,yellow=M` (either lane may be left out).
+pub fn parse_capacity(text: &str) -> Result<Capacity, Error> {
+    let count = |v: &str, what: &str| {
+        v.trim().parse::<usize>().map_err(|_| {
+            format!("capacity {what}: '{v}' is not a whole number of controls (in '{text}')")
+        })
+    };
+    if !text.contains('=') {
+        return Ok(Capacity {
+            red: count(text, "of the red lane")?,
+            yellow: 0,
+        });
+    }
+    let mut capacity = Capacity::default();
+    for part in text.split(',') {
+        let (lane, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("capacity: '{part}' is not LANE=N (in '{text}')"))?;
+        match lane.trim().to_ascii_lowercase().as_str() {
+            "red" => capacity.red = count(value, "of the red lane")?,
+            "yellow" => capacity.yellow = count(value, "of the yellow lane")?,
+            other => {
+                return Err(format!(
+                    "capacity: unknown lane '{other}' (red: physical, yellow: documentary)"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(capacity)
+}
+
+/// The per-office capacities of a CSV file `office_code,red,yellow`.
+fn read_capacities(path: &Path) -> Result<BTreeMap<String, Capacity>, Error> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("capacities file {shown}: {e}"))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let header: Vec<String> = lines
+        .next()
+        .map(|(_, l)| {
+            l.split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    if header != ["office_code", "red", "yellow"] {
+        return Err(format!(
+            "capacities file {shown}: the header must be office_code,red,yellow, not '{}'",
+            header.join(",")
+        )
+        .into());
+    }
+    let mut capacities = BTreeMap::new();
+    for (n, line) in lines {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [office, red, yellow] = fields[..] else {
+            return Err(format!(
+                "capacities file {shown}, line {}: expected 3 fields, found {}",
+                n + 1,
+                fields.len()
+            )
+            .into());
+        };
+        let capacity = parse_capacity(&format!("red={red},yellow={yellow}"))
+            .map_err(|e| format!("capacities file {shown}, line {}: {e}", n + 1))?;
+        if capacities.insert(office.to_string(), capacity).is_some() {
+            return Err(format!(
+                "capacities file {shown}, line {}: office {office} appears twice",
+                n + 1
+            )
+            .into());
+        }
+    }
+    Ok(capacities)
+}
+
+pub async fn run(args: SelectArgs) -> Result<(), Error> {
+    let capacity = parse_capacity(&args.capacity)?;
+    let office_capacities = match &args.capacities {
+        Some(path) => read_capacities(path)?,
+        None => BTreeMap::new(),
+    };
+    let options = SelectOptions {
+        day: args.date,
+        capacity,
+        by_office: args.by.is_some(),
+        office_capacities,
+        policy: Policy {
+            explore: args.explore,
+            strategy: match args.strategy {
+                StrategyArg::Random => Strategy::Random,
+                StrategyArg::Novelty => Strategy::Novelty,
+            },
+            min_random: args.min_random,
+            rank_by: match args.rank {
+                RankArg::Revenue => RankBy::Revenue,
+                RankArg::Probability => RankBy::Probability,
+            },
+            aeo_factor: args.aeo_factor,
+            seed: args.seed,
+        },
+        replace: args.replace,
+    };
+    let warehouse = args.warehouse.open().await?;
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let summary = select(&session, &options).await?;
+    let counts: Vec<String> = summary
+        .counts
+        .iter()
+        .map(|((lane, by), n)| format!("{lane}/{by} {n}"))
+        .collect();
+    println!(
+        "selected {} of {} items declared {} ({}), ranked by model {}{}; published {}",
+        summary.selected,
+        summary.items,
+        args.date,
+        counts.join(", "),
+        summary.model_version,
+        if summary.learned {
+            ""
+        } else {
+            " (unsupervised: it has not learned from inspections)"
+        },
+        summary.file
+    );
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! `aduana select` and the monitoring reports: capacities per office and
+//! lane, the random share, reproducibility, publication, and what the
+//! reports say against SQL written independently here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::model::modelled;
+use crate::support::*;
+
+const DAY: &str = "2026-08-04";
+
+fn select(root: &Path, extra: &[&str]) -> std::process::Output {
+    run(aduana()
+        .args(["select", "-w", &root.display().to_string(), "--date", DAY])
+        .args(extra))
+}
+
+fn selection_bytes(root: &Path) -> Vec<u8> {
+    std::fs::read(root.join(format!(
+        "risk/selections/selection_date={DAY}/selection.parquet"
+    )))
+    .unwrap()
+}
+
+/// `(office, lane, selected_by) -> count` of the published selection.
+async fn counts(root: &Path) -> BTreeMap<(String, String, String), i64> {
+    let s = session(&root.display().to_string()).await;
+    let text = query_text(
+        &s,
+        "SELECT office_code || '|' || lane || '|' || selected_by || '|' || CAST(COUNT(*) AS VARCHAR) \
+         FROM risk.selections GROUP BY office_code, lane, selected_by",
+    )
+    .await;
+    text.lines()
+        .filter_map(|l| {
+            let parts: Vec<&str> = l
+                .trim_matches(|c| c == '|' || c == ' ')
+                .split('|')
+                .collect();
+            let [office, lane, by, n] = parts[..] else {
+                return None;
+            };
+            Some((
+                (office.trim().into(), lane.trim().into(), by.trim().into()),
+                n.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("wh");
+    copy_dir(modelled().path(), &root);
+    let uri = root.display().to_string();
+    let rt = runtime();
+
+    // The day's busiest office gets its own capacities; every other office
+    // the default.
+    let (busiest, offices) = rt.block_on(async {
+        let s = session(&uri).await;
+        let busiest = query_text(
+            &s,
+            &format!(
+                "SELECT office_code FROM declarations WHERE declaration_date = DATE '{DAY}' \
+                 GROUP BY office_code ORDER BY COUNT(*) DESC, office_code LIMIT 1"
+            ),
+        )
+        .await;
+        let offices = query_i64(
+            &s,
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT office_code FROM declarations \
+                 WHERE declaration_date = DATE '{DAY}' GROUP BY office_code HAVING COUNT(*) >= 20)"
+            ),
+        )
+        .await;
+        (
+            busiest
+                .lines()
+                .nth(3)
+                .unwrap()
+                .trim_matches(|c| c == '|' || c == ' ')
+                .to_string(),
+            offices,
+        )
+    });
+    assert!(
+        offices >= 3,
+        "the test day has {offices} offices with 20 items"
+    );
+    let capacities = dir.path().join("capacities.csv");
+    std::fs::write(
+        &capacities,
+        format!("office_code,red,yellow\n{busiest},8,4\n"),
+    )
+    .unwrap();
+    let args = [
+        "--capacity",
+        "red=4,yellow=6",
+        "--by",
+        "office",
+        "--capacities",
+        capacities.to_str().unwrap(),
+        "--explore",
+        "0.25",
+        "--aeo-factor",
+        "1",
+        "--seed",
+        "3",
+    ];
+    let out = select(&root, &args);
+    let said = ok(&out);
+    assert!(
+        said.contains("selected") && said.contains("red/random"),
+        "{said}"
+    );
+    let first = selection_bytes(&root);
+
+    let counts = rt.block_on(counts(&root));
+    let items_per_office: BTreeMap<String, i64> = rt.block_on(async {
+        let s = session(&uri).await;
+        query_text(
+            &s,
+            &format!(
+                "SELECT office_code || '=' || CAST(COUNT(*) AS VARCHAR) FROM declarations \
+                 WHERE declaration_date = DATE '{DAY}' GROUP BY office_code"
+            ),
+        )
+        .await
+        .lines()
+        .filter_map(|l| {
+            let (o, n) = l.trim_matches(|c| c == '|' || c == ' ').split_once('=')?;
+            Some((o.trim().to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
+    });
+    assert!(!items_per_office.is_empty());
+    for (office, items) in &items_per_office {
+        let (red, yellow) = if *office == busiest { (8, 4) } else { (4, 6) };
+        if *items < red + yellow {
+            continue;
+        }
+        let n = |lane: &str, by: &str| {
+            counts
+                .get(&(office.clone(), lane.to_string(), by.to_string()))
+                .copied()
+                .unwrap_or(0)
+        };
+        // Exactly the capacity, a quarter of it (rounded) at random.
+        let random = |c: i64| ((c as f64) * 0.25).round() as i64;
+        assert_eq!(n("red", "random"), random(red), "{office}: {counts:?}");
+        assert_eq!(n("red", "model"), red - random(red), "{office}");
+        assert_eq!(n("yellow", "random"), random(yellow), "{office}");
+        assert_eq!(n("yellow", "model"), yellow - random(yellow), "{office}");
+    }
+
+    rt.block_on(async {
+        let s = session(&uri).await;
+        // No item twice; every one declared that day at that office.
+        let twice = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM (SELECT declaration_id, item_no FROM risk.selections \
+             GROUP BY declaration_id, item_no HAVING COUNT(*) > 1)",
+        )
+        .await;
+        assert_eq!(twice, 0);
+        let strangers = query_i64(
+            &s,
+            &format!(
+                "SELECT COUNT(*) FROM risk.selections s LEFT JOIN declarations d \
+                 ON d.declaration_id = s.declaration_id AND d.item_no = s.item_no \
+                 AND d.declaration_date = DATE '{DAY}' AND d.office_code = s.office_code \
+                 WHERE d.declaration_id IS NULL"
+            ),
+        )
+        .await;
+        assert_eq!(strangers, 0);
+        // The model's picks are the office's highest expected revenue among
+        // the items the random draw left.
+        let outranked = query_i64(
+            &s,
+            &format!(
+                "WITH day AS (SELECT declaration_id, item_no, office_code, revenue_expected \
+                              FROM scored_items WHERE declaration_date = DATE '{DAY}'), \
+                 lowest AS (SELECT office_code, MIN(expected_revenue) AS r FROM risk.selections \
+                            WHERE selected_by = 'model' GROUP BY office_code) \
+                 SELECT COUNT(*) FROM day d JOIN lowest l ON l.office_code = d.office_code \
+                 WHERE d.revenue_expected > l.r AND NOT EXISTS (SELECT 1 FROM risk.selections s \
+                   WHERE s.declaration_id = d.declaration_id AND s.item_no = d.item_no)"
+            ),
+        )
+        .await;
+        assert_eq!(outranked, 0, "an unselected item outranks a model pick");
+        // Each office's random controls stand for all its items.
+        let mismatched = query_i64(
+            &s,
+            &format!(
+                "WITH w AS (SELECT office_code, SUM(design_weight) AS w FROM risk.selections \
+                            WHERE selected_by = 'random' GROUP BY office_code), \
+                 n AS (SELECT office_code, COUNT(*) AS n FROM declarations \
+                       WHERE declaration_date = DATE '{DAY}' GROUP BY office_code) \
+                 SELECT COUNT(*) FROM w JOIN n USING (office_code) WHERE abs(w.w - n.n) > 1e-6"
+            ),
+        )
+        .await;
+        assert_eq!(mismatched, 0);
+        let unexplained = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM risk.selections WHERE NOT (\
+             (selected_by = 'model' AND starts_with(reason, 'ranked ') AND strpos(reason, 'by expected revenue') > 0) \
+             OR (selected_by = 'random' AND starts_with(reason, 'random control (seed 3)')))",
+        )
+        .await;
+        assert_eq!(unexplained, 0);
+    });
+
+    // Published once: a second run is refused and leaves the file alone.
+    let again = select(&root, &args);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already published") && stderr(&again).contains("--replace"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(selection_bytes(&root), first);
+    // Replaced with the same inputs and seed: the same bytes.
+    let replaced = select(&root, &[&args[..], &["--replace"]].concat());
+    ok(&replaced);
+    assert_eq!(selection_bytes(&root), first);
+    // Another seed draws other random controls; the model's picks stay.
+    let mut reseeded: Vec<&str> = args.to_vec();
+    let last = reseeded.len() - 1;
+    reseeded[last] = "4";
+    reseeded.push("--replace");
+    ok(&select(&root, &reseeded));
+    let picks = |by: &str| {
+        let by = by.to_string();
+        let uri = uri.clone();
+        rt.block_on(async move {
+            let s = session(&uri).await;
+            query_text(
+                &s,
+                &format!(
+                    "SELECT declaration_id, item_no FROM risk.selections \
+                     WHERE selected_by = '{by}' ORDER BY 1, 2"
+                ),
+            )
+            .await
+        })
+    };
+    let random_4 = picks("random");
+    std::fs::write(
+        root.join(format!(
+            "risk/selections/selection_date={DAY}/selection.parquet"
+        )),
+        &first,
+    )
+    .unwrap();
+    assert_ne!(picks("random"), random_4);
+
+    // Bad inputs are named.
+    let bad = select(&root, &["--capacity", "red=x", "--replace"]);
+    assert!(
+        stderr(&bad).contains("'x' is not a whole number"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = select(&root, &["--capacity", "blue=3", "--replace"]);
+    assert!(
+        stderr(&bad).contains("unknown lane 'blue'"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = select(&root, &["--capacity", "3", "--explore", "1.5", "--replace"]);
+    assert!(
+        stderr(&bad).contains("exploration share"),
+        "{}",
+        stderr(&bad)
+    );
+    let empty = run(aduana().args([
+        "select",
+        "-w",
+        &uri,
+        "--date",
+        "2031-01-01",
+        "--capacity",
+        "3",
+    ]));
+    assert!(
+        stderr(&empty).contains("no declaration items dated 2031-01-01"),
+        "{}",
+        stderr(&empty)
+    );
+    assert_eq!(selection_bytes(&root), first);
+
+    monitoring_matches_independent_sql(&uri);
+}
+
+/// The monitoring reports against the same numbers computed another way:
+/// outcomes by EXISTS instead of joins, the estimate in Rust.
+fn monitoring_matches_independent_sql(uri: &str) {
+    let report = |name: &str| {
+        ok(&run(
+            aduana().args(["report", name, "-w", uri, "--format", "csv"])
+        ))
+    };
+    let outcomes = report("selection_outcomes");
+    let header: Vec<&str> = outcomes.lines().next().unwrap().split(',').collect();
+    let column = |row: &str, name: &str| -> String {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().to_string()
+    };
+    let rt = runtime();
+    let s = rt.block_on(session(uri));
+    let mut checked = 0;
+    for row in outcomes.lines().skip(1) {
+        let (lane, by) = (column(row, "lane"), column(row, "selected_by"));
+        let condition = |what: &str| {
+            format!(
+                "SELECT COUNT(*) FROM risk.selections s WHERE lane = '{lane}' AND selected_by = '{by}' \
+                 AND EXISTS (SELECT 1 FROM inspections i WHERE i.declaration_id = s.declaration_id \
+                 AND (i.item_no = s.item_no OR i.item_no IS NULL) {what})"
+            )
+        };
+        let inspected = rt.block_on(query_i64(&s, &condition("")));
+        let frauds = rt.block_on(query_i64(&s, &condition("AND i.result = 'fraud'")));
+        assert_eq!(column(row, "inspected"), inspected.to_string(), "{row}");
+        assert_eq!(column(row, "fraud_found"), frauds.to_string(), "{row}");
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "{outcomes}");
+
+    // The weighted fraud rate of the inspected random controls.
+    let rows = rt.block_on(query_text(
+        &s,
+        "SELECT CAST(s.design_weight AS VARCHAR) || ' ' || CAST(MAX(CASE WHEN i.result = 'fraud' THEN 1 ELSE 0 END) AS VARCHAR) \
+         FROM risk.selections s JOIN inspections i ON i.declaration_id = s.declaration_id \
+         AND (i.item_no = s.item_no OR i.item_no IS NULL) \
+         WHERE s.selected_by = 'random' GROUP BY s.declaration_id, s.item_no, s.design_weight",
+    ));
+    let (mut weighted, mut total) = (0.0, 0.0);
+    for line in rows.lines() {
+        let fields: Vec<&str> = line
+            .trim_matches(|c| c == '|' || c == ' ')
+            .split_whitespace()
+            .collect();
+        let (Some(w), Some(f)) = (
+            fields.first().and_then(|w| w.parse::<f64>().ok()),
+            fields.get(1).and_then(|f| f.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        weighted += w * f;
+        total += w;
+    }
+    assert!(total > 0.0, "no random control was inspected: {rows}");
+    let estimate = report("fraud_rate_estimate");
+    let header: Vec<&str> = estimate.lines().next().unwrap().split(',').collect();
+    let row = estimate.lines().nth(1).unwrap();
+    let value = |name: &str| -> f64 {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().parse().unwrap()
+    };
+    let expected = (10000.0 * weighted / total).round() / 100.0;
+    assert!(
+        (value("fraud_rate_pct") - expected).abs() < 0.011,
+        "{estimate} vs {expected}"
+    );
+    assert!(value("fraud_rate_low_pct") <= value("fraud_rate_pct"));
+    assert!(value("fraud_rate_high_pct") >= value("fraud_rate_pct"));
+}
