@@ -1,22 +1,10 @@
 -- title: Fraud rate of all items, from random controls
--- description: What the random controls of aduana select say of every item declared on the days they cover, not only of the ones the model picks: the estimated share of items that are fraudulent (each inspected random control standing for the items of its day, office and AEO stratum) with a 95% interval, the revenue fraud costs on those days, what all controls recovered, and the difference, the revenue still lost. Only inspected random controls count; an interval wide enough to be useless says more random controls are needed.
+-- description: What the random controls of aduana select say of every item declared on the days they cover, not only of the ones the model picks: the estimated share of items that are fraudulent (each inspected random control standing for the items of its day, office and AEO stratum) with a 95% interval (Wilson's, at the weighted controls' effective size), the revenue fraud costs on those days, what all controls recovered, and the difference, the revenue still lost. Only inspected random controls count; an interval wide enough to be useless says more random controls are needed.
 -- columns: first_day, last_day, items_represented, random_controls, inspected, fraud_found, fraud_rate_pct, fraud_rate_low_pct, fraud_rate_high_pct, fraud_revenue, revenue_recovered, revenue_lost
 -- param: days int = 90 | days back from the latest selection
-WITH outcome AS (
-    SELECT declaration_id, item_no,
-           MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
-           SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
-    FROM inspections
-    GROUP BY declaration_id, item_no
-),
-selected AS (
-    SELECT s.*,
-           GREATEST(i.fraud, w.fraud) AS fraud,
-           COALESCE(i.recovered, 0) + COALESCE(w.recovered, 0) AS recovered
-    FROM risk.selections s
-    LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
-    LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id
-    WHERE s.selection_date > (SELECT MAX(selection_date) FROM risk.selections) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
+WITH selected AS (
+    SELECT * FROM risk.control_outcomes
+    WHERE selection_date > (SELECT MAX(selection_date) FROM risk.selections) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),
 random AS (
     SELECT * FROM selected WHERE selected_by = 'random' AND fraud IS NOT NULL
@@ -27,10 +15,10 @@ estimate AS (
     FROM random
 ),
 spread AS (
-    -- Linearised variance of the ratio estimator.
-    SELECT SUM(r.design_weight * r.design_weight * (r.fraud - e.p) * (r.fraud - e.p))
-               / (SUM(r.design_weight) * SUM(r.design_weight)) AS variance
-    FROM random r CROSS JOIN estimate e
+    -- Kish's effective sample size of the weighted controls; the interval
+    -- is Wilson's at that size (not zero-wide when no fraud was found).
+    SELECT SUM(design_weight) * SUM(design_weight) / SUM(design_weight * design_weight) AS n
+    FROM random
 )
 SELECT (SELECT MIN(selection_date) FROM selected) AS first_day,
        (SELECT MAX(selection_date) FROM selected) AS last_day,
@@ -39,8 +27,8 @@ SELECT (SELECT MIN(selection_date) FROM selected) AS first_day,
        (SELECT COUNT(*) FROM random) AS inspected,
        (SELECT COALESCE(SUM(fraud), 0) FROM random) AS fraud_found,
        round(100.0 * e.p, 2) AS fraud_rate_pct,
-       round(100.0 * GREATEST(e.p - 1.96 * sqrt(s.variance), 0), 2) AS fraud_rate_low_pct,
-       round(100.0 * LEAST(e.p + 1.96 * sqrt(s.variance), 1), 2) AS fraud_rate_high_pct,
+       round(100.0 * CASE WHEN s.n > 0 THEN GREATEST((e.p + 1.92 / s.n - 1.96 * sqrt(e.p * (1 - e.p) / s.n + 0.9604 / (s.n * s.n))) / (1 + 3.8416 / s.n), 0) END, 2) AS fraud_rate_low_pct,
+       round(100.0 * (e.p + 1.92 / s.n + 1.96 * sqrt(e.p * (1 - e.p) / s.n + 0.9604 / (s.n * s.n))) / (1 + 3.8416 / s.n), 2) AS fraud_rate_high_pct,
        round(e.revenue_per_item * (SELECT SUM(design_weight) FROM selected WHERE selected_by = 'random'), 2) AS fraud_revenue,
        round((SELECT SUM(recovered) FROM selected), 2) AS revenue_recovered,
        round(e.revenue_per_item * (SELECT SUM(design_weight) FROM selected WHERE selected_by = 'random')

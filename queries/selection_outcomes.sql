@@ -2,21 +2,10 @@
 -- description: The controls published by aduana select over the last days, by lane and by who chose them (the model's ranking, random controls, novelty exploration): controls, those inspected so far, frauds found, the hit rate with its 95% Wilson interval, and the revenue recovered in all and per inspected control. The random controls' hit rate is what an unselected item's would be; the model's should be well above it.
 -- columns: lane, selected_by, controls, inspected, fraud_found, hit_rate_pct, hit_rate_low_pct, hit_rate_high_pct, revenue_recovered, revenue_per_control
 -- param: days int = 90 | days back from the latest selection
-WITH outcome AS (
-    SELECT declaration_id, item_no,
-           MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
-           SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
-    FROM inspections
-    GROUP BY declaration_id, item_no
-),
-controls AS (
-    SELECT s.lane, s.selected_by,
-           GREATEST(i.fraud, w.fraud) AS fraud,
-           COALESCE(i.recovered, 0) + COALESCE(w.recovered, 0) AS recovered
-    FROM risk.selections s
-    LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
-    LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id
-    WHERE s.selection_date > (SELECT MAX(selection_date) FROM risk.selections) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
+WITH controls AS (
+    SELECT lane, selected_by, fraud, recovered
+    FROM risk.control_outcomes
+    WHERE selection_date > (SELECT MAX(selection_date) FROM risk.selections) - CAST(CAST($days AS VARCHAR) || ' days' AS INTERVAL)
 ),
 tally AS (
     SELECT lane, selected_by, COUNT(*) AS controls, COUNT(fraud) AS inspected,
@@ -26,7 +15,7 @@ tally AS (
 )
 SELECT lane, selected_by, controls, inspected, fraud_found,
        round(100.0 * fraud_found / NULLIF(inspected, 0), 1) AS hit_rate_pct,
-       round(100.0 * GREATEST((p + 1.92 / n - 1.96 * sqrt(p * (1 - p) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n), 0), 1) AS hit_rate_low_pct,
+       round(100.0 * CASE WHEN n > 0 THEN GREATEST((p + 1.92 / n - 1.96 * sqrt(p * (1 - p) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n), 0) END, 1) AS hit_rate_low_pct,
        round(100.0 * (p + 1.92 / n + 1.96 * sqrt(p * (1 - p) / n + 0.9604 / (n * n))) / (1 + 3.8416 / n), 1) AS hit_rate_high_pct,
        round(revenue_recovered, 2) AS revenue_recovered,
        round(revenue_recovered / NULLIF(inspected, 0), 2) AS revenue_per_control

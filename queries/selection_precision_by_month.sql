@@ -1,22 +1,11 @@
 -- title: Precision of selection by month
 -- description: Month by month, the hit rate and revenue per inspected control of the model's picks, of random controls and of novelty exploration (aduana select), and the model's lift over random. A lift falling month after month means the fraud has moved where the model does not look: retrain, or explore more.
 -- columns: month, selected_by, controls, inspected, fraud_found, hit_rate_pct, revenue_per_control, lift_over_random
-WITH outcome AS (
-    SELECT declaration_id, item_no,
-           MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
-           SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
-    FROM inspections
-    GROUP BY declaration_id, item_no
-),
-monthly AS (
-    SELECT date_trunc('month', s.selection_date) AS month, s.selected_by,
-           COUNT(*) AS controls,
-           COUNT(GREATEST(i.fraud, w.fraud)) AS inspected,
-           COALESCE(SUM(GREATEST(i.fraud, w.fraud)), 0) AS fraud_found,
-           SUM(COALESCE(i.recovered, 0) + COALESCE(w.recovered, 0)) AS recovered
-    FROM risk.selections s
-    LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
-    LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id
+WITH monthly AS (
+    SELECT date_trunc('month', selection_date) AS month, selected_by,
+           COUNT(*) AS controls, COUNT(fraud) AS inspected,
+           COALESCE(SUM(fraud), 0) AS fraud_found, SUM(recovered) AS recovered
+    FROM risk.control_outcomes
     GROUP BY 1, 2
 )
 SELECT CAST(m.month AS DATE) AS month, m.selected_by, m.controls, m.inspected, m.fraud_found,

@@ -283,6 +283,22 @@ fn every_report_returns_rows_with_its_declared_columns() {
         ]));
         stdout(&out).lines().nth(1).unwrap().to_string()
     };
+    // Selected: the monitoring reports read the published controls.
+    let day = first(
+        "SELECT declaration_date FROM declarations GROUP BY 1 ORDER BY COUNT(*) DESC, 1 LIMIT 1",
+    );
+    let out = run(aduana().args([
+        "select",
+        "--warehouse",
+        &wh.uri(),
+        "--date",
+        &day,
+        "--capacity",
+        "red=100,yellow=100",
+        "--explore",
+        "0.5",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
     let importer = first(
         "SELECT importer_id FROM declarations GROUP BY importer_id ORDER BY COUNT(*) DESC LIMIT 1",
     );

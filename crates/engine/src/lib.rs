@@ -141,6 +141,22 @@ fn scored_items_view() -> String {
     )
 }
 
+/// `risk.control_outcomes`: every control `aduana select` published, with
+/// what inspections found of it so far (`fraud` NULL until one is known;
+/// an item's own inspection or its declaration's, as everywhere), so the
+/// monitoring reports share one definition of a control's outcome.
+const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
+     WITH outcome AS (
+         SELECT declaration_id, item_no,
+                MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
+                SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
+         FROM inspections GROUP BY declaration_id, item_no)
+     SELECT s.*, GREATEST(i.fraud, w.fraud) AS fraud,
+            COALESCE(i.recovered, 0) + COALESCE(w.recovered, 0) AS recovered
+     FROM risk.selections s
+     LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
+     LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id";
+
 /// `risk.price_profiles`: the reference price cells of the model the
 /// session loaded (log unit values; `level` 0 national line x origin,
 /// 1 HS6 x origin, 2 HS6, 3 HS4), so reports can draw a declared price
@@ -250,6 +266,9 @@ impl Session {
             // query does not read and pushes filters on declaration columns
             // down to the scan.
             ctx.sql(&scored_items_view()).await?;
+        }
+        if warehouse.table("inspections").is_some() {
+            ctx.sql(CONTROL_OUTCOMES_VIEW).await?;
         }
         Ok(Session {
             ctx,
