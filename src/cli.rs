@@ -486,6 +486,10 @@ pub struct GenerateArgs {
     /// for a warehouse with few labels
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub inspection_rate: Option<f64>,
+    /// Fraud moves in the second half: new importers defrauding, new
+    /// circumvention routes, products that start being undervalued
+    #[arg(long)]
+    pub drift: bool,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -628,6 +632,7 @@ fn generate(args: GenerateArgs) -> Result<(), Error> {
             fraud_by_parties: args.fraud_by_parties,
             export_shaped: args.export_shaped,
             inspection_rate: args.inspection_rate.map(|p| p / 100.0),
+            drift: args.drift,
         },
     };
     eprintln!(

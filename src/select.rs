@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aduana_engine::Session;
+use aduana_refresh::RefreshError;
 use aduana_refresh::selection::{Capacity, Policy, RankBy, SelectOptions, Strategy, select};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
@@ -50,6 +51,10 @@ pub struct SelectArgs {
     /// The declaration day to select from
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: NaiveDate,
+    /// Also select every later day through this one (each day its own
+    /// selection and capacity; days without declarations are skipped)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<NaiveDate>,
     /// Controls per lane: N (red) or red=N,yellow=M
     #[arg(long, value_name = "CAPACITY")]
     pub capacity: String,
@@ -168,7 +173,11 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
         Some(path) => read_capacities(path)?,
         None => BTreeMap::new(),
     };
-    let options = SelectOptions {
+    let last = args.until.unwrap_or(args.date);
+    if last < args.date {
+        return Err(format!("--until {last} is before --date {}", args.date).into());
+    }
+    let mut options = SelectOptions {
         day: args.date,
         capacity,
         by_office: args.by.is_some(),
@@ -191,25 +200,34 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
     };
     let warehouse = args.warehouse.open().await?;
     let session = Session::open(warehouse, &args.engine.options()?).await?;
-    let summary = select(&session, &options).await?;
-    let counts: Vec<String> = summary
-        .counts
-        .iter()
-        .map(|((lane, by), n)| format!("{lane}/{by} {n}"))
-        .collect();
-    println!(
-        "selected {} of {} items declared {} ({}), ranked by model {}{}; published {}",
-        summary.selected,
-        summary.items,
-        args.date,
-        counts.join(", "),
-        summary.model_version,
-        if summary.learned {
-            ""
-        } else {
-            " (unsupervised: it has not learned from inspections)"
-        },
-        summary.file
-    );
+    for day in args.date.iter_days().take_while(|d| *d <= last) {
+        options.day = day;
+        let summary = match select(&session, &options).await {
+            Ok(summary) => summary,
+            Err(RefreshError::NoItems(_)) if args.until.is_some() => {
+                println!("no declaration items dated {day}: nothing to select");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let counts: Vec<String> = summary
+            .counts
+            .iter()
+            .map(|((lane, by), n)| format!("{lane}/{by} {n}"))
+            .collect();
+        println!(
+            "selected {} of {} items declared {day} ({}), ranked by model {}{}; published {}",
+            summary.selected,
+            summary.items,
+            counts.join(", "),
+            summary.model_version,
+            if summary.learned {
+                ""
+            } else {
+                " (unsupervised: it has not learned from inspections)"
+            },
+            summary.file
+        );
+    }
     Ok(())
 }

@@ -372,3 +372,50 @@ fn monitoring_matches_independent_sql(uri: &str) {
     assert!(value("fraud_rate_low_pct") <= value("fraud_rate_pct"));
     assert!(value("fraud_rate_high_pct") >= value("fraud_rate_pct"));
 }
+
+/// `lane_recommendation` turns a daily capacity into thresholds: over the
+/// days the model measured its lane scale (the window's last 30), the
+/// items it calls red and yellow average the capacity per day.
+#[test]
+fn lane_recommendation_turns_capacity_into_thresholds() {
+    let wh = modelled();
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let per_day = |lane: &str, red: u32, yellow: u32| {
+            format!(
+                "SELECT CAST(1000.0 * COUNT(*) FILTER (WHERE lane_recommendation(revenue_expected, {red}, {yellow}) = '{lane}') \
+                        / COUNT(DISTINCT declaration_date) AS BIGINT) \
+                 FROM scored_items WHERE declaration_date >= DATE '2026-07-02' AND declaration_date < DATE '2026-08-01'"
+            )
+        };
+        for (red, yellow) in [(5, 0), (20, 30), (60, 10)] {
+            let r = query_i64(&s, &per_day("red", red, yellow)).await as f64 / 1000.0;
+            let y = query_i64(&s, &per_day("yellow", red, yellow)).await as f64 / 1000.0;
+            assert!((r - red as f64).abs() <= 0.05 * red as f64 + 0.5, "red {r} for {red}");
+            assert!((y - yellow as f64).abs() <= 0.05 * (red + yellow) as f64 + 0.5, "yellow {y} for {yellow}");
+        }
+        // More capacity never makes an item greener.
+        let demoted = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM scored_items WHERE declaration_date >= DATE '2026-07-02' \
+             AND lane_recommendation(revenue_expected, 10) = 'red' \
+             AND lane_recommendation(revenue_expected, 20) <> 'red'",
+        )
+        .await;
+        assert_eq!(demoted, 0);
+        let per_day_items = query_text(&s, "SELECT lane_items_per_day FROM risk_model_info()").await;
+        assert!(!per_day_items.contains("NULL"), "{per_day_items}");
+    });
+    let bad = run(aduana().args([
+        "sql",
+        "-w",
+        &wh.uri(),
+        "-c",
+        "SELECT lane_recommendation(100.0, -3)",
+    ]));
+    assert!(
+        stderr(&bad).contains("red_per_day must be a number of controls >= 0"),
+        "{}",
+        stderr(&bad)
+    );
+}

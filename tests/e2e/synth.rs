@@ -204,3 +204,70 @@ fn real_nomenclature_when_available() {
         assert!(kinds >= 3, "{kinds} fraud kinds with the real nomenclature");
     });
 }
+
+/// The drift variant: in the second half of the period, importers never
+/// seen before defraud heavily, circumvention takes new routes and fraud
+/// rises; the first half is the ordinary generator's.
+#[test]
+fn drift_moves_fraud_in_the_second_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = aduana_synth::GenerateOptions::new(dir.path(), 120_000, 5);
+    options.months = 12;
+    options.variant.drift = true;
+    aduana_synth::generate(&options).unwrap();
+    let uri = dir.path().display().to_string();
+    runtime().block_on(async {
+        let s = session(&uri).await;
+        register_truth(&s, dir.path()).await;
+        let joined = "FROM declarations d JOIN truth t ON t.declaration_id = d.declaration_id \
+                      AND t.item_no = d.item_no";
+        let half = "d.declaration_date >= DATE '2026-05-01'";
+        let rate = |second: bool| {
+            let condition = if second {
+                half.to_string()
+            } else {
+                format!("NOT ({half})")
+            };
+            format!(
+                "SELECT CAST(1000000 * AVG(CASE WHEN t.fraud THEN 1.0 ELSE 0.0 END) AS BIGINT) \
+                 {joined} WHERE {condition}"
+            )
+        };
+        let first = query_i64(&s, &rate(false)).await;
+        let second = query_i64(&s, &rate(true)).await;
+        assert!(
+            second as f64 > 1.5 * first as f64,
+            "fraud per million: {first} then {second}"
+        );
+        // Importers first seen in the second half defraud at about 25%.
+        let newcomers = query_i64(
+            &s,
+            &format!(
+                "WITH first_seen AS (SELECT importer_id, MIN(declaration_date) AS day \
+                                     FROM declarations GROUP BY importer_id) \
+                 SELECT CAST(1000 * AVG(CASE WHEN t.fraud THEN 1.0 ELSE 0.0 END) AS BIGINT) \
+                 {joined} JOIN first_seen f ON f.importer_id = d.importer_id \
+                 WHERE f.day >= DATE '2026-05-01'"
+            ),
+        )
+        .await;
+        assert!(
+            (150..400).contains(&newcomers),
+            "newcomers' fraud per thousand: {newcomers}"
+        );
+        // Circumvention's declared origins: none of the new routes before.
+        let routes = |second: bool| {
+            let condition = if second {
+                half.to_string()
+            } else {
+                format!("NOT ({half})")
+            };
+            format!(
+                "SELECT COUNT(*) {joined} WHERE t.fraud_detail = 'antidumping_circumvention' \
+                 AND d.origin_country IN ('BD', 'PK', 'TR', 'IN') AND {condition}"
+            )
+        };
+        assert_eq!(query_i64(&s, &routes(false)).await, 0);
+        assert!(query_i64(&s, &routes(true)).await > 0);
+    });
+}

@@ -20,6 +20,7 @@ pub mod hs_misclassification_probability;
 pub mod hs_prefix;
 pub mod hs_suggest;
 pub mod hs_valid;
+pub mod lane_recommendation;
 pub mod origin_risk;
 pub mod revenue_at_risk;
 pub mod risk_flags;
@@ -55,6 +56,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(risk_score::RiskScoreFunc::new(
             model.clone(),
         ))),
+        Arc::new(ScalarUDF::new_from_impl(
+            lane_recommendation::LaneRecommendationFunc::new(model.clone()),
+        )),
         Arc::new(ScalarUDF::new_from_impl(
             fraud_probability::FraudProbabilityFunc::new(
                 model.clone(),
@@ -145,6 +149,11 @@ pub fn model_of(udf: &ScalarUDF) -> Option<&ModelHandle> {
             .downcast_ref::<risk_score::RiskScoreFunc>()
             .map(|f| &f.model)
     })
+    .or_else(|| {
+        inner
+            .downcast_ref::<lane_recommendation::LaneRecommendationFunc>()
+            .map(|f| &f.model)
+    })
 }
 
 /// Every aggregate function Aduana adds to SQL.
@@ -188,6 +197,6 @@ mod tests {
             assert_eq!(model_of(f).is_some(), needs_model, "{}", f.name());
             backed += usize::from(needs_model);
         }
-        assert_eq!(backed, 10);
+        assert_eq!(backed, 11);
     }
 }

@@ -81,6 +81,11 @@ impl TableFunctionImpl for RiskModelInfoFunc {
         columns.push(Arc::new(Float64Array::from(vec![
             learned.map_or(0.0, |l| l.weight),
         ])));
+        // The day lane_recommendation's capacities are shares of.
+        fields.push(Field::new("lane_items_per_day", DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(vec![
+            m.lanes.as_ref().map(|l| l.items_per_day),
+        ])));
         for (level, cells) in &m.price_cells {
             fields.push(Field::new(
                 format!("price_cells_{level}"),

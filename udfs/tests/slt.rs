@@ -120,6 +120,7 @@ fn tiny_model() -> RiskModel {
         training_items: 1000,
         excluded_fraud_items: 0,
         excluded_inspected_items: 0,
+        lanes: None,
         min_cell_size: 30,
         price_cells: Default::default(),
         learned: None,

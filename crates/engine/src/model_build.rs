@@ -339,6 +339,7 @@ async fn build_from_training(
         min_cell_size: min,
         price_cells: cells,
         learned: None,
+        lanes: None,
     };
     let mut origins = origin_facts(session, &training).await?;
     let priced = RiskModel::from_batches(manifest.clone(), &prices, &[])
@@ -359,6 +360,11 @@ async fn build_from_training(
         }
         crate::model_learn::Learned::TooFewFrauds => manifest,
     };
+    let manifest = Manifest {
+        lanes: crate::model_learn::lane_scale(session, root, &manifest, window, end).await?,
+        ..manifest
+    };
+    aduana_model::write_manifest(store, root, &manifest).await?;
     if options.make_current {
         aduana_model::set_current(store, root, &manifest.version).await?;
     }

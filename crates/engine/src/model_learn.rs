@@ -40,17 +40,7 @@ pub async fn learn(
     }
     // A session scoring with the version just written, so the evidence
     // the model learns from is the evidence it will be given.
-    let scoring = Session::open(
-        session.warehouse().clone(),
-        &EngineOptions {
-            model_at: Some(ModelAt {
-                root: root.clone(),
-                version: manifest.version.clone(),
-            }),
-            ..EngineOptions::default()
-        },
-    )
-    .await?;
+    let scoring = scoring_session(session, root, manifest).await?;
     // An item is labelled by its own inspections and by those of its
     // whole declaration (item_no NULL): fraud when either found it; a
     // declaration's recovered revenue is shared among its items below.
@@ -126,6 +116,71 @@ pub async fn learn(
         Some(model) => Learned::Model(Box::new(model)),
         None => Learned::TooFewFrauds,
     })
+}
+
+/// A session scoring with the written version `manifest` under `root`.
+async fn scoring_session(
+    session: &Session,
+    root: &object_store::path::Path,
+    manifest: &Manifest,
+) -> Result<Session> {
+    Session::open(
+        session.warehouse().clone(),
+        &EngineOptions {
+            model_at: Some(ModelAt {
+                root: root.clone(),
+                version: manifest.version.clone(),
+            }),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+}
+
+/// Days at the end of the window whose items measure the lane scale: the
+/// spread of expected revenue as it is now, not a year ago.
+const LANE_SCALE_DAYS: i64 = 30;
+
+/// How the items of the window's last [`LANE_SCALE_DAYS`] days spread over
+/// the expected revenue selection ranks by (the learned model's, or the
+/// unsupervised risk times the revenue at stake without one), as scored
+/// by the written version `manifest`.
+pub async fn lane_scale(
+    session: &Session,
+    root: &object_store::path::Path,
+    manifest: &Manifest,
+    window: &str,
+    end: NaiveDate,
+) -> Result<Option<aduana_model::lanes::LaneScale>> {
+    let scoring = scoring_session(session, root, manifest).await?;
+    let since = end - chrono::Days::new(LANE_SCALE_DAYS as u64);
+    let batches = scoring
+        .sql(
+            &format!(
+                "SELECT CAST(COALESCE(d.revenue_expected, d.risk * d.at_stake) AS DOUBLE) AS r, \
+                        d.declaration_date AS day \
+                 FROM scored_items d WHERE {window} AND d.declaration_date >= DATE '{since}'"
+            ),
+            WritePolicy::ReadOnly,
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut scores = Vec::new();
+    let mut days = std::collections::BTreeSet::new();
+    for batch in &batches {
+        let r = batch.column(0).as_primitive::<Float64Type>();
+        let day = cast(batch.column(1), &DataType::Date32)?;
+        let day = day.as_primitive::<Date32Type>();
+        for i in 0..batch.num_rows() {
+            scores.push(if r.is_valid(i) { r.value(i) } else { f64::NAN });
+            days.insert(day.value(i));
+        }
+    }
+    Ok(aduana_model::lanes::LaneScale::measure(
+        scores,
+        days.len() as u64,
+    ))
 }
 
 /// Inspected items are not a random sample: lanes choose them. Each

@@ -11,6 +11,7 @@
 pub mod classifier;
 pub mod flat;
 pub mod importer;
+pub mod lanes;
 pub mod learned;
 pub mod selection;
 pub mod thresholds;
@@ -79,6 +80,10 @@ pub struct Manifest {
     /// `profiles.parquet`).
     #[serde(default)]
     pub learned: Option<learned::LearnedSummary>,
+    /// How the last days of the window spread over expected revenue, for
+    /// `lane_recommendation` (absent from versions built before it).
+    #[serde(default)]
+    pub lanes: Option<lanes::LaneScale>,
 }
 
 /// Granularity of a price cell, finest first.
@@ -858,7 +863,18 @@ pub async fn write_learned(
         learned: Some(model.summary.clone()),
         ..manifest.clone()
     };
-    let text = toml::to_string(&manifest).map_err(|e| corrupt(&dir, e))?;
+    write_manifest(store, root, &manifest).await
+}
+
+/// Rewrites a written version's manifest (one put): what it adds is there
+/// whole or not at all.
+pub async fn write_manifest(
+    store: &dyn ObjectStore,
+    root: &Path,
+    manifest: &Manifest,
+) -> Result<()> {
+    let dir = path(root, &[MODEL_DIR, &manifest.version]);
+    let text = toml::to_string(manifest).map_err(|e| corrupt(&dir, e))?;
     put(store, dir.clone().join(MANIFEST_FILE), text.into_bytes()).await
 }
 
@@ -1108,6 +1124,7 @@ mod tests {
             training_items: 100,
             excluded_fraud_items: 2,
             excluded_inspected_items: 0,
+            lanes: None,
             min_cell_size: 30,
             price_cells: BTreeMap::new(),
             learned: None,

@@ -20,6 +20,9 @@ pub enum RefreshError {
     /// An input file or option that the run cannot use.
     #[error("{0}")]
     BadInput(String),
+    /// Nothing to work on (a day without declarations to select from).
+    #[error("{0}")]
+    NoItems(String),
     /// The object store refused or failed (after its own retries).
     #[error("storage failure: {location}: {message}")]
     Storage { location: String, message: String },
@@ -33,7 +36,7 @@ impl RefreshError {
         match self {
             RefreshError::Failed(_) => 1,
             RefreshError::LockHeld { .. } => 3,
-            RefreshError::BadInput(_) => 4,
+            RefreshError::BadInput(_) | RefreshError::NoItems(_) => 4,
             RefreshError::Storage { .. } => 5,
         }
     }

@@ -85,7 +85,7 @@ pub async fn select(session: &Session, options: &SelectOptions) -> Result<Select
 
     let batch = day_items(session, options.day).await?;
     if batch.num_rows() == 0 {
-        return Err(RefreshError::BadInput(format!(
+        return Err(RefreshError::NoItems(format!(
             "no declaration items dated {} to select from",
             options.day
         )));

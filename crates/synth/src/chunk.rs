@@ -142,6 +142,8 @@ struct Generator<'w> {
     period_end: NaiveDate,
     hubs: [usize; 2],
     circumvention_routes: [usize; 4],
+    /// The drift variant's second half (see `Variant::drift`).
+    shifted: bool,
 }
 
 impl Generator<'_> {
@@ -204,6 +206,12 @@ impl Generator<'_> {
                 }
         } else {
             t.propensity
+        };
+        let drifting = self.shifted && crate::world::drifting_product(product);
+        let propensity = match (self.shifted && crate::world::new_trader(trader), drifting) {
+            (true, _) => crate::world::NEW_TRADER_PROPENSITY,
+            (false, true) => propensity.max(crate::world::DRIFTING_PRODUCT_PROPENSITY),
+            (false, false) => propensity,
         };
         let fraud_roll = self.rng.random::<f64>() < propensity;
         let remedy = trade
@@ -271,7 +279,11 @@ impl Generator<'_> {
             Some(FraudKind::AntidumpingCircumvention)
         } else if fraud_roll {
             [
-                t.preferred_fraud,
+                if drifting {
+                    FraudKind::Undervaluation
+                } else {
+                    t.preferred_fraud
+                },
                 FraudKind::Misclassification,
                 FraudKind::PreferenceAbuse,
                 FraudKind::Undervaluation,
@@ -517,6 +529,7 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
         .seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(((spec.month_index as u64) << 32) | spec.chunk as u64);
+    let shifted = world.variant.drift && spec.month_index >= world.months / 2;
     let mut g = Generator {
         world,
         rng: ChaCha8Rng::seed_from_u64(seed),
@@ -524,12 +537,23 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
         month_index: spec.month_index,
         period_end,
         hubs: [country_index("PA"), country_index("US")],
-        circumvention_routes: [
-            country_index("VN"),
-            country_index("MY"),
-            country_index("TH"),
-            country_index("PA"),
-        ],
+        circumvention_routes: if shifted {
+            // New routes the first half never showed.
+            [
+                country_index("BD"),
+                country_index("PK"),
+                country_index("TR"),
+                country_index("IN"),
+            ]
+        } else {
+            [
+                country_index("VN"),
+                country_index("MY"),
+                country_index("TH"),
+                country_index("PA"),
+            ]
+        },
+        shifted,
     };
 
     let rows = spec.rows;
@@ -571,7 +595,13 @@ pub fn generate_chunk(world: &World, spec: &ChunkSpec) -> ChunkOutput {
             spec.year, spec.month, spec.chunk, sequence
         )
         .expect("write to String");
-        let trader_index = sample_cumulative(&world.trader_cumulative, g.rng.random());
+        let mut trader_index = sample_cumulative(&world.trader_cumulative, g.rng.random());
+        if world.variant.drift && !shifted {
+            // New traders are not there yet.
+            while crate::world::new_trader(trader_index) {
+                trader_index = sample_cumulative(&world.trader_cumulative, g.rng.random());
+            }
+        }
         let trader = &world.traders[trader_index];
         g.date = month_start + chrono::Days::new(g.rng.random_range(0..days_in_month));
         let date = days_since_epoch(g.date);

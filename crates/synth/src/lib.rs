@@ -88,6 +88,11 @@ pub struct Variant {
     /// Share of items inspected (about [`world::DEFAULT_INSPECTION_RATE`]
     /// when `None`).
     pub inspection_rate: Option<f64>,
+    /// Fraud moves in the second half of the period: new importers start
+    /// declaring and defraud heavily, circumvention takes new routes, and
+    /// a few products that were clean start being undervalued (a model
+    /// that only exploits what it learned stops finding it).
+    pub drift: bool,
 }
 
 impl GenerateOptions {

@@ -669,6 +669,22 @@ pub fn linked_supplier(supplier: usize) -> bool {
     supplier % 19 == 4
 }
 
+/// Drift: importers that declare nothing in the first half of the period
+/// and defraud at [`NEW_TRADER_PROPENSITY`] in the second (a fortieth).
+pub fn new_trader(trader: usize) -> bool {
+    trader % 40 == 11
+}
+
+pub const NEW_TRADER_PROPENSITY: f64 = 0.25;
+
+/// Drift: products clean in the first half, undervalued at
+/// [`DRIFTING_PRODUCT_PROPENSITY`] in the second (one in 53).
+pub fn drifting_product(product: usize) -> bool {
+    product % 53 == 5
+}
+
+pub const DRIFTING_PRODUCT_PROPENSITY: f64 = 0.3;
+
 pub fn add_months(date: NaiveDate, months: i32) -> NaiveDate {
     use chrono::Datelike;
     let total = date.year() * 12 + date.month0() as i32 + months;
