@@ -31,6 +31,8 @@ SELECT (SELECT MIN(selection_date) FROM selected) AS first_day,
        round(100.0 * (e.p + 1.92 / s.n + 1.96 * sqrt(e.p * (1 - e.p) / s.n + 0.9604 / (s.n * s.n))) / (1 + 3.8416 / s.n), 2) AS fraud_rate_high_pct,
        round(e.revenue_per_item * (SELECT SUM(design_weight) FROM selected WHERE selected_by = 'random'), 2) AS fraud_revenue,
        round((SELECT SUM(recovered) FROM selected), 2) AS revenue_recovered,
-       round(e.revenue_per_item * (SELECT SUM(design_weight) FROM selected WHERE selected_by = 'random')
-             - (SELECT SUM(recovered) FROM selected), 2) AS revenue_lost
+       -- Never below zero: the controls cannot have recovered more than
+       -- fraud cost (the estimate is then too low, not the loss negative).
+       round(GREATEST(e.revenue_per_item * (SELECT SUM(design_weight) FROM selected WHERE selected_by = 'random')
+             - (SELECT SUM(recovered) FROM selected), 0), 2) AS revenue_lost
 FROM estimate e CROSS JOIN spread s;

@@ -58,6 +58,10 @@ enum Command {
     /// ranking plus random controls), published as risk.selections
     #[command(after_help = crate::select::SELECT_HELP)]
     Select(crate::select::SelectArgs),
+    /// Select the month's post-clearance audits of importers (the blue lane)
+    /// under the audit capacity, published as risk.audit_selections
+    #[command(after_help = crate::select::AUDITS_HELP)]
+    Audits(crate::select::AuditsArgs),
     /// Measure how well a risk score ranks known fraud (AUC, Pre/Rec/Rev at n%)
     Evaluate(EvaluateArgs),
     /// The nightly job: score new declarations, profile traders, publish the
@@ -598,6 +602,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Check(args) => runtime()?.block_on(crate::check::run(args)),
         Command::Select(args) => runtime()?.block_on(crate::select::run(args)),
+        Command::Audits(args) => runtime()?.block_on(crate::select::audits(args)),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
         Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),

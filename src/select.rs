@@ -1,5 +1,6 @@
 //! `aduana select`: one day's controls under the inspection capacity
-//! (`aduana_refresh::selection`).
+//! (`aduana_refresh::selection`); `aduana audits`: the month's
+//! post-clearance audits of importers (`aduana_refresh::audits`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,48 @@ pub enum ScopeArg {
     Office,
 }
 
+/// How a selection explores and ranks (shared by `select` and `audits`).
+#[derive(Args)]
+pub struct ExplorationArgs {
+    /// Share of each lane's capacity (or of the audits) spent on exploration
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    pub explore: f64,
+    /// How exploration is spent
+    #[arg(long, value_enum, default_value = "random")]
+    pub strategy: StrategyArg,
+    /// With --strategy novelty: the share of each lane kept uniformly random
+    #[arg(long, default_value_t = 0.05, value_name = "SHARE")]
+    pub min_random: f64,
+    /// What the model's share ranks by
+    #[arg(long, value_enum, default_value = "revenue")]
+    pub rank: RankArg,
+    /// Weight of an authorised economic operator's item, in (0, 1]
+    #[arg(long, default_value_t = 0.5, value_name = "FACTOR")]
+    pub aeo_factor: f64,
+    /// Seed of the random controls
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ExplorationArgs {
+    fn policy(&self) -> Policy {
+        Policy {
+            explore: self.explore,
+            strategy: match self.strategy {
+                StrategyArg::Random => Strategy::Random,
+                StrategyArg::Novelty => Strategy::Novelty,
+            },
+            min_random: self.min_random,
+            rank_by: match self.rank {
+                RankArg::Revenue => RankBy::Revenue,
+                RankArg::Probability => RankBy::Probability,
+            },
+            aeo_factor: self.aeo_factor,
+            seed: self.seed,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct SelectArgs {
     #[command(flatten)]
@@ -64,24 +107,8 @@ pub struct SelectArgs {
     /// Per-office capacities (CSV: office_code,red,yellow); implies --by office
     #[arg(long, value_name = "FILE")]
     pub capacities: Option<PathBuf>,
-    /// Share of each lane's capacity spent on exploration
-    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
-    pub explore: f64,
-    /// How exploration is spent
-    #[arg(long, value_enum, default_value = "random")]
-    pub strategy: StrategyArg,
-    /// With --strategy novelty: the share of each lane kept uniformly random
-    #[arg(long, default_value_t = 0.05, value_name = "SHARE")]
-    pub min_random: f64,
-    /// What the model's share ranks by
-    #[arg(long, value_enum, default_value = "revenue")]
-    pub rank: RankArg,
-    /// Weight of an authorised economic operator's item, in (0, 1]
-    #[arg(long, default_value_t = 0.5, value_name = "FACTOR")]
-    pub aeo_factor: f64,
-    /// Seed of the random controls
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub exploration: ExplorationArgs,
     /// Replace the day's published selection
     #[arg(long)]
     pub replace: bool,
@@ -182,20 +209,7 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
         capacity,
         by_office: args.by.is_some(),
         office_capacities,
-        policy: Policy {
-            explore: args.explore,
-            strategy: match args.strategy {
-                StrategyArg::Random => Strategy::Random,
-                StrategyArg::Novelty => Strategy::Novelty,
-            },
-            min_random: args.min_random,
-            rank_by: match args.rank {
-                RankArg::Revenue => RankBy::Revenue,
-                RankArg::Probability => RankBy::Probability,
-            },
-            aeo_factor: args.aeo_factor,
-            seed: args.seed,
-        },
+        policy: args.exploration.policy(),
         replace: args.replace,
     };
     let warehouse = args.warehouse.open().await?;
@@ -229,5 +243,63 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
             summary.file
         );
     }
+    Ok(())
+}
+
+pub const AUDITS_HELP: &str =
+    "The blue lane: importers ranked by the expected revenue at risk of their
+items over the 12 months before --month; of the --capacity audits, --explore
+(default 0.1) is exploration as in `aduana select` (random importers, or with
+--strategy novelty importers never inspected), AEO traders at --aeo-factor.
+Published as risk.audit_selections (one file per month, written whole); a
+month already published is kept unless --replace.";
+
+#[derive(Args)]
+pub struct AuditsArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// The month the audits are for
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    pub month: NaiveDate,
+    /// Audits available that month
+    #[arg(long, value_name = "N")]
+    pub capacity: usize,
+    #[command(flatten)]
+    pub exploration: ExplorationArgs,
+    /// Replace the month's published audit selection
+    #[arg(long)]
+    pub replace: bool,
+}
+
+fn parse_month(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a month (YYYY-MM)"))
+}
+
+pub async fn audits(args: AuditsArgs) -> Result<(), Error> {
+    use aduana_refresh::audits::{AuditOptions, select_audits};
+    let options = AuditOptions {
+        month: args.month,
+        capacity: args.capacity,
+        policy: args.exploration.policy(),
+        replace: args.replace,
+    };
+    let warehouse = args.warehouse.open().await?;
+    let session = Session::open(warehouse, &args.engine.options()?).await?;
+    let summary = select_audits(&session, &options).await?;
+    println!(
+        "selected {} of {} importers for audit in {} ({} by the model, {} random, {} never inspected), \
+         ranked by model {}; published {}",
+        summary.selected,
+        summary.importers,
+        args.month.format("%Y-%m"),
+        summary.selected - summary.random - summary.novelty,
+        summary.random,
+        summary.novelty,
+        summary.model_version,
+        summary.file
+    );
     Ok(())
 }

@@ -3,7 +3,8 @@
 the learned model honest?
 
     benches/quality/selection_sim.py WAREHOUSE --start 2025-11-01 [--months 12]
-        [--capacity red=15] [--explore 0,0.05,0.1,0.2] [--aduana BIN]
+        [--capacity red=15] [--explore 0,0.05,0.1,0.2] [--strategy random|novelty]
+        [--aduana BIN]
 
 For each exploration share, on a fresh copy of WAREHOUSE (a generated one:
 its `_truth/` is the ground truth):
@@ -137,7 +138,7 @@ def reveal(root, month, truth):
 
 
 def simulate(args, explore, truth, totals):
-    root = f"{args.work}/sim-explore-{explore}"
+    root = f"{args.work}/sim-{args.strategy}-{explore}"
     prepare(args.warehouse, root, args.start)
     monthly = []
     for m in range(args.months):
@@ -146,7 +147,8 @@ def simulate(args, explore, truth, totals):
         run(args.aduana, "model", "build", "-w", root, "--through",
             str(month - dt.timedelta(days=1)))
         run(args.aduana, "select", "-w", root, "--date", str(month), "--until", str(last),
-            "--capacity", args.capacity, "--explore", str(explore), "--seed", str(args.seed))
+            "--capacity", args.capacity, "--explore", str(explore), "--seed", str(args.seed),
+            "--strategy", args.strategy, "--min-random", str(min(args.min_random, explore)))
         fraud, recovered, by = reveal(root, month, truth)
         frauds, loss = totals[(month.year, month.month)]
         model = [f for f, b in zip(fraud, by) if b == "model"]
@@ -177,6 +179,8 @@ def main():
     parser.add_argument("--capacity", default="red=15")
     parser.add_argument("--explore", default="0,0.05,0.1,0.2")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--strategy", default="random", choices=["random", "novelty"])
+    parser.add_argument("--min-random", type=float, default=0.05)
     parser.add_argument("--aduana", default="target/release/aduana")
     parser.add_argument("--work", default="/tmp/aduana-selection-sim")
     args = parser.parse_args()
@@ -199,7 +203,7 @@ def main():
 
     months = [m["month"] for m in next(iter(results.values()))[0]]
     print(f"\nselection replayed over {months[0]}..{months[-1]} on {args.warehouse}, "
-          f"capacity {args.capacity} a day; precision = frauds found / controls, "
+          f"capacity {args.capacity} a day, exploration {args.strategy}; precision = frauds found / controls, "
           f"revenue = share of the month's fraud revenue recovered\n")
     print(f"{'explore':>8} " + " ".join(f"{m[2:]:>6}" for m in months)
           + f" {'P1-3':>6} {'P10-12':>6} {'revenue':>8}")

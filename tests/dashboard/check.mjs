@@ -72,6 +72,10 @@ async function pages(base, expected, shots) {
     check(await page.locator('#monitoring svg.chart').count() === 1, 'overview: monitoring chart');
     check(await page.locator('#offices svg.chart').count() === expected.offices,
       `overview: one chart per office (${expected.offices})`);
+    // Selection: model picks against random controls, and the estimate.
+    check(await page.locator('#selection svg.chart').count() === 2, 'overview: 2 selection charts');
+    check(await figure(page, 'random controls inspected') === String(expected.random_inspected),
+      `overview: random controls inspected ${await figure(page, 'random controls inspected')} != ${expected.random_inspected}`);
     // Numbers one click away: the table under a chart opens on a click.
     const details = page.locator('#by-month details').first();
     check(!(await details.locator('table').isVisible()), 'numbers hidden before the click');

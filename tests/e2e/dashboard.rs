@@ -124,13 +124,30 @@ impl Drop for Dashboard {
     }
 }
 
-/// A refreshed synthetic warehouse (model, scores, trader risk).
+/// A refreshed synthetic warehouse (model, scores, trader risk) with a
+/// published selection on its busiest day of August.
 fn refreshed() -> TestWarehouse {
     let wh = generate(40_000, 12);
     let out = run(aduana().args(["refresh", "-w", &wh.uri()]));
     assert!(
         out.status.success(),
         "refresh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(aduana().args([
+        "select",
+        "-w",
+        &wh.uri(),
+        "--date",
+        "2026-08-03",
+        "--capacity",
+        "red=60,yellow=40",
+        "--explore",
+        "0.5",
+    ]));
+    assert!(
+        out.status.success(),
+        "select failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     wh
@@ -238,6 +255,11 @@ fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
             "SELECT COUNT(*) FROM inspections WHERE declaration_id IN
                (SELECT declaration_id FROM declarations WHERE importer_id = '{top_importer}')"
         )).parse::<i64>().unwrap(),
+        "random_inspected": one(
+            "SELECT COUNT(*) FROM risk.selections s WHERE selected_by = 'random' AND EXISTS
+               (SELECT 1 FROM inspections i WHERE i.declaration_id = s.declaration_id
+                AND (i.item_no = s.item_no OR i.item_no IS NULL))"
+        ).parse::<i64>().unwrap(),
         "product": product,
         "product_groups": one(&format!(
             "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(origin_country, '(none)'), quantity_unit FROM declarations
@@ -380,6 +402,11 @@ fn dashboard_refuses_unauthenticated_access_when_auth_is_on() {
     let (status, _, body) = server.get("/", Some(&basic("auditor", "open sesame")));
     assert_eq!(status, 200);
     assert!(text(&body).contains("aduana refresh"), "{}", text(&body));
+    assert!(
+        text(&body).contains("No selection is published yet"),
+        "{}",
+        text(&body)
+    );
 
     // --auth none is refused off loopback, as for Flight SQL; and off
     // loopback the pages (and the password sent with each) need TLS.

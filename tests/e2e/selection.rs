@@ -225,11 +225,14 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
         "{}",
         stderr(&again)
     );
-    assert_eq!(selection_bytes(&root), first);
+    assert!(
+        selection_bytes(&root) == first,
+        "the refused run changed the file"
+    );
     // Replaced with the same inputs and seed: the same bytes.
     let replaced = select(&root, &[&args[..], &["--replace"]].concat());
     ok(&replaced);
-    assert_eq!(selection_bytes(&root), first);
+    assert!(selection_bytes(&root) == first, "replaced with other bytes");
     // Another seed draws other random controls; the model's picks stay.
     let mut reseeded: Vec<&str> = args.to_vec();
     let last = reseeded.len() - 1;
@@ -294,7 +297,10 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
         "{}",
         stderr(&empty)
     );
-    assert_eq!(selection_bytes(&root), first);
+    assert!(
+        selection_bytes(&root) == first,
+        "a failed run changed the file"
+    );
 
     monitoring_matches_independent_sql(&uri);
 }
@@ -417,5 +423,106 @@ fn lane_recommendation_turns_capacity_into_thresholds() {
         stderr(&bad).contains("red_per_day must be a number of controls >= 0"),
         "{}",
         stderr(&bad)
+    );
+}
+
+/// `aduana audits`, the blue lane: the month's audit capacity exactly,
+/// the random share, the model's picks the importers with the most
+/// expected revenue at risk over the 12 months before, published once.
+#[test]
+fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("wh");
+    copy_dir(modelled().path(), &root);
+    let uri = root.display().to_string();
+    let audits = |extra: &[&str]| {
+        run(aduana()
+            .args([
+                "audits",
+                "-w",
+                &uri,
+                "--month",
+                "2026-08",
+                "--capacity",
+                "20",
+            ])
+            .args(extra))
+    };
+    let args = ["--explore", "0.25", "--aeo-factor", "1", "--seed", "5"];
+    let said = ok(&audits(&args));
+    assert!(
+        said.contains("selected 20 of") && said.contains("5 random"),
+        "{said}"
+    );
+    let file = root.join("risk/audit_selections/month=2026-08/selection.parquet");
+    let first = std::fs::read(&file).unwrap();
+    runtime().block_on(async {
+        let s = session(&uri).await;
+        let count = |condition: &str| {
+            let s = &s;
+            let sql = format!("SELECT COUNT(*) FROM risk.audit_selections WHERE {condition}");
+            async move { query_i64(s, &sql).await }
+        };
+        assert_eq!(count("lane = 'blue' AND month = '2026-08'").await, 20);
+        assert_eq!(count("selected_by = 'random'").await, 5);
+        assert_eq!(count("selected_by = 'model'").await, 15);
+        assert_eq!(
+            query_i64(&s, "SELECT COUNT(DISTINCT importer_id) FROM risk.audit_selections").await,
+            20
+        );
+        // Independently: each importer's expected revenue at risk over the
+        // 12 months before; no unselected importer has more than the
+        // model's last pick.
+        let outranked = query_i64(
+            &s,
+            "WITH at_risk AS (SELECT importer_id, SUM(COALESCE(revenue_expected, risk * at_stake)) AS r \
+                              FROM scored_items WHERE declaration_date >= DATE '2025-08-01' \
+                              AND declaration_date < DATE '2026-08-01' GROUP BY importer_id), \
+                  lowest AS (SELECT MIN(a.r) AS r FROM risk.audit_selections s \
+                             JOIN at_risk a ON a.importer_id = s.importer_id WHERE s.selected_by = 'model') \
+             SELECT COUNT(*) FROM at_risk a, lowest l WHERE a.r > l.r \
+             AND a.importer_id NOT IN (SELECT importer_id FROM risk.audit_selections)",
+        )
+        .await;
+        assert_eq!(outranked, 0);
+    });
+    let again = audits(&args);
+    assert!(
+        stderr(&again).contains("already published"),
+        "{}",
+        stderr(&again)
+    );
+    ok(&audits(&[&args[..], &["--replace"]].concat()));
+    assert!(
+        std::fs::read(&file).unwrap() == first,
+        "replaced with other bytes"
+    );
+    let bad = run(aduana().args([
+        "audits",
+        "-w",
+        &uri,
+        "--month",
+        "2026-13",
+        "--capacity",
+        "2",
+    ]));
+    assert!(
+        stderr(&bad).contains("'2026-13' is not a month"),
+        "{}",
+        stderr(&bad)
+    );
+    let empty = run(aduana().args([
+        "audits",
+        "-w",
+        &uri,
+        "--month",
+        "2031-01",
+        "--capacity",
+        "2",
+    ]));
+    assert!(
+        stderr(&empty).contains("no declarations in the 12 months before 2031-01"),
+        "{}",
+        stderr(&empty)
     );
 }

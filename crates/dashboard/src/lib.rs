@@ -13,6 +13,7 @@ pub mod chart;
 pub mod data;
 pub mod html;
 mod pages;
+mod selection;
 pub mod tls;
 
 use std::future::Future;

@@ -93,12 +93,12 @@ fn numbers(values: Vec<Option<f64>>) -> Series<'static> {
     Series { name: "", values }
 }
 
-fn named<'a>(name: &'a str, values: Vec<Option<f64>>) -> Series<'a> {
+pub(crate) fn named<'a>(name: &'a str, values: Vec<Option<f64>>) -> Series<'a> {
     Series { name, values }
 }
 
 /// Key figures: label and value, side by side.
-fn figures(items: &[(&str, String)]) -> String {
+pub(crate) fn figures(items: &[(&str, String)]) -> String {
     let mut out = String::from(r#"<div class="figures">"#);
     for (label, value) in items {
         let _ = write!(
@@ -143,12 +143,14 @@ pub async fn overview(State(app): State<App>, Query(params): Params) -> Response
 
 async fn overview_page(data: &Data, params: &HashMap<String, String>) -> Result<String, PageError> {
     let months = int_param(params, "months", 24, 240)?;
-    let (publication, by_month, lanes, lanes_over_time, offices) = futures::join!(
+    let (publication, by_month, lanes, lanes_over_time, offices, selected, estimate) = futures::join!(
         data.report("risk_publication", &[]),
         data.report("risk_by_month", &[("months", months.to_string())]),
         data.report("inspection_hit_rate_by_lane", &[]),
         data.report("hit_rate_by_lane_over_time", &[("months", "12".into())]),
         data.report("inspection_hit_rate_over_time", &[("months", "12".into())]),
+        data.report("selection_outcomes", &[]),
+        data.report("fraud_rate_estimate", &[]),
     );
     let mut body = String::new();
     body.push_str(&panel(
@@ -185,6 +187,11 @@ async fn overview_page(data: &Data, params: &HashMap<String, String>) -> Result<
         "offices",
         "Hit rate by office",
         offices.map(|t| offices_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "selection",
+        "Selection: the model's picks against random controls (monitoring)",
+        selected.and_then(|s| estimate.map(|e| crate::selection::selection_panel(&s, &e))),
     ));
     Ok(body)
 }
@@ -355,7 +362,7 @@ fn hit_rate_lines(
 
 /// A bar chart under its caption, its numbers one click away: the common
 /// figure of the pages.
-fn bar_figure(
+pub(crate) fn bar_figure(
     caption: &str,
     x_label: &str,
     y_label: &str,

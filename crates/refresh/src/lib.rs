@@ -13,6 +13,7 @@
 //! inputs, so a re-run writes the same files, and a run killed at any point
 //! leaves the published tables intact for the next run to complete.
 
+pub mod audits;
 pub mod error;
 mod lock;
 pub mod log;

@@ -70,18 +70,7 @@ pub async fn select(session: &Session, options: &SelectOptions) -> Result<Select
     };
     let location = session.warehouse().location();
     let path = location.child(&selection_file("", options.day));
-    let url = location.url_of(&path, false);
-    match location.store.head(&path).await {
-        Ok(_) if !options.replace => {
-            return Err(RefreshError::BadInput(format!(
-                "a selection for {} is already published ({url}); controls may be under way: \
-                 pass --replace to replace it",
-                options.day
-            )));
-        }
-        Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(RefreshError::storage(&url, e)),
-    }
+    let url = refuse_published(session, &path, options.replace, &options.day.to_string()).await?;
 
     let batch = day_items(session, options.day).await?;
     if batch.num_rows() == 0 {
@@ -244,15 +233,7 @@ pub async fn select(session: &Session, options: &SelectOptions) -> Result<Select
         ))),
     ];
     let selection = RecordBatch::try_new(SELECTIONS_SCHEMA.clone(), columns)?;
-    let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, SELECTIONS_SCHEMA.clone(), None)?;
-    writer.write(&selection)?;
-    writer.close()?;
-    location
-        .store
-        .put(&path, PutPayload::from(bytes))
-        .await
-        .map_err(|e| RefreshError::storage(&url, e))?;
+    publish(session, &path, &url, &selection).await?;
 
     let mut counts = BTreeMap::new();
     for pick in &picks {
@@ -284,32 +265,93 @@ async fn learned_trees(session: &Session) -> Result<i64> {
     Ok(column.as_primitive::<Int64Type>().value(0))
 }
 
+/// Refuses to overwrite the published selection at `path` unless
+/// `replace` (controls or audits may be under way); its URL.
+pub(crate) async fn refuse_published(
+    session: &Session,
+    path: &object_store::path::Path,
+    replace: bool,
+    what: &str,
+) -> Result<String> {
+    let location = session.warehouse().location();
+    let url = location.url_of(path, false);
+    match location.store.head(path).await {
+        Ok(_) if !replace => Err(RefreshError::BadInput(format!(
+            "a selection for {what} is already published ({url}); controls may be under way: \
+             pass --replace to replace it"
+        ))),
+        Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(url),
+        Err(e) => Err(RefreshError::storage(&url, e)),
+    }
+}
+
+/// Writes `batch` as one Parquet file at `path` in one put: the selection
+/// is there whole or not at all.
+pub(crate) async fn publish(
+    session: &Session,
+    path: &object_store::path::Path,
+    url: &str,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), None)?;
+    writer.write(batch)?;
+    writer.close()?;
+    session
+        .warehouse()
+        .location()
+        .store
+        .put(path, PutPayload::from(bytes))
+        .await
+        .map_err(|e| RefreshError::storage(url, e))?;
+    Ok(())
+}
+
+/// What selection knows of an importer `d.importer_id`: joins and the
+/// expressions of its AEO status (from `reference.traders`, when there is
+/// one) and of whether it had no inspection before `day`.
+pub(crate) struct PartyFacts {
+    pub joins: String,
+    pub aeo: &'static str,
+    pub never_inspected: &'static str,
+}
+
+pub(crate) fn party_facts(session: &Session, day: NaiveDate) -> PartyFacts {
+    let warehouse = session.warehouse();
+    let mut joins = String::new();
+    let aeo = if warehouse.table("traders").is_some() {
+        joins.push_str(
+            "LEFT JOIN (SELECT importer_id, bool_or(aeo) AS aeo FROM reference.traders GROUP BY importer_id) t \
+             ON t.importer_id = d.importer_id ",
+        );
+        "COALESCE(t.aeo, false)"
+    } else {
+        "false"
+    };
+    let never_inspected = if warehouse.table("inspections").is_some() {
+        joins.push_str(&format!(
+            "LEFT JOIN (SELECT DISTINCT x.importer_id FROM inspections i \
+             JOIN declarations x ON x.declaration_id = i.declaration_id \
+             WHERE i.inspected_on < DATE '{day}') k ON k.importer_id = d.importer_id"
+        ));
+        "k.importer_id IS NULL"
+    } else {
+        "true"
+    };
+    PartyFacts {
+        joins,
+        aeo,
+        never_inspected,
+    }
+}
+
 /// The day's scored items with what selection needs, one batch.
 async fn day_items(session: &Session, day: NaiveDate) -> Result<RecordBatch> {
-    let warehouse = session.warehouse();
-    // AEO status from the traders table, when there is one.
-    let (aeo_join, aeo) = if warehouse.table("traders").is_some() {
-        (
-            "LEFT JOIN (SELECT importer_id, bool_or(aeo) AS aeo FROM reference.traders GROUP BY importer_id) t \
-             ON t.importer_id = d.importer_id",
-            "COALESCE(t.aeo, false)",
-        )
-    } else {
-        ("", "false")
-    };
-    // Importers inspected before the day (any item of theirs).
-    let (known_join, never) = if warehouse.table("inspections").is_some() {
-        (
-            format!(
-                "LEFT JOIN (SELECT DISTINCT x.importer_id FROM inspections i \
-                 JOIN declarations x ON x.declaration_id = i.declaration_id \
-                 WHERE i.inspected_on < DATE '{day}') k ON k.importer_id = d.importer_id"
-            ),
-            "k.importer_id IS NULL",
-        )
-    } else {
-        (String::new(), "true")
-    };
+    let PartyFacts {
+        joins,
+        aeo,
+        never_inspected: never,
+    } = party_facts(session, day);
     // Without a learned model, the unsupervised risk is the probability
     // and its product with the revenue at stake the expected revenue.
     let sql = format!(
@@ -323,7 +365,7 @@ async fn day_items(session: &Session, day: NaiveDate) -> Result<RecordBatch> {
                                  d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date,
                                  d.description, d.preference_code, d.importer_id)), '; ') AS reasons
          FROM (SELECT * FROM scored_items WHERE declaration_date = DATE '{day}') d
-         {aeo_join} {known_join}
+         {joins}
          ORDER BY 1, 2",
         learned = LEARNED_ARGUMENTS
             .split(',')

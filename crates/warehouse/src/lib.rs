@@ -58,6 +58,8 @@ pub struct Warehouse {
     risk: Option<risk::Snapshot>,
     /// Files of `risk.selections` when the warehouse was opened.
     selections: Vec<object_store::path::Path>,
+    /// Files of `risk.audit_selections` when the warehouse was opened.
+    audit_selections: Vec<object_store::path::Path>,
 }
 
 impl Warehouse {
@@ -98,9 +100,14 @@ impl Warehouse {
             }
         }
         let risk = risk::load_snapshot(&location, &options.risk_root).await?;
-        let selections = risk::list_selections(&location, &options.risk_root).await?;
+        let selections =
+            risk::list_selections(&location, &options.risk_root, risk::SELECTIONS_DIR).await?;
+        let audit_selections =
+            risk::list_selections(&location, &options.risk_root, risk::AUDIT_SELECTIONS_DIR)
+                .await?;
         Ok(Warehouse {
             selections,
+            audit_selections,
             location,
             config,
             tables,
@@ -189,6 +196,7 @@ impl Warehouse {
             &self.risk_root,
             self.risk.as_ref(),
             &self.selections,
+            &self.audit_selections,
         )?;
         Ok(())
     }

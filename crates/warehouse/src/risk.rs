@@ -257,6 +257,41 @@ pub static SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
+/// Published trader audit selections (`aduana audits`), one file per month:
+/// `risk/audit_selections/month=YYYY-MM/selection.parquet`.
+pub const AUDIT_SELECTIONS_DIR: &str = "risk/audit_selections";
+
+/// `risk.audit_selections`: the importers selected for post-clearance
+/// audit (the blue lane), per month.
+pub static AUDIT_SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    fields(&[
+        // YYYY-MM
+        ("month", text(), false),
+        ("importer_id", text(), false),
+        ("lane", text(), false),
+        // model, random or novelty.
+        ("selected_by", text(), false),
+        ("rank", DataType::Int64, false),
+        // Over the 12 months before the month.
+        ("items", DataType::Int64, false),
+        ("expected_revenue_at_risk", DataType::Float64, true),
+        ("design_weight", DataType::Float64, true),
+        ("reason", text(), false),
+        ("model_version", text(), false),
+        ("seed", DataType::Int64, false),
+        ("strategy", text(), false),
+        ("explore", DataType::Float64, false),
+    ])
+});
+
+/// The month's file of `risk.audit_selections`, relative to `root`.
+pub fn audit_selection_file(root: &str, year: i32, month: u32) -> String {
+    join(
+        root,
+        &format!("{AUDIT_SELECTIONS_DIR}/month={year}-{month:02}/{SELECTION_FILE}"),
+    )
+}
+
 /// The day's file of `risk.selections`, relative to `root`.
 pub fn selection_file(root: &str, day: chrono::NaiveDate) -> String {
     join(
@@ -265,10 +300,11 @@ pub fn selection_file(root: &str, day: chrono::NaiveDate) -> String {
     )
 }
 
-/// The published selection files under `root` (paths in the store).
-pub async fn list_selections(location: &Location, root: &str) -> Result<Vec<Path>> {
+/// The published selection files under `root`'s `dir` (`SELECTIONS_DIR`
+/// or `AUDIT_SELECTIONS_DIR`; paths in the store).
+pub async fn list_selections(location: &Location, root: &str, dir: &str) -> Result<Vec<Path>> {
     use futures::TryStreamExt;
-    let prefix = location.child(&join(root, SELECTIONS_DIR));
+    let prefix = location.child(&join(root, dir));
     let mut files: Vec<Path> = location
         .store
         .list(Some(&prefix))
@@ -355,6 +391,7 @@ pub(crate) fn register(
     root: &str,
     snapshot: Option<&Snapshot>,
     selections: &[Path],
+    audit_selections: &[Path],
 ) -> datafusion::error::Result<()> {
     let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
     let catalog = ctx.catalog(&catalog_name).ok_or_else(|| {
@@ -388,14 +425,23 @@ pub(crate) fn register(
         let provider = files_table(urls, schema.clone())?;
         ctx.register_table(format!("{SQL_SCHEMA}.{name}"), provider)?;
     }
-    let urls = selections
-        .iter()
-        .map(|file| ListingTableUrl::parse(location.url_of(file, false)))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    ctx.register_table(
-        format!("{SQL_SCHEMA}.selections"),
-        files_table(urls, SELECTIONS_SCHEMA.clone())?,
-    )?;
+    for (name, files, schema) in [
+        ("selections", selections, &*SELECTIONS_SCHEMA),
+        (
+            "audit_selections",
+            audit_selections,
+            &*AUDIT_SELECTIONS_SCHEMA,
+        ),
+    ] {
+        let urls = files
+            .iter()
+            .map(|file| ListingTableUrl::parse(location.url_of(file, false)))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        ctx.register_table(
+            format!("{SQL_SCHEMA}.{name}"),
+            files_table(urls, schema.clone())?,
+        )?;
+    }
     let publication = publication_batch(snapshot)?;
     ctx.register_table(
         format!("{SQL_SCHEMA}.publication"),
