@@ -242,6 +242,15 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
             },
             summary.file
         );
+        if !summary.idle_offices.is_empty() {
+            println!(
+                "note: no items declared {day} at {} (given a capacity in {})",
+                summary.idle_offices.join(", "),
+                args.capacities
+                    .as_deref()
+                    .map_or("the capacities file".into(), |p| p.display().to_string())
+            );
+        }
     }
     Ok(())
 }

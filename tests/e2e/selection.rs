@@ -94,7 +94,7 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
     let capacities = dir.path().join("capacities.csv");
     std::fs::write(
         &capacities,
-        format!("office_code,red,yellow\n{busiest},8,4\n"),
+        format!("office_code,red,yellow\n{busiest},8,4\nNO-SUCH-OFFICE,3,3\n"),
     )
     .unwrap();
     let args = [
@@ -115,6 +115,10 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
     let said = ok(&out);
     assert!(
         said.contains("selected") && said.contains("red/random"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no items declared 2026-08-04 at NO-SUCH-OFFICE"),
         "{said}"
     );
     let first = selection_bytes(&root);

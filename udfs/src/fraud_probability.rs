@@ -190,7 +190,7 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
         let Some(learned) = &model.learned else {
             return finish(&args.args, Arc::new(float_result(rows, |_| None)));
         };
-        let scores = learned.score(&items);
+        let scores = learned.score(&items, self.head == Head::ExpectedRevenue);
         let result = match (self.head, &scores.revenue) {
             (Head::Probability, _) => float_result(rows, |i| Some(scores.probability[i])),
             (Head::ExpectedRevenue, Some(revenue)) => {

@@ -56,6 +56,9 @@ pub struct SelectionSummary {
     /// The model had learned from inspections (else the unsupervised risk
     /// ranks).
     pub learned: bool,
+    /// Offices given a capacity that declared nothing that day (a typo in
+    /// the capacities file shows here).
+    pub idle_offices: Vec<String>,
 }
 
 /// Selects the day's controls and publishes them.
@@ -241,7 +244,14 @@ pub async fn select(session: &Session, options: &SelectOptions) -> Result<Select
             .entry((pick.lane.name().to_string(), pick.chosen.name().to_string()))
             .or_default() += 1;
     }
+    let idle_offices = options
+        .office_capacities
+        .keys()
+        .filter(|office| !candidates.iter().any(|c| c.scope == office.as_str()))
+        .cloned()
+        .collect();
     Ok(SelectionSummary {
+        idle_offices,
         file: url,
         items: candidates.len(),
         selected: rows,

@@ -232,29 +232,40 @@ pub static TRADER_RISK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ])
 });
 
-/// `risk.selections`: the items selected for control, per day.
-pub static SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    fields(&[
-        ("selection_date", DataType::Date32, false),
-        ("declaration_id", text(), false),
-        ("item_no", DataType::Int32, false),
-        ("office_code", text(), true),
-        ("importer_id", text(), true),
-        // red (physical) or yellow (documentary).
-        ("lane", text(), false),
-        // model, random or novelty.
-        ("selected_by", text(), false),
-        ("rank", DataType::Int64, false),
-        ("fraud_probability", DataType::Float64, true),
-        ("expected_revenue", DataType::Float64, true),
-        // Random controls: items of the day each stands for.
+/// How a selection chose each row, in both selection tables.
+fn choice_columns() -> [(&'static str, DataType, bool); 6] {
+    [
+        // Random picks: the items (importers) of their stratum each stands for.
         ("design_weight", DataType::Float64, true),
         ("reason", text(), false),
         ("model_version", text(), false),
         ("seed", DataType::Int64, false),
         ("strategy", text(), false),
         ("explore", DataType::Float64, false),
-    ])
+    ]
+}
+
+/// `risk.selections`: the items selected for control, per day.
+pub static SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    fields(
+        &[
+            ("selection_date", DataType::Date32, false),
+            ("declaration_id", text(), false),
+            ("item_no", DataType::Int32, false),
+            ("office_code", text(), true),
+            ("importer_id", text(), true),
+            // red (physical) or yellow (documentary).
+            ("lane", text(), false),
+            // model, random or novelty.
+            ("selected_by", text(), false),
+            ("rank", DataType::Int64, false),
+            ("fraud_probability", DataType::Float64, true),
+            ("expected_revenue", DataType::Float64, true),
+        ]
+        .into_iter()
+        .chain(choice_columns())
+        .collect::<Vec<_>>(),
+    )
 });
 
 /// Published trader audit selections (`aduana audits`), one file per month:
@@ -264,24 +275,23 @@ pub const AUDIT_SELECTIONS_DIR: &str = "risk/audit_selections";
 /// `risk.audit_selections`: the importers selected for post-clearance
 /// audit (the blue lane), per month.
 pub static AUDIT_SELECTIONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    fields(&[
-        // YYYY-MM
-        ("month", text(), false),
-        ("importer_id", text(), false),
-        ("lane", text(), false),
-        // model, random or novelty.
-        ("selected_by", text(), false),
-        ("rank", DataType::Int64, false),
-        // Over the 12 months before the month.
-        ("items", DataType::Int64, false),
-        ("expected_revenue_at_risk", DataType::Float64, true),
-        ("design_weight", DataType::Float64, true),
-        ("reason", text(), false),
-        ("model_version", text(), false),
-        ("seed", DataType::Int64, false),
-        ("strategy", text(), false),
-        ("explore", DataType::Float64, false),
-    ])
+    fields(
+        &[
+            // YYYY-MM
+            ("month", text(), false),
+            ("importer_id", text(), false),
+            ("lane", text(), false),
+            // model, random or novelty.
+            ("selected_by", text(), false),
+            ("rank", DataType::Int64, false),
+            // Over the 12 months before the month.
+            ("items", DataType::Int64, false),
+            ("expected_revenue_at_risk", DataType::Float64, true),
+        ]
+        .into_iter()
+        .chain(choice_columns())
+        .collect::<Vec<_>>(),
+    )
 });
 
 /// The month's file of `risk.audit_selections`, relative to `root`.

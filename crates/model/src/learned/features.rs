@@ -194,8 +194,8 @@ impl ItemColumns {
     /// The item features of `row`, in [`ITEM_FEATURES`] order.
     pub fn item_features(&self, row: usize) -> [f64; ITEM_FEATURES.len()] {
         let ln = |v: f64| if v > 0.0 { v.ln() } else { f64::NAN };
-        let value = self.number(Number::CustomsValue, row);
-        let mass = self.number(Number::NetMass, row);
+        let log_value = ln(self.number(Number::CustomsValue, row));
+        let log_mass = ln(self.number(Number::NetMass, row));
         let at_stake = self.number(Number::RevenueAtRisk, row);
         let origin = self.text(Text::Origin, row);
         let dispatch = self.text(Text::Dispatch, row);
@@ -208,9 +208,9 @@ impl ItemColumns {
             } else {
                 f64::NAN
             },
-            ln(value),
-            ln(mass),
-            ln(value) - ln(mass),
+            log_value,
+            log_mass,
+            log_value - log_mass,
             ln(self.number(Number::Quantity, row)),
             self.number(Number::DutyRate, row),
             f64::from(u8::from(self.text(Text::Preference, row).is_some())),
@@ -238,19 +238,23 @@ impl ItemColumns {
             for (f, v) in self.item_features(row).into_iter().enumerate() {
                 matrix[f * rows + row] = v;
             }
-            for e in 0..ENTITIES.len() {
+        }
+        // Entity by entity: one entity's table stays in cache while every
+        // row looks it up (row by row, thirteen tables took turns).
+        for e in 0..ENTITIES.len() {
+            let f = ITEM_FEATURES.len() + e * PER_ENTITY;
+            let (rates, rest) = matrix[f * rows..].split_at_mut(rows);
+            let inspections = &mut rest[..rows];
+            for row in 0..rows {
                 let key = keys.get(e, row);
                 // Items of a declaration share most parties: the same key
                 // as the row before has the same profile.
-                let f = ITEM_FEATURES.len() + e * PER_ENTITY;
                 if reuse && row > 0 && key.is_some() && key == keys.get(e, row - 1) {
-                    matrix[f * rows + row] = matrix[f * rows + row - 1];
-                    matrix[(f + 1) * rows + row] = matrix[(f + 1) * rows + row - 1];
+                    rates[row] = rates[row - 1];
+                    inspections[row] = inspections[row - 1];
                     continue;
                 }
-                let (rate, inspections) = profile(e, key, row);
-                matrix[f * rows + row] = rate;
-                matrix[(f + 1) * rows + row] = inspections;
+                (rates[row], inspections[row]) = profile(e, key, row);
             }
         }
         matrix

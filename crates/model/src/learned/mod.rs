@@ -102,8 +102,9 @@ impl LearnedModel {
         (keys, matrix)
     }
 
-    /// Scores a batch: every tree over all its rows.
-    pub fn score(&self, items: &ItemColumns) -> Scores {
+    /// Scores a batch: every tree over all its rows; the revenue head only
+    /// `with_revenue` (`fraud_probability` needs the probability alone).
+    pub fn score(&self, items: &ItemColumns, with_revenue: bool) -> Scores {
         let rows = items.len();
         let (_, matrix) = self.features(items);
         let mut probability = self.fraud.predict(&matrix, rows);
@@ -111,11 +112,15 @@ impl LearnedModel {
         probability
             .iter_mut()
             .for_each(|p| *p = sigmoid(a * *p + b));
-        let revenue = self.revenue.as_ref().map(|forest| {
-            let mut r = forest.predict(&matrix, rows);
-            r.iter_mut().for_each(|v| *v = v.exp());
-            r
-        });
+        let revenue = self
+            .revenue
+            .as_ref()
+            .filter(|_| with_revenue)
+            .map(|forest| {
+                let mut r = forest.predict(&matrix, rows);
+                r.iter_mut().for_each(|v| *v = v.exp());
+                r
+            });
         Scores {
             probability,
             revenue,
@@ -212,13 +217,10 @@ impl LearnedModel {
         }
         Ok(LearnedModel {
             summary: stored.summary,
-            fraud: stored.fraud,
+            fraud: stored.fraud.packed(),
             calibration: stored.calibration,
-            revenue: stored.revenue,
-            profiles: Profiles {
-                overall_rate: stored.overall_rate,
-                tables,
-            },
+            revenue: stored.revenue.map(Forest::packed),
+            profiles: Profiles::new(stored.overall_rate, tables),
         })
     }
 }

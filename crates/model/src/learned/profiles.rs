@@ -227,9 +227,29 @@ pub fn profile_features(tally: Option<Option<Tally>>, overall: f64) -> (f64, f64
 pub struct Profiles {
     pub overall_rate: f64,
     pub tables: Vec<hashbrown::HashMap<u64, Tally>>,
+    /// Each key's profile features, computed once: scoring looks them up
+    /// for every row and entity (a division and a logarithm each saved).
+    features: Vec<hashbrown::HashMap<u64, (f64, f64)>>,
 }
 
 impl Profiles {
+    pub fn new(overall_rate: f64, tables: Vec<hashbrown::HashMap<u64, Tally>>) -> Profiles {
+        let features = tables
+            .iter()
+            .map(|table| {
+                table
+                    .iter()
+                    .map(|(k, t)| (*k, profile_features(Some(Some(*t)), overall_rate)))
+                    .collect()
+            })
+            .collect();
+        Profiles {
+            overall_rate,
+            tables,
+            features,
+        }
+    }
+
     #[inline]
     pub fn tally(&self, entity: usize, key: u64) -> Option<Tally> {
         self.tables.get(entity)?.get(&key).copied()
@@ -238,7 +258,13 @@ impl Profiles {
     /// The profile features of one key (see [`profile_features`]).
     #[inline]
     pub fn features(&self, entity: usize, key: Option<u64>) -> (f64, f64) {
-        profile_features(key.map(|k| self.tally(entity, k)), self.overall_rate)
+        match key {
+            None => profile_features(None, self.overall_rate),
+            Some(k) => match self.features.get(entity).and_then(|t| t.get(&k)) {
+                Some(f) => *f,
+                None => profile_features(Some(None), self.overall_rate),
+            },
+        }
     }
 
     pub fn entries(&self) -> usize {
@@ -309,10 +335,9 @@ impl ProfileBuilder {
     }
 
     pub fn finish(self) -> Profiles {
-        Profiles {
-            overall_rate: Self::rate(self.overall),
-            tables: self
-                .tables
+        Profiles::new(
+            Self::rate(self.overall),
+            self.tables
                 .into_iter()
                 .map(|table| {
                     table
@@ -321,6 +346,6 @@ impl ProfileBuilder {
                         .collect()
                 })
                 .collect(),
-        }
+        )
     }
 }
