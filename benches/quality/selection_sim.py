@@ -150,12 +150,15 @@ def simulate(args, explore, truth, totals):
             "--capacity", args.capacity, "--explore", str(explore), "--seed", str(args.seed),
             "--strategy", args.strategy, "--min-random", str(min(args.min_random, explore)))
         fraud, recovered, by = reveal(root, month, truth)
-        frauds, loss = totals[(month.year, month.month)]
+        frauds, loss, month_items = totals[(month.year, month.month)]
         model = [f for f, b in zip(fraud, by) if b == "model"]
         monthly.append({
             "month": str(month)[:7],
             "controls": len(fraud),
             "precision": sum(fraud) / max(len(fraud), 1),
+            # Precision over the month's fraud rate: what selection adds to
+            # chance, whatever the amount of fraud that month.
+            "lift": sum(fraud) / max(len(fraud), 1) / max(frauds / month_items, 1e-12),
             "model_precision": sum(model) / max(len(model), 1),
             "recovered": sum(recovered),
             "revenue_share": sum(recovered) / loss if loss else 0.0,
@@ -189,30 +192,36 @@ def main():
     truth = truth_by_key(args.warehouse)
     totals = {}
     end = add_months(args.start, args.months)
+    items = {}
     for fraud, loss, _, day in truth.values():
         if args.start <= day < end:
             t = totals.setdefault((day.year, day.month), [0, 0.0])
             t[0] += fraud
             t[1] += loss
+            items[(day.year, day.month)] = items.get((day.year, day.month), 0) + 1
     in_period = [v for v in truth.values() if args.start <= v[3] < end]
     true_rate = sum(v[0] for v in in_period) / len(in_period)
 
     results = {}
     for explore in [float(e) for e in args.explore.split(",")]:
-        results[explore] = simulate(args, explore, truth, {k: tuple(v) for k, v in totals.items()})
+        results[explore] = simulate(args, explore, truth,
+                                    {k: (*v, items[k]) for k, v in totals.items()})
 
     months = [m["month"] for m in next(iter(results.values()))[0]]
     print(f"\nselection replayed over {months[0]}..{months[-1]} on {args.warehouse}, "
           f"capacity {args.capacity} a day, exploration {args.strategy}; precision = frauds found / controls, "
           f"revenue = share of the month's fraud revenue recovered\n")
     print(f"{'explore':>8} " + " ".join(f"{m[2:]:>6}" for m in months)
-          + f" {'P1-3':>6} {'P10-12':>6} {'revenue':>8}")
+          + f" {'P1-3':>6} {'P10-12':>6} {'L1-3':>6} {'L10-12':>6} {'revenue':>8}")
     for explore, (monthly, _) in results.items():
         p = [m["precision"] for m in monthly]
+        lift = [m["lift"] for m in monthly]
         recovered = sum(m["recovered"] for m in monthly)
         loss = sum(totals[k][1] for k in totals)
         print(f"{explore:>8.2f} " + " ".join(f"{x:>6.3f}" for x in p)
-              + f" {np.mean(p[:3]):>6.3f} {np.mean(p[-3:]):>6.3f} {recovered / loss:>8.3f}")
+              + f" {np.mean(p[:3]):>6.3f} {np.mean(p[-3:]):>6.3f}"
+              + f" {np.mean(lift[:3]):>6.1f} {np.mean(lift[-3:]):>6.1f} {recovered / loss:>8.3f}")
+    print("(P: precision, L: lift, precision over the month's fraud rate)")
     print(f"\ntrue fraud rate of all items in the period: {100 * true_rate:.2f}%")
     for explore, (_, estimate) in results.items():
         if estimate:

@@ -335,7 +335,9 @@ async fn build_from_training(
         window_end: end.to_string(),
         training_items,
         excluded_fraud_items: counts.found_fraud,
-        excluded_inspected_items: counts.items - counts.found_fraud - training_items,
+        excluded_inspected_items: counts
+            .items
+            .saturating_sub(counts.found_fraud + training_items),
         min_cell_size: min,
         price_cells: cells,
         learned: None,
