@@ -10,11 +10,17 @@ use crate::support::*;
 
 /// A free loopback port (released for the process that will bind it).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports: all held until all are chosen (one
+/// after the other, the OS may hand out a just-released port twice, and an
+/// executor given the same port for Flight and gRPC exits at start).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {
@@ -98,7 +104,7 @@ impl Cluster {
         wait_for_port(port, "the scheduler", &mut scheduler);
         let mut executors = Vec::new();
         for i in 0..2 {
-            let (flight, grpc) = (free_port(), free_port());
+            let [flight, grpc] = free_ports::<2>();
             let shuffle = work.path().join(format!("shuffle-{i}"));
             std::fs::create_dir_all(&shuffle).unwrap();
             let mut executor = spawn(
