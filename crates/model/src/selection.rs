@@ -240,14 +240,19 @@ fn score(c: &Candidate, policy: &Policy) -> f64 {
 }
 
 /// Rows ordered best first by `key`, ties by identity (deterministic).
+/// Each row's key is computed once (the draw's is a hash and a power),
+/// not at every comparison.
 fn ordered(candidates: &[Candidate], rows: &mut [usize], key: impl Fn(&Candidate) -> f64) {
-    rows.sort_by(|&a, &b| {
+    let mut keyed: Vec<(f64, usize)> = rows.iter().map(|&r| (key(&candidates[r]), r)).collect();
+    keyed.sort_by(|&(ka, a), &(kb, b)| {
         let (ca, cb) = (&candidates[a], &candidates[b]);
-        key(cb)
-            .total_cmp(&key(ca))
+        kb.total_cmp(&ka)
             .then_with(|| ca.declaration_id.cmp(cb.declaration_id))
             .then_with(|| ca.item_no.cmp(&cb.item_no))
     });
+    for (slot, (_, r)) in rows.iter_mut().zip(keyed) {
+        *slot = r;
+    }
 }
 
 fn select_scope(
