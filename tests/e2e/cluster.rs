@@ -365,7 +365,7 @@ fn assert_csv_close(left: &str, right: &str) {
 /// Unknown functions fail with their name: one the client does not know
 /// (a SQL typo), and one only the client knows (the cluster cannot run it).
 #[test]
-fn unknown_functions_are_named() {
+fn unknown_functions_and_unbounded_joins_are_refused_by_name() {
     let warehouse = generate(2_000, 2);
     let uri = warehouse.uri();
     build_model(&uri, &[]);
@@ -419,6 +419,27 @@ fn unknown_functions_are_named() {
         assert!(error.contains("client_only_upper"), "{error}");
         assert!(error.contains("not known"), "{error}");
     });
+
+    // The scheduler plans with the engine's guards: a join without an
+    // equality condition too large to finish is refused by name, not
+    // shipped to the executors (2,000^3 rows held for the fourth input; a
+    // condition, so the count cannot come from statistics).
+    let out = run(aduana().args([
+        "sql",
+        "--warehouse",
+        &uri,
+        "--cluster",
+        &cluster.url,
+        "-c",
+        "SELECT count(*) FROM declarations a, declarations b, declarations c, declarations d
+         WHERE a.item_no + b.item_no + c.item_no + d.item_no < 0",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("a join without an equality condition"),
+        "{}",
+        stderr(&out)
+    );
 
     // A scheduler that is not there is named at once.
     let out = run(aduana().args([

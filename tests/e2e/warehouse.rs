@@ -560,6 +560,48 @@ fn money_from_int64_cents_is_refused_not_misread() {
     assert_mentions(&open_error(&wh), &["column customs_value", "type Int64"]);
 }
 
+/// Issue 17: money in Float64 beyond what Decimal128(18,2) holds (1e308)
+/// is refused at open by file and column, not a cast error naming nothing
+/// when a query reaches the row.
+#[test]
+fn money_in_float64_beyond_the_decimal_range_names_file_and_column() {
+    let wh = generate(1_000, 1);
+    let file = rewrite_declarations(wh.path(), |b| {
+        let values: arrow::array::Float64Array = b
+            .column_by_name("customs_value")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Decimal128Type>()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i == 3 {
+                    Some(1e308)
+                } else {
+                    v.map(|v| v as f64 / 100.0)
+                }
+            })
+            .collect();
+        replace_column(
+            &b,
+            "customs_value",
+            Some((
+                Field::new("customs_value", DataType::Float64, true),
+                Arc::new(values),
+            )),
+        )
+    });
+    assert_mentions(
+        &open_error(&wh),
+        &[
+            "table declarations",
+            &file,
+            "column customs_value",
+            "1e308",
+            "Decimal128(18,2)",
+        ],
+    );
+}
+
 #[test]
 fn file_uris_and_an_explicit_config_file() {
     let wh = generate(3_000, 2);

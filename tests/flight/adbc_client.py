@@ -144,6 +144,18 @@ with connect(username=user, password=password) as conn:
     assert e.status_code == adbc_driver_manager.AdbcStatusCode.NOT_FOUND, e
     assert "no_such_table" in str(e), str(e)
     print("ok not found")
+    # ADBC has no status of its own for RESOURCE_EXHAUSTED (its Go driver
+    # reports it as INTERNAL); the server's gRPC code survives in the
+    # message, and as the vendor code (8) where the driver passes one (not
+    # for errors of the result stream).
+    def too_large():
+        cur.execute("SELECT length(repeat('x', 2000000000))")
+        cur.fetchall()
+
+    e = failure(too_large)
+    assert e.vendor_code in (None, 8), (e.vendor_code, e)
+    assert "ResourceExhausted" in str(e) and "repeat" in str(e), str(e)
+    print("ok resource exhausted")
 
 # A bearer token instead of a password.
 with connect(**{"adbc.flight.sql.authorization_header": f"Bearer {token}"}) as conn:

@@ -11,9 +11,14 @@
 //! guesser's count. A success clears the pair's record; records quiet for
 //! [`FORGET_AFTER`] are dropped. (Bearer tokens are long random secrets:
 //! failures are logged, not throttled.)
+//!
+//! An IPv6 peer is counted by its /64 network, not its address: a single
+//! host is usually given a whole /64 and can change its address within it
+//! at will, so counting addresses would let it guess without limit. An
+//! IPv4 address mapped into IPv6 counts as that IPv4 address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +43,17 @@ struct Record {
     blocked_until: Option<Instant>,
 }
 
+/// The address a peer is counted under: IPv4 as is, IPv6 by its /64.
+fn counted_as(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     peers: Mutex<HashMap<(IpAddr, String), Record>>,
@@ -49,7 +65,7 @@ impl LoginThrottle {
     pub fn check(&self, peer: IpAddr, user: &str) -> Result<(), Status> {
         let peers = self.peers.lock().unwrap();
         match peers
-            .get(&(peer, user.to_string()))
+            .get(&(counted_as(peer), user.to_string()))
             .and_then(|r| r.blocked_until)
         {
             Some(until) if until > Instant::now() => {
@@ -80,11 +96,13 @@ impl LoginThrottle {
                 }
             }
         }
-        let record = peers.entry((peer, user.to_string())).or_insert(Record {
-            failures: 0,
-            last: now,
-            blocked_until: None,
-        });
+        let record = peers
+            .entry((counted_as(peer), user.to_string()))
+            .or_insert(Record {
+                failures: 0,
+                last: now,
+                blocked_until: None,
+            });
         if now.duration_since(record.last) >= FORGET_AFTER {
             record.failures = 0;
         }
@@ -99,7 +117,10 @@ impl LoginThrottle {
     }
 
     pub fn succeeded(&self, peer: IpAddr, user: &str) {
-        self.peers.lock().unwrap().remove(&(peer, user.to_string()));
+        self.peers
+            .lock()
+            .unwrap()
+            .remove(&(counted_as(peer), user.to_string()));
     }
 }
 
@@ -208,5 +229,27 @@ mod tests {
         assert!(throttle.check(attacker, "root").is_err());
         throttle.succeeded(attacker, "root");
         throttle.check(attacker, "root").unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_host_cannot_escape_by_changing_address_within_its_64() {
+        let throttle = LoginThrottle::default();
+        // Each guess from another address of the same /64.
+        for i in 0..=FREE_FAILURES {
+            let addr: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+            throttle.failed(addr, "root");
+        }
+        let next: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert!(throttle.check(next, "root").is_err());
+        // The neighbouring /64 is another network.
+        let neighbour: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        throttle.check(neighbour, "root").unwrap();
+        // An IPv4 address seen as IPv4-mapped IPv6 is the same peer.
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..=FREE_FAILURES {
+            throttle.failed(v4, "root");
+        }
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(throttle.check(mapped, "root").is_err());
     }
 }

@@ -381,11 +381,54 @@ fn check_file(
                 });
             }
         }
+        if column.kind == ColumnKind::Money
+            && matches!(actual, DataType::Float64)
+            && let Some(value) = float_beyond(footer, &source, MONEY_LIMIT)
+        {
+            return Err(WarehouseError::MoneyOutOfRange {
+                table,
+                file: file.to_string(),
+                column: format!("{}{mapped_note}", column.name),
+                value,
+            });
+        }
         if mapping.is_some() {
             record_source_field(&table, file, field, source_fields)?;
         }
     }
     Ok(())
+}
+
+/// Money in `Float64` is converted to the contract's `Decimal128(18, 2)`,
+/// which holds less than this in absolute value.
+const MONEY_LIMIT: f64 = 1e16;
+
+/// The first value of the `Float64` `column` whose statistics (minimum or
+/// maximum of a row group) reach `limit` in absolute value or are not
+/// finite: such a value cannot be converted, and reading it would fail
+/// without naming the file or the column. Files without statistics are
+/// caught when read (`aduana check` names them).
+fn float_beyond(footer: &ArrowReaderMetadata, column: &str, limit: f64) -> Option<f64> {
+    let metadata = footer.metadata();
+    let leaf = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [column.to_string()])?;
+    metadata
+        .row_groups()
+        .iter()
+        .find_map(|rg| match rg.column(leaf).statistics()? {
+            parquet::file::statistics::Statistics::Double(stats) => {
+                [stats.min_opt(), stats.max_opt()]
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .find(|v| !v.is_finite() || v.abs() >= limit)
+            }
+            _ => None,
+        })
 }
 
 /// Mapped tables are read through a schema of their source columns, which

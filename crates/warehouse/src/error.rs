@@ -70,6 +70,16 @@ pub enum WarehouseError {
         nulls: u64,
     },
 
+    #[error(
+        "table {table}: {file}: column {column} holds {value:e}, which is not a money amount: the contract's Decimal128(18,2) holds less than 1e16 in absolute value"
+    )]
+    MoneyOutOfRange {
+        table: String,
+        file: String,
+        column: String,
+        value: f64,
+    },
+
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
 }
