@@ -6,6 +6,7 @@ pub mod bounds;
 pub mod cluster;
 pub mod evaluate;
 pub mod guards;
+pub mod join_order;
 pub mod model_build;
 mod model_learn;
 pub mod output;
@@ -135,9 +136,10 @@ fn scored_items_view() -> String {
     format!(
         "CREATE VIEW scored_items AS
          SELECT *, risk_score(value_z, p_wrong_code, origin_score, p_fraud) AS risk
-         FROM (SELECT *, fraud_probability({LEARNED_ARGUMENTS}) AS p_fraud,
-                      expected_revenue({LEARNED_ARGUMENTS}) AS revenue_expected
-               FROM (SELECT d.*, {EVIDENCE_COLUMNS} FROM declarations d))"
+         FROM (SELECT * EXCLUDE (learned), learned['p_fraud'] AS p_fraud,
+                      learned['revenue_expected'] AS revenue_expected
+               FROM (SELECT *, learned_scores({LEARNED_ARGUMENTS}) AS learned
+                     FROM (SELECT d.*, {EVIDENCE_COLUMNS} FROM declarations d)))"
     )
 }
 
@@ -203,6 +205,9 @@ impl Session {
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, "public")
             .with_create_default_catalog_and_schema(true);
+        // Join selection reads row estimates through the statistics
+        // registry, which gives grouped aggregates one (see `join_order`).
+        config.options_mut().optimizer.use_statistics_registry = true;
         if let Some(n) = options.target_partitions {
             if n == 0 {
                 return Err(EngineError::InvalidOption(
@@ -250,6 +255,7 @@ impl Session {
                     .with_runtime_env(runtime)
                     .with_default_features()
                     .with_physical_optimizer_rule(Arc::new(guards::JoinSizeLimit))
+                    .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
             Some(url) => cluster::remote_context(url, config, runtime, functions.clone()).await?,
