@@ -182,6 +182,24 @@ fn fraud_probability_is_calibrated_on_a_later_period() {
         let s = session(&wh.uri()).await;
         let info = query_text(&s, "SELECT risk_score_model, labelled_frauds FROM risk_model_info()").await;
         assert!(info.contains("learned"), "{info}");
+        // The view's one-pass columns are the two functions' values.
+        let args = aduana_engine::LEARNED_ARGUMENTS;
+        let differing = query_i64(
+            &s,
+            &format!(
+                "SELECT COUNT(*) FROM scored_items
+                 WHERE (p_fraud IS DISTINCT FROM fraud_probability({args}))
+                    OR (revenue_expected IS DISTINCT FROM expected_revenue({args}))"
+            ),
+        )
+        .await;
+        assert_eq!(differing, 0, "scored_items' p_fraud and revenue_expected");
+        let scored = query_i64(
+            &s,
+            "SELECT COUNT(*) FROM scored_items WHERE p_fraud IS NOT NULL AND revenue_expected IS NOT NULL",
+        )
+        .await;
+        assert!(scored > 0, "the learned heads score items");
         // Inspected items of the three months after the window: predicted
         // against found, per decile of the prediction.
         let batches = query(

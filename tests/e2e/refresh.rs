@@ -729,7 +729,7 @@ s3.put_object(Bucket="customs", Key="wh/risk/_lock",
 /// Scores an older release wrote (another format or layout: the file name
 /// fingerprints the format) are rewritten by the next run, once.
 #[test]
-fn scores_of_an_older_release_are_rewritten_once() {
+fn scores_and_models_of_an_older_release_are_rebuilt_once() {
     let wh = generate(3_000, 3);
     let uri = wh.uri();
     ok(&refresh(&uri, &[]));
@@ -773,6 +773,40 @@ fn scores_of_an_older_release_are_rewritten_once() {
         !wh.path().join(&older).exists(),
         "the older file is removed"
     );
+
+    // A model written before the model format number: rebuilt, once.
+    let model_dir = wh.path().join("risk/model");
+    let version = std::fs::read_to_string(model_dir.join("CURRENT")).unwrap();
+    let manifest = model_dir.join(version.trim()).join("manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let unnumbered: String = text
+        .lines()
+        .filter(|l| !l.starts_with("format ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, unnumbered, "the manifest carries its format");
+    std::fs::write(&manifest, unnumbered).unwrap();
+    let model_reason = |out: &Output| -> String {
+        let log = stderr(out);
+        let plan: Value = log
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|e| e["event"] == "plan" && e.get("model_reason").is_some())
+            .unwrap_or_else(|| panic!("no plan event: {log}"));
+        plan["model_reason"].as_str().unwrap().to_string()
+    };
+    let out = refresh(&uri, &["--log-format", "json"]);
+    ok(&out);
+    let reason = model_reason(&out);
+    assert!(
+        reason.contains("older Aduana (model format 0, now "),
+        "{reason}"
+    );
+    let rebuilt = std::fs::read_to_string(model_dir.join("CURRENT")).unwrap();
+    assert_ne!(rebuilt, version, "a new model version is current");
+    let out = refresh(&uri, &["--log-format", "json"]);
+    ok(&out);
+    assert_eq!(model_reason(&out), "current model");
 }
 
 /// Issue 17: a server started before three refreshes (each rebuilding the

@@ -1,5 +1,7 @@
 //! `fraud_probability(...)` and `expected_revenue(...)`: the learned
-//! model's two heads (see `aduana_model::learned`), over whole batches.
+//! model's two heads (see `aduana_model::learned`), over whole batches;
+//! `learned_scores(...)`, both from one pass (the features and the fraud
+//! trees computed once), which the `scored_items` view uses.
 //! The arguments are the unsupervised evidence and the item's fields, in
 //! the order of `aduana_model::learned::features::COLUMNS`; the
 //! `scored_items` view passes them.
@@ -7,8 +9,8 @@
 use std::sync::{Arc, LazyLock};
 
 use aduana_model::learned::features::{COLUMNS, ItemColumns, Number, is_text};
-use datafusion::arrow::array::{ListBuilder, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::array::{ArrayRef, ListBuilder, StringBuilder, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -27,6 +29,21 @@ pub enum Head {
     ExpectedRevenue,
     /// The strongest contributions, as sentences.
     Reasons,
+    /// Probability and expected revenue, as a struct, from one pass.
+    Scores,
+}
+
+/// The fields of `learned_scores(...)`: the names of the `scored_items`
+/// columns they become.
+pub const SCORE_FIELDS: [&str; 2] = ["p_fraud", "revenue_expected"];
+
+fn scores_type() -> DataType {
+    DataType::Struct(Fields::from(
+        SCORE_FIELDS
+            .iter()
+            .map(|name| Field::new(*name, DataType::Float64, true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -140,6 +157,25 @@ static REASONS_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+static SCORES_DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "fraud_probability(...) and expected_revenue(...) together, as a struct with the fields \
+         p_fraud and revenue_expected, computed in one pass over the batch (the features and \
+         the fraud trees once instead of once per function). The scored_items view uses it; \
+         NULL fields without a learned model.",
+        format!("learned_scores({})", arguments_text()),
+    )
+    .with_argument(
+        "valuation_deviation ... duty_rate",
+        "As for fraud_probability.",
+    )
+    .with_sql_example("```sql\n> SELECT p_fraud, revenue_expected FROM scored_items LIMIT 3;\n```")
+    .with_related_udf("fraud_probability")
+    .with_related_udf("expected_revenue")
+    .build()
+});
+
 fn reasons_type() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
 }
@@ -150,6 +186,7 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
             Head::Probability => "fraud_probability",
             Head::ExpectedRevenue => "expected_revenue",
             Head::Reasons => "learned_reasons",
+            Head::Scores => "learned_scores",
         }
     }
     fn signature(&self) -> &Signature {
@@ -161,6 +198,7 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         self.model.return_type(match self.head {
             Head::Reasons => reasons_type(),
+            Head::Scores => scores_type(),
             _ => DataType::Float64,
         })
     }
@@ -188,29 +226,57 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
             return finish(&args.args, Arc::new(out.finish()));
         }
         let Some(learned) = &model.learned else {
-            return finish(&args.args, Arc::new(float_result(rows, |_| None)));
+            let none = || Arc::new(float_result(rows, |_| None)) as ArrayRef;
+            return finish(
+                &args.args,
+                match self.head {
+                    Head::Scores => scores_array(none(), none())?,
+                    _ => none(),
+                },
+            );
         };
-        let scores = learned.score(&items, self.head == Head::ExpectedRevenue);
-        let result = match (self.head, &scores.revenue) {
-            (Head::Probability, _) => float_result(rows, |i| Some(scores.probability[i])),
-            (Head::ExpectedRevenue, Some(revenue)) => {
-                float_result(rows, |i| Some(scores.probability[i] * revenue[i]))
-            }
-            (Head::ExpectedRevenue, None) => float_result(rows, |i| {
-                let at_stake = items.number(Number::RevenueAtRisk, i);
-                at_stake
-                    .is_finite()
-                    .then(|| scores.probability[i] * at_stake)
-            }),
-            (Head::Reasons, _) => unreachable!("answered above"),
+        let scores = learned.score(&items, self.head != Head::Probability);
+        let probability = || Arc::new(float_result(rows, |i| Some(scores.probability[i])));
+        let expected = || {
+            Arc::new(match &scores.revenue {
+                Some(revenue) => float_result(rows, |i| Some(scores.probability[i] * revenue[i])),
+                // Too few recorded revenues for a revenue head: the item's
+                // revenue at risk stands in.
+                None => float_result(rows, |i| {
+                    let at_stake = items.number(Number::RevenueAtRisk, i);
+                    at_stake
+                        .is_finite()
+                        .then(|| scores.probability[i] * at_stake)
+                }),
+            })
         };
-        finish(&args.args, Arc::new(result))
+        let result: ArrayRef = match self.head {
+            Head::Probability => probability(),
+            Head::ExpectedRevenue => expected(),
+            Head::Scores => scores_array(probability(), expected())?,
+            Head::Reasons => unreachable!("answered above"),
+        };
+        finish(&args.args, result)
     }
     fn documentation(&self) -> Option<&Documentation> {
         Some(match self.head {
             Head::Probability => &PROBABILITY_DOC,
             Head::ExpectedRevenue => &REVENUE_DOC,
             Head::Reasons => &REASONS_DOC,
+            Head::Scores => &SCORES_DOC,
         })
     }
+}
+
+/// The `learned_scores` struct of a batch's two heads.
+fn scores_array(probability: ArrayRef, expected: ArrayRef) -> Result<ArrayRef> {
+    let fields = match scores_type() {
+        DataType::Struct(fields) => fields,
+        _ => unreachable!("a struct type"),
+    };
+    Ok(Arc::new(StructArray::try_new(
+        fields,
+        vec![probability, expected],
+        None,
+    )?))
 }

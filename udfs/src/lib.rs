@@ -78,6 +78,12 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
             ),
         )),
         Arc::new(ScalarUDF::new_from_impl(
+            fraud_probability::FraudProbabilityFunc::new(
+                model.clone(),
+                fraud_probability::Head::Scores,
+            ),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
             risk_score::RiskLevelFunc::default(),
         )),
         Arc::new(ScalarUDF::new_from_impl(
@@ -197,6 +203,6 @@ mod tests {
             assert_eq!(model_of(f).is_some(), needs_model, "{}", f.name());
             backed += usize::from(needs_model);
         }
-        assert_eq!(backed, 11);
+        assert_eq!(backed, 12);
     }
 }

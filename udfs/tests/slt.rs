@@ -114,6 +114,7 @@ fn tiny_model() -> RiskModel {
     .expect("origin batch");
     let manifest = aduana_model::Manifest {
         version: "tiny".into(),
+        format: aduana_model::MODEL_FORMAT,
         built_at: "2026-11-01T00:00:00Z".into(),
         window_start: "2025-11-01".into(),
         window_end: "2026-11-01".into(),

@@ -330,6 +330,7 @@ async fn build_from_training(
     let now = Utc::now();
     let manifest = Manifest {
         version: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+        format: aduana_model::MODEL_FORMAT,
         built_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         window_start: start.to_string(),
         window_end: end.to_string(),

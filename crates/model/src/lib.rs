@@ -54,10 +54,21 @@ pub enum ModelError {
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
+/// The format of the model files this Aduana writes. Raised whenever what
+/// a version's files mean changes (new parts, features, evidence rules),
+/// so a refresh rebuilds a model written by an older Aduana instead of
+/// scoring with it. 1: learned model, references without inspected items,
+/// lane scale.
+pub const MODEL_FORMAT: u32 = 1;
+
 /// What a model was trained on; `manifest.toml` of a version.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub version: String,
+    /// [`MODEL_FORMAT`] of the Aduana that built it (0: before the number
+    /// was written).
+    #[serde(default)]
+    pub format: u32,
     pub built_at: String,
     /// First day of the training window (inclusive), `YYYY-MM-DD`.
     pub window_start: String,
@@ -1118,6 +1129,7 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             version: "v1".into(),
+            format: MODEL_FORMAT,
             built_at: "2026-11-22T00:00:00Z".into(),
             window_start: "2025-11-01".into(),
             window_end: "2026-11-01".into(),

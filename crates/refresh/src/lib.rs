@@ -442,7 +442,16 @@ impl Run<'_> {
                 let age_days = chrono::DateTime::parse_from_rfc3339(&manifest.built_at)
                     .map(|at| (Utc::now() - at.with_timezone(&Utc)).num_days())
                     .unwrap_or(i64::MAX);
-                if age_days > self.options.model_max_age_days as i64 {
+                if manifest.format < aduana_model::MODEL_FORMAT {
+                    (
+                        None,
+                        format!(
+                            "model {version} was built by an older Aduana (model format {}, now {})",
+                            manifest.format,
+                            aduana_model::MODEL_FORMAT
+                        ),
+                    )
+                } else if age_days > self.options.model_max_age_days as i64 {
                     (
                         None,
                         format!(
