@@ -37,13 +37,17 @@ pub enum Head {
 /// columns they become.
 pub const SCORE_FIELDS: [&str; 2] = ["p_fraud", "revenue_expected"];
 
-fn scores_type() -> DataType {
-    DataType::Struct(Fields::from(
+fn score_fields() -> Fields {
+    Fields::from(
         SCORE_FIELDS
             .iter()
             .map(|name| Field::new(*name, DataType::Float64, true))
             .collect::<Vec<_>>(),
-    ))
+    )
+}
+
+fn scores_type() -> DataType {
+    DataType::Struct(score_fields())
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -270,12 +274,8 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
 
 /// The `learned_scores` struct of a batch's two heads.
 fn scores_array(probability: ArrayRef, expected: ArrayRef) -> Result<ArrayRef> {
-    let fields = match scores_type() {
-        DataType::Struct(fields) => fields,
-        _ => unreachable!("a struct type"),
-    };
     Ok(Arc::new(StructArray::try_new(
-        fields,
+        score_fields(),
         vec![probability, expected],
         None,
     )?))

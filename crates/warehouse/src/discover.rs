@@ -409,14 +409,9 @@ const MONEY_LIMIT: f64 = 1e16;
 /// without naming the file or the column. Files without statistics are
 /// caught when read (`aduana check` names them).
 fn float_beyond(footer: &ArrowReaderMetadata, column: &str, limit: f64) -> Option<f64> {
-    let metadata = footer.metadata();
-    let leaf = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.path().parts() == [column.to_string()])?;
-    metadata
+    let leaf = leaf_index(footer, column)?;
+    footer
+        .metadata()
         .row_groups()
         .iter()
         .find_map(|rg| match rg.column(leaf).statistics()? {
@@ -465,18 +460,23 @@ fn record_source_field(
     Ok(())
 }
 
-fn null_count(footer: &ArrowReaderMetadata, column: &str) -> u64 {
-    let metadata = footer.metadata();
-    let Some(leaf) = metadata
+/// The Parquet leaf column of the top-level `column`.
+fn leaf_index(footer: &ArrowReaderMetadata, column: &str) -> Option<usize> {
+    footer
+        .metadata()
         .file_metadata()
         .schema_descr()
         .columns()
         .iter()
         .position(|c| c.path().parts() == [column.to_string()])
-    else {
+}
+
+fn null_count(footer: &ArrowReaderMetadata, column: &str) -> u64 {
+    let Some(leaf) = leaf_index(footer, column) else {
         return 0;
     };
-    metadata
+    footer
+        .metadata()
         .row_groups()
         .iter()
         .filter_map(|rg| rg.column(leaf).statistics()?.null_count_opt())
