@@ -1082,7 +1082,8 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
         min_cell_size: args.min_cell_size,
         ..Default::default()
     };
-    let manifest = aduana_engine::model_build::build(&session, &options).await?;
+    let built = aduana_engine::model_build::build(&session, &options).await?;
+    let manifest = built.manifest;
     let cells: Vec<String> = manifest
         .price_cells
         .iter()
@@ -1111,6 +1112,12 @@ async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
             aduana_engine::model_build::MIN_LABELLED_FRAUDS
         ),
     }
+    let phases: Vec<String> = built
+        .phases
+        .iter()
+        .map(|(phase, took)| format!("{phase} {:.1} s", took.as_secs_f64()))
+        .collect();
+    eprintln!("build time: {}", phases.join(", "));
     Ok(())
 }
 

@@ -18,13 +18,13 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::hs::{self, MAX_DIGITS};
+use aduana_model::hs::{self, MAX_DIGITS};
 use crate::kernel::{
     arg_arrays, finish, float_result, number_arg, opt_str, string_view, text_arg,
     with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
-use crate::valuation_deviation::{Declared, deviation};
+use aduana_model::valuation::{Declared, deviation};
 
 /// How much a wrong code without a duty advantage counts: an error more
 /// often than a fraud, still worth correcting, less worth an audit.

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::hs::{self, MAX_DIGITS};
+use aduana_model::hs::{self, MAX_DIGITS};
 use crate::kernel::{map_str_to_view, map_string_arg};
 
 /// The three prefix functions differ only in how many digits they keep.

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::hs::{self, MAX_DIGITS};
+use aduana_model::hs::{self, MAX_DIGITS};
 use crate::kernel::{map_str_to_bool, map_string_arg};
 
 #[derive(Debug, PartialEq, Eq, Hash)]

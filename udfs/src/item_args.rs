@@ -13,7 +13,7 @@ use datafusion::logical_expr::Coercion;
 
 use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
 use crate::origin_risk::DeclaredOrigin;
-use crate::valuation_deviation::{Declared, month_index};
+use aduana_model::valuation::{Declared, month_index};
 
 /// How many leading arguments describe the item.
 pub const ITEM_ARGS: usize = 10;

@@ -10,7 +10,6 @@ use datafusion::prelude::SessionContext;
 
 pub use model_handle::ModelHandle;
 
-mod hs;
 mod item_args;
 mod kernel;
 pub mod model_handle;

@@ -30,7 +30,7 @@ use aduana_model::{
 };
 
 use crate::DOC_SECTION;
-use crate::hs::{MAX_DIGITS, normalize};
+use aduana_model::hs::{MAX_DIGITS, normalize};
 use crate::kernel::{
     arg_arrays, date_arg, finish, float_result, per_run, string_view, text_arg, with_optional_tails,
 };

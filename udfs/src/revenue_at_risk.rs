@@ -24,12 +24,12 @@ use datafusion::logical_expr::{
 use aduana_model::RiskModel;
 
 use crate::DOC_SECTION;
-use crate::hs::{MAX_DIGITS, normalize};
+use aduana_model::hs::{MAX_DIGITS, normalize};
 use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
 use crate::kernel::{arg_arrays, finish, float_result, number_arg};
 use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
-use crate::valuation_deviation::{Declared, deviation};
+use aduana_model::valuation::{Declared, deviation};
 
 /// A price is a doubt at or below this z-score.
 const Z_DOUBT: f64 = -2.0;

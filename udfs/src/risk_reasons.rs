@@ -16,12 +16,12 @@ use aduana_model::thresholds::{CLASSIFICATION_FLAG, VALUATION_FLAG_Z};
 use aduana_model::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 use crate::DOC_SECTION;
-use crate::hs::{MAX_DIGITS, normalize};
+use aduana_model::hs::{MAX_DIGITS, normalize};
 use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
 use crate::kernel::{arg_arrays, finish, opt_str, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 use crate::origin_risk::{DeclaredOrigin, signals};
-use crate::valuation_deviation::{Declared, deviation, month_index};
+use aduana_model::valuation::{Declared, deviation, month_index};
 
 /// From this many times the usual share of markedly low prices, the
 /// importer's record is worth a sentence.

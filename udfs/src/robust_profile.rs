@@ -105,27 +105,6 @@ impl ProfileAccumulator {
 
 /// Linear interpolation between order statistics (numpy's default) on a
 /// sorted slice.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let low = position.floor() as usize;
-    let high = position.ceil() as usize;
-    sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64)
-}
-
-/// `(median, mad, q1, q3)` of `values` (reordered in place), or `None`
-/// when empty.
-pub fn profile(values: &mut [f64]) -> Option<(f64, f64, f64, f64)> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable_by(f64::total_cmp);
-    let median = quantile(values, 0.5);
-    let (q1, q3) = (quantile(values, 0.25), quantile(values, 0.75));
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_unstable_by(f64::total_cmp);
-    Some((median, quantile(&deviations, 0.5), q1, q3))
-}
-
 impl Accumulator for ProfileAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         match values.first().map(|a| a.data_type()) {
@@ -154,7 +133,7 @@ impl Accumulator for ProfileAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let n = self.values.len() as i64;
-        let (median, mad, q1, q3) = match profile(&mut self.values) {
+        let (median, mad, q1, q3) = match aduana_model::price_build::robust_profile(&mut self.values) {
             Some((m, d, a, b)) => (Some(m), Some(d), Some(a), Some(b)),
             None => (None, None, None, None),
         };
@@ -178,16 +157,6 @@ impl Accumulator for ProfileAccumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn profile_of_a_small_group() {
-        let mut v = vec![4.0, 100.0, 1.0, 3.0, 2.0];
-        assert_eq!(profile(&mut v), Some((3.0, 1.0, 2.0, 4.0)));
-        let mut even = vec![1.0, 2.0, 3.0, 4.0];
-        let (median, mad, q1, q3) = profile(&mut even).unwrap();
-        assert_eq!((median, mad, q1, q3), (2.5, 1.0, 1.75, 3.25));
-        assert_eq!(profile(&mut []), None);
-    }
 
     #[test]
     fn merging_partial_states_equals_one_pass() {

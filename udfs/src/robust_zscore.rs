@@ -12,9 +12,7 @@ use datafusion::logical_expr::{
 use crate::DOC_SECTION;
 use crate::kernel::invoke_floats;
 
-/// 0.6745 is the 0.75 quantile of the standard normal: it makes the MAD
-/// comparable to a standard deviation for normal data.
-pub const MAD_SCALE: f64 = 0.6745;
+pub use aduana_model::valuation::{MAD_SCALE, robust_zscore};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RobustZscoreFunc {
@@ -51,10 +49,6 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-pub fn robust_zscore(x: f64, median: f64, mad: f64) -> Option<f64> {
-    (mad > 0.0 && x.is_finite() && median.is_finite() && mad.is_finite())
-        .then(|| MAD_SCALE * (x - median) / mad)
-}
 
 impl ScalarUDFImpl for RobustZscoreFunc {
     fn name(&self) -> &str {

@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 pub use aduana_model::learned::MIN_LABELLED_FRAUDS;
-use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord, price_schema};
-use aduana_udfs::valuation_deviation::{Declared, deviation, month_index};
+use aduana_model::price_build::PriceCellsBuilder;
+use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord};
+use aduana_model::valuation::{Declared, deviation, month_index};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{Date32Type, Int64Type};
+use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
 use chrono::{Datelike, Months, NaiveDate, Utc};
+use std::time::{Duration, Instant};
 
 use crate::{EngineError, Result, Session, WritePolicy};
 
@@ -49,15 +51,6 @@ impl Default for BuildOptions {
         }
     }
 }
-
-/// The `(hs, origin)` key of each level, over the normalised `line` and
-/// upper-cased `origin` of the training view.
-const LEVELS: [(i32, &str, &str); 4] = [
-    (0, "line", "origin"),
-    (1, "substr(line, 1, 6)", "origin"),
-    (2, "substr(line, 1, 6)", "''"),
-    (3, "substr(line, 1, 4)", "''"),
-];
 
 async fn scalar_date(session: &Session, sql: &str) -> Result<Option<NaiveDate>> {
     let batches = session
@@ -150,9 +143,39 @@ async fn window_counts(session: &Session, window: &str, end: NaiveDate) -> Resul
     })
 }
 
+/// A published model version and how long each part of its build took.
+#[derive(Debug)]
+pub struct Built {
+    pub manifest: Manifest,
+    /// The build's parts in the order they ran, with their wall time: what
+    /// an operator needs to see where a slow build spends it.
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Wall time of each part of a build.
+#[derive(Default)]
+pub(crate) struct Phases {
+    done: Vec<(&'static str, Duration)>,
+    since: Option<Instant>,
+}
+
+impl Phases {
+    /// Ends the running part as `name` and starts the next.
+    pub(crate) fn end(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done
+            .push((name, now - self.since.unwrap_or(now)));
+        self.since = Some(now);
+    }
+}
+
 /// Builds a model from the session's warehouse and publishes it as the
 /// current version. Returns its manifest.
-pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest> {
+pub async fn build(session: &Session, options: &BuildOptions) -> Result<Built> {
+    let mut phases = Phases {
+        since: Some(Instant::now()),
+        ..Default::default()
+    };
     if options.window_months == 0 {
         return Err(EngineError::InvalidOption(
             "--window-months must be at least 1".into(),
@@ -184,6 +207,7 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         crate::validity::reject_reason()
     );
     let counts = window_counts(session, &window, end).await?;
+    phases.end("window_counts");
     let left_out = if counts.inspected == 0 {
         String::new()
     } else {
@@ -223,9 +247,14 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Manifest
         .await?
         .collect()
         .await?;
-    let result = build_from_training(session, options, &window, start, end, &counts).await;
+    phases.end("training_set");
+    let result =
+        build_from_training(session, options, &window, start, end, &counts, &mut phases).await;
     session.context().deregister_table(TRAINING_TABLE)?;
-    result
+    Ok(Built {
+        manifest: result?,
+        phases: phases.done,
+    })
 }
 
 /// The in-memory table the build reads, dropped when it ends.
@@ -238,6 +267,7 @@ async fn build_from_training(
     start: NaiveDate,
     end: NaiveDate,
     counts: &WindowCounts,
+    phases: &mut Phases,
 ) -> Result<Manifest> {
     let training = format!("SELECT * FROM {TRAINING_TABLE}");
     let training_items =
@@ -247,86 +277,15 @@ async fn build_from_training(
             "no declarations with a valid HS code between {start} and {end} to learn from"
         )));
     }
-    let keyed = LEVELS
-        .iter()
-        .map(|(level, hs, origin)| {
-            format!("SELECT {level} AS level, {hs} AS hs, {origin} AS origin, unit, luv, lkg, m FROM training")
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let min = options.min_cell_size;
-    // The drift is a least-squares slope over months, from plain sums
-    // (which aggregate fast); months count from the window's start to keep
-    // the sums of squares small and exact enough. Floating-point sums added
-    // in parallel differ in their last bits from run to run; decimal sums
-    // are exact in any order, so the same inputs give the same model (and
-    // the learned model the same evidence).
-    let origin_month = start.year() * 12 + start.month0() as i32;
-    let y = "(CASE WHEN k.unit = d.unit THEN k.luv END)";
-    let x =
-        format!("(CASE WHEN k.unit = d.unit AND k.luv IS NOT NULL THEN k.m - {origin_month} END)");
-    let exact_sum = |v: &str| format!("CAST(SUM(CAST({v} AS DECIMAL(38, 12))) AS DOUBLE)");
-    let (sx, sy) = (exact_sum(&x), exact_sum(y));
-    let (sxx, sxy, syy) = (
-        exact_sum(&format!("{x} * {x}")),
-        exact_sum(&format!("{x} * {y}")),
-        exact_sum(&format!("{y} * {y}")),
-    );
-    let profiles = format!(
-        "WITH training AS ({training}), keyed AS ({keyed}), \
-         units AS (SELECT level, hs, origin, COALESCE(unit, '') AS unit, \
-                   ROW_NUMBER() OVER (PARTITION BY level, hs, origin \
-                                      ORDER BY COALESCE(unit, '') = '', COUNT(*) DESC, COALESCE(unit, '')) AS r \
-                   FROM keyed GROUP BY level, hs, origin, COALESCE(unit, '')), \
-         dominant AS (SELECT level, hs, origin, unit FROM units WHERE r = 1), \
-         cells AS (SELECT k.level, k.hs, k.origin, d.unit, \
-                   robust_profile(CASE WHEN k.unit = d.unit THEN k.luv END) AS pu, \
-                   robust_profile(k.lkg) AS pk, \
-                   COUNT({y}) AS pairs, {sx} AS sx, {sy} AS sy, \
-                   {sxx} AS sxx_raw, {sxy} AS sxy_raw, {syy} AS syy_raw, \
-                   AVG(k.m) AS center_month, COUNT(*) AS items \
-                   FROM keyed k JOIN dominant d ON k.level = d.level AND k.hs = d.hs AND k.origin = d.origin \
-                   GROUP BY k.level, k.hs, k.origin, d.unit HAVING COUNT(*) >= {min}) \
-         SELECT level, hs, NULLIF(origin, '') AS origin, NULLIF(unit, '') AS unit, \
-                pu['n'] AS n, pu['median'] AS median, pu['mad'] AS mad, pu['q1'] AS q1, pu['q3'] AS q3, \
-                pk['n'] AS kg_n, pk['median'] AS kg_median, pk['mad'] AS kg_mad, pk['q1'] AS kg_q1, pk['q3'] AS kg_q3, \
-                CASE WHEN pairs > 2 AND sxx > 0 AND slope * slope > drift_var \
-                     THEN slope * (1 - drift_var / (slope * slope)) ELSE 0 END AS drift, \
-                center_month \
-         FROM (SELECT *, sxy / sxx AS slope, (syy - sxy * sxy / sxx) / ((pairs - 2) * sxx) AS drift_var \
-               FROM (SELECT *, sxx_raw - sx * sx / pairs AS sxx, sxy_raw - sx * sy / pairs AS sxy, \
-                     syy_raw - sy * sy / pairs AS syy FROM cells)) \
-         ORDER BY level, hs, origin"
-    );
-    let batches = session
-        .sql(&profiles, WritePolicy::ReadOnly)
-        .await?
-        .collect()
-        .await?;
-    let schema = price_schema();
-    let mut prices = Vec::with_capacity(batches.len());
+    let origin_month = f64::from(start.year() * 12 + start.month0() as i32);
+    let prices = vec![price_cells(session, options.min_cell_size, origin_month).await?];
     let mut cells: BTreeMap<String, u64> = BTreeMap::new();
-    for batch in &batches {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                cast(
-                    batch.column_by_name(f.name()).expect("selected above"),
-                    f.data_type(),
-                )
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let levels = batch
-            .column(0)
-            .as_primitive::<arrow::datatypes::Int32Type>();
-        for level in levels.values() {
-            let name = aduana_model::Level::ALL[*level as usize].name();
-            *cells.entry(name.to_string()).or_default() += 1;
-        }
-        prices.push(batch);
+    for level in prices[0].column(0).as_primitive::<Int32Type>().values() {
+        let name = aduana_model::Level::ALL[*level as usize].name();
+        *cells.entry(name.to_string()).or_default() += 1;
     }
+    let min = options.min_cell_size;
+    phases.end("price_cells");
     let now = Utc::now();
     let manifest = Manifest {
         version: now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
@@ -345,15 +304,20 @@ async fn build_from_training(
         lanes: None,
     };
     let mut origins = origin_facts(session, &training).await?;
+    phases.end("origin_facts");
     let priced = RiskModel::from_batches(manifest.clone(), &prices, &[])
         .map_err(|e| EngineError::InvalidOption(format!("price profiles just built: {e}")))?;
     origins.push(valuation_records(session, window, priced).await?);
+    phases.end("valuation_records");
     let classifier = classifier_words(session, &training).await?;
+    phases.end("classifier");
     let location = session.warehouse().location();
     let root = options.root.as_ref().unwrap_or(&location.prefix);
     let store = location.store.as_ref();
     aduana_model::write_version(store, root, &manifest, &prices, &origins, &classifier).await?;
-    let manifest = match crate::model_learn::learn(session, root, &manifest, window, end).await? {
+    phases.end("write_version");
+    let learned = crate::model_learn::learn(session, root, &manifest, window, end, phases).await?;
+    let manifest = match learned {
         crate::model_learn::Learned::Model(model) => {
             aduana_model::write_learned(store, root, &manifest, &model).await?;
             Manifest {
@@ -363,15 +327,83 @@ async fn build_from_training(
         }
         crate::model_learn::Learned::TooFewFrauds => manifest,
     };
+    phases.end("learned_model_train");
     let manifest = Manifest {
         lanes: crate::model_learn::lane_scale(session, root, &manifest, window, end).await?,
         ..manifest
     };
+    phases.end("lane_scale");
     aduana_model::write_manifest(store, root, &manifest).await?;
     if options.make_current {
         aduana_model::set_current(store, root, &manifest.version).await?;
     }
     Ok(manifest)
+}
+
+/// The price cells of the training set (see `aduana_model::price_build`):
+/// each partition of the training rows is grouped on its own core, then
+/// the groups merge and the cells are computed from them.
+async fn price_cells(session: &Session, min_cell_size: u64, origin_month: f64) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Float64Type};
+    use futures::StreamExt;
+    let streams = session
+        .sql(
+            &format!("SELECT line, origin, unit, luv, lkg, m FROM {TRAINING_TABLE}"),
+            WritePolicy::ReadOnly,
+        )
+        .await?
+        .execute_stream_partitioned()
+        .await?;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut builder = PriceCellsBuilder::default();
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    let text = |i: usize| cast(batch.column(i), &DataType::Utf8View);
+                    let number = |i: usize| cast(batch.column(i), &DataType::Float64);
+                    let (line, origin, unit) = (text(0)?, text(1)?, text(2)?);
+                    let (luv, lkg, month) = (number(3)?, number(4)?, number(5)?);
+                    let (line, origin, unit) = (
+                        line.as_string_view(),
+                        origin.as_string_view(),
+                        unit.as_string_view(),
+                    );
+                    let (luv, lkg, month) = (
+                        luv.as_primitive::<Float64Type>(),
+                        lkg.as_primitive::<Float64Type>(),
+                        month.as_primitive::<Float64Type>(),
+                    );
+                    let value = |a: &arrow::array::Float64Array, i: usize| {
+                        a.is_valid(i).then(|| a.value(i))
+                    };
+                    for i in 0..batch.num_rows() {
+                        if line.is_null(i) || month.is_null(i) {
+                            continue;
+                        }
+                        builder.add(
+                            line.value(i),
+                            if origin.is_valid(i) { origin.value(i) } else { "" },
+                            unit.is_valid(i).then(|| unit.value(i)),
+                            value(luv, i),
+                            value(lkg, i),
+                            month.value(i),
+                        );
+                    }
+                }
+                Ok::<_, EngineError>(builder)
+            })
+        })
+        .collect();
+    let mut all = PriceCellsBuilder::default();
+    for task in tasks {
+        all.merge(
+            task.await
+                .map_err(|e| EngineError::InvalidOption(format!("price cells: {e}")))??,
+        );
+    }
+    Ok(all.finish(min_cell_size, origin_month))
 }
 
 /// `batch` with the columns of `schema`, by name: cast where present,

@@ -34,6 +34,7 @@ pub async fn learn(
     manifest: &Manifest,
     window: &str,
     end: NaiveDate,
+    phases: &mut crate::model_build::Phases,
 ) -> Result<Learned> {
     if session.warehouse().table("inspections").is_none() {
         return Ok(Learned::TooFewFrauds);
@@ -111,6 +112,7 @@ pub async fn learn(
             weight: weights[i],
         })
         .collect();
+    phases.end("learned_model_items");
     let trained = train(&items, &ids, &outcomes).map_err(EngineError::InvalidOption)?;
     Ok(match trained {
         Some(model) => Learned::Model(Box::new(model)),

@@ -788,9 +788,18 @@ impl Run<'_> {
             make_current: false,
             ..Default::default()
         };
-        let manifest = aduana_engine::model_build::build(&session, &options).await?;
-        self.step("model_build", started, manifest.training_items);
-        Ok(manifest.version)
+        let built = aduana_engine::model_build::build(&session, &options).await?;
+        for (phase, took) in &built.phases {
+            self.reporter.event(
+                "model_phase",
+                &[
+                    ("phase", json!(phase)),
+                    ("seconds", json!((took.as_secs_f64() * 1000.0).round() / 1000.0)),
+                ],
+            );
+        }
+        self.step("model_build", started, built.manifest.training_items);
+        Ok(built.manifest.version)
     }
 
     /// A partition's file of the score or reject table `dir`, named by a
