@@ -13,8 +13,8 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use aduana_model::hs::{self, MAX_DIGITS};
 use crate::kernel::{map_str_to_view, map_string_arg};
+use aduana_model::hs::{self, MAX_DIGITS};
 
 /// The three prefix functions differ only in how many digits they keep.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -12,8 +12,8 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use aduana_model::hs::{self, MAX_DIGITS};
 use crate::kernel::{map_str_to_bool, map_string_arg};
+use aduana_model::hs::{self, MAX_DIGITS};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsValidFunc {

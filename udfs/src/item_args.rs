@@ -12,7 +12,7 @@ use datafusion::common::Result;
 use datafusion::logical_expr::Coercion;
 
 use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
-use crate::origin_risk::DeclaredOrigin;
+use aduana_model::origin_signals::DeclaredOrigin;
 use aduana_model::valuation::{Declared, month_index};
 
 /// How many leading arguments describe the item.

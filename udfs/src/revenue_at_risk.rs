@@ -1,16 +1,8 @@
 //! `revenue_at_risk(...)`: the duties and taxes at stake if an item's
 //! doubts are confirmed, in national currency. Impact, kept apart from
 //! probability: expected revenue at risk is `risk_score * revenue_at_risk`.
-//!
-//! - price: the gap between the reference value (quantity × reference unit
-//!   value) and the declared value, at the item's own effective tax rate
-//!   (duties_paid / customs_value), when the price is a doubt (z <= -2);
-//! - classification: the extra duty of the code the description suggests
-//!   over the declared rate, plus the tax on that duty, when the code is a
-//!   doubt (p >= 0.5);
-//! - origin: the remedy duty avoided when the goods may be deflected from a
-//!   country under a remedy, or the MFN duty when a preference is claimed on
-//!   goods dispatched from a third country (the larger of the two).
+//! The computation is the model's (`aduana_model::revenue`); this file
+//! adapts Arrow arrays to it.
 
 use std::sync::{Arc, LazyLock};
 
@@ -21,20 +13,11 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use aduana_model::RiskModel;
-
 use crate::DOC_SECTION;
-use aduana_model::hs::{MAX_DIGITS, normalize};
 use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
 use crate::kernel::{arg_arrays, finish, float_result, number_arg};
 use crate::model_handle::ModelHandle;
-use crate::origin_risk::{DeclaredOrigin, signals};
-use aduana_model::valuation::{Declared, deviation};
-
-/// A price is a doubt at or below this z-score.
-const Z_DOUBT: f64 = -2.0;
-/// A code is a doubt at or above this probability of being wrong.
-const CODE_DOUBT: f64 = 0.5;
+use aduana_model::revenue::{Assessed, at_stake};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RevenueAtRiskFunc {
@@ -81,87 +64,6 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_related_udf("risk_score")
     .build()
 });
-
-pub struct Assessed {
-    pub duty_rate: Option<f64>,
-    pub duties_paid: Option<f64>,
-}
-
-/// The revenue at stake for one item.
-pub fn at_stake(
-    model: &RiskModel,
-    declared: &Declared,
-    origin: &DeclaredOrigin,
-    description: Option<&str>,
-    assessed: &Assessed,
-    scratch: &mut aduana_model::classifier::Scratch,
-) -> Option<f64> {
-    let value = declared.value;
-    if !(value > 0.0 && value.is_finite()) {
-        return None;
-    }
-    let mut buffer = [0u8; MAX_DIGITS];
-    let digits = normalize(declared.hs_code, &mut buffer)?;
-    let facts = &model.origins;
-    let duty = assessed
-        .duty_rate
-        .or_else(|| facts.duty_rate(digits))
-        .unwrap_or(0.0)
-        / 100.0;
-    // Effective tax on value, and the tax (VAT) that also falls on duty:
-    // duties_paid = value * (duty + vat * (1 + duty)).
-    let effective = assessed
-        .duties_paid
-        .filter(|d| d.is_finite() && *d >= 0.0)
-        .map_or(duty, |d| d / value);
-    let vat = ((effective - duty) / (1.0 + duty)).max(0.0);
-    let mut stake = 0.0;
-
-    if let Some(d) = deviation(model, declared).filter(|d| d.z <= Z_DOUBT) {
-        let amount = if d.per_kg {
-            declared.net_mass.unwrap_or(0.0)
-        } else {
-            declared.quantity
-        };
-        let reference_value = amount * d.reference.exp();
-        stake += (reference_value - value).max(0.0) * effective;
-    }
-
-    if let Some(description) = description {
-        let hs6 = std::str::from_utf8(&digits[..6]).unwrap_or_default();
-        let classifier = &model.classifier;
-        if let Some(p) = classifier.predict(description, classifier.class_index(hs6), scratch)
-            && 1.0 - p.declared_probability >= CODE_DOUBT
-        {
-            let likely = classifier.classes[p.best as usize].as_bytes();
-            if likely != &digits[..6]
-                && let Some(rate) = facts.duty_rate(likely)
-            {
-                stake += value * (rate / 100.0 - duty).max(0.0) * (1.0 + vat);
-            }
-        }
-    }
-
-    if let Some(s) = signals(model, origin, model.manifest.min_cell_size) {
-        let remedy = match origin.day {
-            Some(day) if s.deflection >= 1.0 || s.other_dispatch > 0.5 => facts
-                .remedies_on(digits, day)
-                .filter(|r| {
-                    aduana_model::pack_country(origin.origin.trim().as_bytes()) != Some(r.country)
-                })
-                .map(|r| r.rate)
-                .fold(0.0, f64::max),
-            _ => 0.0,
-        };
-        let preference = if s.preference >= 1.0 {
-            (facts.duty_rate(digits).unwrap_or(0.0) / 100.0 - duty).max(0.0) * 100.0
-        } else {
-            0.0
-        };
-        stake += value * remedy.max(preference) / 100.0 * (1.0 + vat);
-    }
-    Some((stake * 100.0).round() / 100.0)
-}
 
 impl ScalarUDFImpl for RevenueAtRiskFunc {
     fn name(&self) -> &str {

@@ -133,10 +133,11 @@ impl Accumulator for ProfileAccumulator {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let n = self.values.len() as i64;
-        let (median, mad, q1, q3) = match aduana_model::price_build::robust_profile(&mut self.values) {
-            Some((m, d, a, b)) => (Some(m), Some(d), Some(a), Some(b)),
-            None => (None, None, None, None),
-        };
+        let (median, mad, q1, q3) =
+            match aduana_model::price_build::robust_profile(&mut self.values) {
+                Some((m, d, a, b)) => (Some(m), Some(d), Some(a), Some(b)),
+                None => (None, None, None, None),
+            };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(datafusion::arrow::array::Int64Array::from(vec![n])),
             Arc::new(Float64Array::from(vec![median])),

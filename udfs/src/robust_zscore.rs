@@ -49,7 +49,6 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-
 impl ScalarUDFImpl for RobustZscoreFunc {
     fn name(&self) -> &str {
         "robust_zscore"

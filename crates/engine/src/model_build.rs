@@ -14,8 +14,8 @@ use std::collections::HashMap;
 
 pub use aduana_model::learned::MIN_LABELLED_FRAUDS;
 use aduana_model::price_build::PriceCellsBuilder;
-use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord};
 use aduana_model::valuation::{Declared, deviation, month_index};
+use aduana_model::{MARKEDLY_LOW_Z, Manifest, RiskModel, ValuationRecord};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{Date32Type, Int32Type, Int64Type};
@@ -163,8 +163,7 @@ impl Phases {
     /// Ends the running part as `name` and starts the next.
     pub(crate) fn end(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.done
-            .push((name, now - self.since.unwrap_or(now)));
+        self.done.push((name, now - self.since.unwrap_or(now)));
         self.since = Some(now);
     }
 }
@@ -343,7 +342,11 @@ async fn build_from_training(
 /// The price cells of the training set (see `aduana_model::price_build`):
 /// each partition of the training rows is grouped on its own core, then
 /// the groups merge and the cells are computed from them.
-async fn price_cells(session: &Session, min_cell_size: u64, origin_month: f64) -> Result<RecordBatch> {
+async fn price_cells(
+    session: &Session,
+    min_cell_size: u64,
+    origin_month: f64,
+) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, Float64Type};
     use futures::StreamExt;
     let streams = session
@@ -384,7 +387,11 @@ async fn price_cells(session: &Session, min_cell_size: u64, origin_month: f64) -
                         }
                         builder.add(
                             line.value(i),
-                            if origin.is_valid(i) { origin.value(i) } else { "" },
+                            if origin.is_valid(i) {
+                                origin.value(i)
+                            } else {
+                                ""
+                            },
                             unit.is_valid(i).then(|| unit.value(i)),
                             value(luv, i),
                             value(lkg, i),

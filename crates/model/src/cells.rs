@@ -1,7 +1,6 @@
 //! Price cells and the keys everything is looked up by: HS codes, units
 //! and countries packed into integers, and stable hashes of identifiers.
 
-
 /// Granularity of a price cell, finest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -141,4 +140,3 @@ pub fn fnv1a(hash: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
 pub fn importer_hash(importer: &str) -> u64 {
     fnv1a(FNV_OFFSET, importer.bytes())
 }
-

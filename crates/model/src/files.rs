@@ -41,7 +41,9 @@ pub fn classifier_schema() -> SchemaRef {
     ]))
 }
 
-pub(crate) fn read_classifier(batches: &[RecordBatch]) -> std::result::Result<classifier::Classifier, String> {
+pub(crate) fn read_classifier(
+    batches: &[RecordBatch],
+) -> std::result::Result<classifier::Classifier, String> {
     let mut classes: Vec<String> = Vec::new();
     let mut rows: Vec<(String, Option<String>, f64)> = Vec::new();
     for batch in batches {
@@ -108,7 +110,10 @@ pub fn origin_schema() -> SchemaRef {
     ]))
 }
 
-pub(crate) fn read_origins(batch: &RecordBatch, facts: &mut OriginFacts) -> std::result::Result<(), String> {
+pub(crate) fn read_origins(
+    batch: &RecordBatch,
+    facts: &mut OriginFacts,
+) -> std::result::Result<(), String> {
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -325,4 +330,3 @@ pub(crate) fn read_prices(
     }
     Ok(())
 }
-

@@ -10,14 +10,19 @@
 
 pub mod cells;
 pub mod classifier;
+pub mod combine;
 pub mod files;
 pub mod flat;
 pub mod hs;
 pub mod importer;
 pub mod lanes;
-pub mod origin;
-pub mod price_build;
 pub mod learned;
+pub mod misclassification;
+pub mod origin;
+pub mod origin_signals;
+pub mod price_build;
+pub mod reasons;
+pub mod revenue;
 pub mod selection;
 pub mod store;
 pub mod thresholds;
@@ -25,12 +30,12 @@ pub mod valuation;
 
 pub use cells::*;
 pub use files::{classifier_schema, origin_schema, price_schema};
-pub use origin::*;
-pub use store::*;
 pub use importer::{
     IMPORTER_HISTORY, ImporterHistory, MARKEDLY_LOW_Z, RECORD_PRIOR_ITEMS, ValuationRecord,
     low_price_ratio,
 };
+pub use origin::*;
+pub use store::*;
 
 use std::collections::BTreeMap;
 
@@ -164,9 +169,9 @@ impl RiskModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
     use object_store::path::Path;
     use std::sync::Arc;
-    use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
 
     #[test]
     fn keys_separate_levels_codes_and_origins() {

@@ -39,7 +39,11 @@ pub fn quantile(values: &mut [f64], q: f64) -> f64 {
     if position == low as f64 || above.is_empty() {
         return at_low;
     }
-    let at_high = above.iter().copied().min_by(f64::total_cmp).expect("not empty");
+    let at_high = above
+        .iter()
+        .copied()
+        .min_by(f64::total_cmp)
+        .expect("not empty");
     at_low + (at_high - at_low) * (position - low as f64)
 }
 
@@ -357,7 +361,9 @@ mod tests {
 
     #[test]
     fn quantiles_by_selection_equal_quantiles_of_the_sorted_values() {
-        let values: Vec<f64> = (0..1001).map(|i| ((i * 7919) % 1009) as f64 / 7.0).collect();
+        let values: Vec<f64> = (0..1001)
+            .map(|i| ((i * 7919) % 1009) as f64 / 7.0)
+            .collect();
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
         for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
@@ -375,7 +381,14 @@ mod tests {
         let mut rows = Vec::new();
         for i in 0..40 {
             let month = (i / 4) as f64;
-            rows.push(("8544420000", "CN", Some("KGM"), Some(1.0 + i as f64 * 0.01), Some(2.0), month));
+            rows.push((
+                "8544420000",
+                "CN",
+                Some("KGM"),
+                Some(1.0 + i as f64 * 0.01),
+                Some(2.0),
+                month,
+            ));
         }
         for _ in 0..10 {
             rows.push(("8544420000", "CN", Some("NAR"), Some(5.0), None, 3.0));
@@ -406,7 +419,12 @@ mod tests {
         // The VN line has 5 items: below 30, no cell of its own; the CN
         // line, HS6 × CN, HS6 and HS4 cells remain.
         let keys: Vec<(String, Option<String>)> = (0..batch.num_rows())
-            .map(|i| (hs.value(i).to_string(), origin.is_valid(i).then(|| origin.value(i).to_string())))
+            .map(|i| {
+                (
+                    hs.value(i).to_string(),
+                    origin.is_valid(i).then(|| origin.value(i).to_string()),
+                )
+            })
             .collect();
         assert_eq!(
             keys,
@@ -424,7 +442,11 @@ mod tests {
         // Per kg: the 40 KGM rows; the NAR rows have no mass and the VN
         // rows' infinite value is not a price.
         assert_eq!(kg_n.value(3), 40);
-        assert!(drift.value(0) > 0.039 && drift.value(0) < 0.041, "{}", drift.value(0));
+        assert!(
+            drift.value(0) > 0.039 && drift.value(0) < 0.041,
+            "{}",
+            drift.value(0)
+        );
     }
 
     #[test]

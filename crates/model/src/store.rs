@@ -1,7 +1,6 @@
 //! Versions in an object store: written file by file, published by
 //! writing `CURRENT` last, listed, and loaded.
 
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -305,4 +304,3 @@ pub async fn load_version(
     }
     Ok(model)
 }
-

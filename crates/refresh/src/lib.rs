@@ -794,7 +794,10 @@ impl Run<'_> {
                 "model_phase",
                 &[
                     ("phase", json!(phase)),
-                    ("seconds", json!((took.as_secs_f64() * 1000.0).round() / 1000.0)),
+                    (
+                        "seconds",
+                        json!((took.as_secs_f64() * 1000.0).round() / 1000.0),
+                    ),
                 ],
             );
         }

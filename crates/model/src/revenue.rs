@@ -1,0 +1,97 @@
+//! Revenue at stake: the duties and taxes at stake if an item's doubts are
+//! confirmed, in national currency; impact, kept apart from probability.
+//!
+//! - price: the gap between the reference value (quantity × reference unit
+//!   value) and the declared value, at the item's own effective tax rate
+//!   (duties_paid / customs_value), when the price is flagged (`thresholds::VALUATION_FLAG_Z`);
+//! - classification: the extra duty of the code the description suggests
+//!   over the declared rate, plus the tax on that duty, when the code is
+//!   flagged (`thresholds::CLASSIFICATION_FLAG`);
+//! - origin: the remedy duty avoided when the goods may be deflected from a
+//!   country under a remedy, or the MFN duty when a preference is claimed on
+//!   goods dispatched from a third country (the larger of the two).
+
+use crate::RiskModel;
+use crate::hs::{MAX_DIGITS, normalize};
+use crate::origin_signals::{DeclaredOrigin, signals};
+use crate::thresholds::{CLASSIFICATION_FLAG, VALUATION_FLAG_Z};
+use crate::valuation::{Declared, deviation};
+
+pub struct Assessed {
+    pub duty_rate: Option<f64>,
+    pub duties_paid: Option<f64>,
+}
+
+/// The revenue at stake for one item.
+pub fn at_stake(
+    model: &RiskModel,
+    declared: &Declared,
+    origin: &DeclaredOrigin,
+    description: Option<&str>,
+    assessed: &Assessed,
+    scratch: &mut crate::classifier::Scratch,
+) -> Option<f64> {
+    let value = declared.value;
+    if !(value > 0.0 && value.is_finite()) {
+        return None;
+    }
+    let mut buffer = [0u8; MAX_DIGITS];
+    let digits = normalize(declared.hs_code, &mut buffer)?;
+    let facts = &model.origins;
+    let duty = assessed
+        .duty_rate
+        .or_else(|| facts.duty_rate(digits))
+        .unwrap_or(0.0)
+        / 100.0;
+    // Effective tax on value, and the tax (VAT) that also falls on duty:
+    // duties_paid = value * (duty + vat * (1 + duty)).
+    let effective = assessed
+        .duties_paid
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .map_or(duty, |d| d / value);
+    let vat = ((effective - duty) / (1.0 + duty)).max(0.0);
+    let mut stake = 0.0;
+
+    if let Some(d) = deviation(model, declared).filter(|d| d.z <= VALUATION_FLAG_Z) {
+        let amount = if d.per_kg {
+            declared.net_mass.unwrap_or(0.0)
+        } else {
+            declared.quantity
+        };
+        let reference_value = amount * d.reference.exp();
+        stake += (reference_value - value).max(0.0) * effective;
+    }
+
+    if let Some(description) = description {
+        let hs6 = std::str::from_utf8(&digits[..6]).unwrap_or_default();
+        let classifier = &model.classifier;
+        if let Some(p) = classifier.predict(description, classifier.class_index(hs6), scratch)
+            && 1.0 - p.declared_probability >= CLASSIFICATION_FLAG
+        {
+            let likely = classifier.classes[p.best as usize].as_bytes();
+            if likely != &digits[..6]
+                && let Some(rate) = facts.duty_rate(likely)
+            {
+                stake += value * (rate / 100.0 - duty).max(0.0) * (1.0 + vat);
+            }
+        }
+    }
+
+    if let Some(s) = signals(model, origin, model.manifest.min_cell_size) {
+        let remedy = match origin.day {
+            Some(day) if s.deflection >= 1.0 || s.other_dispatch > 0.5 => facts
+                .remedies_on(digits, day)
+                .filter(|r| crate::pack_country(origin.origin.trim().as_bytes()) != Some(r.country))
+                .map(|r| r.rate)
+                .fold(0.0, f64::max),
+            _ => 0.0,
+        };
+        let preference = if s.preference >= 1.0 {
+            (facts.duty_rate(digits).unwrap_or(0.0) / 100.0 - duty).max(0.0) * 100.0
+        } else {
+            0.0
+        };
+        stake += value * remedy.max(preference) / 100.0 * (1.0 + vat);
+    }
+    Some((stake * 100.0).round() / 100.0)
+}
