@@ -153,26 +153,36 @@ fn outcomes_known_after_the_backtest_day_change_no_score() {
 fn the_same_inputs_learn_the_same_model_bytes() {
     let wh = generate(40_000, 6);
     let root = wh.path();
+    // Every file of a version: the references built in parallel (price
+    // cells merged from partitions, origin facts, classifier words) as
+    // well as the learned model.
+    const FILES: [&str; 5] = [
+        "learned.json",
+        "profiles.parquet",
+        "price_profiles.parquet",
+        "origin_facts.parquet",
+        "classifier.parquet",
+    ];
     let build = || {
         build_through(&wh.uri(), "2026-09-30");
         let version = std::fs::read_to_string(root.join("risk/model/CURRENT")).unwrap();
         let dir = root.join("risk/model").join(version.trim());
-        let learned = std::fs::read(dir.join("learned.json")).expect("a learned model");
-        let profiles = std::fs::read(dir.join("profiles.parquet")).unwrap();
-        (version, learned, profiles)
+        let files: Vec<Vec<u8>> = FILES
+            .iter()
+            .map(|f| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+            .collect();
+        (version, files)
     };
     let first = build();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let second = build();
     assert_ne!(first.0, second.0, "two versions");
-    assert!(
-        first.1 == second.1,
-        "learned.json differs between two builds of the same inputs"
-    );
-    assert!(
-        first.2 == second.2,
-        "profiles.parquet differs between two builds of the same inputs"
-    );
+    for (i, file) in FILES.iter().enumerate() {
+        assert!(
+            first.1[i] == second.1[i],
+            "{file} differs between two builds of the same inputs"
+        );
+    }
 }
 
 #[test]

@@ -565,7 +565,9 @@ fn add_to_records(
 /// Origin facts for `origin_risk`: shares of origins per HS6 (and their
 /// shift around the first trade remedy on the HS6), importers' history per
 /// HS6 and origin, how often each dispatch country ships other countries'
-/// goods, and the trade remedies themselves.
+/// goods, and the trade remedies themselves. Each in a fixed order: rows
+/// come out of parallel plans in any order, and the same inputs must
+/// write the same file.
 async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBatch>> {
     let has_remedies = session.warehouse().table("trade_remedies").is_some();
     let first_remedy = if has_remedies {
@@ -589,30 +591,33 @@ async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBat
                  CAST(items AS DOUBLE) / SUM(items) OVER (PARTITION BY hs6) AS share, \
                  CASE WHEN since IS NOT NULL THEN CAST(before_items AS DOUBLE) / NULLIF(SUM(before_items) OVER (PARTITION BY hs6), 0) END AS share_before, \
                  CASE WHEN since IS NOT NULL THEN CAST(after_items AS DOUBLE) / NULLIF(SUM(after_items) OVER (PARTITION BY hs6), 0) END AS share_after \
-             FROM shares"
+             FROM shares ORDER BY hs6, origin"
         ),
         format!(
-            "{with} SELECT 'importer' AS kind, hs6 AS hs, origin AS country, importer, COUNT(*) AS items FROM t GROUP BY hs6, origin, importer"
+            "{with} SELECT 'importer' AS kind, hs6 AS hs, origin AS country, importer, COUNT(*) AS items FROM t GROUP BY hs6, origin, importer \
+             ORDER BY hs6, origin, importer"
         ),
         format!(
-            "{with} SELECT 'importer' AS kind, hs6 AS hs, importer, COUNT(*) AS items FROM t GROUP BY hs6, importer"
+            "{with} SELECT 'importer' AS kind, hs6 AS hs, importer, COUNT(*) AS items FROM t GROUP BY hs6, importer \
+             ORDER BY hs6, importer"
         ),
         format!(
             "{with} SELECT 'dispatch' AS kind, export AS country, COUNT(*) AS items, \
-                 AVG(CASE WHEN origin <> export THEN 1.0 ELSE 0.0 END) AS share FROM t WHERE export <> '' GROUP BY export"
+                 AVG(CASE WHEN origin <> export THEN 1.0 ELSE 0.0 END) AS share FROM t WHERE export <> '' GROUP BY export ORDER BY export"
         ),
     ];
     if session.warehouse().table("tariff").is_some() {
         queries.push(
             "SELECT 'tariff' AS kind, replace(replace(hs_code, '.', ''), ' ', '') AS hs, duty_rate AS share \
-             FROM reference.tariff WHERE duty_rate IS NOT NULL"
+             FROM reference.tariff WHERE duty_rate IS NOT NULL ORDER BY hs, share"
                 .to_string(),
         );
     }
     if has_remedies {
         queries.push(
             "SELECT 'remedy' AS kind, hs_code AS hs, upper(origin_country) AS country, \
-                 additional_duty_rate AS share, valid_from, valid_to FROM reference.trade_remedies"
+                 additional_duty_rate AS share, valid_from, valid_to FROM reference.trade_remedies \
+                 ORDER BY hs, country, valid_from, valid_to, share"
                 .to_string(),
         );
     }
