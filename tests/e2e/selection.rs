@@ -386,6 +386,93 @@ fn monitoring_matches_independent_sql(uri: &str) {
 /// `lane_recommendation` turns a daily capacity into thresholds: over the
 /// days the model measured its lane scale (the window's last 30), the
 /// items it calls red and yellow average the capacity per day.
+/// `aduana sql` over `warehouse` in CSV; the command's output.
+fn sql_csv(root: &Path, sql: &str) -> std::process::Output {
+    run(aduana().args([
+        "sql",
+        "-w",
+        &root.display().to_string(),
+        "--format",
+        "csv",
+        "-c",
+        sql,
+    ]))
+}
+
+#[test]
+fn the_selection_table_function_answers_what_select_publishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("wh");
+    copy_dir(modelled().path(), &root);
+    let columns = "office_code, declaration_id, item_no, lane, selected_by, rank, \
+                   design_weight, reason, seed, strategy, explore";
+    let order = "ORDER BY office_code, lane, selected_by, rank, declaration_id, item_no";
+    // Nothing is published by the query itself.
+    let asked = ok(&sql_csv(
+        &root,
+        &format!("SELECT {columns} FROM selection('{DAY}', 5, 3, 0.4, 'random', 4, true) {order}"),
+    ));
+    assert!(
+        !root.join("risk/selections").exists(),
+        "a SELECT published a selection"
+    );
+    let rows: Vec<&str> = asked.lines().skip(1).collect();
+    assert!(rows.len() >= 16, "{asked}");
+    assert!(
+        asked.contains(",random,") && asked.contains(",model,"),
+        "{asked}"
+    );
+
+    ok(&select(
+        &root,
+        &[
+            "--capacity",
+            "red=5,yellow=3",
+            "--by",
+            "office",
+            "--explore",
+            "0.4",
+            "--seed",
+            "4",
+        ],
+    ));
+    let published = ok(&sql_csv(
+        &root,
+        &format!("SELECT {columns} FROM risk.selections {order}"),
+    ));
+    assert_eq!(
+        asked, published,
+        "the table function and `aduana select` disagree"
+    );
+
+    // Per office and lane, never more than the capacity.
+    let over = ok(&sql_csv(
+        &root,
+        &format!(
+            "SELECT office_code, lane, COUNT(*) AS n FROM selection('{DAY}', 5, 3, 0.4, 'random', 4, true) \
+             GROUP BY office_code, lane HAVING COUNT(*) > CASE lane WHEN 'red' THEN 5 ELSE 3 END"
+        ),
+    ));
+    assert_eq!(over.lines().count(), 1, "over capacity: {over}");
+
+    // Bad arguments are refused by name.
+    for (call, says) in [
+        ("selection('2026-13-01', 5)", "argument day"),
+        ("selection('2026-08-04', -2)", "argument red"),
+        ("selection('2026-08-04', 5, 0, 1.5)", "exploration share"),
+        (
+            "selection('2026-08-04', 5, 0, 0.1, 'greedy')",
+            "argument strategy",
+        ),
+        ("selection('2026-08-04')", "selection(day, red"),
+    ] {
+        let out = sql_csv(&root, &format!("SELECT * FROM {call}"));
+        assert!(!out.status.success(), "{call} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{call}: {err}");
+    }
+}
+
 #[test]
 fn lane_recommendation_turns_capacity_into_thresholds() {
     let wh = modelled();

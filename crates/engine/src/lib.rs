@@ -10,6 +10,7 @@ pub mod join_order;
 pub mod model_build;
 mod model_learn;
 pub mod output;
+pub mod selection;
 pub mod validity;
 
 /// The documentation section of Aduana's own functions (the shell lists
@@ -272,6 +273,17 @@ impl Session {
             // query does not read and pushes filters on declaration columns
             // down to the scan.
             ctx.sql(&scored_items_view()).await?;
+            // The selection reads the session's own tables when scanned; a
+            // cluster's executors could not run it.
+            if let (Some(version), None) = (&model_version, &options.cluster) {
+                ctx.register_udtf(
+                    "selection",
+                    Arc::new(selection::SelectionFunction::new(
+                        warehouse.clone(),
+                        version.clone(),
+                    )),
+                );
+            }
         }
         if warehouse.table("inspections").is_some() {
             ctx.sql(CONTROL_OUTCOMES_VIEW).await?;

@@ -19,7 +19,8 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use chrono::{Datelike, Months, NaiveDate};
 
 use crate::error::{RefreshError, Result};
-use crate::selection::{PartyFacts, party_facts, publish, refuse_published};
+use crate::selection::{publish, refuse_published};
+use aduana_engine::selection::{PartyFacts, party_facts};
 
 /// Months of declarations an importer is judged on.
 pub const AUDIT_HISTORY_MONTHS: u32 = 12;
@@ -67,7 +68,7 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         joins,
         aeo,
         never_inspected,
-    } = party_facts(session, month);
+    } = party_facts(session.warehouse(), month);
     let sql = format!(
         "SELECT d.importer_id, COUNT(*) AS items,
                 -- An exact sum (floating sums added in parallel differ in
