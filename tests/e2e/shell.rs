@@ -136,6 +136,66 @@ fn interactive_shell_edits_completes_cancels_and_remembers() {
     p.exp_eof().unwrap();
 }
 
+/// CPU time (user + system, in clock ticks) the process `pid` has used.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn ctrl_c_stops_the_work_of_a_join_that_multiplies_rows() {
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        eprintln!("skipped: no /proc to measure CPU time with");
+        return;
+    }
+    let wh = modelled();
+    let home = tempfile::tempdir().unwrap();
+    let mut p = interactive(&wh.uri(), &home.path().join("history"));
+    let pid = p.process.child_pid.as_raw();
+    // Every item of a year with every other: each probe batch matches
+    // hundreds of millions of rows. Before the fix the join kept a core
+    // busy for minutes after Ctrl-C, and Ctrl-D waited for it.
+    p.send_line(
+        "SELECT COUNT(*) AS pairs FROM declarations a JOIN declarations b ON a.year = b.year;",
+    )
+    .unwrap();
+    p.exp_string("running").unwrap();
+    let ticks_per_second = 100.0;
+    let busy = || {
+        let before = cpu_ticks(pid);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        (cpu_ticks(pid) - before) as f64 / ticks_per_second
+    };
+    let running = busy();
+    assert!(
+        running > 0.5,
+        "the join uses {running:.2} cores while running"
+    );
+    p.send_control('c').unwrap();
+    expect(&mut p, &["query cancelled"]);
+    // A second for the abort to land, then the process must be idle.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = busy();
+    assert!(
+        after < 0.2,
+        "{after:.2} cores still busy a second after Ctrl-C"
+    );
+    let started = std::time::Instant::now();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "Ctrl-D took {:?}",
+        started.elapsed()
+    );
+}
+
 fn shell(args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut command = aduana();
     command

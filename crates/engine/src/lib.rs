@@ -3,6 +3,7 @@
 //! are planned under a write policy that keeps the warehouse untouched.
 
 pub mod bounds;
+pub mod cancel;
 pub mod cluster;
 pub mod evaluate;
 pub mod guards;
@@ -256,6 +257,7 @@ impl Session {
                     .with_runtime_env(runtime)
                     .with_default_features()
                     .with_physical_optimizer_rule(Arc::new(guards::JoinSizeLimit))
+                    .with_physical_optimizer_rule(Arc::new(cancel::YieldingMultipliers))
                     .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
