@@ -129,6 +129,57 @@ async function pages(base, expected, shots) {
     await page.screenshot({ path: join(shots, 'traders-filtered.png'), fullPage: true });
     check(errors.length === 0, `traders: ${errors.join('; ')}`);
 
+    // The ranking is readable where auditors work: one text line per row,
+    // at least ten rows in its box, the columns read first on screen.
+    for (const [width, height] of [[1280, 800], [1920, 1080]]) {
+      await page.setViewportSize({ width, height });
+      await visit(page, `${base}/traders`, errors, shots, `traders-${width}x${height}`);
+      const heights = await page.locator('#candidates tbody tr').evaluateAll(
+        (trs) => trs.map((tr) => tr.getBoundingClientRect().height));
+      check(heights.length === Math.min(100, expected.candidates), `traders at ${width}x${height}: ${heights.length} rows`);
+      const tallest = Math.max(...heights);
+      check(tallest <= 30, `traders at ${width}x${height}: a row is ${tallest}px tall`);
+      const inBox = await page.locator('#candidates .scroll').evaluate((box) => {
+        const r = box.getBoundingClientRect();
+        return [...box.querySelectorAll('tbody tr')].filter((tr) => {
+          const b = tr.getBoundingClientRect();
+          return b.top >= r.top && b.bottom <= r.bottom + 1;
+        }).length;
+      });
+      check(inBox >= 10, `traders at ${width}x${height}: ${inBox} rows visible in the ranking's box`);
+      for (const column of ['importer_id', 'name', 'segment', 'expected_revenue_at_risk']) {
+        const box = await page.locator(`#candidates th[data-column="${column}"]`).boundingBox();
+        check(box !== null && box.x >= 0 && box.x + box.width <= width,
+          `traders at ${width}x${height}: column ${column} is off screen (${JSON.stringify(box)})`);
+      }
+      const names = await columnTexts(page, '#candidates table', 'name');
+      check(names.filter((n) => n.trim() !== '').length >= names.length / 2, 'traders: names of importers shown');
+    }
+    await page.setViewportSize({ width: 1500, height: 1000 });
+
+    // The whole ranking downloads in the page's order; pages walk it.
+    const csv = await (await page.request.get(`${base}/traders.csv`)).text();
+    const rankingLines = csv.trim().split('\n');
+    check(rankingLines.length - 1 === expected.candidates, `traders.csv: ${rankingLines.length - 1} rows, SQL says ${expected.candidates}`);
+    check(rankingLines[0].startsWith('importer_id,name,aeo,sector,segment,expected_revenue_at_risk'), `traders.csv header: ${rankingLines[0]}`);
+    const rankingParquet = await page.request.get(`${base}/traders.parquet`);
+    const magic = (await rankingParquet.body()).subarray(0, 4).toString();
+    check(rankingParquet.status() === 200 && magic === 'PAR1', `traders.parquet: ${rankingParquet.status()} ${magic}`);
+    // Pages of 25 walk the same order as the download.
+    await visit(page, `${base}/traders?rows=25`, errors, shots, 'traders-rows-25');
+    const first25 = await columnTexts(page, '#candidates table', 'importer_id');
+    check(first25.length === Math.min(25, expected.candidates), `traders?rows=25 shows ${first25.length} rows`);
+    check(first25[0] === rankingLines[1].split(',')[0], 'traders page 1 starts where the CSV does');
+    await page.locator('#next').click();
+    await page.waitForLoadState('load');
+    const second = await columnTexts(page, '#candidates table', 'importer_id');
+    check(second[0] === rankingLines[26].split(',')[0],
+      `traders page 2 starts with ${second[0]}, the CSV's 26th is ${rankingLines[26].split(',')[0]}`);
+    check((await page.locator('#pager').innerText()).includes('26–50'), `traders pager: ${await page.locator('#pager').innerText()}`);
+    await page.locator('#previous').click();
+    await page.waitForLoadState('load');
+    check((await columnTexts(page, '#candidates table', 'importer_id'))[0] === first25[0], 'traders: previous page');
+
     // Trader profile, reached by its link.
     await page.locator(`#candidates a:text-is("${expected.top_importer}")`).first().click();
     await page.waitForLoadState('load');

@@ -246,6 +246,7 @@ fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
         "top_expected": top_expected.parse::<f64>().unwrap(),
         "latest_importers": one("SELECT COUNT(*) FROM risk.trader_risk WHERE year * 12 + month - 1 = (SELECT MAX(year * 12 + month - 1) FROM risk.trader_risk)").parse::<i64>().unwrap(),
         "max_items": one(&format!("SELECT MAX(n) FROM (SELECT SUM(items) AS n FROM risk.trader_risk WHERE {window} GROUP BY importer_id)")).parse::<i64>().unwrap(),
+        "candidates": one(&format!("SELECT COUNT(DISTINCT importer_id) FROM risk.trader_risk WHERE {window}")).parse::<i64>().unwrap(),
         "high_candidates": one(&format!("SELECT COUNT(DISTINCT importer_id) FROM risk.trader_risk WHERE {window} AND segment = 'high'")).parse::<i64>().unwrap(),
         "trader_flagged": one(&format!(
             "SELECT COUNT(*) FROM risk.declaration_scores WHERE importer_id = '{top_importer}' AND {flagged_filter}

@@ -129,6 +129,36 @@ impl Data {
         }
     }
 
+    /// Each importer's name, AEO status and sector from
+    /// `reference.traders` (one row per importer, keyed `directory_id`),
+    /// cached; `None` when the warehouse has no such table.
+    pub async fn directory(&self) -> Result<Option<Arc<Table>>, PageError> {
+        const SOURCE: &str = "reference.traders";
+        if self.session.warehouse().table("traders").is_none() {
+            return Ok(None);
+        }
+        let cell = {
+            let mut cache = self.cache.lock().unwrap();
+            cache.entry("\u{1f}directory".into()).or_default().clone()
+        };
+        cell.get_or_try_init(|| async {
+            let frame = self
+                .session
+                .sql(
+                    "SELECT importer_id AS directory_id, MIN(name) AS name, bool_or(aeo) AS aeo, \
+                            MIN(sector) AS sector \
+                     FROM reference.traders WHERE importer_id IS NOT NULL GROUP BY importer_id",
+                    WritePolicy::ReadOnly,
+                )
+                .await
+                .map_err(|e| PageError::query(SOURCE, e))?;
+            Ok(Arc::new(collect(SOURCE, frame).await?))
+        })
+        .await
+        .cloned()
+        .map(Some)
+    }
+
     /// `table` as a frame again (for a filter or a sort over a cached
     /// result).
     pub fn frame_of(&self, table: &Table) -> Result<DataFrame, DataFusionError> {

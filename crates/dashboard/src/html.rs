@@ -59,9 +59,10 @@ svg .legend { font-size: 12px; fill: #333; }
 details > summary { cursor: pointer; color: #1f5f99; margin: 4px 0; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e4e6ea; text-align: left; vertical-align: top; }
-td { max-width: 44em; }
+td { max-width: 44em; white-space: nowrap; }
+td.long { max-width: 32em; overflow: hidden; text-overflow: ellipsis; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #eef1f5; position: sticky; top: 0; }
+th { background: #eef1f5; position: sticky; top: 0; white-space: nowrap; }
 th a { color: #1f3b57; }
 .note { color: #555; font-size: 13px; }
 .error { background: #fdecea; border-color: #e0a39b; color: #7a1f14; }
@@ -106,6 +107,30 @@ pub struct Table {
 impl Table {
     pub fn rows(&self) -> usize {
         self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// The rows `offset..offset + len` (fewer at the end): one page.
+    pub fn page(&self, offset: usize, len: usize) -> Table {
+        let mut skip = offset;
+        let mut left = len;
+        let mut batches = Vec::new();
+        for batch in &self.batches {
+            if left == 0 {
+                break;
+            }
+            if skip >= batch.num_rows() {
+                skip -= batch.num_rows();
+                continue;
+            }
+            let take = (batch.num_rows() - skip).min(left);
+            batches.push(batch.slice(skip, take));
+            left -= take;
+            skip = 0;
+        }
+        Table {
+            schema: self.schema.clone(),
+            batches,
+        }
     }
 
     /// The named columns only (the numbers of one chart).
@@ -170,6 +195,11 @@ pub fn link(column: &'static str, href: fn(&str) -> String) -> Link {
     Link { column, href }
 }
 
+/// Text longer than this many characters is cut to the column's width with
+/// an ellipsis (the whole text shows on hover and in the downloads): one
+/// line per row, whatever the reasons say.
+const LONG_TEXT: usize = 40;
+
 /// Renders `table` as HTML, numbers right-aligned; `limit` rows at most;
 /// `links` turns the cells of the named columns into links.
 pub fn table(
@@ -228,11 +258,14 @@ pub fn table(
                     }
                     _ => escape(&value),
                 };
-                let _ = write!(
-                    out,
-                    r#"<td{}>{cell}</td>"#,
-                    if numeric[i] { r#" class="num""# } else { "" }
-                );
+                let class = if numeric[i] {
+                    r#" class="num""#.to_string()
+                } else if value.chars().count() > LONG_TEXT {
+                    format!(r#" class="long" title="{}""#, escape(&value))
+                } else {
+                    String::new()
+                };
+                let _ = write!(out, r#"<td{class}>{cell}</td>"#);
             }
             out.push_str("</tr>");
             written += 1;

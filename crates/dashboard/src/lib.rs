@@ -43,6 +43,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/traders", get(pages::traders))
+        .route("/traders.csv", get(pages::traders_csv))
+        .route("/traders.parquet", get(pages::traders_parquet))
         .route("/traders/{importer}", get(pages::trader))
         .route("/traders/{importer}/audit.csv", get(pages::audit_csv))
         .route(

@@ -10,8 +10,6 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use datafusion::functions::expr_fn::{lower, strpos};
-use datafusion::prelude::{col, lit};
 
 use aduana_engine::output::{Format, write_stream};
 
@@ -19,6 +17,11 @@ use crate::App;
 use crate::chart::{self, BandRow, Declared, Series};
 use crate::data::{Data, PageError, collect};
 use crate::html::{self, Table, encode, escape, failed, figure, link, section};
+
+mod traders;
+
+use traders::traders_page;
+pub use traders::{traders, traders_csv, traders_parquet};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -431,235 +434,6 @@ fn filter_rows(t: &Table, keep: impl Fn(usize) -> bool) -> Table {
         schema: t.schema.clone(),
         batches,
     }
-}
-
-// ----------------------------------------------------------------- traders
-
-/// Columns the trader table sorts on (a whitelist: the name becomes part
-/// of a plan).
-const SORTABLE: [&str; 12] = [
-    "importer_id",
-    "segment",
-    "items",
-    "customs_value",
-    "expected_revenue_at_risk",
-    "max_risk_score",
-    "high_risk_items",
-    "valuation_flags",
-    "classification_flags",
-    "origin_flags",
-    "fraud_found",
-    "hit_rate_pct",
-];
-
-pub async fn traders(State(app): State<App>, Query(params): Params) -> Response {
-    match traders_page(&app.data, &params).await {
-        Ok(body) => respond(StatusCode::OK, "Traders", "traders", &body),
-        Err(e) => error_page(&e, "traders"),
-    }
-}
-
-async fn traders_page(data: &Data, params: &HashMap<String, String>) -> Result<String, PageError> {
-    let months = int_param(params, "months", 3, 120)?;
-    let text = |k: &str| {
-        params
-            .get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let (search, segment, flag) = (text("q"), text("segment"), text("flag"));
-    let sort = match text("sort") {
-        s if s.is_empty() => "expected_revenue_at_risk".to_string(),
-        s if SORTABLE.contains(&s.as_str()) => s,
-        s => {
-            return Err(PageError::BadRequest(format!(
-                "cannot sort by {s:?}: sort by one of {}",
-                SORTABLE.join(", ")
-            )));
-        }
-    };
-    let ascending = match text("dir").as_str() {
-        "" | "desc" => false,
-        "asc" => true,
-        other => {
-            return Err(PageError::BadRequest(format!(
-                "dir must be asc or desc, not {other:?}"
-            )));
-        }
-    };
-    if !["", "high", "medium", "low"].contains(&segment.as_str()) {
-        return Err(PageError::BadRequest(format!(
-            "segment must be high, medium or low, not {segment:?}"
-        )));
-    }
-    if !["", "valuation", "classification", "origin"].contains(&flag.as_str()) {
-        return Err(PageError::BadRequest(format!(
-            "flag must be valuation, classification or origin, not {flag:?}"
-        )));
-    }
-    let (segments, candidates) = futures::join!(
-        data.report("trader_segments", &[]),
-        data.report("trader_audit_candidates", &[("months", months.to_string())]),
-    );
-    let mut body = panel(
-        "segments",
-        "Segments (latest published month)",
-        segments.map(|t| segments_panel(&t)),
-    );
-
-    let candidates = match candidates {
-        Ok(t) => t,
-        Err(e) => return Ok(body + &failed("candidates", "Audit candidates", &e.to_string())),
-    };
-    let query_failed = |e| PageError::query("trader_audit_candidates", e);
-    let mut frame = data.frame_of(&candidates).map_err(query_failed)?;
-    if !search.is_empty() {
-        frame = frame
-            .filter(strpos(lower(col("importer_id")), lit(search.to_lowercase())).gt(lit(0)))
-            .map_err(query_failed)?;
-    }
-    if !segment.is_empty() {
-        frame = frame
-            .filter(col("segment").eq(lit(segment.clone())))
-            .map_err(query_failed)?;
-    }
-    if !flag.is_empty() {
-        frame = frame
-            .filter(col(format!("{flag}_flags")).gt(lit(0)))
-            .map_err(query_failed)?;
-    }
-    frame = frame
-        .sort(vec![
-            col(sort.as_str()).sort(ascending, false),
-            col("importer_id").sort(true, false),
-        ])
-        .map_err(query_failed)?;
-    let matching = collect("trader_audit_candidates", frame).await?;
-
-    let state = |overrides: &[(&str, &str)]| {
-        let mut pairs: Vec<(&str, String)> = vec![
-            ("months", months.to_string()),
-            ("q", search.clone()),
-            ("segment", segment.clone()),
-            ("flag", flag.clone()),
-            ("sort", sort.clone()),
-            ("dir", if ascending { "asc" } else { "desc" }.into()),
-        ];
-        for (k, v) in overrides {
-            if let Some(p) = pairs.iter_mut().find(|(name, _)| name == k) {
-                p.1 = v.to_string();
-            }
-        }
-        let query: Vec<String> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        format!("/traders?{}", query.join("&"))
-    };
-    let header = |name: &str| {
-        if !SORTABLE.contains(&name) {
-            return escape(name);
-        }
-        let (dir, arrow) = match (name == sort, ascending) {
-            (true, false) => ("asc", " ▼"),
-            (true, true) => ("desc", " ▲"),
-            (false, _) => (
-                if name == "importer_id" || name == "segment" {
-                    "asc"
-                } else {
-                    "desc"
-                },
-                "",
-            ),
-        };
-        format!(
-            r#"<a href="{}">{}{arrow}</a>"#,
-            escape(&state(&[("sort", name), ("dir", dir)])),
-            escape(name)
-        )
-    };
-    let option = |value: &str, current: &str, label: &str| {
-        format!(
-            r#"<option value="{}"{}>{}</option>"#,
-            escape(value),
-            if value == current { " selected" } else { "" },
-            escape(label)
-        )
-    };
-    let mut form = format!(
-        r#"<form class="filters" method="get" action="/traders"><label>importer id contains<input name="q" value="{}"></label><label>segment<select name="segment">{}{}{}{}</select></label><label>flagged for<select name="flag">{}{}{}{}</select></label><label>months<input name="months" size="3" value="{months}"></label><input type="hidden" name="sort" value="{}"><input type="hidden" name="dir" value="{}"><button id="apply">Filter</button></form>"#,
-        escape(&search),
-        option("", &segment, "any"),
-        option("high", &segment, "high"),
-        option("medium", &segment, "medium"),
-        option("low", &segment, "low"),
-        option("", &flag, "any"),
-        option("valuation", &flag, "valuation"),
-        option("classification", &flag, "classification"),
-        option("origin", &flag, "origin"),
-        escape(&sort),
-        if ascending { "asc" } else { "desc" },
-    );
-    let _ = write!(
-        form,
-        r#"<p class="note" id="matching">{} of {} importers match (the last {months} published months); sorted by {sort} {}. Segment: the highest the importer reached in a month. Reasons to look, not verdicts.</p>"#,
-        matching.rows(),
-        candidates.rows(),
-        if ascending { "ascending" } else { "descending" },
-    );
-    body.push_str(&section(
-        "candidates",
-        "Audit candidates by expected revenue at risk",
-        &(form
-            + r#"<div class="scroll">"#
-            + &html::table(
-                &matching,
-                SHOWN_ROWS,
-                &[link("importer_id", trader_link)],
-                Some(&header),
-            )
-            + "</div>"),
-    ));
-    Ok(body)
-}
-
-fn segments_panel(t: &Table) -> String {
-    let segments = t.texts("segment");
-    let mut out = String::new();
-    if let Some(month) = t.texts("month").first() {
-        let _ = write!(
-            out,
-            r#"<p class="note">Month {month}: the refresh ranks importers by expected revenue at risk; the top 5% are high, the next 20% medium.</p>"#
-        );
-    }
-    out.push_str(r#"<div class="grid2">"#);
-    out.push_str(&bar_figure(
-        "Importers by segment",
-        "segment",
-        "importers",
-        &segments,
-        &[named("importers", t.numbers("importers"))],
-        false,
-        &t.project(&["segment", "importers", "items"]),
-    ));
-    out.push_str(&bar_figure(
-        "Customs value and expected revenue at risk by segment",
-        "segment",
-        "national currency",
-        &segments,
-        &[
-            named("customs value", t.numbers("customs_value")),
-            named(
-                "expected revenue at risk",
-                t.numbers("expected_revenue_at_risk"),
-            ),
-        ],
-        false,
-        &t,
-    ));
-    out.push_str("</div>");
-    out
 }
 
 // ------------------------------------------------------------ trader page
