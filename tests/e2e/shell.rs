@@ -68,7 +68,24 @@ fn interactive_shell_edits_completes_cancels_and_remembers() {
     command(
         &mut p,
         "\\d declarations",
-        &["customs_value", "Decimal128(18, 2)"],
+        &["customs_value", "DECIMAL(18, 2)"],
+    );
+    command(
+        &mut p,
+        "\\d+ declarations",
+        &["customs_value", "DECIMAL(18, 2)", "Decimal128(18, 2)"],
+    );
+    command(&mut p, "\\dt", &["declarations", "BASE TABLE"]);
+    // SQL errors in one plain line; an unquoted date refused with the fix.
+    command(
+        &mut p,
+        "SELEC 1;",
+        &["SQL syntax error: Expected: an SQL statement, found: SELEC"],
+    );
+    command(
+        &mut p,
+        "SELECT COUNT(*) FROM declarations WHERE declaration_date > 2026-01-01;",
+        &["is the number 2024", "DATE '2026-01-01'"],
     );
     command(&mut p, "\\x", &["x is on"]);
     command(
@@ -257,7 +274,8 @@ fn scripts_run_meta_commands_and_stop_at_the_first_failure() {
     let text = stdout(&out);
     for expected in [
         "\\r NAME [k=v ...]",
-        "valuation_deviation,scalar,\"Modified z-score",
+        "valuation_deviation,scalar,\"valuation_deviation(hs_code, origin_country, customs_value",
+        "Modified z-score of the declared log unit value",
         "risk_level,scalar",
         "Syntax: origin_risk(hs_code, origin_country, export_country [, preference_code",
         "importer_id: Optional: the importer",

@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::sql::parser::{CopyToSource, DFParser, Statement};
 use datafusion::sql::sqlparser::ast::{self, SetExpr, Visit, Visitor};
@@ -118,9 +119,18 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     }
     check_call_nesting(sql)?;
     on_planning_stack_sync(|| {
-        let statements: Vec<Statement> =
-            DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into();
+        let statements: Vec<Statement> = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+            .map_err(|e| match e.find_root() {
+                DataFusionError::SQL(parse, _) => {
+                    EngineError::Syntax(crate::mistakes::syntax_message(parse))
+                }
+                _ => e.into(),
+            })?
+            .into();
         for (i, statement) in statements.iter().enumerate() {
+            if let Some(mistake) = crate::mistakes::find(statement) {
+                return Err(EngineError::InvalidOption(mistake));
+            }
             let depth = statement_nesting(statement);
             if depth > MAX_NESTING {
                 return Err(EngineError::TooComplex(format!(

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod evaluate;
 pub mod guards;
 pub mod join_order;
+pub mod mistakes;
 pub mod model_build;
 mod model_learn;
 pub mod output;
@@ -58,6 +59,9 @@ pub enum EngineError {
     Refused { statement: String, reason: String },
     #[error("{0}")]
     InvalidOption(String),
+    /// SQL that does not parse, said as a person reads it.
+    #[error("{0}")]
+    Syntax(String),
     /// A statement too long or too deeply nested to plan safely (servers
     /// answer INVALID_ARGUMENT).
     #[error("{0}")]

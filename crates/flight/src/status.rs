@@ -4,7 +4,6 @@
 use aduana_engine::EngineError;
 use arrow_flight::error::FlightError;
 use datafusion::error::DataFusionError;
-use datafusion::sql::sqlparser::parser::ParserError;
 use tonic::Status;
 
 /// The status for a failure of the engine: refusals are PERMISSION_DENIED,
@@ -15,9 +14,9 @@ pub fn engine_status(error: EngineError) -> Status {
         EngineError::Statement { source, .. } | EngineError::DataFusion(source) => {
             datafusion_status(&source)
         }
-        EngineError::InvalidOption(message) | EngineError::TooComplex(message) => {
-            Status::invalid_argument(message)
-        }
+        EngineError::InvalidOption(message)
+        | EngineError::TooComplex(message)
+        | EngineError::Syntax(message) => Status::invalid_argument(message),
         other => Status::internal(other.to_string()),
     }
 }
@@ -26,7 +25,9 @@ pub fn engine_status(error: EngineError) -> Status {
 pub fn datafusion_status(error: &DataFusionError) -> Status {
     let root = error.find_root();
     match root {
-        DataFusionError::SQL(parse, _) => Status::invalid_argument(parser_message(parse)),
+        DataFusionError::SQL(parse, _) => {
+            Status::invalid_argument(aduana_engine::mistakes::syntax_message(parse))
+        }
         DataFusionError::Plan(message) if is_not_found(message) => {
             Status::not_found(root.to_string())
         }
@@ -76,20 +77,10 @@ fn is_not_found(message: &str) -> bool {
     lower.contains("not found") || lower.contains("no field named")
 }
 
-fn parser_message(error: &ParserError) -> String {
-    match error {
-        ParserError::ParserError(m) | ParserError::TokenizerError(m) => {
-            format!("SQL syntax error: {m}")
-        }
-        ParserError::RecursionLimitExceeded => {
-            "SQL syntax error: statement nested too deeply".into()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::parser::ParserError;
     use tonic::Code;
 
     #[test]

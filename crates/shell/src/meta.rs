@@ -1,13 +1,10 @@
 //! Meta commands: `\d`, `\df`, `\r`, `\o`, ... (see `HELP`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use aduana_engine::WritePolicy;
 use aduana_engine::output::Format;
 use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::Documentation;
 
 use crate::script::words;
@@ -16,8 +13,10 @@ use crate::{Error, Flow, Shell, Sink};
 pub const HELP: &str = "\
 Meta commands (one per line; SQL statements end with ;)
   \\d                 tables and views
-  \\d TABLE           columns of TABLE and their types
-  \\df [PATTERN]      Aduana's functions, or all functions matching PATTERN (* and ? wildcards)
+  \\dt, \\dv           tables only, views only
+  \\d TABLE           columns of TABLE and their SQL types (\\d+ TABLE: with Arrow types)
+  \\df [PATTERN]      Aduana's functions with their syntax, or all functions matching PATTERN
+                     (* and ? wildcards)
   \\df+ NAME          the full documentation of a function
   \\timing [on|off]   rows and elapsed time after each statement (scripts)
   \\format FORMAT     table, csv, json, ndjson or parquet (parquet needs \\o FILE)
@@ -54,7 +53,25 @@ impl Shell {
                 )
                 .await?
             }
-            ("d", [table]) => self.describe(table, out).await?,
+            ("dt" | "dv", []) => {
+                let kind = if command == "dt" {
+                    "BASE TABLE"
+                } else {
+                    "VIEW"
+                };
+                self.run_sql(
+                    &format!(
+                        "SELECT table_schema AS schema, table_name AS name, table_type AS type \
+                         FROM information_schema.tables WHERE table_schema <> 'information_schema' \
+                         AND table_type = '{kind}' ORDER BY table_schema, table_name"
+                    ),
+                    None,
+                    out,
+                )
+                .await?
+            }
+            ("d", [table]) => self.describe(table, false, out).await?,
+            ("d+", [table]) => self.describe(table, true, out).await?,
             ("df", []) => self.functions(None, out).await?,
             ("df", [pattern]) => self.functions(Some(pattern), out).await?,
             ("df+", [name]) => {
@@ -106,46 +123,32 @@ impl Shell {
         }
     }
 
-    async fn describe(&mut self, table: &str, out: Sink<'_>) -> Result<(), Error> {
-        let (schema, name) = match table.split_once('.') {
-            Some((s, n)) => (Some(s), n),
-            None => (None, table),
-        };
-        let mut params = HashMap::from([("table".to_string(), text(name))]);
-        let filter = match schema {
-            Some(s) => {
-                params.insert("schema".into(), text(s));
-                "table_name = $table AND table_schema = $schema"
-            }
-            None => "table_name = $table",
-        };
-        let params = ParamValues::Map(params);
-        let exists = self
+    /// Columns of `table` with their SQL types; `plus`: with the Arrow
+    /// types too.
+    async fn describe(&mut self, table: &str, plus: bool, out: Sink<'_>) -> Result<(), Error> {
+        let frame = self
             .session
-            .sql(
-                &format!("SELECT count(*) FROM information_schema.columns WHERE {filter}"),
-                WritePolicy::ReadOnly,
-            )
-            .await?
-            .with_param_values(params.clone())?
-            .collect()
-            .await?;
-        let count =
-            arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(exists[0].column(0))
-                .value(0);
-        if count == 0 {
-            return Err(format!("no table or view named {table} (\\d lists them)").into());
+            .context()
+            .table(table)
+            .await
+            .map_err(|_| format!("no table or view named {table} (\\d lists them)"))?;
+        let schema = frame.schema().as_arrow().clone();
+        let fields = schema.fields();
+        let mut names = vec!["column", "type", "nullable"];
+        let mut columns = vec![
+            fields.iter().map(|f| f.name().clone()).collect(),
+            fields.iter().map(|f| sql_type(f.data_type())).collect(),
+            fields
+                .iter()
+                .map(|f| if f.is_nullable() { "YES" } else { "NO" }.to_string())
+                .collect(),
+        ];
+        if plus {
+            names.push("arrow_type");
+            columns.push(fields.iter().map(|f| f.data_type().to_string()).collect());
         }
-        self.run_sql(
-            &format!(
-                "SELECT table_schema AS schema, column_name AS column, data_type AS type, \
-                 is_nullable AS nullable FROM information_schema.columns WHERE {filter} \
-                 ORDER BY table_schema, ordinal_position"
-            ),
-            Some(&params),
-            out,
-        )
-        .await
+        let batch = string_batch(&names, columns)?;
+        self.show_batch(batch, out).await
     }
 
     /// Functions with the first sentence of their description: Aduana's,
@@ -191,10 +194,13 @@ impl Shell {
             })
         };
         let batch = string_batch(
-            &["name", "kind", "description"],
+            &["name", "kind", "syntax", "description"],
             vec![
                 rows.iter().map(|r| r.0.clone()).collect(),
                 rows.iter().map(|r| r.1.to_string()).collect(),
+                rows.iter()
+                    .map(|r| r.2.map(|d| d.syntax_example.clone()).unwrap_or_default())
+                    .collect(),
                 rows.iter().map(|r| first_sentence(r.2)).collect(),
             ],
         )?;
@@ -330,10 +336,6 @@ impl Shell {
     }
 }
 
-fn text(value: &str) -> datafusion::common::metadata::ScalarAndMetadata {
-    ScalarValue::Utf8(Some(value.to_string())).into()
-}
-
 fn string_batch(names: &[&str], columns: Vec<Vec<String>>) -> Result<RecordBatch, Error> {
     let schema = Schema::new(
         names
@@ -398,5 +400,47 @@ mod tests {
         assert!(wildcard_match("hs?", "hs6") && !wildcard_match("hs?", "hs_valid"));
         assert!(wildcard_match("risk", "revenue_at_risk"));
         assert!(!wildcard_match("*x", "hs6"));
+    }
+}
+
+/// The SQL name of an Arrow type, as `\\d` shows it (what a `CAST` or a
+/// `CREATE TABLE` would write).
+fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "VARCHAR".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::UInt8 => "TINYINT UNSIGNED".into(),
+        DataType::UInt16 => "SMALLINT UNSIGNED".into(),
+        DataType::UInt32 => "INTEGER UNSIGNED".into(),
+        DataType::UInt64 => "BIGINT UNSIGNED".into(),
+        DataType::Float16 | DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Interval(_) => "INTERVAL".into(),
+        DataType::Binary | DataType::BinaryView | DataType::LargeBinary => "BYTEA".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            format!("{}[]", sql_type(f.data_type()))
+        }
+        DataType::Dictionary(_, value) => sql_type(value),
+        DataType::Struct(fields) => format!(
+            "STRUCT({})",
+            fields
+                .iter()
+                .map(|f| format!("{} {}", f.name(), sql_type(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
     }
 }
