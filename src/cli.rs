@@ -309,7 +309,8 @@ pub struct EvaluateArgs {
     #[arg(long, value_parser = aduana_engine::evaluate::FRAUD_TYPES)]
     pub fraud_type: Option<String>,
     /// Measure the published scores of risk.declaration_scores (the score
-    /// may use its columns: risk_score, valuation_deviation, ...)
+    /// may use its columns: risk_score, valuation_deviation, ...); the
+    /// default when a refresh has published scores
     #[arg(long)]
     pub published: bool,
     /// Measure a backtest's published scores (implies --published)
@@ -1133,13 +1134,17 @@ async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
         .map(|day| format!("{}/as_of={day}", aduana_warehouse::risk::BACKTESTS_DIR));
     let warehouse = args.warehouse.open_with_risk(risk_root.clone()).await?;
     let session = Session::open(warehouse, &args.engine.options()?).await?;
+    // The published scores when a refresh has published some: what the
+    // administration acts on, and what `--score risk_score` names.
+    let published =
+        args.published || risk_root.is_some() || session.warehouse().risk_snapshot().is_some();
     let options = EvaluateOptions {
         score: &args.score,
         labels,
         rates: &args.at,
         filter: args.filter.as_deref(),
         fraud_type: args.fraud_type.as_deref(),
-        published_scores: args.published || risk_root.is_some(),
+        published_scores: published,
     };
     let e = evaluate(&session, &options).await?;
     let kind = args
@@ -1150,10 +1155,28 @@ async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
         .filter
         .as_ref()
         .map_or(String::new(), |f| format!(" where {f}"));
+    let scores = if published {
+        "published scores (risk.declaration_scores)"
+    } else {
+        "computed now over declarations"
+    };
     println!(
-        "score: {}\nlabels: {}{kind} ({} items{filter}, {} fraudulent)\nAUC: {:.4}",
+        "score: {} ({scores})\nlabels: {}{kind} ({} items{filter}, {} fraudulent)\nAUC: {:.4}",
         args.score, args.labels, e.items, e.frauds, e.auc
     );
+    if let Some((first, last)) = e.period {
+        println!("period: items declared from {first} to {last}");
+    }
+    if let (Some((start, end)), true) = (e.window, e.in_window > 0) {
+        let last = end.pred_opt().unwrap_or(end);
+        eprintln!(
+            "warning: {} of {} items measured lie in the model's training window ({start} to \
+             {last}); the model learned from their outcomes, which flatters it. For an honest \
+             measure, backtest (aduana refresh --as-of DAY, then --backtest DAY) and measure \
+             after the window: --where \"declaration_date >= DATE '{end}'\"",
+            e.in_window, e.items
+        );
+    }
     println!(
         "{:>8} {:>10} {:>9} {:>9} {:>9}",
         "rate", "items", "Pre", "Rec", "Rev"

@@ -396,6 +396,20 @@ fn evaluate_measures_a_score_against_labels() {
         .unwrap();
     assert!(auc > 0.8, "{text}");
     assert!(text.contains("1%") && text.contains("10%"), "{text}");
+    // It says what it measured, and that the model trained on these items.
+    assert!(
+        text.contains("(computed now over declarations)")
+            && text.contains("period: items declared from 2026-05-01 to 2026-10-31"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains(&format!(
+            "warning: {} of {} items measured lie in the model's training window",
+            wh.summary.rows, wh.summary.rows
+        )),
+        "{}",
+        stderr(&out)
+    );
 
     // One kind of fraud over chosen months: counts agree with the truth.
     let months = "declaration_date >= DATE '2026-09-01'";
@@ -493,6 +507,27 @@ fn evaluate_measures_a_score_against_labels() {
         stderr(&bad).contains("inspection rate 0% is not in (0, 100]"),
         "{}",
         stderr(&bad)
+    );
+    // After a refresh, the published score is measured by default.
+    assert!(
+        run(aduana().args(["refresh", "-w", &wh.uri()]))
+            .status
+            .success()
+    );
+    let out = run(aduana().args([
+        "evaluate",
+        "-w",
+        &wh.uri(),
+        "--labels",
+        "truth",
+        "--score",
+        "risk_score",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("score: risk_score (published scores (risk.declaration_scores))"),
+        "{}",
+        stdout(&out)
     );
     std::fs::remove_dir_all(wh.path().join("_truth")).unwrap();
     let bad = run(aduana().args([

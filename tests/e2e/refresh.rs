@@ -601,9 +601,19 @@ fn backtests_use_only_what_was_known_before_their_day() {
         "--where",
         "declaration_date >= DATE '2026-10-01'",
     ]);
-    let out = ok(&run(&mut command));
+    let output = run(&mut command);
+    let out = ok(&output);
     let october = sql_i64(&uri, "SELECT COUNT(*) FROM declarations WHERE month = 10");
     assert!(out.contains(&format!("({october} items where")), "{out}");
+    assert!(
+        out.contains("(published scores") && out.contains("period: items declared from 2026-10-"),
+        "{out}"
+    );
+    assert!(
+        !stderr(&output).contains("training window"),
+        "items after the window are not warned about: {}",
+        stderr(&output)
+    );
     let auc: f64 = out
         .lines()
         .find_map(|l| l.strip_prefix("AUC: "))

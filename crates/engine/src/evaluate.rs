@@ -6,7 +6,8 @@
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::datatypes::{DataType, Date32Type, Float64Type};
+use chrono::NaiveDate;
 use datafusion::prelude::ParquetReadOptions;
 
 use crate::{EngineError, Result, Session, WritePolicy};
@@ -37,6 +38,14 @@ pub struct Evaluation {
     pub frauds: usize,
     pub auc: f64,
     pub at: Vec<AtRate>,
+    /// The first and last declaration day of the items measured.
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    /// The training window of the session's model (first day, day after
+    /// the last), when it has one.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    /// Items measured that lie in that window: their outcomes may have
+    /// taught the model, so they flatter it.
+    pub in_window: usize,
 }
 
 /// What to measure: the score, the labels and, optionally, which items and
@@ -123,7 +132,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                 })?;
             format!(
                 "SELECT ({score}) AS score, COALESCE(t.fraud{kind}, false) AS fraud, \
-                     CAST(t.revenue_loss AS DOUBLE) AS revenue \
+                     CAST(t.revenue_loss AS DOUBLE) AS revenue, d.declaration_date AS day \
                  FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no{scores}{filter}",
                 kind = of_kind("t.fraud_type"),
             )
@@ -139,7 +148,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                      MAX(CASE WHEN result = 'fraud'{kind} THEN 1 ELSE 0 END) = 1 AS fraud, \
                      CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS revenue \
                      FROM inspections WHERE item_no IS NOT NULL GROUP BY declaration_id, item_no) \
-                 SELECT ({score}) AS score, o.fraud, o.revenue \
+                 SELECT ({score}) AS score, o.fraud, o.revenue, d.declaration_date AS day \
                  FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no{scores}{filter}",
                 kind = of_kind("fraud_type"),
             )
@@ -157,8 +166,23 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
             WritePolicy::ReadOnly,
         )
         .await?;
+    let window = model_window(session).await?;
     let mut rows: Vec<(f64, bool, f64)> = Vec::new();
+    let mut period: Option<(i32, i32)> = None;
+    let mut in_window = 0;
     for batch in frame.collect().await? {
+        let days = cast(batch.column(3), &DataType::Date32)?;
+        let days = days.as_primitive::<Date32Type>();
+        for day in days.iter().flatten() {
+            period = Some(period.map_or((day, day), |(a, b)| (a.min(day), b.max(day))));
+            if let Some((start, end)) = window {
+                let (start, end) = (
+                    Date32Type::from_naive_date(start),
+                    Date32Type::from_naive_date(end),
+                );
+                in_window += usize::from(start <= day && day < end);
+            }
+        }
         let score = cast(batch.column(0), &DataType::Float64)
             .map_err(|e| EngineError::InvalidOption(format!("--score must be numeric: {e}")))?;
         let score = score.as_primitive::<Float64Type>();
@@ -183,7 +207,37 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
     if labels == Labels::Truth {
         session.context().deregister_table(TRUTH_TABLE)?;
     }
-    Ok(measure(rows, rates))
+    let to_date = |d: i32| Date32Type::to_naive_date_opt(d).expect("a date");
+    Ok(Evaluation {
+        period: period.map(|(a, b)| (to_date(a), to_date(b))),
+        window,
+        in_window,
+        ..measure(rows, rates)
+    })
+}
+
+/// The training window of the session's model: first day and the day
+/// after the last.
+async fn model_window(session: &Session) -> Result<Option<(NaiveDate, NaiveDate)>> {
+    if !session.has_model() {
+        return Ok(None);
+    }
+    let batches = session
+        .sql(
+            "SELECT window_start, window_end FROM risk_model_info()",
+            WritePolicy::ReadOnly,
+        )
+        .await?
+        .collect()
+        .await?;
+    let Some(batch) = batches.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let day = |i: usize| -> Option<NaiveDate> {
+        let column = cast(batch.column(i), &DataType::Utf8).ok()?;
+        NaiveDate::parse_from_str(column.as_string::<i32>().value(0), "%Y-%m-%d").ok()
+    };
+    Ok(day(0).zip(day(1)))
 }
 
 /// AUC (ties share their average rank) and the metrics at each rate.
@@ -250,6 +304,9 @@ pub fn measure(mut rows: Vec<(f64, bool, f64)>, rates: &[f64]) -> Evaluation {
         frauds,
         auc,
         at,
+        period: None,
+        window: None,
+        in_window: 0,
     }
 }
 
