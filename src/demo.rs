@@ -1,5 +1,8 @@
 //! `aduana demo`: the README's first command. Generates the sample
-//! warehouse when it is absent and tours it with a few telling reports.
+//! warehouse when it is absent, runs the nightly refresh on it, and tells
+//! the story of that run in a screenful or two: what was generated, what
+//! the refresh learned and scored, the strongest audit candidates with
+//! their reasons, what inspections missed, and where to go next.
 
 use std::io::Write;
 
@@ -29,26 +32,26 @@ WHERE t.fraud
 GROUP BY t.fraud_detail
 ORDER BY revenue_loss DESC";
 
+/// What the model is, in one row.
+const MODEL_SQL: &str = "
+SELECT version, window_start, window_end, training_items, labelled_items, labelled_frauds,
+       learned_trees, risk_score_model
+FROM risk_model_info()";
+
 /// Importers per segment in the latest month the trader risk covers.
 const TRADER_SEGMENTS_SQL: &str = "
 WITH latest AS (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)
-SELECT t.year, t.month, t.segment, COUNT(*) AS importers, SUM(t.items) AS items,
-       SUM(t.customs_value) AS customs_value,
-       round(SUM(t.expected_revenue_at_risk), 0) AS expected_revenue_at_risk,
-       round(AVG(t.fraud_probability), 3) AS mean_fraud_probability
+SELECT t.segment, COUNT(*) AS importers, SUM(t.items) AS items,
+       round(SUM(t.expected_revenue_at_risk), 0) AS expected_revenue_at_risk
 FROM risk.trader_risk t JOIN latest ON t.year = latest.year AND t.month = latest.month
-GROUP BY t.year, t.month, t.segment
+GROUP BY t.segment
 ORDER BY CASE t.segment WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END";
 
-/// The top of that month's ranking.
-const TOP_TRADERS_SQL: &str = "
-WITH latest AS (SELECT year, month FROM risk.trader_risk ORDER BY year DESC, month DESC LIMIT 1)
-SELECT t.rank, t.importer_id, t.segment, t.items, t.customs_value,
-       round(t.max_risk_score, 3) AS max_risk_score, t.high_risk_items,
-       t.items_inspected, t.fraud_found, round(t.fraud_probability, 3) AS fraud_probability,
-       round(t.expected_revenue_at_risk, 0) AS expected_revenue_at_risk
-FROM risk.trader_risk t JOIN latest ON t.year = latest.year AND t.month = latest.month
-ORDER BY t.rank LIMIT 10";
+/// Audit candidates told in the demo.
+const CANDIDATES: usize = 5;
+/// Reasons are cut to this many characters in the demo (the dashboard and
+/// `aduana report trader_flags` have them whole).
+const REASON_CHARS: usize = 220;
 
 pub fn run(args: DemoArgs) -> Result<(), Error> {
     let has_data = args.dir.join("declarations").is_dir();
@@ -102,38 +105,64 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         args.dir.display()
     )?;
 
-    let mut shell = aduana_shell::Shell::new(session.clone(), Default::default(), false);
-    for report in aduana_reports::all() {
-        writeln!(out, "\n== {} ==\n{}", report.title, report.description)?;
-        if let Some(required) = report.params.iter().find(|p| p.default.is_none()) {
-            writeln!(
-                out,
-                "(needs a value: aduana report {} -w {} -p {}=...)",
-                report.name,
-                args.dir.display(),
-                required.name
-            )?;
-            continue;
-        }
-        let started = std::time::Instant::now();
-        let mut buffer = Vec::new();
-        shell.report(report.name, &[], &mut buffer).await?;
-        out.write_all(&buffer)?;
-        writeln!(out, "({:.2} s)", started.elapsed().as_secs_f64())?;
-    }
-
+    writeln!(out, "\n== What the refresh learned ==")?;
+    show(&session, MODEL_SQL, &mut out).await?;
     writeln!(
         out,
         "\n== Trader segments, latest month ==\n\
-         Importers by the refresh's segment (top 5% of expected revenue at risk: high, next 20%: medium)."
+         Importers by expected revenue at risk: the top 5% are high, the next 20% medium."
     )?;
     show(&session, TRADER_SEGMENTS_SQL, &mut out).await?;
     writeln!(
         out,
-        "\n== Audit candidates, latest month ==\n\
-         The importers with most expected revenue at risk (fraud probability x revenue at risk)."
+        "\n== The {CANDIDATES} strongest audit candidates (last 3 published months) =="
     )?;
-    show(&session, TOP_TRADERS_SQL, &mut out).await?;
+    let mut first_importer = None;
+    let candidates = session
+        .report("trader_audit_candidates", &[("months".into(), "3".into())])
+        .await?
+        .limit(0, Some(CANDIDATES))?
+        .collect()
+        .await?;
+    let mut rank = 0;
+    for batch in &candidates {
+        let text = |name: &str| -> Result<Vec<String>, Error> {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("trader_audit_candidates has no column {name}"))?;
+            let formatter = arrow::util::display::ArrayFormatter::try_new(
+                column.as_ref(),
+                &arrow::util::display::FormatOptions::default(),
+            )?;
+            Ok((0..batch.num_rows())
+                .map(|i| formatter.value(i).to_string())
+                .collect())
+        };
+        let (ids, segments, expected) = (
+            text("importer_id")?,
+            text("segment")?,
+            text("expected_revenue_at_risk")?,
+        );
+        let (items, found, reasons) = (text("items")?, text("fraud_found")?, text("top_reasons")?);
+        for i in 0..batch.num_rows() {
+            rank += 1;
+            first_importer.get_or_insert_with(|| ids[i].clone());
+            // Each learned sentence says where it comes from; once is enough here.
+            let said = reasons[i].replace("; learned from inspections: ", "; ");
+            let reason: String = said.chars().take(REASON_CHARS).collect();
+            let cut = if said.chars().count() > REASON_CHARS {
+                "…"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "{rank}. {} ({} segment): expected revenue at risk {}, {} items, {} frauds found \
+                 by inspections\n   why: {reason}{cut}",
+                ids[i], segments[i], expected[i], items[i], found[i]
+            )?;
+        }
+    }
 
     let truth = args.dir.join("_truth");
     if truth.is_dir() {
@@ -152,6 +181,17 @@ async fn tour(args: DemoArgs) -> Result<(), Error> {
         )?;
         show(&session, KNOWN_FRAUD_SQL, &mut out).await?;
     }
+    let dir = args.dir.display();
+    let importer = first_importer.unwrap_or_else(|| "IMPORTER_ID".into());
+    writeln!(
+        out,
+        "\n== Next ==\n\
+         aduana shell -w {dir}                        SQL, \\reports and \\r NAME k=v\n\
+         aduana report trader_profile -w {dir} -p importer={importer}\n\
+         aduana serve -w {dir} --http 127.0.0.1:8080 --no-flight --auth none\n\
+         \x20                                           the dashboard at http://127.0.0.1:8080\n\
+         aduana reports                               every named report and its parameters"
+    )?;
     Ok(())
 }
 

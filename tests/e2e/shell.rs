@@ -503,7 +503,7 @@ fn report_parameters_are_checked_and_bound_as_values() {
     let out = run(aduana().args(["report", "audit_candidates", "--warehouse", &bare.uri()]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("needs a risk model: run `aduana model build`"),
+        stderr(&out).contains("needs a risk model: run `aduana refresh`"),
         "{}",
         stderr(&out)
     );

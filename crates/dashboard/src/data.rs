@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use aduana_engine::{Session, WritePolicy};
+use aduana_engine::{EngineError, Session, WritePolicy};
 use arrow::array::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::dataframe::DataFrame;
@@ -85,23 +85,18 @@ impl Data {
     }
 
     async fn plan(&self, name: &str, given: Vec<(String, String)>) -> Result<DataFrame, PageError> {
-        let report = aduana_reports::get(name)
-            .ok_or_else(|| PageError::query(name, "no such report in this build"))?;
-        if report.needs_model && !self.session.has_model() {
-            return Err(PageError::query(
-                name,
-                "needs a risk model: run `aduana refresh` (or `aduana model build`) and restart the server",
-            ));
-        }
-        let values = report.bind(&given).map_err(PageError::BadRequest)?;
-        let frame = self
-            .session
-            .sql(report.sql, WritePolicy::ReadOnly)
+        self.session
+            .report(name, &given)
             .await
-            .map_err(|e| PageError::query(name, e))?;
-        frame
-            .with_param_values(values)
-            .map_err(|e| PageError::query(name, e))
+            .map_err(|e| match e {
+                // A parameter from the address bar that does not fit.
+                EngineError::InvalidOption(message)
+                    if message.starts_with(&format!("report {name}:")) =>
+                {
+                    PageError::BadRequest(message)
+                }
+                other => PageError::query(name, other),
+            })
     }
 
     /// The report's rows, from the cache when it ran before.

@@ -11,6 +11,7 @@ pub mod join_order;
 pub mod mistakes;
 pub mod model_build;
 mod model_learn;
+mod named_reports;
 pub mod output;
 pub mod selection;
 pub mod validity;

@@ -278,19 +278,11 @@ impl Shell {
         assignments: &[String],
         out: Sink<'_>,
     ) -> Result<(), Error> {
-        let report = aduana_reports::get(name)
-            .ok_or_else(|| format!("no report named {name} (\\reports lists them)"))?;
-        if report.needs_model && !self.session.has_model() {
-            return Err(format!(
-                "report {name} scores declarations and needs a risk model: run `aduana model build`"
-            )
-            .into());
-        }
         let given = assignments
             .iter()
             .map(|a| aduana_reports::parse_assignment(a))
             .collect::<Result<Vec<_>, _>>()?;
-        let params = report.bind(&given)?;
+        let (report, params) = self.session.report_statement(name, &given)?;
         self.run_sql(report.sql, Some(&params), out)
             .await
             .map_err(|e| format!("report {name}: {e}").into())
