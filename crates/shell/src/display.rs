@@ -3,10 +3,11 @@
 //! one record per block (`\x`), and at most `max_rows` rows with a note of
 //! how many were not shown.
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use datafusion::error::Result;
 
 /// Longest value shown in a table cell; longer ones are cut (`\x` shows
@@ -22,6 +23,14 @@ pub fn render(
 ) -> Result<String> {
     let options = FormatOptions::default().with_null("NULL");
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let numeric: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric())
+        .collect();
+    let decimals: Vec<Option<usize>> = (0..schema.fields().len())
+        .map(|i| float_decimals(batches, i))
+        .collect();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for batch in batches {
         let formatters = batch
@@ -29,11 +38,25 @@ pub fn render(
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let floats: Vec<Option<ArrayRef>> = batch
+            .columns()
+            .iter()
+            .zip(&decimals)
+            .map(|(c, d)| d.and_then(|_| cast(c, &DataType::Float64).ok()))
+            .collect();
         for row in 0..batch.num_rows() {
             rows.push(
                 formatters
                     .iter()
-                    .map(|f| f.value(row).to_string())
+                    .zip(&floats)
+                    .zip(&decimals)
+                    .map(|((f, float), decimals)| match (float, decimals) {
+                        (Some(float), Some(decimals)) if float.is_valid(row) => {
+                            let v = float.as_primitive::<Float64Type>().value(row);
+                            rounded(v, *decimals)
+                        }
+                        _ => f.value(row).to_string(),
+                    })
                     .collect(),
             );
         }
@@ -41,8 +64,47 @@ pub fn render(
     Ok(if expanded {
         expanded_records(&names, &rows)
     } else {
-        table(&names, &rows, width)
+        table(&names, &numeric, &rows, width)
     })
+}
+
+/// Decimals to show a floating-point column `i` with (`None`: not a float
+/// column): a column's values share one count, so their points line up;
+/// enough for four significant digits of its largest value, two for
+/// money-sized values. The values stay exact in `\format csv` and the
+/// other formats.
+fn float_decimals(batches: &[RecordBatch], i: usize) -> Option<usize> {
+    let mut largest: Option<f64> = None;
+    for batch in batches {
+        let column = batch.column(i);
+        if !matches!(
+            column.data_type(),
+            DataType::Float16 | DataType::Float32 | DataType::Float64
+        ) {
+            return None;
+        }
+        let values = cast(column, &DataType::Float64).ok()?;
+        for v in values.as_primitive::<Float64Type>().iter().flatten() {
+            if v.is_finite() {
+                largest = Some(largest.map_or(v.abs(), |l: f64| l.max(v.abs())));
+            }
+        }
+    }
+    Some(match largest {
+        Some(l) if l >= 100.0 => 2,
+        Some(l) if l >= 1.0 => 4,
+        Some(l) if l > 0.0 => ((3.0 - l.log10().floor()) as usize).clamp(4, 10),
+        _ => 4,
+    })
+}
+
+/// `v` with `decimals` decimals; non-finite values as Rust writes them.
+fn rounded(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        v.to_string()
+    }
 }
 
 /// Long text is cut down to this before columns are left out.
@@ -96,7 +158,7 @@ fn fit_widths(names: &[&str], rows: &[Vec<String>], width: usize) -> Vec<usize> 
     widths
 }
 
-fn table(names: &[&str], rows: &[Vec<String>], width: u16) -> String {
+fn table(names: &[&str], numeric: &[bool], rows: &[Vec<String>], width: u16) -> String {
     let widths = fit_widths(names, rows, width as usize);
     let shown = widths.len();
     let mut table = Table::new();
@@ -106,6 +168,12 @@ fn table(names: &[&str], rows: &[Vec<String>], width: u16) -> String {
         .set_header(names.iter().zip(&widths).map(|(n, w)| cut(n, *w)));
     for row in rows {
         table.add_row(row.iter().zip(&widths).map(|(v, w)| cut(v, *w)));
+    }
+    // Numbers right-aligned, so their digits line up.
+    for (i, _) in numeric.iter().take(shown).enumerate().filter(|(_, n)| **n) {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
     }
     let mut text = table.to_string();
     if shown < names.len() {
@@ -171,8 +239,8 @@ pub fn terminal_width() -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
     use std::sync::Arc;
 
     fn batch() -> (SchemaRef, RecordBatch) {
@@ -217,5 +285,35 @@ mod tests {
         let long = "unit value 62% below HS 847130 from CN ".repeat(5);
         assert!(text.contains(long.trim_end()), "{text}");
         assert!(text.contains("reasons | short"), "{text}");
+    }
+
+    #[test]
+    fn numbers_are_right_aligned_and_floats_rounded_alike() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("importer", DataType::Utf8, false),
+            Field::new("items", DataType::Int64, false),
+            Field::new("share", DataType::Float64, true),
+            Field::new("value", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["A", "B"])),
+                Arc::new(Int64Array::from(vec![5, 12345])),
+                Arc::new(Float64Array::from(vec![Some(0.04417377114117005), None])),
+                Arc::new(Float64Array::from(vec![168495.0648786671, 7.5])),
+            ],
+        )
+        .unwrap();
+        let text = render(&schema, &[batch], false, 100).unwrap();
+        // Four significant digits of the largest share; money with two
+        // decimals, the same count down the column.
+        assert!(text.contains("| 0.04417 |"), "{text}");
+        assert!(
+            text.contains("| 168495.06 |") && text.contains("|      7.50 |"),
+            "{text}"
+        );
+        assert!(text.contains("|     5 |"), "integers right-aligned: {text}");
+        assert!(text.contains("|    NULL |"), "{text}");
     }
 }
