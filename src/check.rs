@@ -66,6 +66,16 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
             table.files.len()
         );
     }
+    for contract in aduana_warehouse::contract::TABLES {
+        if contract.optional && warehouse.table(contract.name).is_none() {
+            println!(
+                "  {:<28} missing (optional, at {}): {}",
+                contract.qualified_name(),
+                contract.path,
+                what_is_missing(contract.name)
+            );
+        }
+    }
     let Some(declarations) = warehouse.table("declarations").cloned() else {
         return Ok(());
     };
@@ -147,6 +157,31 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
         findings.unreadable.len()
     )
     .into())
+}
+
+/// What a warehouse without the optional table `name` goes without.
+fn what_is_missing(name: &str) -> &'static str {
+    match name {
+        "inspections" => {
+            "no learned model (risk_score is the unsupervised combination), no hit rates or \
+             inspection histories; reports on inspections and selection monitoring have nothing \
+             to read"
+        }
+        "hs_nomenclature" => {
+            "no product descriptions, and the description classifier learns from declarations \
+             alone"
+        }
+        "tariff" => {
+            "no duty rates: revenue at risk and the duty incentive of a misclassification use \
+             the declared duties only"
+        }
+        "trade_remedies" => "origin_risk has no anti-dumping or countervailing measures to weigh",
+        "traders" => {
+            "no trader names, AEO status or sector on the dashboard; AEO traders are not weighted \
+             down in selection"
+        }
+        _ => "an optional table of the contract",
+    }
 }
 
 /// Reads one file through the reject rules, with its partition's year and

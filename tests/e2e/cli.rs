@@ -473,6 +473,22 @@ fn check_reads_the_data_and_names_what_is_wrong() {
         "{}",
         stdout(&clean)
     );
+    assert!(
+        !stdout(&clean).contains("missing (optional"),
+        "the generator writes every table: {}",
+        stdout(&clean)
+    );
+    // Optional tables that are absent are named with what they disable.
+    std::fs::remove_file(wh.path().join("reference/traders.parquet")).unwrap();
+    std::fs::remove_dir_all(wh.path().join("inspections")).unwrap();
+    let partial = ok(&run(aduana().args(["check", "-w", &wh.uri()])));
+    assert!(
+        partial.contains("reference.traders")
+            && partial.contains("missing (optional, at reference/traders.parquet)")
+            && partial.contains("no trader names, AEO status")
+            && partial.contains("no learned model"),
+        "{partial}"
+    );
 
     // 9999-12-31 in a 2026 folder.
     let file = rewrite_declarations(wh.path(), |batch| with_dates(&batch, &[(0, 2_932_896)]));
