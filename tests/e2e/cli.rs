@@ -489,6 +489,17 @@ fn check_reads_the_data_and_names_what_is_wrong() {
             && partial.contains("no learned model"),
         "{partial}"
     );
+    // A report that reads a missing table says which, and how to add it.
+    let report = run(aduana().args(["report", "inspection_hit_rate_by_lane", "-w", &wh.uri()]));
+    assert_eq!(report.status.code(), Some(1));
+    assert!(
+        stderr(&report).contains(
+            "report inspection_hit_rate_by_lane reads inspections, which this warehouse does \
+             not have: add it at inspections"
+        ),
+        "{}",
+        stderr(&report)
+    );
 
     // 9999-12-31 in a 2026 folder.
     let file = rewrite_declarations(wh.path(), |batch| with_dates(&batch, &[(0, 2_932_896)]));

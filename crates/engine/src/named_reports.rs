@@ -39,7 +39,32 @@ impl Session {
     /// to run, refine or write out.
     pub async fn report(&self, name: &str, given: &[(String, String)]) -> Result<DataFrame> {
         let (report, values) = self.report_statement(name, given)?;
-        let frame = self.sql(report.sql, WritePolicy::ReadOnly).await?;
+        let frame = self
+            .sql(report.sql, WritePolicy::ReadOnly)
+            .await
+            .map_err(|e| match self.missing_table(name, &e.to_string()) {
+                Some(message) => EngineError::InvalidOption(message),
+                None => e,
+            })?;
         Ok(frame.with_param_values(values)?)
+    }
+
+    /// When `error` (of report `report`) is a table of the contract this
+    /// warehouse does not have, what to say instead: which table, and how
+    /// to add it.
+    pub fn missing_table(&self, report: &str, error: &str) -> Option<String> {
+        let rest = &error[error.find("table '")? + "table '".len()..];
+        let table = &rest[..rest.find("' not found")?];
+        let name = table.rsplit('.').next()?;
+        let contract = aduana_warehouse::contract::TABLES
+            .iter()
+            .find(|c| c.name == name && self.warehouse.table(c.name).is_none())?;
+        Some(format!(
+            "report {report} reads {}, which this warehouse does not have: add it at {} (the \
+             columns are in the warehouse contract; `aduana check` lists what is missing and \
+             what that disables)",
+            contract.qualified_name(),
+            contract.path
+        ))
     }
 }

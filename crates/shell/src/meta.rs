@@ -285,7 +285,13 @@ impl Shell {
         let (report, params) = self.session.report_statement(name, &given)?;
         self.run_sql(report.sql, Some(&params), out)
             .await
-            .map_err(|e| format!("report {name}: {e}").into())
+            .map_err(|e| {
+                let e = e.to_string();
+                self.session
+                    .missing_table(name, &e)
+                    .unwrap_or_else(|| format!("report {name}: {e}"))
+                    .into()
+            })
     }
 
     fn redirect_to(&mut self, path: &str) -> Result<(), Error> {
