@@ -793,7 +793,17 @@ async fn audit_file(
             &[("importer", importer), ("months", months.to_string())],
         )
         .await?;
-    let failed = |e| PageError::query("trader_flags", e);
+    file_of("trader_flags", frame, format).await
+}
+
+/// The rows of `frame` (of report `report`) written in `format`: a
+/// download's body.
+async fn file_of(
+    report: &str,
+    frame: datafusion::dataframe::DataFrame,
+    format: Format,
+) -> Result<Vec<u8>, PageError> {
+    let failed = |e| PageError::query(report, e);
     let mut out = Vec::new();
     write_stream(
         format,
@@ -803,6 +813,17 @@ async fn audit_file(
     .await
     .map_err(failed)?;
     Ok(out)
+}
+
+/// `body` as a file to save, named `filename`.
+fn attachment(body: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let mut response = Response::new(Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!(r#"attachment; filename="{filename}""#)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 /// The audit file as a download named after the importer.
@@ -829,15 +850,7 @@ async fn audit_download(
             }
         })
         .collect();
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        r#"attachment; filename="audit_{safe}.{extension}""#
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    response
+    attachment(body, content_type, &format!("audit_{safe}.{extension}"))
 }
 
 pub async fn audit_csv(

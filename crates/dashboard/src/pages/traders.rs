@@ -6,19 +6,19 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use datafusion::common::JoinType;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn::{coalesce, lower, strpos};
 use datafusion::prelude::{col, lit};
 
-use aduana_engine::output::{Format, write_stream};
+use aduana_engine::output::Format;
 
 use super::{
-    Params, SHOWN_ROWS, bar_figure, error_page, int_param, named, panel, respond, trader_link,
+    Params, SHOWN_ROWS, attachment, bar_figure, error_page, file_of, int_param, named, panel,
+    respond, trader_link,
 };
 use crate::App;
 use crate::data::{Data, PageError, collect};
@@ -399,30 +399,12 @@ async fn ranking_download(
     let body = async {
         let ranking = Ranking::parse(&params)?;
         let (frame, _) = ranking.frame(&app.data).await?;
-        let failed = |e| PageError::query("trader_audit_candidates", e);
-        let mut out = Vec::new();
-        write_stream(
-            format,
-            frame.execute_stream().await.map_err(failed)?,
-            &mut out,
-        )
-        .await
-        .map_err(failed)?;
-        Ok::<_, PageError>(out)
+        file_of("trader_audit_candidates", frame, format).await
     };
-    let body = match body.await {
-        Ok(body) => body,
-        Err(e) => return error_page(&e, "traders"),
-    };
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        r#"attachment; filename="audit_candidates.{extension}""#
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
+    match body.await {
+        Ok(body) => attachment(body, content_type, &format!("audit_candidates.{extension}")),
+        Err(e) => error_page(&e, "traders"),
     }
-    response
 }
 
 /// `/traders.csv`: the whole ranking as CSV.
