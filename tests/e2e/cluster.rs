@@ -364,6 +364,49 @@ fn assert_csv_close(left: &str, right: &str) {
 
 /// Unknown functions fail with their name: one the client does not know
 /// (a SQL typo), and one only the client knows (the cluster cannot run it).
+/// Issue 22: Ballista 55 never finished a UNION with a table that has no
+/// files (`risk.rejects` before any reject); the plan now leaves such an
+/// input out. The query runs under a deadline, so a hang fails the test.
+#[test]
+fn a_union_with_an_empty_table_answers_on_the_cluster() {
+    let warehouse = generate(2_000, 2);
+    let uri = warehouse.uri();
+    let refreshed = run(aduana().args(["refresh", "-w", &uri]));
+    assert!(refreshed.status.success(), "{}", stderr(&refreshed));
+    assert!(
+        !has_files(&warehouse.path().join("risk/rejects")),
+        "the test needs an empty risk.rejects"
+    );
+    let cluster = Cluster::start(&uri, &[], &[]);
+    let sql = "SELECT u.year, COUNT(*) AS n FROM (SELECT year FROM risk.rejects \
+               UNION ALL SELECT year FROM risk.declaration_scores) u GROUP BY u.year ORDER BY 1";
+    let child = aduana()
+        .args(["sql", "--warehouse", &uri, "--format", "csv", "-c", sql])
+        .args(["--cluster", &cluster.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let out = match receiver.recv_timeout(std::time::Duration::from_secs(90)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            panic!("the UNION with an empty table did not answer in 90 s on the cluster");
+        }
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    let local = sql_csv(&uri, None, &[], sql);
+    assert_eq!(stdout(&out), local, "cluster and in-process answers differ");
+    assert!(local.lines().count() >= 2, "{local}");
+}
+
 #[test]
 fn unknown_functions_and_unbounded_joins_are_refused_by_name() {
     let warehouse = generate(2_000, 2);

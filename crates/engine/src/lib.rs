@@ -5,6 +5,7 @@
 pub mod bounds;
 pub mod cancel;
 pub mod cluster;
+pub mod empty_union;
 pub mod evaluate;
 pub mod guards;
 pub mod join_order;
@@ -263,6 +264,7 @@ impl Session {
                     .with_default_features()
                     .with_physical_optimizer_rule(Arc::new(guards::JoinSizeLimit))
                     .with_physical_optimizer_rule(Arc::new(cancel::YieldingMultipliers))
+                    .with_physical_optimizer_rule(Arc::new(empty_union::WithoutEmptyUnionInputs))
                     .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
