@@ -48,8 +48,10 @@ fn interactive_shell_edits_completes_cancels_and_remembers() {
     let history = home.path().join("history");
     let mut p = interactive(&wh.uri(), &history);
 
-    // A statement over two lines runs when the `;` comes.
+    // A statement over two lines runs when the `;` comes; the second line
+    // is prompted as a continuation.
     p.send_line("SELECT 40 +").unwrap();
+    p.exp_string("     -> ").unwrap();
     p.send_line("2 AS answer;").unwrap();
     expect(&mut p, &["answer", "42", "(1 row"]);
 

@@ -9,10 +9,8 @@ use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
-
-use crate::script::is_complete;
 
 /// The names completion offers, refreshed after statements that may add
 /// tables or views.
@@ -143,15 +141,9 @@ impl Hinter for SqlHelper {
     type Hint = String;
 }
 
-impl Validator for SqlHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(if is_complete(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
-        })
-    }
-}
+/// Every line is taken as typed: the loop gathers a statement's lines
+/// itself, under a continuation prompt (`interactive`).
+impl Validator for SqlHelper {}
 
 const KEYWORD: &str = "\x1b[1;34m";
 const STRING: &str = "\x1b[32m";

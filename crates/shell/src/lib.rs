@@ -354,6 +354,11 @@ pub fn history_path() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aduana_history")))
 }
 
+/// The prompt of a new statement, and of its further lines (psql's
+/// habit: the shell says it is still reading the statement).
+const PROMPT: &str = "aduana> ";
+const CONTINUATION_PROMPT: &str = "     -> ";
+
 /// The interactive loop, on the caller's thread (the line editor blocks);
 /// statements run on `runtime`.
 pub fn interactive(mut shell: Shell, runtime: &tokio::runtime::Runtime) -> Result<(), Error> {
@@ -378,12 +383,27 @@ pub fn interactive(mut shell: Shell, runtime: &tokio::runtime::Runtime) -> Resul
         env!("CARGO_PKG_VERSION"),
         shell.session.warehouse().location().display
     );
+    // Lines of a statement not yet ended by `;`.
+    let mut pending = String::new();
     loop {
-        match editor.readline("aduana> ") {
+        let prompt = if pending.is_empty() {
+            PROMPT
+        } else {
+            CONTINUATION_PROMPT
+        };
+        match editor.readline(prompt) {
             Ok(line) => {
-                if line.trim().is_empty() {
+                if pending.is_empty() && line.trim().is_empty() {
                     continue;
                 }
+                if !pending.is_empty() {
+                    pending.push('\n');
+                }
+                pending.push_str(&line);
+                if !script::is_complete(&pending) {
+                    continue;
+                }
+                let line = std::mem::take(&mut pending);
                 editor.add_history_entry(line.as_str())?;
                 if let Some(path) = &history
                     && let Err(e) = editor.save_history(path)
@@ -402,7 +422,8 @@ pub fn interactive(mut shell: Shell, runtime: &tokio::runtime::Runtime) -> Resul
                     helper.names = runtime.block_on(shell.names());
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C drops the statement being typed, all its lines.
+            Err(ReadlineError::Interrupted) => pending.clear(),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         }
