@@ -185,6 +185,9 @@ async function pages(base, expected, shots) {
     await page.waitForLoadState('load');
     check(page.url().endsWith(`/traders/${encodeURIComponent(expected.top_importer)}`), `trader link: ${page.url()}`);
     await page.screenshot({ path: join(shots, 'trader.png'), fullPage: true });
+    const identity = await page.locator('#identity').innerText();
+    check(identity.includes(expected.top_importer_name) && identity.includes('authorised economic operator'),
+      `trader identity: ${identity}`);
     check(errors.length === 0, `trader: ${errors.join('; ')}`);
     check(await figure(page, 'flagged items (last months)') === String(expected.trader_flagged),
       `trader: flagged ${await figure(page, 'flagged items (last months)')} != ${expected.trader_flagged}`);

@@ -243,6 +243,7 @@ fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
         "offices": one(&format!("SELECT COUNT(DISTINCT COALESCE(office_code, '')) FROM declarations WHERE {last_year}")).parse::<i64>().unwrap(),
         "declarations": one("SELECT COUNT(*) FROM (SELECT DISTINCT year, month, declaration_id FROM risk.declaration_scores)").parse::<i64>().unwrap(),
         "top_importer": top_importer,
+        "top_importer_name": one(&format!("SELECT MIN(name) FROM reference.traders WHERE importer_id = '{top_importer}'")),
         "top_expected": top_expected.parse::<f64>().unwrap(),
         "latest_importers": one("SELECT COUNT(*) FROM risk.trader_risk WHERE year * 12 + month - 1 = (SELECT MAX(year * 12 + month - 1) FROM risk.trader_risk)").parse::<i64>().unwrap(),
         "max_items": one(&format!("SELECT MAX(n) FROM (SELECT SUM(items) AS n FROM risk.trader_risk WHERE {window} GROUP BY importer_id)")).parse::<i64>().unwrap(),

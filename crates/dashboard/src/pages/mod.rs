@@ -454,6 +454,35 @@ pub async fn trader(
     }
 }
 
+/// Who the importer is, from `reference.traders`: name, AEO status and
+/// sector (nothing when the warehouse has no such table or no such row).
+async fn identity(data: &Data, importer: &str) -> String {
+    let Ok(Some(directory)) = data.directory().await else {
+        return String::new();
+    };
+    let ids = directory.texts("directory_id");
+    let Some(row) = ids.iter().position(|id| id == importer) else {
+        return String::new();
+    };
+    let at = |column: &str| directory.texts(column).swap_remove(row);
+    let aeo = match at("aeo").as_str() {
+        "true" => "authorised economic operator",
+        "false" => "not an authorised economic operator",
+        _ => "AEO status unknown",
+    };
+    let sector = at("sector");
+    format!(
+        r#"<p class="identity" id="identity"><b>{}</b> · {} · {}</p>"#,
+        escape(&at("name")),
+        aeo,
+        if sector.is_empty() {
+            "sector unknown".to_string()
+        } else {
+            format!("sector: {}", escape(&sector))
+        }
+    )
+}
+
 async fn trader_page(
     data: &Data,
     importer: &str,
@@ -480,7 +509,7 @@ async fn trader_page(
             "importer {importer:?} has no published declaration items in the last 24 months"
         )));
     }
-    let mut body = String::new();
+    let mut body = identity(data, &importer).await;
     let total = |name: &str| activity.numbers(name).iter().flatten().sum::<f64>();
     let flagged = flags.as_ref().map(|(_, count)| *count).unwrap_or(0);
     let controls = |name: &str| {
