@@ -1,8 +1,9 @@
-//! Command-line interface: subcommands and their options.
+//! Command-line arguments: the subcommands and their options. Each command
+//! runs in its own module (`sql`, `serve`, `model`, `refresh`, `cluster`,
+//! `generate`, `check`, `select`, `demo`).
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use aduana_engine::output::Format;
 use aduana_engine::{EngineOptions, Session, parse_size};
@@ -30,7 +31,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Generate the sample warehouse if absent, then run a tour of reports on it
     Demo(DemoArgs),
     /// Generate a synthetic warehouse with fraud and its ground truth
@@ -319,7 +320,7 @@ pub struct EvaluateArgs {
 }
 
 #[derive(Subcommand)]
-enum ModelCommand {
+pub(crate) enum ModelCommand {
     /// Learn reference price profiles from declarations (leaving out items
     /// inspections found fraudulent) and publish them as the current model
     Build(ModelBuildArgs),
@@ -572,7 +573,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn run(cli: Cli) -> Result<(), Error> {
     let Some(command) = cli.command else {
         return match std::env::var("ADUANA_WAREHOUSE") {
-            Ok(warehouse) => shell(SqlArgs::interactive(warehouse)),
+            Ok(warehouse) => crate::sql::shell(SqlArgs::interactive(warehouse)),
             Err(_) => Err(
                 "no command given: `aduana --help` lists them; plain `aduana` opens the shell \
                  on the warehouse in ADUANA_WAREHOUSE"
@@ -593,23 +594,25 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
     match command {
         Command::Demo(args) => crate::demo::run(args),
-        Command::Generate(args) => generate(args),
-        Command::Shell(args) => shell(args),
-        Command::Sql(args) => runtime()?.block_on(sql(args)),
-        Command::Report(args) => runtime()?.block_on(report(args)),
+        Command::Generate(args) => crate::generate::generate(args),
+        Command::Shell(args) => crate::sql::shell(args),
+        Command::Sql(args) => runtime()?.block_on(crate::sql::sql(args)),
+        Command::Report(args) => runtime()?.block_on(crate::sql::report(args)),
         Command::Reports => {
-            list_reports();
+            crate::sql::list_reports();
             Ok(())
         }
         Command::Check(args) => runtime()?.block_on(crate::check::run(args)),
         Command::Select(args) => runtime()?.block_on(crate::select::run(args)),
         Command::Audits(args) => runtime()?.block_on(crate::select::audits(args)),
-        Command::Serve(args) => runtime()?.block_on(serve(args)),
-        Command::Model(ModelCommand::Build(args)) => runtime()?.block_on(model_build(args)),
-        Command::Evaluate(args) => runtime()?.block_on(evaluate(args)),
-        Command::Refresh(args) => runtime()?.block_on(refresh(args)),
-        Command::Scheduler(args) => runtime()?.block_on(scheduler(args)),
-        Command::Executor(args) => runtime()?.block_on(executor(args)),
+        Command::Serve(args) => runtime()?.block_on(crate::serve::serve(args)),
+        Command::Model(ModelCommand::Build(args)) => {
+            runtime()?.block_on(crate::model::model_build(args))
+        }
+        Command::Evaluate(args) => runtime()?.block_on(crate::model::evaluate(args)),
+        Command::Refresh(args) => runtime()?.block_on(crate::refresh::refresh(args)),
+        Command::Scheduler(args) => runtime()?.block_on(crate::cluster::scheduler(args)),
+        Command::Executor(args) => runtime()?.block_on(crate::cluster::executor(args)),
     }
 }
 
@@ -625,65 +628,9 @@ fn stop_quietly_on_closed_pipe() {
     }
 }
 
-fn generate(args: GenerateArgs) -> Result<(), Error> {
-    let options = aduana_synth::GenerateOptions {
-        out: args.out,
-        rows: args.rows,
-        seed: args.seed,
-        months: args.months,
-        last_month: args.last_month,
-        hs_nomenclature: args.hs_nomenclature,
-        overwrite: args.overwrite,
-        variant: aduana_synth::Variant {
-            fraud_by_parties: args.fraud_by_parties,
-            export_shaped: args.export_shaped,
-            inspection_rate: args.inspection_rate.map(|p| p / 100.0),
-            drift: args.drift,
-        },
-    };
-    eprintln!(
-        "generating {} declaration items into {} ...",
-        args.rows,
-        options.out.display()
-    );
-    let summary = aduana_synth::generate(&options)?;
-    print_generation(&options.out, &summary);
-    Ok(())
-}
-
-pub fn print_generation(out: &Path, s: &aduana_synth::Summary) {
-    let seconds = s.elapsed.as_secs_f64();
-    println!(
-        "wrote {} items in {} declarations, {} inspection results, {} files to {} in {:.1} s ({:.0} items/s)",
-        s.rows,
-        s.declarations,
-        s.inspections,
-        s.files,
-        out.display(),
-        seconds,
-        s.rows as f64 / seconds.max(1e-9)
-    );
-    println!(
-        "months {}-{:02} to {}-{:02}; {} products, {} tariff lines, {} traders",
-        s.first_month.0,
-        s.first_month.1,
-        s.last_month.0,
-        s.last_month.1,
-        s.products,
-        s.tariff_lines,
-        s.traders
-    );
-    let [under, misclass, circumvention, preference] = s.fraud_items;
-    println!(
-        "injected fraud (ground truth in _truth/): {} items = {under} undervaluation, {misclass} misclassification, \
-         {circumvention} anti-dumping circumvention, {preference} preference abuse",
-        s.fraud_total()
-    );
-}
-
 impl SqlArgs {
     /// The shell's arguments when only a warehouse is known.
-    fn interactive(warehouse: String) -> SqlArgs {
+    pub(crate) fn interactive(warehouse: String) -> SqlArgs {
         SqlArgs {
             warehouse: WarehouseArgs {
                 warehouse,
@@ -705,12 +652,12 @@ impl SqlArgs {
         }
     }
 
-    fn has_script(&self) -> bool {
+    pub(crate) fn has_script(&self) -> bool {
         self.command.is_some() || self.file.is_some() || !std::io::stdin().is_terminal()
     }
 }
 
-async fn open_session(
+pub(crate) async fn open_session(
     warehouse: &WarehouseArgs,
     engine: &EngineArgs,
     cluster: &ClusterArgs,
@@ -719,551 +666,6 @@ async fn open_session(
     Ok(std::sync::Arc::new(
         Session::open(warehouse, &engine.options_on(cluster)?).await?,
     ))
-}
-
-/// `aduana serve`: Flight SQL until SIGTERM or Ctrl-C.
-async fn serve(args: ServeArgs) -> Result<(), Error> {
-    use aduana_flight::{AuthMode, Authenticator, Credentials, Limits, ServeOptions, TlsFiles};
-    let mode: AuthMode = args.auth.parse()?;
-    aduana_flight::check_exposure(&args.addr, mode)?;
-    let credentials = Credentials::load(args.auth_file.as_deref(), |k| std::env::var(k).ok())?;
-    let authenticator = std::sync::Arc::new(Authenticator::new(mode, credentials)?);
-    if args.max_concurrent_queries == 0 {
-        return Err("--max-concurrent-queries must be at least 1".into());
-    }
-    if args.query_timeout == 0 {
-        return Err("--query-timeout must be at least 1 second".into());
-    }
-    let limits = Limits {
-        query_memory: parse_size(&args.query_memory)?,
-        max_concurrent: args.max_concurrent_queries,
-        query_timeout: std::time::Duration::from_secs(args.query_timeout),
-    };
-    // Browsers send the password with every request: off loopback the
-    // dashboard is served over TLS only.
-    let https = match (&args.http, &args.tls_cert, &args.tls_key) {
-        (Some(_), Some(cert), Some(key)) => Some(aduana_dashboard::tls::acceptor(cert, key)?),
-        _ => None,
-    };
-    if args.http.is_some() && args.cluster.cluster.is_some() {
-        // Seen here: a report of the trader page (controls per month) hangs
-        // intermittently on Ballista 55, the job never finishing; a page
-        // that never loads is worse than a clear refusal.
-        return Err(
-            "--http runs the dashboard in-process only, not with --cluster: serve it \
-                    from a separate `aduana serve --http` without --cluster"
-                .into(),
-        );
-    }
-    if let Some(http) = &args.http {
-        aduana_flight::check_exposure(http, mode)?;
-        if https.is_none() && !http.ip().is_loopback() {
-            return Err(format!(
-                "--http {http}: off a loopback address the dashboard needs --tls-cert and --tls-key \
-                 (browsers send the password with every request)"
-            )
-            .into());
-        }
-    }
-    let session = std::sync::Arc::new(
-        Session::open(
-            args.warehouse.open_for_serving().await?,
-            &args.engine.options_on(&args.cluster)?,
-        )
-        .await?,
-    );
-    // The published files this server reads stay until it stops, however
-    // many refreshes run meanwhile.
-    let lease = hold_risk_files(&session, "serve").await?;
-    let served: Result<(), Error> = async {
-        // One signal stops both servers.
-        let stopping = tokio_util::sync::CancellationToken::new();
-        tokio::spawn({
-            let stopping = stopping.clone();
-            async move {
-                shutdown_signal().await;
-                stopping.cancel();
-            }
-        });
-        let dashboard = match args.http {
-            None => None,
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
-                aduana_flight::log::event(&format!(
-                    "dashboard listening url={}://{} auth={:?}",
-                    if https.is_some() { "https" } else { "http" },
-                    listener.local_addr()?,
-                    mode
-                ));
-                Some(tokio::spawn(aduana_dashboard::serve(
-                    session.clone(),
-                    authenticator.clone(),
-                    listener,
-                    https,
-                    stopping.clone().cancelled_owned(),
-                )))
-            }
-        };
-        if args.no_flight {
-            if let Some(dashboard) = dashboard {
-                dashboard.await.map_err(|e| e.to_string())??;
-            }
-            aduana_flight::log::event("stopped");
-            return Ok(());
-        }
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-        let options = ServeOptions {
-            tls: args
-                .tls_cert
-                .zip(args.tls_key)
-                .map(|(cert, key)| TlsFiles { cert, key }),
-            authenticator,
-            limits,
-            grace: std::time::Duration::from_secs(args.grace),
-        };
-        aduana_flight::serve(session, listener, options, stopping.cancelled_owned()).await?;
-        if let Some(dashboard) = dashboard {
-            dashboard.await.map_err(|e| e.to_string())??;
-        }
-        Ok(())
-    }
-    .await;
-    if let Some(lease) = lease
-        && let Err(e) = lease.release().await
-    {
-        eprintln!("warning: the reader lease was not removed (it expires by itself): {e}");
-    }
-    served
-}
-
-/// Leases the published risk files `session` reads, for a process that
-/// outlives refreshes; named after `what`, the host and the process.
-async fn hold_risk_files(
-    session: &Session,
-    what: &str,
-) -> Result<Option<aduana_warehouse::readers::LeaseHolder>, Error> {
-    // Host and pid for people; a random part, since two containers may
-    // share both (PID 1 on a fixed host name).
-    let reader = format!(
-        "{what}-{}-{}-{:08x}",
-        aduana_refresh::host_name(),
-        std::process::id(),
-        rand::random::<u32>()
-    );
-    Ok(session
-        .warehouse()
-        .hold_risk_files(&reader, session.model_version().as_deref())
-        .await?)
-}
-
-/// Resolves on SIGTERM (what service managers and Kubernetes send) or
-/// Ctrl-C.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("a SIGTERM handler can be installed");
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// `aduana shell`: the interactive shell at a terminal, else a script.
-fn shell(args: SqlArgs) -> Result<(), Error> {
-    let runtime = runtime()?;
-    if args.has_script() {
-        return runtime.block_on(sql(args));
-    }
-    if args.output.is_some() || args.format != Format::Table {
-        return Err(
-            "-o and --format apply to -c, -f or piped SQL; in the shell use \\o and \\format"
-                .into(),
-        );
-    }
-    let session = runtime.block_on(open_session(&args.warehouse, &args.engine, &args.cluster))?;
-    // A shell may stay open across refreshes: its risk tables stay readable.
-    let lease = runtime.block_on(hold_risk_files(&session, "shell"))?;
-    let settings = aduana_shell::Settings {
-        timing: true,
-        ..Default::default()
-    };
-    let result =
-        aduana_shell::interactive(aduana_shell::Shell::new(session, settings, true), &runtime);
-    if let Some(lease) = lease {
-        let _ = runtime.block_on(lease.release());
-    }
-    result
-}
-
-/// Runs `-c`, `-f` or standard input: statements and meta commands, in
-/// order, stopping at the first failure.
-async fn sql(args: SqlArgs) -> Result<(), Error> {
-    let text = match (&args.command, &args.file) {
-        (Some(sql), _) => sql.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read SQL file {}: {e}", path.display()))?,
-        (None, None) => {
-            if std::io::stdin().is_terminal() {
-                return Err(
-                    "no SQL given: use -c SQL, -f FILE or pipe statements on standard input".into(),
-                );
-            }
-            let mut sql = String::new();
-            std::io::stdin().read_to_string(&mut sql)?;
-            sql
-        }
-    };
-    if args.format.is_binary() && args.output.is_none() {
-        return Err(
-            "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
-        );
-    }
-    let (items, rest) = aduana_shell::script::split(&text);
-    let statements = items
-        .iter()
-        .filter(|i| matches!(i, aduana_shell::script::Item::Sql(_)))
-        .count()
-        + usize::from(!rest.trim().is_empty());
-    if items.is_empty() && rest.trim().is_empty() {
-        return Err("no SQL statement given".into());
-    }
-    if args.format == Format::Parquet && statements > 1 {
-        return Err("--format parquet writes one result: give a single statement".into());
-    }
-    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
-    refuse_output_inside(&session, args.output.as_deref())?;
-    let settings = aduana_shell::Settings {
-        format: args.format,
-        timing: args.timing,
-        ..Default::default()
-    };
-    let mut shell = aduana_shell::Shell::new(session, settings, false);
-    match &args.output {
-        None => {
-            let mut out = BufWriter::new(std::io::stdout());
-            let result = shell.run_script(&text, &mut out).await;
-            // Results of the statements before a failure are still shown.
-            out.flush()?;
-            shell.finish()?;
-            result?;
-        }
-        Some(path) => {
-            write_atomically(path, async |file| {
-                shell.run_script(&text, file).await?;
-                shell.finish()
-            })
-            .await?
-        }
-    }
-    Ok(())
-}
-
-async fn report(args: ReportArgs) -> Result<(), Error> {
-    let report = aduana_reports::get(&args.name).ok_or_else(|| {
-        format!(
-            "no report named {} (`aduana reports` lists them)",
-            args.name
-        )
-    })?;
-    // Parameters are checked before the warehouse is opened.
-    report.bind(&args.params)?;
-    if args.format.is_binary() && args.output.is_none() {
-        return Err(
-            "--format parquet needs -o FILE: binary output never goes to the terminal".into(),
-        );
-    }
-    let session = open_session(&args.warehouse, &args.engine, &args.cluster).await?;
-    refuse_output_inside(&session, args.output.as_deref())?;
-    let settings = aduana_shell::Settings {
-        format: args.format,
-        ..Default::default()
-    };
-    let mut shell = aduana_shell::Shell::new(session, settings, false);
-    let assignments: Vec<String> = args
-        .params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    match &args.output {
-        None => {
-            let mut out = BufWriter::new(std::io::stdout());
-            let result = shell.report(&args.name, &assignments, &mut out).await;
-            out.flush()?;
-            result
-        }
-        Some(path) => {
-            write_atomically(path, async |file| {
-                shell.report(&args.name, &assignments, file).await
-            })
-            .await
-        }
-    }
-}
-
-fn list_reports() {
-    for r in aduana_reports::all() {
-        println!("{:<32} {}", r.name, r.title);
-        for p in &r.params {
-            let default = p
-                .default
-                .as_ref()
-                .map_or("required".to_string(), |d| format!("default {d}"));
-            println!(
-                "{:<34}{} {} ({default}): {}",
-                "",
-                p.name,
-                p.kind.name(),
-                p.description
-            );
-        }
-    }
-}
-
-/// `-o FILE` never writes into the warehouse (the check `COPY` and `\o`
-/// use).
-fn refuse_output_inside(
-    session: &aduana_engine::Session,
-    output: Option<&Path>,
-) -> Result<(), Error> {
-    match output {
-        Some(path) if session.is_inside_warehouse_path(path) => Err(format!(
-            "-o {} refused: it is inside the warehouse, which Aduana never writes to",
-            path.display()
-        )
-        .into()),
-        _ => Ok(()),
-    }
-}
-
-/// Writes to a temporary file beside `path` and renames it into place only
-/// when `write` succeeds, so a failed query never leaves a partial file.
-async fn write_atomically(
-    path: &Path,
-    write: impl AsyncFnOnce(&mut BufWriter<File>) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("-o {}: not a file name", path.display()))?;
-    let temp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let file = File::create(&temp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    let mut writer = BufWriter::new(file);
-    let result = match write(&mut writer).await {
-        Ok(()) => writer.flush().map_err(Error::from),
-        Err(e) => Err(e),
-    };
-    drop(writer);
-    match result {
-        Ok(()) => std::fs::rename(&temp, path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()).into()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            Err(e)
-        }
-    }
-}
-
-async fn model_build(args: ModelBuildArgs) -> Result<(), Error> {
-    let started = std::time::Instant::now();
-    let warehouse = args.warehouse.open().await?;
-    let engine = EngineOptions {
-        skip_model: true,
-        ..args.engine.options()?
-    };
-    let session = Session::open(warehouse, &engine).await?;
-    let options = aduana_engine::model_build::BuildOptions {
-        through: args.through,
-        window_months: args.window_months,
-        min_cell_size: args.min_cell_size,
-        ..Default::default()
-    };
-    let built = aduana_engine::model_build::build(&session, &options).await?;
-    let manifest = built.manifest;
-    let cells: Vec<String> = manifest
-        .price_cells
-        .iter()
-        .map(|(level, n)| format!("{n} {level}"))
-        .collect();
-    println!(
-        "risk model {} published in {:.1} s: learned from {} items from {} to {} (left out {} found fraudulent, {} inspected and compliant); price cells: {}",
-        manifest.version,
-        started.elapsed().as_secs_f64(),
-        manifest.training_items,
-        manifest.window_start,
-        manifest.window_end,
-        manifest.excluded_fraud_items,
-        manifest.excluded_inspected_items,
-        cells.join(", ")
-    );
-    match &manifest.learned {
-        Some(l) => println!(
-            "learned from inspections: {} labelled items, {} found fraudulent; {} trees for the \
-             fraud probability, {} for the revenue; weight in risk_score {:.2}",
-            l.labelled_items, l.labelled_frauds, l.fraud_trees, l.revenue_trees, l.weight
-        ),
-        None => println!(
-            "no learned model: the window's inspections found fewer than {} frauds; risk_score \
-             is the unsupervised combination",
-            aduana_engine::model_build::MIN_LABELLED_FRAUDS
-        ),
-    }
-    let phases: Vec<String> = built
-        .phases
-        .iter()
-        .map(|(phase, took)| format!("{phase} {:.1} s", took.as_secs_f64()))
-        .collect();
-    eprintln!("build time: {}", phases.join(", "));
-    Ok(())
-}
-
-async fn evaluate(args: EvaluateArgs) -> Result<(), Error> {
-    use aduana_engine::evaluate::{EvaluateOptions, Labels, evaluate};
-    let labels = if args.labels == "truth" {
-        Labels::Truth
-    } else {
-        Labels::Inspections
-    };
-    let risk_root = args
-        .backtest
-        .map(|day| format!("{}/as_of={day}", aduana_warehouse::risk::BACKTESTS_DIR));
-    let warehouse = args.warehouse.open_with_risk(risk_root.clone()).await?;
-    let session = Session::open(warehouse, &args.engine.options()?).await?;
-    // The published scores when a refresh has published some: what the
-    // administration acts on, and what `--score risk_score` names.
-    let published =
-        args.published || risk_root.is_some() || session.warehouse().risk_snapshot().is_some();
-    let options = EvaluateOptions {
-        score: &args.score,
-        labels,
-        rates: &args.at,
-        filter: args.filter.as_deref(),
-        fraud_type: args.fraud_type.as_deref(),
-        published_scores: published,
-    };
-    let e = evaluate(&session, &options).await?;
-    let kind = args
-        .fraud_type
-        .as_ref()
-        .map_or(String::new(), |k| format!(", {k} fraud only"));
-    let filter = args
-        .filter
-        .as_ref()
-        .map_or(String::new(), |f| format!(" where {f}"));
-    let scores = if published {
-        "published scores (risk.declaration_scores)"
-    } else {
-        "computed now over declarations"
-    };
-    println!(
-        "score: {} ({scores})\nlabels: {}{kind} ({} items{filter}, {} fraudulent)\nAUC: {:.4}",
-        args.score, args.labels, e.items, e.frauds, e.auc
-    );
-    if let Some((first, last)) = e.period {
-        println!("period: items declared from {first} to {last}");
-    }
-    if let (Some((start, end)), true) = (e.window, e.in_window > 0) {
-        let last = end.pred_opt().unwrap_or(end);
-        eprintln!(
-            "warning: {} of {} items measured lie in the model's training window ({start} to \
-             {last}); the model learned from their outcomes, which flatters it. For an honest \
-             measure, backtest (aduana refresh --as-of DAY, then --backtest DAY) and measure \
-             after the window: --where \"declaration_date >= DATE '{end}'\"",
-            e.in_window, e.items
-        );
-    }
-    println!(
-        "{:>8} {:>10} {:>9} {:>9} {:>9}",
-        "rate", "items", "Pre", "Rec", "Rev"
-    );
-    for a in &e.at {
-        println!(
-            "{:>7}% {:>10} {:>9.4} {:>9.4} {:>9.4}",
-            a.rate_percent, a.selected, a.precision, a.recall, a.revenue
-        );
-    }
-    Ok(())
-}
-
-async fn refresh(args: RefreshArgs) -> Result<(), Error> {
-    use aduana_refresh::{LogFormat, RefreshOptions, Reporter};
-    let format = if args.log_format == "json" {
-        LogFormat::Json
-    } else {
-        LogFormat::Text
-    };
-    let reporter = Reporter::new(format);
-    let options = RefreshOptions {
-        since: args.since,
-        partitions: args.partitions.clone(),
-        rebuild_model: args.rebuild_model,
-        model_max_age_days: args.model_max_age_days,
-        window_months: args.window_months,
-        dry_run: args.dry_run,
-        as_of: args.as_of,
-        lock_timeout_s: args.lock_timeout,
-        engine: args.engine.options_on(&args.cluster)?,
-    };
-    let run = async {
-        let warehouse = args.warehouse.open().await.map_err(|e| {
-            match e.downcast::<aduana_warehouse::WarehouseError>() {
-                Ok(e) => aduana_refresh::RefreshError::from(*e),
-                Err(e) => aduana_refresh::RefreshError::BadInput(e.to_string()),
-            }
-        })?;
-        aduana_refresh::refresh(warehouse, &options, &reporter).await
-    };
-    let manifest = match run.await {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            reporter.event("failed", &[("error", serde_json::json!(e.to_string()))]);
-            return Err(Box::new(e));
-        }
-    };
-    print_refresh_summary(&manifest);
-    Ok(())
-}
-
-/// The end-of-run summary on stdout: counts, what was scored and why, and
-/// each step's rate.
-pub fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
-    let model = manifest.model.as_ref();
-    println!(
-        "refresh {} {}: {} partition(s) scored, {} unchanged, {} removed; {} rows in, {} scored, {} rejected; {} importer-months of trader risk; model {}{}",
-        manifest.run_id,
-        manifest.status,
-        manifest.scored_partitions.len(),
-        manifest.unchanged_partitions,
-        manifest.removed_partitions.len(),
-        manifest.rows_in,
-        manifest.rows_scored,
-        manifest.rows_rejected,
-        manifest.trader_rows,
-        model.map_or("-", |m| m.version.as_str()),
-        model.map_or(String::new(), |m| format!(" ({})", m.reason)),
-    );
-    // In calendar order (the manifest's keys sort as text: month=10 < month=2).
-    let mut scored: Vec<_> = manifest.scored_partitions.iter().collect();
-    scored.sort_by_key(|(partition, _)| aduana_refresh::parse_partition_key(partition));
-    for (partition, reason) in scored {
-        let verb = if manifest.status == "dry run" {
-            "would score"
-        } else {
-            "scored"
-        };
-        println!("  {verb} {partition}: {reason}");
-    }
-    for step in &manifest.steps {
-        println!(
-            "  {:<12} {:>8.2} s {:>12} rows {:>12.0} rows/s",
-            step.step, step.seconds, step.rows, step.rows_per_second
-        );
-    }
 }
 
 #[cfg(test)]
@@ -1282,47 +684,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// `aduana scheduler`: a Ballista scheduler until stopped.
-async fn scheduler(args: SchedulerArgs) -> Result<(), Error> {
-    let warehouse = args.warehouse.open().await?;
-    let session = aduana_cluster::open(warehouse, &args.engine.options()?).await?;
-    eprintln!(
-        "aduana scheduler on {} for {} (clients: --cluster df://{})",
-        args.bind,
-        session.warehouse().location().display,
-        args.bind
-    );
-    aduana_cluster::run_scheduler(args.bind, &session, args.executor_timeout).await?;
-    Ok(())
-}
-
-/// `aduana executor`: a Ballista executor until stopped.
-async fn executor(args: ExecutorArgs) -> Result<(), Error> {
-    let (host, port) = args
-        .scheduler
-        .rsplit_once(':')
-        .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?)))
-        .ok_or_else(|| format!("--scheduler {:?}: expected HOST:PORT", args.scheduler))?;
-    let warehouse = args.warehouse.open().await?;
-    let session = aduana_cluster::open(warehouse, &args.engine.options()?).await?;
-    let options = aduana_cluster::ExecutorOptions {
-        scheduler_host: host,
-        scheduler_port: port,
-        bind_host: args.bind_host.clone(),
-        port: args.port,
-        grpc_port: args.grpc_port,
-        work_dir: args.work_dir.as_ref().map(|dir| dir.display().to_string()),
-        slots: args.concurrent_tasks,
-    };
-    eprintln!(
-        "aduana executor on {}:{} for {}, serving scheduler {}",
-        args.bind_host,
-        args.port,
-        session.warehouse().location().display,
-        args.scheduler
-    );
-    aduana_cluster::run_executor(options, &session).await?;
-    Ok(())
 }

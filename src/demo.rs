@@ -10,9 +10,9 @@ use aduana_engine::output::{Format, write_stream};
 use aduana_engine::{Session, WritePolicy};
 use datafusion::prelude::ParquetReadOptions;
 
-use crate::cli::{
-    DemoArgs, Error, WarehouseArgs, print_generation, print_refresh_summary, runtime,
-};
+use crate::cli::{DemoArgs, Error, WarehouseArgs, runtime};
+use crate::generate::print_generation;
+use crate::refresh::print_refresh_summary;
 
 /// What the ground truth says of the fraud, and how much of it the lanes'
 /// inspections found: the gap risk scoring is meant to close.

@@ -2,8 +2,14 @@
 
 mod check;
 mod cli;
+mod cluster;
 mod demo;
+mod generate;
+mod model;
+mod refresh;
 mod select;
+mod serve;
+mod sql;
 
 use std::process::ExitCode;
 
