@@ -63,6 +63,14 @@ async function pages(base, expected, shots) {
 
     // Overview: publication, charts with their numbers.
     await visit(page, `${base}/`, errors, shots, 'overview');
+    // The first screen is the risk, not the run: the headline comes before the publication panel.
+    const order = await page.evaluate(() => [...document.querySelectorAll('section[id], div[id]')]
+      .map((e) => e.id).filter((id) => id === 'headline' || id === 'publication'));
+    check(order[0] === 'headline', `overview: panels in order ${order}`);
+    const atRisk = await page.locator('#headline [data-figure="expected revenue at risk"] b').innerText();
+    check(/^[0-9,]+$/.test(atRisk) && atRisk !== '0', `overview: expected revenue at risk ${atRisk}`);
+    const headlineBox = await page.locator('#headline').boundingBox();
+    check(headlineBox.y < 800, `overview: the headline starts at ${headlineBox.y}px, below the first screen`);
     check(await figure(page, 'items scored') === String(expected.scored),
       `overview: items scored ${await figure(page, 'items scored')} != ${expected.scored}`);
     check(await figure(page, 'model version (published scores)') === expected.model_version,

@@ -156,11 +156,13 @@ async fn overview_page(data: &Data, params: &HashMap<String, String>) -> Result<
         data.report("fraud_rate_estimate", &[]),
     );
     let mut body = String::new();
-    body.push_str(&panel(
-        "publication",
-        "Published risk tables",
-        publication.map(|t| publication_panel(&t)),
-    ));
+    // The risk first: what the latest month holds and what controls find;
+    // which run and model published it comes last.
+    let headline = match (&by_month, &lanes) {
+        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(by_month, lanes)),
+        (Err(e), _) | (_, Err(e)) => Err(PageError::query("risk_by_month", e)),
+    };
+    body.push_str(&panel("headline", "Risk at a glance", headline));
     body.push_str(&panel(
         "by-month",
         "Declarations, value and revenue at risk by month",
@@ -196,7 +198,70 @@ async fn overview_page(data: &Data, params: &HashMap<String, String>) -> Result<
         "Selection: the model's picks against random controls (monitoring)",
         selected.and_then(|s| estimate.map(|e| crate::selection::selection_panel(&s, &e))),
     ));
+    body.push_str(&panel(
+        "publication",
+        "Published risk tables",
+        publication.map(|t| publication_panel(&t)),
+    ));
     Ok(body)
+}
+
+/// The latest month's risk and the controls' results, in a few figures:
+/// the first screen of the overview.
+fn headline_panel(by_month: &Table, lanes: &Table) -> String {
+    let months = by_month.texts("month");
+    let Some(last) = months.len().checked_sub(1) else {
+        return r#"<p class="note">No published months yet: run <code>aduana refresh</code>.</p>"#
+            .into();
+    };
+    let at = |name: &str| {
+        by_month
+            .numbers(name)
+            .get(last)
+            .copied()
+            .flatten()
+            .unwrap_or(0.0)
+    };
+    let sum = |name: &str| lanes.numbers(name).iter().flatten().sum::<f64>();
+    let (inspected, found) = (sum("inspected"), sum("fraud_found"));
+    let hit_rate = if inspected > 0.0 {
+        format!(
+            "{:.1}% of {}",
+            100.0 * found / inspected,
+            grouped(inspected)
+        )
+    } else {
+        "no inspections".to_string()
+    };
+    // A month as the month it is, not its first day.
+    let month = months[last].get(..7).unwrap_or(&months[last]).to_string();
+    figures(&[
+        ("month", month),
+        ("items", grouped(at("items"))),
+        ("high-risk items", grouped(at("high_items"))),
+        (
+            "expected revenue at risk",
+            grouped(at("expected_revenue_at_risk")),
+        ),
+        ("customs value", grouped(at("customs_value"))),
+        ("hit rate of inspections (all months)", hit_rate),
+    ])
+}
+
+/// `v` rounded to a whole number with thousands separators.
+pub(crate) fn grouped(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 && digits != "0" {
+        out.insert(0, '-');
+    }
+    out
 }
 
 fn publication_panel(t: &Table) -> String {

@@ -16,6 +16,7 @@ use datafusion::prelude::{col, lit};
 
 use aduana_engine::output::Format;
 
+use super::grouped;
 use super::{
     Params, SHOWN_ROWS, attachment, bar_figure, error_page, file_of, int_param, named, panel,
     respond, trader_link,
@@ -312,8 +313,8 @@ pub(super) async fn traders_page(
     let _ = write!(
         out,
         r#"<p class="note" id="matching">{} of {} importers match (the last {} published months); sorted by {} {}. Segment: the highest the importer reached in a month. Reasons to look, not verdicts. Download the ranking: <a id="download-csv" href="{}">CSV</a>, <a id="download-parquet" href="{}">Parquet</a>.</p>"#,
-        thousands(rows),
-        thousands(all),
+        grouped_count(rows),
+        grouped_count(all),
         ranking.months,
         escape(&ranking.sort),
         if ranking.ascending {
@@ -356,9 +357,9 @@ fn pager(ranking: &Ranking, first: usize, shown: usize, rows: usize, pages: usiz
     let _ = write!(
         out,
         "importers {}–{} of {} (page {} of {pages})",
-        thousands(if shown == 0 { 0 } else { first + 1 }),
-        thousands(first + shown),
-        thousands(rows),
+        grouped_count(if shown == 0 { 0 } else { first + 1 }),
+        grouped_count(first + shown),
+        grouped_count(rows),
         ranking.page
     );
     if ranking.page < pages {
@@ -371,19 +372,6 @@ fn pager(ranking: &Ranking, first: usize, shown: usize, rows: usize, pages: usiz
         );
     }
     out.push_str("</nav>");
-    out
-}
-
-/// `n` with thousands separators.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
     out
 }
 
@@ -460,4 +448,9 @@ fn segments_panel(t: &Table) -> String {
     ));
     out.push_str("</div>");
     out
+}
+
+/// A count with thousands separators.
+fn grouped_count(n: usize) -> String {
+    grouped(n as f64)
 }
