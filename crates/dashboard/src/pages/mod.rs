@@ -406,6 +406,9 @@ fn offices_panel(t: &Table) -> String {
 }
 
 /// The hit rate of each lane by month, as lines, with its rows as numbers.
+/// Inspections below which a month's hit rate in a lane is not drawn.
+const MIN_INSPECTIONS_FOR_RATE: f64 = 20.0;
+
 fn hit_rate_lines(
     caption: &str,
     title: &str,
@@ -413,10 +416,25 @@ fn hit_rate_lines(
     months: &[String],
     lanes: &[String],
 ) -> String {
-    let series = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
-    let series: Vec<Series> = lanes.iter().zip(series).map(|(l, v)| named(l, v)).collect();
+    let rates = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
+    let inspected = pivot(rows, "month", "lane", "inspected", months, lanes);
+    // A rate from a handful of inspections is noise drawn as a signal
+    // (one fraud in three controls is 33%): such points are left out.
+    let series: Vec<Series> = lanes
+        .iter()
+        .zip(rates.into_iter().zip(inspected))
+        .map(|(l, (rates, counts))| {
+            let kept = rates
+                .into_iter()
+                .zip(counts)
+                .map(|(rate, n)| rate.filter(|_| n.unwrap_or(0.0) >= MIN_INSPECTIONS_FOR_RATE))
+                .collect();
+            named(l, kept)
+        })
+        .collect();
+    let caption = format!("{caption} (under {MIN_INSPECTIONS_FOR_RATE:.0} inspections: not drawn)");
     figure(
-        caption,
+        &caption,
         &chart::lines(
             title,
             "month of lodgement",
