@@ -47,22 +47,22 @@ pub enum ScopeArg {
 #[derive(Args)]
 pub struct ExplorationArgs {
     /// Share of each lane's capacity (or of the audits) spent on exploration
-    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    #[arg(long, default_value_t = Policy::default().explore, value_name = "SHARE")]
     pub explore: f64,
     /// How exploration is spent
     #[arg(long, value_enum, default_value = "random")]
     pub strategy: StrategyArg,
     /// With --strategy novelty: the share of each lane kept uniformly random
-    #[arg(long, default_value_t = 0.05, value_name = "SHARE")]
+    #[arg(long, default_value_t = Policy::default().min_random, value_name = "SHARE")]
     pub min_random: f64,
     /// What the model's share ranks by
     #[arg(long, value_enum, default_value = "revenue")]
     pub rank: RankArg,
     /// Weight of an authorised economic operator's item, in (0, 1]
-    #[arg(long, default_value_t = 0.5, value_name = "FACTOR")]
+    #[arg(long, default_value_t = Policy::default().aeo_factor, value_name = "FACTOR")]
     pub aeo_factor: f64,
     /// Seed of the random controls
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Policy::default().seed)]
     pub seed: u64,
 }
 

@@ -153,28 +153,32 @@ pub struct Built {
 }
 
 /// Wall time of each part of a build.
-#[derive(Default)]
 pub(crate) struct Phases {
     done: Vec<(&'static str, Duration)>,
-    since: Option<Instant>,
+    /// When the running part started.
+    since: Instant,
 }
 
 impl Phases {
+    fn start() -> Phases {
+        Phases {
+            done: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+
     /// Ends the running part as `name` and starts the next.
     pub(crate) fn end(&mut self, name: &'static str) {
         let now = Instant::now();
-        self.done.push((name, now - self.since.unwrap_or(now)));
-        self.since = Some(now);
+        self.done.push((name, now - self.since));
+        self.since = now;
     }
 }
 
 /// Builds a model from the session's warehouse and publishes it as the
 /// current version. Returns its manifest.
 pub async fn build(session: &Session, options: &BuildOptions) -> Result<Built> {
-    let mut phases = Phases {
-        since: Some(Instant::now()),
-        ..Default::default()
-    };
+    let mut phases = Phases::start();
     if options.window_months == 0 {
         return Err(EngineError::InvalidOption(
             "--window-months must be at least 1".into(),

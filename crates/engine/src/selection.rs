@@ -90,40 +90,19 @@ pub async fn choose(
         let column = batch.column_by_name(name).expect("selected");
         Ok(cast(column, &DataType::Boolean)?.as_boolean().clone())
     };
-    let empty = rows == 0;
-    let (ids, offices, importers, reasons) = if empty {
-        let none = StringArray::from(Vec::<&str>::new());
-        (none.clone(), none.clone(), none.clone(), none)
-    } else {
-        (
-            text("declaration_id")?,
-            text("office_code")?,
-            text("importer_id")?,
-            text("reasons")?,
-        )
-    };
-    let items = if empty {
-        Int64Array::from(Vec::<i64>::new())
-    } else {
-        cast(
-            batch.column_by_name("item_no").expect("selected"),
-            &DataType::Int64,
-        )?
-        .as_primitive::<Int64Type>()
-        .clone()
-    };
-    let (p, revenue) = if empty {
-        let none = Float64Array::from(Vec::<f64>::new());
-        (none.clone(), none)
-    } else {
-        (number("p")?, number("revenue")?)
-    };
-    let (aeo, never) = if empty {
-        let none = BooleanArray::from(Vec::<bool>::new());
-        (none.clone(), none)
-    } else {
-        (flag("aeo")?, flag("never_inspected")?)
-    };
+    let (ids, offices, importers, reasons) = (
+        text("declaration_id")?,
+        text("office_code")?,
+        text("importer_id")?,
+        text("reasons")?,
+    );
+    let items = cast(
+        batch.column_by_name("item_no").expect("selected"),
+        &DataType::Int64,
+    )?;
+    let items = items.as_primitive::<Int64Type>();
+    let (p, revenue) = (number("p")?, number("revenue")?);
+    let (aeo, never) = (flag("aeo")?, flag("never_inspected")?);
     let by_office = request.by_office || !request.office_capacities.is_empty();
     let value = |a: &Float64Array, i: usize| if a.is_null(i) { f64::NAN } else { a.value(i) };
     let candidates: Vec<Candidate> = (0..rows)
@@ -315,8 +294,7 @@ pub fn party_facts(warehouse: &Warehouse, day: NaiveDate) -> PartyFacts {
     }
 }
 
-/// The day's scored items with what selection needs, one batch (no
-/// columns when the day has no items).
+/// The day's scored items with what selection needs, one batch.
 async fn day_items(
     ctx: &SessionContext,
     warehouse: &Warehouse,
@@ -348,24 +326,17 @@ async fn day_items(
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => {
-            return Ok(RecordBatch::new_empty(Arc::new(
-                arrow::datatypes::Schema::empty(),
-            )));
-        }
-    };
+    let frame = ctx.sql(&sql).await?;
+    // The query's own columns even for a day without items.
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
     Ok(concat_batches(&schema, &batches)?)
 }
 
 /// `selection(day, red [, yellow, explore, strategy, seed, by_office])`:
 /// the day's controls as `aduana select` would publish them, computed
-/// when the query runs and not published. Defaults as the command's:
-/// yellow 0, explore 0.1, strategy 'random' (or 'novelty', keeping 0.05
-/// random), seed 0, capacity for the whole day (by_office false);
-/// ranked by expected revenue, AEO traders at half weight.
+/// when the query runs and not published. Defaults as the command's
+/// (`Policy::default()`), yellow 0 and one capacity for the whole day.
 #[derive(Debug)]
 pub struct SelectionFunction {
     warehouse: Warehouse,
@@ -475,17 +446,15 @@ impl TableFunctionImpl for SelectionFunction {
                 v => return plan_err!("selection argument by_office: '{v}' is not true or false"),
             },
         };
+        let defaults = Policy::default();
+        let explore = number(3)?.unwrap_or(defaults.explore);
         let policy = Policy {
-            explore: number(3)?.unwrap_or(0.1),
+            explore,
             strategy,
-            min_random: 0.05,
-            rank_by: RankBy::Revenue,
-            aeo_factor: 0.5,
+            // The random share novelty keeps, within a smaller exploration.
+            min_random: defaults.min_random.min(explore),
             seed,
-        };
-        let policy = Policy {
-            min_random: policy.min_random.min(policy.explore),
-            ..policy
+            ..defaults
         };
         if let Err(message) = policy.validate() {
             return plan_err!("selection: {message}");

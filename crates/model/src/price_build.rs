@@ -89,17 +89,7 @@ impl PriceCellsBuilder {
         per_kg: Option<f64>,
         month: f64,
     ) {
-        self.key.clear();
-        self.key.push_str(line);
-        self.key.push('\0');
-        self.key.push_str(origin);
-        match unit {
-            Some(unit) => {
-                self.key.push('\0');
-                self.key.push_str(unit);
-            }
-            None => self.key.push('\u{1}'),
-        }
+        group_key(&mut self.key, line, origin, unit);
         let row = Row {
             per_unit: per_unit.unwrap_or(f64::NAN),
             per_kg: per_kg.unwrap_or(f64::NAN),
@@ -121,19 +111,13 @@ impl PriceCellsBuilder {
 
     /// Adds everything `other` holds.
     pub fn merge(&mut self, other: PriceCellsBuilder) {
+        let mut key = String::new();
         for group in other.groups {
-            let mut key = format!("{}\0{}", group.line, group.origin);
-            match &group.unit {
-                Some(unit) => {
-                    key.push('\0');
-                    key.push_str(unit);
-                }
-                None => key.push('\u{1}'),
-            }
-            match self.index.get(&key) {
+            group_key(&mut key, &group.line, &group.origin, group.unit.as_deref());
+            match self.index.get(key.as_str()) {
                 Some(&g) => self.groups[g].rows.extend(group.rows),
                 None => {
-                    self.index.insert(key, self.groups.len());
+                    self.index.insert(key.clone(), self.groups.len());
                     self.groups.push(group);
                 }
             }
@@ -183,6 +167,23 @@ impl PriceCellsBuilder {
             );
         }
         out.finish()
+    }
+}
+
+/// Writes into `key` the lookup key of a group: line, origin and unit,
+/// separated by a byte no code holds (and a missing unit told apart from
+/// an empty one).
+fn group_key(key: &mut String, line: &str, origin: &str, unit: Option<&str>) {
+    key.clear();
+    key.push_str(line);
+    key.push('\0');
+    key.push_str(origin);
+    match unit {
+        Some(unit) => {
+            key.push('\0');
+            key.push_str(unit);
+        }
+        None => key.push('\u{1}'),
     }
 }
 

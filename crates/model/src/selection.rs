@@ -112,6 +112,22 @@ pub struct Policy {
     pub seed: u64,
 }
 
+/// The policy of `aduana select` and of the SQL function `selection`
+/// when nothing else is asked: a tenth of each lane explores at random,
+/// the rest ranks by expected revenue, AEO traders at half weight.
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            explore: 0.1,
+            strategy: Strategy::Random,
+            min_random: 0.05,
+            rank_by: RankBy::Revenue,
+            aeo_factor: 0.5,
+            seed: 0,
+        }
+    }
+}
+
 impl Policy {
     pub fn validate(&self) -> Result<(), String> {
         let share = |name: &str, v: f64| {
