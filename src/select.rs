@@ -18,9 +18,11 @@ pub const SELECT_HELP: &str =
 --capacity red=40,yellow=60 adds 60 documentary (yellow) ones. With --by office
 every office has that capacity; --capacities FILE gives offices their own
 (CSV with a header: office_code,red,yellow). Of each lane, --explore (default
-0.1) is exploration: random controls (--strategy random), or with --strategy
-novelty at least --min-random at random and the rest on the highest-ranked
-items of importers never inspected. The rest goes to the model's ranking
+0.1) is exploration: random controls (--strategy random), or at least
+--min-random at random and the rest on the highest-ranked items of importers
+never inspected (--strategy novelty) or drawn from the items the model did not
+pick with probability proportional to their rank value (--strategy
+proportional: monetary-unit sampling). The rest goes to the model's ranking
 (--rank revenue: expected revenue recovered; probability: chance of a hit).
 AEO traders count --aeo-factor of an ordinary item in the ranking and the
 draw. The selection is published as risk.selections (one file per day,
@@ -30,6 +32,7 @@ written whole); a day already published is kept unless --replace.";
 pub enum StrategyArg {
     Random,
     Novelty,
+    Proportional,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,7 +55,7 @@ pub struct ExplorationArgs {
     /// How exploration is spent
     #[arg(long, value_enum, default_value = "random")]
     pub strategy: StrategyArg,
-    /// With --strategy novelty: the share of each lane kept uniformly random
+    /// With --strategy novelty or proportional: the share of each lane kept uniformly random
     #[arg(long, default_value_t = Policy::default().min_random, value_name = "SHARE")]
     pub min_random: f64,
     /// What the model's share ranks by
@@ -73,6 +76,7 @@ impl ExplorationArgs {
             strategy: match self.strategy {
                 StrategyArg::Random => Strategy::Random,
                 StrategyArg::Novelty => Strategy::Novelty,
+                StrategyArg::Proportional => Strategy::Proportional,
             },
             min_random: self.min_random,
             rank_by: match self.rank {
@@ -258,8 +262,9 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
 pub const AUDITS_HELP: &str =
     "The blue lane: importers ranked by the expected revenue at risk of their
 items over the 12 months before --month; of the --capacity audits, --explore
-(default 0.1) is exploration as in `aduana select` (random importers, or with
---strategy novelty importers never inspected), AEO traders at --aeo-factor.
+(default 0.1) is exploration as in `aduana select` (random importers; with
+--strategy novelty importers never inspected; with proportional a draw in
+proportion to revenue at risk), AEO traders at --aeo-factor.
 Published as risk.audit_selections (one file per month, written whole); a
 month already published is kept unless --replace.";
 
@@ -299,14 +304,15 @@ pub async fn audits(args: AuditsArgs) -> Result<(), Error> {
     let session = Session::open(warehouse, &args.engine.options()?).await?;
     let summary = select_audits(&session, &options).await?;
     println!(
-        "selected {} of {} importers for audit in {} ({} by the model, {} random, {} never inspected), \
+        "selected {} of {} importers for audit in {} ({} by the model, {} random, {} explored by {}), \
          ranked by model {}; published {}",
         summary.selected,
         summary.importers,
         args.month.format("%Y-%m"),
-        summary.selected - summary.random - summary.novelty,
+        summary.selected - summary.random - summary.explored,
         summary.random,
-        summary.novelty,
+        summary.explored,
+        options.policy.strategy.name(),
         summary.model_version,
         summary.file
     );

@@ -455,6 +455,24 @@ fn the_selection_table_function_answers_what_select_publishes() {
     ));
     assert_eq!(over.lines().count(), 1, "over capacity: {over}");
 
+    // The proportional strategy keeps the random share and draws the rest
+    // below the model's picks, each saying so.
+    let proportional = ok(&sql_csv(
+        &root,
+        &format!(
+            "SELECT selected_by, COUNT(*) AS n, \
+                    SUM(CASE WHEN reason LIKE '%proportional to its expected revenue%' \
+                        THEN 1 ELSE 0 END) AS says \
+             FROM selection('{DAY}', 20, 0, 0.5, 'proportional', 4) \
+             GROUP BY selected_by ORDER BY selected_by"
+        ),
+    ));
+    assert_eq!(
+        proportional.lines().skip(1).collect::<Vec<_>>(),
+        ["model,10,0", "proportional,9,9", "random,1,0"],
+        "{proportional}"
+    );
+
     // Bad arguments are refused by name.
     for (call, says) in [
         ("selection('2026-13-01', 5)", "argument day"),
@@ -462,7 +480,7 @@ fn the_selection_table_function_answers_what_select_publishes() {
         ("selection('2026-08-04', 5, 0, 1.5)", "exploration share"),
         (
             "selection('2026-08-04', 5, 0, 0.1, 'greedy')",
-            "argument strategy",
+            "'greedy' is not a strategy (one of random, novelty, proportional)",
         ),
         ("selection('2026-08-04')", "selection(day, red"),
     ] {

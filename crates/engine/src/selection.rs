@@ -157,6 +157,11 @@ pub async fn choose(
                 "exploration: the importer was never inspected{}",
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),
+            Chosen::Proportional => format!(
+                "exploration: drawn below the model's picks with probability proportional to its {by} (seed {}){}",
+                policy.seed,
+                own.map(|r| format!("; {r}")).unwrap_or_default()
+            ),
             Chosen::Model => format!(
                 "ranked {} in its {} lane by {by}{}",
                 pick.rank,
@@ -166,10 +171,7 @@ pub async fn choose(
         }
     };
     let selected = picks.len();
-    let strategy = match policy.strategy {
-        Strategy::Random => "random",
-        Strategy::Novelty => "novelty",
-    };
+    let strategy = policy.strategy.name();
     let take_text = |a: &StringArray| -> ArrayRef {
         Arc::new(StringViewArray::from_iter(
             picks
@@ -417,20 +419,12 @@ impl TableFunctionImpl for SelectionFunction {
                 return plan_err!("selection argument day: '{day_text}' is not a date YYYY-MM-DD");
             }
         };
-        let strategy = match values
-            .get(4)
-            .map(text)
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
+        let strategy = match values.get(4).map(text) {
             None => Strategy::Random,
-            Some(s) if s == "random" => Strategy::Random,
-            Some(s) if s == "novelty" => Strategy::Novelty,
-            Some(other) => {
-                return plan_err!(
-                    "selection argument strategy: '{other}' is neither 'random' nor 'novelty'"
-                );
-            }
+            Some(name) => match Strategy::parse(&name) {
+                Ok(strategy) => strategy,
+                Err(message) => return plan_err!("selection argument strategy: {message}"),
+            },
         };
         let seed = match number(5)? {
             None => 0,
@@ -451,7 +445,8 @@ impl TableFunctionImpl for SelectionFunction {
         let policy = Policy {
             explore,
             strategy,
-            // The random share novelty keeps, within a smaller exploration.
+            // The random share an informed strategy keeps, within a smaller
+            // exploration.
             min_random: defaults.min_random.min(explore),
             seed,
             ..defaults

@@ -11,8 +11,13 @@
 //! that were never inspected (their record is empty, so the model's
 //! profiles know nothing of them: DATE's and gATE's argument for
 //! exploration, aimed where knowledge is missing rather than spread
-//! evenly). Authorised economic operators are controlled at a lower rate,
-//! in both the ranking and the random draw.
+//! evenly), or with the `proportional` strategy a draw with probability
+//! proportional to expected revenue over the items the model left (the
+//! auditor's monetary-unit sampling: every item can be drawn, so the labels
+//! reach below the model's cut-off, but a control is spent where the money
+//! is rather than uniformly, so exploring costs less revenue). Authorised
+//! economic operators are controlled at a lower rate, in both the ranking
+//! and the random draw.
 //!
 //! Everything is a pure function of the items and a seed: the same day,
 //! capacities and seed select the same items.
@@ -49,6 +54,8 @@ pub enum Chosen {
     Random,
     /// Exploration: an importer never inspected.
     Novelty,
+    /// Exploration: drawn with probability proportional to its score.
+    Proportional,
 }
 
 impl Chosen {
@@ -57,6 +64,7 @@ impl Chosen {
             Chosen::Model => "model",
             Chosen::Random => "random",
             Chosen::Novelty => "novelty",
+            Chosen::Proportional => "proportional",
         }
     }
 }
@@ -69,6 +77,33 @@ pub enum Strategy {
     /// The minimum random share at random, the rest on importers never
     /// inspected.
     Novelty,
+    /// The minimum random share at random, the rest drawn from the items
+    /// the model did not pick, with probability proportional to what the
+    /// model ranks by.
+    Proportional,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Random, Strategy::Novelty, Strategy::Proportional];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Novelty => "novelty",
+            Strategy::Proportional => "proportional",
+        }
+    }
+
+    /// The strategy named `name` (any case); the error lists the names.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+                format!("'{name}' is not a strategy (one of {})", names.join(", "))
+            })
+    }
 }
 
 /// What the model part of the capacity ranks by.
@@ -139,7 +174,7 @@ impl Policy {
         };
         share("the exploration share", self.explore)?;
         share("the minimum random share", self.min_random)?;
-        if self.strategy == Strategy::Novelty && self.min_random > self.explore {
+        if self.strategy != Strategy::Random && self.min_random > self.explore {
             return Err(format!(
                 "the minimum random share ({}) cannot exceed the exploration share ({})",
                 self.min_random, self.explore
@@ -154,12 +189,12 @@ impl Policy {
         Ok(())
     }
 
-    /// Controls of a lane's capacity: (random, novelty, model).
+    /// Controls of a lane's capacity: (random, informed exploration, model).
     fn split(&self, capacity: usize) -> (usize, usize, usize) {
         let explore = (self.explore * capacity as f64).round() as usize;
         let random = match self.strategy {
             Strategy::Random => explore,
-            Strategy::Novelty => {
+            Strategy::Novelty | Strategy::Proportional => {
                 ((self.min_random * capacity as f64).round() as usize).min(explore)
             }
         };
@@ -322,27 +357,83 @@ fn select_scope(
 
     let mut ranked = rows.to_vec();
     ordered(candidates, &mut ranked, |c| score(c, policy));
-    let novelty = parts.map(|(_, (_, novelty, _))| novelty);
-    let found = fill(
-        candidates,
-        &ranked,
-        &mut taken,
-        novelty,
-        Chosen::Novelty,
-        |c| c.never_inspected,
-        picks,
-    );
-    // The model takes its share and what novelty could not fill.
-    let model = [0, 1].map(|l| parts[l].1.2 + novelty[l] - found[l]);
-    fill(
-        candidates,
-        &ranked,
-        &mut taken,
-        model,
-        Chosen::Model,
-        |_| true,
-        picks,
-    );
+    let informed = parts.map(|(_, (_, informed, _))| informed);
+    let model = parts.map(|(_, (_, _, model))| model);
+    match policy.strategy {
+        Strategy::Random => {
+            fill(
+                candidates,
+                &ranked,
+                &mut taken,
+                model,
+                Chosen::Model,
+                |_| true,
+                picks,
+            );
+        }
+        Strategy::Novelty => {
+            let found = fill(
+                candidates,
+                &ranked,
+                &mut taken,
+                informed,
+                Chosen::Novelty,
+                |c| c.never_inspected,
+                picks,
+            );
+            // The model takes its share and what novelty could not fill.
+            let model = [0, 1].map(|l| model[l] + informed[l] - found[l]);
+            fill(
+                candidates,
+                &ranked,
+                &mut taken,
+                model,
+                Chosen::Model,
+                |_| true,
+                picks,
+            );
+        }
+        Strategy::Proportional => {
+            // The model first, so that the draw is over what it left.
+            fill(
+                candidates,
+                &ranked,
+                &mut taken,
+                model,
+                Chosen::Model,
+                |_| true,
+                picks,
+            );
+            let mut draw = rows.to_vec();
+            ordered(candidates, &mut draw, |c| {
+                proportional_key(
+                    uniform(policy.seed, c.declaration_id, c.item_no),
+                    score(c, policy),
+                )
+            });
+            fill(
+                candidates,
+                &draw,
+                &mut taken,
+                informed,
+                Chosen::Proportional,
+                |_| true,
+                picks,
+            );
+        }
+    }
+}
+
+/// The Efraimidis–Spirakis key of a draw proportional to `weight`, in its
+/// logarithmic form `ln(u) / w` (the same order as `u^(1/w)`, without
+/// losing the order of heavy weights to rounding near 1). Items worth
+/// nothing to the ranking (no revenue, unscored) come last.
+fn proportional_key(u: f64, weight: f64) -> f64 {
+    if weight > 0.0 && weight.is_finite() {
+        u.max(f64::MIN_POSITIVE).ln() / weight
+    } else {
+        f64::NEG_INFINITY
+    }
 }
 
 /// Picks the first free eligible rows of `ranked`, `quota` per lane in
@@ -552,6 +643,60 @@ mod tests {
         let picks = select(&known, cap, &policy(0.5, Strategy::Novelty)).unwrap();
         assert_eq!(count(&picks, &known, "A", Lane::Red, Chosen::Model), 19);
         assert_eq!(picks.len(), 20);
+    }
+
+    #[test]
+    fn proportional_draws_below_the_model_in_proportion_to_revenue() {
+        let rows = day(1000, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity { red: 20, yellow: 0 };
+        let p = policy(0.5, Strategy::Proportional);
+        let picks = select(&c, cap, &p).unwrap();
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Proportional), 9);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 10);
+        // Drawn from what the model left: none outranks the model's last.
+        let model_lowest = picks
+            .iter()
+            .filter(|p| p.chosen == Chosen::Model)
+            .map(|pick| score(&c[pick.row], &p))
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            picks
+                .iter()
+                .filter(|p| p.chosen == Chosen::Proportional)
+                .all(|pick| score(&c[pick.row], &p) <= model_lowest)
+        );
+        // Over many seeds, the items scoring above the median get about
+        // their share of the total score: 10 draws of 1,000 are close to
+        // sampling with replacement.
+        let mut p = policy(1.0, Strategy::Proportional);
+        p.min_random = 0.0;
+        let mut scores: Vec<f64> = c.iter().map(|item| score(item, &p)).collect();
+        scores.sort_by(f64::total_cmp);
+        let median = scores[scores.len() / 2];
+        let expected =
+            scores.iter().filter(|&&s| s >= median).sum::<f64>() / scores.iter().sum::<f64>();
+        let (mut upper, mut all) = (0, 0);
+        for seed in 0..300 {
+            p.seed = seed;
+            for pick in select(&c, |_| Capacity { red: 10, yellow: 0 }, &p).unwrap() {
+                assert_eq!(pick.chosen, Chosen::Proportional);
+                all += 1;
+                upper += usize::from(score(&c[pick.row], &p) >= median);
+            }
+        }
+        let share = upper as f64 / all as f64;
+        assert!(
+            (share - expected).abs() < 0.03,
+            "{share} drawn, {expected} expected"
+        );
+        assert_eq!(Strategy::parse("Proportional"), Ok(Strategy::Proportional));
+        assert!(
+            Strategy::parse("ucb")
+                .unwrap_err()
+                .contains("random, novelty, proportional")
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub struct AuditSummary {
     pub importers: usize,
     pub selected: usize,
     pub random: usize,
-    pub novelty: usize,
+    /// Chosen by the informed exploration (novelty or proportional).
+    pub explored: usize,
     pub model_version: String,
 }
 
@@ -147,12 +148,14 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
             options.policy.seed
         ),
         Chosen::Novelty => "exploration: the importer was never inspected".to_string(),
+        Chosen::Proportional => format!(
+            "exploration: drawn below the model's picks with probability proportional to its \
+             expected revenue at risk (seed {})",
+            options.policy.seed
+        ),
     };
     let n = picks.len();
-    let strategy = match options.policy.strategy {
-        aduana_model::selection::Strategy::Random => "random",
-        aduana_model::selection::Strategy::Novelty => "novelty",
-    };
+    let strategy = options.policy.strategy.name();
     let texts =
         |values: Vec<String>| Arc::new(StringViewArray::from_iter_values(values)) as ArrayRef;
     let columns: Vec<ArrayRef> = vec![
@@ -197,7 +200,7 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         importers: rows,
         selected: n,
         random: count(Chosen::Random),
-        novelty: count(Chosen::Novelty),
+        explored: count(Chosen::Novelty) + count(Chosen::Proportional),
         model_version,
     })
 }

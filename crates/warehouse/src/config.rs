@@ -2,6 +2,8 @@
 //! onto the contract, and where its object store is.
 //!
 //! ```toml
+//! currency = "GTQ"               # ISO 4217 code money is shown in
+//!
 //! [storage]                      # only for s3:// warehouses
 //! endpoint = "http://127.0.0.1:9000"
 //! region = "us-east-1"
@@ -30,6 +32,10 @@ pub const CONFIG_FILE_NAME: &str = "aduana.toml";
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseConfig {
+    /// The ISO 4217 code of the national currency values and revenue are
+    /// declared in (the contract's money columns carry none): pages and
+    /// reports label money with it.
+    pub currency: Option<String>,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
@@ -112,6 +118,13 @@ impl WarehouseConfig {
             origin: origin.to_string(),
             message,
         };
+        if let Some(code) = &self.currency
+            && !(code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(err(format!(
+                "currency = {code:?}: not an ISO 4217 code (three capital letters, e.g. \"GTQ\")"
+            )));
+        }
         for (table_name, mapping) in &self.tables {
             let table = contract::table(table_name).ok_or_else(|| {
                 err(format!(
@@ -137,6 +150,12 @@ impl WarehouseConfig {
             }
         }
         Ok(())
+    }
+
+    /// How money is labelled: the configured currency code, or "national
+    /// currency" when the warehouse does not say.
+    pub fn currency_label(&self) -> &str {
+        self.currency.as_deref().unwrap_or("national currency")
     }
 
     /// The mapping of one table, if the config has one.
@@ -304,6 +323,14 @@ mod tests {
         assert!(e.contains("unknown cast"), "{e}");
         let e = config_error("[tables.declarations]\npath = \"../elsewhere\"\n");
         assert!(e.contains("relative path inside"), "{e}");
+        let e = config_error("currency = \"quetzal\"\n");
+        assert!(e.contains("currency = \"quetzal\"") && e.contains("ISO 4217"), "{e}");
+        assert_eq!(
+            WarehouseConfig::parse("currency = \"GTQ\"\n", "w/aduana.toml")
+                .unwrap()
+                .currency_label(),
+            "GTQ"
+        );
         let e = config_error("[storage]\nsecret_access_key = \"x\"\n");
         assert!(e.contains("secret_access_key"), "{e}");
     }
