@@ -324,7 +324,10 @@ mod tests {
         let e = config_error("[tables.declarations]\npath = \"../elsewhere\"\n");
         assert!(e.contains("relative path inside"), "{e}");
         let e = config_error("currency = \"quetzal\"\n");
-        assert!(e.contains("currency = \"quetzal\"") && e.contains("ISO 4217"), "{e}");
+        assert!(
+            e.contains("currency = \"quetzal\"") && e.contains("ISO 4217"),
+            "{e}"
+        );
         assert_eq!(
             WarehouseConfig::parse("currency = \"GTQ\"\n", "w/aduana.toml")
                 .unwrap()

@@ -1,0 +1,313 @@
+//! The overview: the risk at a glance, by month, lanes, offices, selection
+//! and what is published.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{
+    Params, bar_figure, distinct, error_page, figures, filter_rows, grouped, int_param, named,
+    numbers, panel, pivot, respond,
+};
+use crate::App;
+use crate::chart::{self, Series};
+use crate::data::{Data, PageError};
+use crate::html::{self, Table, figure};
+
+pub async fn overview(State(app): State<App>, Query(params): Params) -> Response {
+    match overview_page(&app.data, &params).await {
+        Ok(body) => respond(StatusCode::OK, "Risk overview", "overview", &body),
+        Err(e) => error_page(&e, "overview"),
+    }
+}
+
+pub(super) async fn overview_page(
+    data: &Data,
+    params: &HashMap<String, String>,
+) -> Result<String, PageError> {
+    let months = int_param(params, "months", 24, 240)?;
+    let (publication, by_month, lanes, lanes_over_time, offices, selected, estimate) = futures::join!(
+        data.report("risk_publication", &[]),
+        data.report("risk_by_month", &[("months", months.to_string())]),
+        data.report("inspection_hit_rate_by_lane", &[]),
+        data.report("hit_rate_by_lane_over_time", &[("months", "12".into())]),
+        data.report("inspection_hit_rate_over_time", &[("months", "12".into())]),
+        data.report("selection_outcomes", &[]),
+        data.report("fraud_rate_estimate", &[]),
+    );
+    let mut body = String::new();
+    // The risk first: what the latest month holds and what controls find;
+    // which run and model published it comes last.
+    let headline = match (&by_month, &lanes) {
+        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(by_month, lanes)),
+        (Err(e), _) | (_, Err(e)) => Err(PageError::query("risk_by_month", e)),
+    };
+    body.push_str(&panel("headline", "Risk at a glance", headline));
+    body.push_str(&panel(
+        "by-month",
+        "Declarations, value and revenue at risk by month",
+        by_month.map(|t| by_month_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "lanes",
+        "Lanes and inspection results",
+        lanes.map(|t| lanes_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "monitoring",
+        "Inspection hit rate over time (monitoring)",
+        lanes_over_time.map(|t| {
+            let months = distinct(&t.texts("month"));
+            let lanes = distinct(&t.texts("lane"));
+            hit_rate_lines(
+                "Hit rate of inspected items by lane, all offices",
+                "Hit rate by lane",
+                &t,
+                &months,
+                &lanes,
+            )
+        }),
+    ));
+    body.push_str(&panel(
+        "offices",
+        "Hit rate by office",
+        offices.map(|t| offices_panel(&t)),
+    ));
+    body.push_str(&panel(
+        "selection",
+        "Selection: the model's picks against random controls (monitoring)",
+        selected.and_then(|s| estimate.map(|e| crate::selection::selection_panel(&s, &e))),
+    ));
+    body.push_str(&panel(
+        "publication",
+        "Published risk tables",
+        publication.map(|t| publication_panel(&t)),
+    ));
+    Ok(body)
+}
+
+/// The latest month's risk and the controls' results, in a few figures:
+/// the first screen of the overview.
+fn headline_panel(by_month: &Table, lanes: &Table) -> String {
+    let months = by_month.texts("month");
+    let Some(last) = months.len().checked_sub(1) else {
+        return r#"<p class="note">No published months yet: run <code>aduana refresh</code>.</p>"#
+            .into();
+    };
+    let at = |name: &str| {
+        by_month
+            .numbers(name)
+            .get(last)
+            .copied()
+            .flatten()
+            .unwrap_or(0.0)
+    };
+    let sum = |name: &str| lanes.numbers(name).iter().flatten().sum::<f64>();
+    let (inspected, found) = (sum("inspected"), sum("fraud_found"));
+    let hit_rate = if inspected > 0.0 {
+        format!(
+            "{:.1}% of {}",
+            100.0 * found / inspected,
+            grouped(inspected)
+        )
+    } else {
+        "no inspections".to_string()
+    };
+    // A month as the month it is, not its first day.
+    let month = months[last].get(..7).unwrap_or(&months[last]).to_string();
+    figures(&[
+        ("month", month),
+        ("items", grouped(at("items"))),
+        ("high-risk items", grouped(at("high_items"))),
+        (
+            "expected revenue at risk",
+            grouped(at("expected_revenue_at_risk")),
+        ),
+        ("customs value", grouped(at("customs_value"))),
+        ("hit rate of inspections (all months)", hit_rate),
+    ])
+}
+
+fn publication_panel(t: &Table) -> String {
+    if t.rows() == 0 {
+        return r#"<p class="note" id="unpublished">No risk tables are published yet: run <code>aduana refresh</code>, then restart the server.</p>"#.into();
+    }
+    let v = |name: &str| t.texts(name).into_iter().next().unwrap_or_default();
+    let mut out = figures(&[
+        ("last refresh run", v("run_id")),
+        ("published at", v("published_at")),
+        ("model version (published scores)", v("model_version")),
+        ("model version (this server)", v("session_model_version")),
+        (
+            "months",
+            format!(
+                "{} to {}",
+                month_of(&v("first_partition")),
+                month_of(&v("last_partition"))
+            ),
+        ),
+        ("items scored", v("scored")),
+        ("items rejected", v("rejected")),
+    ]);
+    if v("model_version") != v("session_model_version") {
+        out.push_str(r#"<p class="note">The server loaded another model version than the one the published scores were made with: charts drawn from the model (reference bands) follow the server's.</p>"#);
+    }
+    out
+}
+
+/// `2026-10` for the partition key `year=2026/month=10`.
+fn month_of(key: &str) -> String {
+    match aduana_warehouse::risk::parse_partition_key(key) {
+        Some((year, month)) => format!("{year}-{month:02}"),
+        None => key.to_string(),
+    }
+}
+
+fn by_month_panel(t: &Table) -> String {
+    let months = t.texts("month");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    let single = |caption: &str, column: &str, unit: &str| {
+        bar_figure(
+            caption,
+            "month of lodgement",
+            unit,
+            &months,
+            &[numbers(t.numbers(column))],
+            false,
+            &t.project(&["month", column]),
+        )
+    };
+    out.push_str(&single(
+        "Declarations per month",
+        "declarations",
+        "declarations",
+    ));
+    out.push_str(&single(
+        "Customs value per month",
+        "customs_value",
+        "customs value (national currency)",
+    ));
+    out.push_str(&single(
+        "Expected revenue at risk per month",
+        "expected_revenue_at_risk",
+        "expected revenue at risk (national currency)",
+    ));
+    let levels = [
+        named("high", t.numbers("high_items")),
+        named("medium", t.numbers("medium_items")),
+        named("low", t.numbers("low_items")),
+    ];
+    out.push_str(&bar_figure(
+        "Items by risk level per month",
+        "month of lodgement",
+        "items",
+        &months,
+        &levels,
+        true,
+        &t.project(&["month", "items", "high_items", "medium_items", "low_items"]),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+fn lanes_panel(t: &Table) -> String {
+    let lanes: Vec<String> = t
+        .texts("lane")
+        .into_iter()
+        .map(|l| if l.is_empty() { "(none)".into() } else { l })
+        .collect();
+    let items: Vec<Series> = vec![
+        named("items", t.numbers("items")),
+        named("inspected", t.numbers("inspected")),
+    ];
+    let mut out = String::from(r#"<div class="grid2">"#);
+    out.push_str(&bar_figure(
+        "Items and inspections by selectivity lane",
+        "selectivity lane",
+        "items",
+        &lanes,
+        &items,
+        false,
+        &t,
+    ));
+    out.push_str(&bar_figure(
+        "Hit rate by lane",
+        "selectivity lane",
+        "items found fraudulent (% of inspected)",
+        &lanes,
+        &[numbers(t.numbers("hit_rate_pct"))],
+        false,
+        &t.project(&["lane", "inspected", "fraud_found", "hit_rate_pct"]),
+    ));
+    out.push_str("</div>");
+    out
+}
+
+/// One small chart per office: the hit rate of each lane over time.
+fn offices_panel(t: &Table) -> String {
+    let months = distinct(&t.texts("month"));
+    let lanes = distinct(&t.texts("lane"));
+    let offices = distinct(&t.texts("office"));
+    let office_column = t.texts("office");
+    let mut out = String::from(r#"<div class="grid2">"#);
+    for office in &offices {
+        let rows = filter_rows(t, |i| office_column[i] == *office);
+        let name = if office.is_empty() {
+            "(no office)"
+        } else {
+            office
+        };
+        out.push_str(&hit_rate_lines(
+            &format!("Office {name}: hit rate by lane"),
+            &format!("Office {name}"),
+            &rows,
+            &months,
+            &lanes,
+        ));
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// Inspections below which a month's hit rate in a lane is not drawn.
+const MIN_INSPECTIONS_FOR_RATE: f64 = 20.0;
+
+/// The hit rate of each lane by month, as lines, with its rows as numbers.
+fn hit_rate_lines(
+    caption: &str,
+    title: &str,
+    rows: &Table,
+    months: &[String],
+    lanes: &[String],
+) -> String {
+    let rates = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
+    let inspected = pivot(rows, "month", "lane", "inspected", months, lanes);
+    // A rate from a handful of inspections is noise drawn as a signal
+    // (one fraud in three controls is 33%): such points are left out.
+    let series: Vec<Series> = lanes
+        .iter()
+        .zip(rates.into_iter().zip(inspected))
+        .map(|(l, (rates, counts))| {
+            let kept = rates
+                .into_iter()
+                .zip(counts)
+                .map(|(rate, n)| rate.filter(|_| n.unwrap_or(0.0) >= MIN_INSPECTIONS_FOR_RATE))
+                .collect();
+            named(l, kept)
+        })
+        .collect();
+    let caption = format!("{caption} (under {MIN_INSPECTIONS_FOR_RATE:.0} inspections: not drawn)");
+    figure(
+        &caption,
+        &chart::lines(
+            title,
+            "month of lodgement",
+            "items found fraudulent (% of inspected)",
+            months,
+            &series,
+        ),
+        &html::table(rows, usize::MAX, &[], None),
+    )
+}
