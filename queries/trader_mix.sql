@@ -17,13 +17,13 @@ items AS (
 ),
 by_code AS (
     SELECT 'hs4' AS dimension, hs4 AS code,
-           SUM(CASE WHEN later THEN 0 ELSE value END) AS earlier_value,
-           SUM(CASE WHEN later THEN value ELSE 0 END) AS later_value
+           SUM(CASE WHEN later THEN 0.0 ELSE value END) AS earlier_value,
+           SUM(CASE WHEN later THEN value ELSE 0.0 END) AS later_value
     FROM items GROUP BY hs4
     UNION ALL
     SELECT 'origin' AS dimension, origin AS code,
-           SUM(CASE WHEN later THEN 0 ELSE value END) AS earlier_value,
-           SUM(CASE WHEN later THEN value ELSE 0 END) AS later_value
+           SUM(CASE WHEN later THEN 0.0 ELSE value END) AS earlier_value,
+           SUM(CASE WHEN later THEN value ELSE 0.0 END) AS later_value
     FROM items GROUP BY origin
 ),
 shares AS (

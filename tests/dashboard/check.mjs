@@ -42,9 +42,23 @@ async function visit(page, url, errors, shots, name) {
 
 const figure = (page, label) =>
   page.locator(`[data-figure="${label}"] b`).first().innerText();
+/// A figure shown with thousands separators, as a number.
+const count = async (page, label) => Number((await figure(page, label)).replace(/,/g, ''));
 
-/// The cells of one column of the first table `tableSelector` matches.
+/// The cells of one column of the first table `tableSelector` matches, as
+/// exact values: a cell shown rounded or cut keeps its whole value in its title.
 async function columnTexts(page, tableSelector, column) {
+  const table = page.locator(tableSelector).first();
+  const headers = await table.locator('thead th').evaluateAll(
+    (ths) => ths.map((th) => th.dataset.column));
+  const index = headers.indexOf(column);
+  check(index >= 0, `no column ${column} in ${tableSelector} (${headers})`);
+  return table.locator('tbody tr').evaluateAll(
+    (trs, i) => trs.map((tr) => tr.children[i].getAttribute('title') ?? tr.children[i].textContent), index);
+}
+
+/// The cells of one column as the reader sees them.
+async function columnShown(page, tableSelector, column) {
   const table = page.locator(tableSelector).first();
   const headers = await table.locator('thead th').evaluateAll(
     (ths) => ths.map((th) => th.dataset.column));
@@ -68,7 +82,10 @@ async function pages(base, expected, shots) {
       .map((e) => e.id).filter((id) => id === 'headline' || id === 'publication'));
     check(order[0] === 'headline', `overview: panels in order ${order}`);
     const atRisk = await page.locator('#headline [data-figure="expected revenue at risk"] b').innerText();
-    check(/^[0-9,]+$/.test(atRisk) && atRisk !== '0', `overview: expected revenue at risk ${atRisk}`);
+    check(/^[1-9][0-9]{0,2}(,[0-9]{3})* GTQ( \([+-][0-9]+% on the month before\))?$/.test(atRisk),
+      `overview: expected revenue at risk ${atRisk}`);
+    const laneRates = await figure(page, 'hit rate by lane');
+    check(/^[a-z()]+ [0-9.]+%( · [a-z()]+ [0-9.]+%)*$/.test(laneRates), `overview: hit rate by lane ${laneRates}`);
     const headlineBox = await page.locator('#headline').boundingBox();
     check(headlineBox.y < 800, `overview: the headline starts at ${headlineBox.y}px, below the first screen`);
     check(await figure(page, 'items scored') === String(expected.scored),
@@ -95,7 +112,7 @@ async function pages(base, expected, shots) {
       `overview: declarations per month sum to ${total}, SQL says ${expected.declarations}`);
     // Axes are labelled with units.
     check((await page.locator('#by-month svg .axis-label').allTextContents())
-      .some((t) => t.includes('national currency')), 'overview: currency axis label');
+      .some((t) => t.includes('GTQ')), 'overview: currency axis label');
 
     // Traders: segments and the candidate table.
     await visit(page, `${base}/traders`, errors, shots, 'traders');
@@ -104,6 +121,12 @@ async function pages(base, expected, shots) {
     const risk = (await columnTexts(page, '#candidates table', 'expected_revenue_at_risk')).map(Number);
     check(risk.every((v, i) => i === 0 || risk[i - 1] >= v), 'traders: sorted by expected revenue at risk');
     check(Number(risk[0]) === expected.top_expected, `traders: top expected ${risk[0]} != ${expected.top_expected}`);
+    // Shown with separators and rounded, the exact value on hover.
+    const shown = await columnShown(page, '#candidates table', 'expected_revenue_at_risk');
+    check(shown.every((v) => /^-?[0-9]{1,3}(,[0-9]{3})*(\.[0-9]+)?$/.test(v)),
+      `traders: expected revenue at risk shown as ${shown.slice(0, 5)}`);
+    check(shown[0] === Math.round(risk[0]).toLocaleString('en-US') || risk[0] < 1000,
+      `traders: top expected shown as ${shown[0]} for ${risk[0]}`);
     const segmentImporters = await columnTexts(page, '#segments details table', 'importers');
     check(segmentImporters.reduce((s, v) => s + Number(v), 0) === expected.latest_importers,
       'traders: importers of the latest month');
@@ -197,13 +220,25 @@ async function pages(base, expected, shots) {
     check(identity.includes(expected.top_importer_name) && identity.includes('authorised economic operator'),
       `trader identity: ${identity}`);
     check(errors.length === 0, `trader: ${errors.join('; ')}`);
-    check(await figure(page, 'flagged items (last months)') === String(expected.trader_flagged),
-      `trader: flagged ${await figure(page, 'flagged items (last months)')} != ${expected.trader_flagged}`);
-    check(await figure(page, 'inspections') === String(expected.trader_inspections), 'trader: inspections');
+    check(await count(page, 'flagged items (last 12 months)') === expected.trader_flagged,
+      `trader: flagged ${await figure(page, 'flagged items (last 12 months)')} != ${expected.trader_flagged}`);
+    check(await count(page, 'inspections') === expected.trader_inspections, 'trader: inspections');
+    // Activity counted over the months the warehouse has, not a fixed 24.
+    check(await page.locator('[data-figure="months active (of the last 12 published)"]').count() === 1,
+      'trader: months active of the 12 published');
+    check(/^[0-9,]+ GTQ$/.test(await figure(page, 'customs value')), `trader: customs value ${await figure(page, 'customs value')}`);
+    // Codes carry their HS description.
+    const described = await columnTexts(page, '#flags table', 'hs_description');
+    check(described.length > 0 && described.every((d) => d.length > 0),
+      `trader: flagged items without HS descriptions: ${described.slice(0, 5)}`);
     for (const id of ['activity', 'mix', 'unit-values', 'flags', 'inspections']) {
       check(await page.locator(`#${id}.error`).count() === 0, `trader: panel ${id} failed: ${await page.locator(`#${id}`).innerText()}`);
     }
-    check(await page.locator('#activity svg.chart').count() === 2, 'trader: activity charts');
+    check(await page.locator('#activity svg.chart').count() === 3, 'trader: activity charts');
+    // Months read as months on time axes.
+    const ticks = await page.locator('#activity svg .tick').allTextContents();
+    check(ticks.some((t) => /^20[0-9]{2}-[01][0-9]$/.test(t)) && !ticks.some((t) => /^20[0-9]{2}-[01][0-9]-01$/.test(t)),
+      `trader: month ticks ${ticks.slice(0, 6)}`);
     check(await page.locator('#mix svg.chart').count() === 2, 'trader: mix charts');
     check(await page.locator('#unit-values svg.chart rect[fill-opacity="0.18"]').count() >= 1,
       'trader: at least one reference band');
@@ -221,6 +256,8 @@ async function pages(base, expected, shots) {
     // Product view.
     await visit(page, `${base}/products`, errors, shots, 'products');
     await visit(page, `${base}/products/${expected.product}`, errors, shots, 'product');
+    check(await page.locator('#description').innerText() === expected.product_description,
+      `product: description ${await page.locator('#description').innerText()} != ${expected.product_description}`);
     const origins = await columnTexts(page, '#unit-values details table', 'origin_country');
     check(origins.length === expected.product_groups, `product: ${origins.length} origin rows != ${expected.product_groups}`);
     const deviations = (await columnTexts(page, '#deviations table', 'valuation_deviation')).map(Number);

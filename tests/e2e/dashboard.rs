@@ -209,6 +209,8 @@ fn node(script: &Path, args: &[&str]) {
 #[test]
 fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
     let wh = refreshed();
+    // Money is labelled with the warehouse's currency.
+    std::fs::write(wh.path().join("aduana.toml"), "currency = \"GTQ\"\n").unwrap();
     let server = Dashboard::start(&wh, &["--auth", "none"]);
     let rt = runtime();
     let s = rt.block_on(session(&wh.uri()));
@@ -263,6 +265,7 @@ fn dashboard_pages_show_the_warehouse_numbers_in_a_browser() {
                 AND (i.item_no = s.item_no OR i.item_no IS NULL))"
         ).parse::<i64>().unwrap(),
         "product": product,
+        "product_description": one(&format!("SELECT description FROM reference.hs_nomenclature WHERE hs_code = '{product}'")),
         "product_groups": one(&format!(
             "SELECT COUNT(*) FROM (SELECT DISTINCT COALESCE(origin_country, '(none)'), quantity_unit FROM declarations
              WHERE substr(hs_code, 1, 6) = '{product}' AND {last_year} AND customs_value > 0 AND quantity > 0)"

@@ -131,15 +131,38 @@ fn y_axis(
     y
 }
 
+/// A month as a month: `2026-10` for the first day `2026-10-01` that
+/// reports use as a month's key; any other label as it is.
+fn month_label(label: &str) -> &str {
+    match label.strip_suffix("-01") {
+        Some(month)
+            if month.len() == 7
+                && month.as_bytes()[4] == b'-'
+                && month
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| i == 4 || b.is_ascii_digit()) =>
+        {
+            month
+        }
+        _ => label,
+    }
+}
+
 /// Category labels under the plot; every k-th when they would overlap.
 fn x_labels(out: &mut String, categories: &[String], centre: impl Fn(usize) -> f64, bottom: f64) {
     let slot = (WIDTH - PLOT_LEFT - PLOT_RIGHT) / categories.len().max(1) as f64;
-    let longest = categories.iter().map(|c| c.len()).max().unwrap_or(1) as f64;
+    let longest = categories
+        .iter()
+        .map(|c| month_label(c).len())
+        .max()
+        .unwrap_or(1) as f64;
     let every = ((longest * 6.5 + 6.0) / slot).ceil().max(1.0) as usize;
     for (i, c) in categories.iter().enumerate() {
         if i % every != 0 {
             continue;
         }
+        let c = month_label(c);
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}" class="tick" text-anchor="middle">{}</text>"#,

@@ -61,6 +61,8 @@ pub struct Data {
     /// Filters and sorts of cached results run here, in-process, whatever
     /// the session runs on (a cluster would only add round trips).
     local: SessionContext,
+    /// HS descriptions by code, read once.
+    nomenclature: OnceCell<Option<Arc<HashMap<String, String>>>>,
 }
 
 impl Data {
@@ -69,7 +71,14 @@ impl Data {
             session,
             cache: Mutex::new(HashMap::new()),
             local: SessionContext::new(),
+            nomenclature: OnceCell::new(),
         }
+    }
+
+    /// How money is labelled: the warehouse's configured currency code
+    /// (`currency` in `aduana.toml`), else "national currency".
+    pub fn currency(&self) -> &str {
+        self.session.warehouse().config().currency_label()
     }
 
     /// The named report `name` with `params`, planned read-only, as a
@@ -152,6 +161,44 @@ impl Data {
         .await
         .cloned()
         .map(Some)
+    }
+
+    /// The HS nomenclature's descriptions by code (chapters, headings and
+    /// subheadings: 2, 4 and 6 digits) from `reference.hs_nomenclature`,
+    /// read once; `None` when the warehouse has no such table.
+    pub async fn nomenclature(&self) -> Result<Option<Arc<HashMap<String, String>>>, PageError> {
+        const SOURCE: &str = "reference.hs_nomenclature";
+        if self.session.warehouse().table("hs_nomenclature").is_none() {
+            return Ok(None);
+        }
+        self.nomenclature
+            .get_or_try_init(|| async {
+                let frame = self
+                    .session
+                    .sql(
+                        "SELECT hs_code, MIN(description) AS description \
+                         FROM reference.hs_nomenclature \
+                         WHERE hs_code IS NOT NULL AND description IS NOT NULL GROUP BY hs_code",
+                        WritePolicy::ReadOnly,
+                    )
+                    .await
+                    .map_err(|e| PageError::query(SOURCE, e))?;
+                let t = collect(SOURCE, frame).await?;
+                let names = t.texts("hs_code").into_iter().zip(t.texts("description"));
+                Ok(Some(Arc::new(names.collect())))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `t` with the HS description of its `column`'s codes beside it (see
+    /// [`Table::with_hs_descriptions`]); `t` as it is when the warehouse
+    /// has no nomenclature.
+    pub async fn describe(&self, t: &Table, column: &str) -> Result<Table, PageError> {
+        Ok(match self.nomenclature().await? {
+            Some(names) => t.with_hs_descriptions(column, &names),
+            None => t.clone(),
+        })
     }
 
     /// `table` as a frame again (for a filter or a sort over a cached

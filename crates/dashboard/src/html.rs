@@ -1,11 +1,12 @@
 //! HTML: escaping, the page frame, and tables of query results.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, SchemaRef};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -99,6 +100,7 @@ pub fn page(title: &str, nav: &str, body: &str) -> String {
 }
 
 /// A query result held for rendering.
+#[derive(Clone)]
 pub struct Table {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
@@ -144,6 +146,55 @@ impl Table {
                 .map(|b| b.project(&indices).expect("columns exist"))
                 .collect(),
         }
+    }
+
+    /// The table with a column `hs_description` right after `column`: the
+    /// description of each code's subheading, else of its heading, else of
+    /// its chapter (a national tariff line of 8 or 10 digits reads as its
+    /// subheading's). Codes with no description (or not HS codes at all,
+    /// like origins beside headings in one column) get NULL.
+    pub fn with_hs_descriptions(&self, column: &str, names: &HashMap<String, String>) -> Table {
+        let at = self.column_index(column);
+        let describe = |code: &str| {
+            let digits: String = code.chars().filter(|c| !matches!(c, '.' | ' ')).collect();
+            if digits.len() < 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            [6, 4, 2]
+                .into_iter()
+                .filter(|&n| n <= digits.len())
+                .find_map(|n| names.get(&digits[..n]))
+                .map(String::as_str)
+        };
+        let with_description = |schema: &Schema| {
+            let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+            fields.insert(
+                at + 1,
+                Arc::new(Field::new("hs_description", DataType::Utf8, true)),
+            );
+            Arc::new(Schema::new(fields))
+        };
+        let schema = with_description(&self.schema);
+        // A batch's own schema can differ from the table's in types the
+        // display does not care about (an integer sum typed as float).
+        let batches = self
+            .batches
+            .iter()
+            .map(|batch| {
+                let codes = Table {
+                    schema: batch.schema(),
+                    batches: vec![batch.clone()],
+                }
+                .texts(column);
+                let descriptions: ArrayRef =
+                    Arc::new(StringArray::from_iter(codes.iter().map(|c| describe(c))));
+                let mut columns = batch.columns().to_vec();
+                columns.insert(at + 1, descriptions);
+                RecordBatch::try_new(with_description(&batch.schema()), columns)
+                    .expect("one more text column")
+            })
+            .collect();
+        Table { schema, batches }
     }
 
     fn column_index(&self, name: &str) -> usize {
@@ -215,6 +266,12 @@ pub fn table(
         .iter()
         .map(|f| f.data_type().is_numeric())
         .collect();
+    let is_integer: Vec<bool> = table
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_integer())
+        .collect();
     for (field, num) in table.schema.fields().iter().zip(&numeric) {
         let name = field.name();
         let label = match headers {
@@ -248,6 +305,16 @@ pub fn table(
                     .map(|f| f.value(row).to_string())
                     .unwrap_or_default();
                 let name = table.schema.field(i).name();
+                // Numbers as a reader takes them in (separators, a few
+                // significant decimals); the exact value on hover and in
+                // the downloads. Linked numbers (ids) stay as they are.
+                let exact = value.clone();
+                let linked = links.iter().any(|l| l.column == name.as_str());
+                let value = if numeric[i] && !linked {
+                    display_number(&value, is_integer[i])
+                } else {
+                    value
+                };
                 let cell = match links.iter().find(|l| l.column == name.as_str()) {
                     Some(l) if !value.is_empty() => {
                         format!(
@@ -258,7 +325,9 @@ pub fn table(
                     }
                     _ => escape(&value),
                 };
-                let class = if numeric[i] {
+                let class = if numeric[i] && exact != value {
+                    format!(r#" class="num" title="{}""#, escape(&exact))
+                } else if numeric[i] {
                     r#" class="num""#.to_string()
                 } else if value.chars().count() > LONG_TEXT {
                     format!(r#" class="long" title="{}""#, escape(&value))
@@ -279,6 +348,59 @@ pub fn table(
             table.rows()
         );
     }
+    out
+}
+
+/// A number as a table shows it: whole numbers of five digits or more with
+/// thousands separators (a year or an item number keeps its four digits),
+/// other numbers rounded to what can be read: whole above a thousand, two
+/// decimals above one, three significant digits below. Text that is not a
+/// number is returned as it is.
+pub fn display_number(text: &str, integer: bool) -> String {
+    let Ok(v) = text.parse::<f64>() else {
+        return text.to_string();
+    };
+    if !v.is_finite() {
+        return text.to_string();
+    }
+    if integer {
+        return if v.abs() >= 10_000.0 {
+            group_digits(text)
+        } else {
+            text.to_string()
+        };
+    }
+    let rounded = if v == 0.0 {
+        "0".to_string()
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        let decimals = (2 - v.abs().log10().floor() as i32).clamp(3, 8) as usize;
+        format!("{v:.decimals$}")
+    };
+    group_digits(&rounded)
+}
+
+/// `-1234567.5` as `-1,234,567.5`.
+pub(crate) fn group_digits(number: &str) -> String {
+    let (sign, rest) = match number.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", number),
+    };
+    let (whole, fraction) = match rest.find('.') {
+        Some(dot) => rest.split_at(dot),
+        None => (rest, ""),
+    };
+    let mut out = String::from(sign);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.push_str(fraction);
     out
 }
 
@@ -323,6 +445,68 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(encode("IMP 01/é"), "IMP%2001%2F%C3%A9");
+    }
+
+    #[test]
+    fn hs_codes_get_the_description_of_their_subheading_heading_or_chapter() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("code", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("85176200"),
+                    Some("8517.99"),
+                    Some("0901"),
+                    Some("CN"),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![1, 2, 3, 4, 5])),
+            ],
+        )
+        .unwrap();
+        let t = Table {
+            schema,
+            batches: vec![batch],
+        };
+        let names: HashMap<String, String> = [
+            ("851762", "Machines for reception"),
+            ("8517", "Telephone sets"),
+            ("09", "Coffee, tea"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let d = t.with_hs_descriptions("code", &names);
+        assert_eq!(d.schema.field(1).name(), "hs_description");
+        assert_eq!(
+            d.texts("hs_description"),
+            [
+                "Machines for reception",
+                "Telephone sets",
+                "Coffee, tea",
+                "",
+                ""
+            ]
+        );
+        assert_eq!(d.numbers("n"), t.numbers("n"));
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_rounded_for_reading() {
+        assert_eq!(display_number("49649238035.71", false), "49,649,238,036");
+        assert_eq!(display_number("-1234.6", false), "-1,235");
+        assert_eq!(display_number("12.345", false), "12.35");
+        assert_eq!(display_number("0.04417377114117005", false), "0.0442");
+        assert_eq!(display_number("0.5", false), "0.500");
+        assert_eq!(display_number("0", false), "0");
+        assert_eq!(display_number("NaN", false), "NaN");
+        assert_eq!(display_number("2026", true), "2026");
+        assert_eq!(display_number("2494000", true), "2,494,000");
+        assert_eq!(display_number("-12345", true), "-12,345");
+        assert_eq!(display_number("", true), "");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::html::Table;
 use crate::pages::{bar_figure, figures, named};
 
 /// From the reports `selection_outcomes` and `fraud_rate_estimate`.
-pub fn selection_panel(outcomes: &Table, estimate: &Table) -> String {
+pub fn selection_panel(outcomes: &Table, estimate: &Table, currency: &str) -> String {
     if outcomes.rows() == 0 {
         return r#"<p class="note" id="no-selection">No selection is published yet: <code>aduana select --date D --capacity red=N,yellow=M</code> chooses a day's controls (the model's ranking plus random controls); restart the server to see what they found.</p>"#.into();
     }
@@ -54,7 +54,7 @@ pub fn selection_panel(outcomes: &Table, estimate: &Table) -> String {
     out.push_str(&bar_figure(
         "Revenue recovered per inspected control",
         "lane · chosen by",
-        "revenue per control (national currency)",
+        &format!("revenue per control ({currency})"),
         &categories,
         &[named(
             "revenue per control",

@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{concat_batches, take};
+use arrow::datatypes::{DataType, Field, Schema};
+
 use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -146,18 +150,14 @@ pub async fn warm(data: Arc<Data>) {
 
 /// `v` rounded to a whole number with thousands separators.
 pub(crate) fn grouped(v: f64) -> String {
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0.0 && digits != "0" {
-        out.insert(0, '-');
-    }
-    out
+    let whole = format!("{v:.0}");
+    // -0.4 rounds to "-0".
+    html::group_digits(
+        whole
+            .strip_prefix("-")
+            .filter(|w| *w == "0")
+            .unwrap_or(&whole),
+    )
 }
 
 /// A bar chart under its caption, its numbers one click away: the common
@@ -212,6 +212,81 @@ fn pivot(
         out[s][r] = values[i];
     }
     out
+}
+
+/// `(year, month)` of a month key, `2026-10-01` or `2026-10`.
+fn month_index(key: &str) -> Option<i64> {
+    let year: i64 = key.get(..4)?.parse().ok()?;
+    let month: i64 = key.get(5..7)?.parse().ok()?;
+    (key.as_bytes().get(4) == Some(&b'-') && (1..=12).contains(&month))
+        .then_some(year * 12 + month - 1)
+}
+
+/// Every month from the first to the last of `months` (in their format,
+/// `YYYY-MM-01` or `YYYY-MM`), so that a month without activity keeps its
+/// place on a time axis instead of vanishing; `months` as they are when
+/// one is not a month.
+pub(crate) fn month_range(months: &[String]) -> Vec<String> {
+    let indices: Option<Vec<i64>> = months.iter().map(|m| month_index(m)).collect();
+    let (Some(indices), Some(first)) = (indices, months.first()) else {
+        return months.to_vec();
+    };
+    let (Some(&lo), Some(&hi)) = (indices.iter().min(), indices.iter().max()) else {
+        return months.to_vec();
+    };
+    let with_day = first.len() > 7;
+    (lo..=hi)
+        .map(|k| {
+            let month = format!("{}-{:02}", k / 12, k % 12 + 1);
+            if with_day {
+                format!("{month}-01")
+            } else {
+                month
+            }
+        })
+        .collect()
+}
+
+/// `t` (one row per month in `column`) with a row for every month from its
+/// first to its last: the missing months' values empty, in the chart (a
+/// gap, not a month dropped from the axis) and in its numbers.
+pub(crate) fn every_month(t: &Table, column: &str) -> Table {
+    let months = t.texts(column);
+    let all = month_range(&months);
+    if all.len() == months.len() || t.batches.is_empty() {
+        return t.clone();
+    }
+    let rows: UInt32Array = all
+        .iter()
+        .map(|m| months.iter().position(|k| k == m).map(|i| i as u32))
+        .collect();
+    let batch = match concat_batches(&t.batches[0].schema(), &t.batches) {
+        Ok(batch) => batch,
+        Err(_) => return t.clone(),
+    };
+    let at = t.schema.index_of(column).expect("the month column");
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    fields[at] = Arc::new(Field::new(column, DataType::Utf8, false));
+    let schema = Arc::new(Schema::new(fields));
+    let columns: Result<Vec<ArrayRef>, _> = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == at {
+                Ok(Arc::new(StringArray::from(all.clone())) as ArrayRef)
+            } else {
+                take(c.as_ref(), &rows, None)
+            }
+        })
+        .collect();
+    match columns.and_then(|c| RecordBatch::try_new(schema.clone(), c)) {
+        Ok(filled) => Table {
+            schema,
+            batches: vec![filled],
+        },
+        Err(_) => t.clone(),
+    }
 }
 
 /// The rows of `t` that `keep` selects.
@@ -292,4 +367,58 @@ fn attachment(body: Vec<u8>, content_type: &'static str, filename: &str) -> Resp
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Float64Array;
+
+    fn texts(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn month_ranges_fill_the_gaps_in_their_format() {
+        assert_eq!(
+            month_range(&texts(&["2025-11-01", "2026-02-01"])),
+            texts(&["2025-11-01", "2025-12-01", "2026-01-01", "2026-02-01"])
+        );
+        assert_eq!(
+            month_range(&texts(&["2026-03", "2026-01"])),
+            texts(&["2026-01", "2026-02", "2026-03"])
+        );
+        // Not months: as they are.
+        assert_eq!(
+            month_range(&texts(&["red", "2026-01"])),
+            texts(&["red", "2026-01"])
+        );
+        assert_eq!(month_range(&texts(&["2026-13"])), texts(&["2026-13"]));
+    }
+
+    #[test]
+    fn every_month_adds_empty_rows_for_missing_months() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("month", DataType::Utf8, false),
+            Field::new("items", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["2026-01-01", "2026-04-01"])),
+                Arc::new(Float64Array::from(vec![3.0, 5.0])),
+            ],
+        )
+        .unwrap();
+        let t = Table {
+            schema,
+            batches: vec![batch],
+        };
+        let filled = every_month(&t, "month");
+        assert_eq!(
+            filled.texts("month"),
+            texts(&["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"])
+        );
+        assert_eq!(filled.numbers("items"), [Some(3.0), None, None, Some(5.0)]);
+    }
 }

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{
-    Params, bar_figure, distinct, error_page, figures, filter_rows, grouped, int_param, named,
-    numbers, panel, pivot, respond,
+    Params, bar_figure, distinct, error_page, every_month, figures, filter_rows, grouped,
+    int_param, month_range, named, numbers, panel, pivot, respond,
 };
 use crate::App;
 use crate::chart::{self, Series};
@@ -41,14 +41,14 @@ pub(super) async fn overview_page(
     // The risk first: what the latest month holds and what controls find;
     // which run and model published it comes last.
     let headline = match (&by_month, &lanes) {
-        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(by_month, lanes)),
+        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(by_month, lanes, data.currency())),
         (Err(e), _) | (_, Err(e)) => Err(PageError::query("risk_by_month", e)),
     };
     body.push_str(&panel("headline", "Risk at a glance", headline));
     body.push_str(&panel(
         "by-month",
         "Declarations, value and revenue at risk by month",
-        by_month.map(|t| by_month_panel(&t)),
+        by_month.map(|t| by_month_panel(&t, data.currency())),
     ));
     body.push_str(&panel(
         "lanes",
@@ -59,7 +59,7 @@ pub(super) async fn overview_page(
         "monitoring",
         "Inspection hit rate over time (monitoring)",
         lanes_over_time.map(|t| {
-            let months = distinct(&t.texts("month"));
+            let months = month_range(&distinct(&t.texts("month")));
             let lanes = distinct(&t.texts("lane"));
             hit_rate_lines(
                 "Hit rate of inspected items by lane, all offices",
@@ -78,7 +78,9 @@ pub(super) async fn overview_page(
     body.push_str(&panel(
         "selection",
         "Selection: the model's picks against random controls (monitoring)",
-        selected.and_then(|s| estimate.map(|e| crate::selection::selection_panel(&s, &e))),
+        selected.and_then(|s| {
+            estimate.map(|e| crate::selection::selection_panel(&s, &e, data.currency()))
+        }),
     ));
     body.push_str(&panel(
         "publication",
@@ -90,7 +92,7 @@ pub(super) async fn overview_page(
 
 /// The latest month's risk and the controls' results, in a few figures:
 /// the first screen of the overview.
-fn headline_panel(by_month: &Table, lanes: &Table) -> String {
+fn headline_panel(by_month: &Table, lanes: &Table, currency: &str) -> String {
     let months = by_month.texts("month");
     let Some(last) = months.len().checked_sub(1) else {
         return r#"<p class="note">No published months yet: run <code>aduana refresh</code>.</p>"#
@@ -104,30 +106,75 @@ fn headline_panel(by_month: &Table, lanes: &Table) -> String {
             .flatten()
             .unwrap_or(0.0)
     };
+    let previous = |name: &str| {
+        last.checked_sub(1)
+            .and_then(|p| by_month.numbers(name).get(p).copied().flatten())
+    };
+    // The month's change against the one before: the trend in one figure.
+    let trend = |name: &str| match previous(name) {
+        Some(before) if before > 0.0 => {
+            format!(
+                " ({:+.0}% on the month before)",
+                100.0 * (at(name) / before - 1.0)
+            )
+        }
+        _ => String::new(),
+    };
+    let money = |name: &str| format!("{} {}{}", grouped(at(name)), currency, trend(name));
     let sum = |name: &str| lanes.numbers(name).iter().flatten().sum::<f64>();
     let (inspected, found) = (sum("inspected"), sum("fraud_found"));
-    let hit_rate = if inspected > 0.0 {
+    let rate = |found: f64, inspected: f64| {
         format!(
-            "{:.1}% of {}",
+            "{:.1}% of {} inspected",
             100.0 * found / inspected,
             grouped(inspected)
         )
+    };
+    let hit_rate = if inspected > 0.0 {
+        rate(found, inspected)
     } else {
         "no inspections".to_string()
     };
     // A month as the month it is, not its first day.
     let month = months[last].get(..7).unwrap_or(&months[last]).to_string();
-    figures(&[
+    let mut shown = vec![
         ("month", month),
         ("items", grouped(at("items"))),
-        ("high-risk items", grouped(at("high_items"))),
+        (
+            "high-risk items",
+            format!("{}{}", grouped(at("high_items")), trend("high_items")),
+        ),
         (
             "expected revenue at risk",
-            grouped(at("expected_revenue_at_risk")),
+            money("expected_revenue_at_risk"),
         ),
-        ("customs value", grouped(at("customs_value"))),
+        ("customs value", money("customs_value")),
         ("hit rate of inspections (all months)", hit_rate),
-    ])
+    ];
+    // Each lane's hit rate, where enough inspections make it a rate.
+    let per_lane: Vec<String> = lanes
+        .texts("lane")
+        .into_iter()
+        .zip(
+            lanes
+                .numbers("inspected")
+                .into_iter()
+                .zip(lanes.numbers("fraud_found")),
+        )
+        .filter_map(|(lane, (n, found))| {
+            let n = n.filter(|&n| n >= MIN_INSPECTIONS_FOR_RATE)?;
+            let lane = if lane.is_empty() {
+                "(none)".into()
+            } else {
+                lane
+            };
+            Some(format!("{lane} {:.1}%", 100.0 * found.unwrap_or(0.0) / n))
+        })
+        .collect();
+    if !per_lane.is_empty() {
+        shown.push(("hit rate by lane", per_lane.join(" · ")));
+    }
+    figures(&shown)
 }
 
 fn publication_panel(t: &Table) -> String {
@@ -165,7 +212,8 @@ fn month_of(key: &str) -> String {
     }
 }
 
-fn by_month_panel(t: &Table) -> String {
+fn by_month_panel(t: &Table, currency: &str) -> String {
+    let t = &every_month(t, "month");
     let months = t.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
     let single = |caption: &str, column: &str, unit: &str| {
@@ -187,12 +235,12 @@ fn by_month_panel(t: &Table) -> String {
     out.push_str(&single(
         "Customs value per month",
         "customs_value",
-        "customs value (national currency)",
+        &format!("customs value ({currency})"),
     ));
     out.push_str(&single(
         "Expected revenue at risk per month",
         "expected_revenue_at_risk",
-        "expected revenue at risk (national currency)",
+        &format!("expected revenue at risk ({currency})"),
     ));
     let levels = [
         named("high", t.numbers("high_items")),
@@ -247,7 +295,7 @@ fn lanes_panel(t: &Table) -> String {
 
 /// One small chart per office: the hit rate of each lane over time.
 fn offices_panel(t: &Table) -> String {
-    let months = distinct(&t.texts("month"));
+    let months = month_range(&distinct(&t.texts("month")));
     let lanes = distinct(&t.texts("lane"));
     let offices = distinct(&t.texts("office"));
     let office_column = t.texts("office");

@@ -12,7 +12,7 @@ use super::{
 use crate::App;
 use crate::chart::{self, BandRow, Declared};
 use crate::data::{Data, PageError};
-use crate::html::{self, Table, figure, link, section};
+use crate::html::{self, Table, escape, figure, link, section};
 
 pub async fn products(State(app): State<App>, Query(params): Params) -> Response {
     match products_page(&app.data, &params).await {
@@ -32,6 +32,11 @@ pub(super) async fn products_page(
             &[("months", months.to_string()), ("limit", "50".into())],
         )
         .await?;
+    let t = data.describe(&t, "hs6").await?;
+    let chart_numbers: Vec<&str> = ["hs6", "hs_description", "expected_revenue_at_risk"]
+        .into_iter()
+        .filter(|c| t.schema.index_of(c).is_ok())
+        .collect();
     let links = [link("hs6", product_link)];
     let top: Vec<String> = t.texts("hs6").into_iter().take(20).collect();
     let values: Vec<Option<f64>> = t
@@ -47,17 +52,12 @@ pub(super) async fn products_page(
             &chart::bars(
                 "Products at risk",
                 "HS6 subheading",
-                "expected revenue at risk (national currency)",
+                &format!("expected revenue at risk ({})", data.currency()),
                 &top,
                 &[numbers(values)],
                 false,
             ),
-            &html::table(
-                &t.project(&["hs6", "expected_revenue_at_risk"]),
-                20,
-                &links,
-                None,
-            ),
+            &html::table(&t.project(&chart_numbers), 20, &links, None),
         ) + &html::table(&t, usize::MAX, &links, None)),
     ))
 }
@@ -86,11 +86,17 @@ pub async fn product(
                 "no declaration item of HS6 {hs} with a unit value in the last {months} months"
             )));
         }
-        let mut body = section(
+        let described = app.data.nomenclature().await?.and_then(|names| {
+            names
+                .get(&hs)
+                .map(|d| format!(r#"<p id="description">{}</p>"#, escape(d)))
+        });
+        let mut body = described.unwrap_or_default();
+        body.push_str(&section(
             "unit-values",
             "Unit values by origin against the reference band",
-            &product_bands(&values),
-        );
+            &product_bands(&values, app.data.currency()),
+        ));
         body.push_str(&panel(
             "deviations",
             "Top deviating declarations (unit value furthest below reference)",
@@ -106,7 +112,7 @@ pub async fn product(
     }
 }
 
-fn product_bands(t: &Table) -> String {
+fn product_bands(t: &Table, currency: &str) -> String {
     let origin = t.texts("origin_country");
     let unit = t.texts("quantity_unit");
     let items = t.numbers("items");
@@ -140,7 +146,7 @@ fn product_bands(t: &Table) -> String {
         "Declared unit values by origin (box: quartiles, whiskers: 10th to 90th percentile, circle: median) against the reference band",
         &chart::bands(
             "Unit values by origin",
-            "unit value (national currency per declared unit, log scale)",
+            &format!("unit value ({currency} per declared unit, log scale)"),
             &rows,
         ),
         &html::table(t, usize::MAX, &[], None),

@@ -11,8 +11,9 @@ use axum::response::Response;
 use aduana_engine::output::Format;
 
 use super::{
-    Params, SHOWN_ROWS, attachment, bar_figure, error_page, figures, file_of, filter_rows,
-    importer_param, int_param, named, numbers, panel, product_link, respond, trader_link,
+    Params, SHOWN_ROWS, attachment, bar_figure, error_page, every_month, figures, file_of,
+    filter_rows, grouped, importer_param, int_param, named, numbers, panel, product_link, respond,
+    trader_link,
 };
 use crate::App;
 use crate::chart::{self, BandRow, Declared};
@@ -64,6 +65,9 @@ async fn identity(data: &Data, importer: &str) -> String {
     )
 }
 
+/// Months of activity a trader's page shows.
+const ACTIVITY_MONTHS: i64 = 24;
+
 async fn trader_page(
     data: &Data,
     importer: &str,
@@ -73,8 +77,11 @@ async fn trader_page(
     let months = int_param(params, "months", 12, 240)?;
     let who = || ("importer", importer.clone());
     let m = || ("months", months.to_string());
-    let (activity, mix, unit_values, flags, by_month, inspections) = futures::join!(
-        data.report("trader_activity", &[who(), ("months", "24".into())]),
+    let (activity, mix, unit_values, flags, by_month, inspections, publication) = futures::join!(
+        data.report(
+            "trader_activity",
+            &[who(), ("months", ACTIVITY_MONTHS.to_string())]
+        ),
         data.report("trader_mix", &[who(), m()]),
         data.report("trader_unit_values", &[who(), ("limit", "500".into())]),
         flagged_items(data, &importer, months),
@@ -83,13 +90,28 @@ async fn trader_page(
             "trader_inspections",
             &[who(), ("limit", SHOWN_ROWS.to_string())]
         ),
+        data.report("risk_publication", &[]),
     );
     let activity = activity?;
     if activity.rows() == 0 {
         return Err(PageError::NotFound(format!(
-            "importer {importer:?} has no published declaration items in the last 24 months"
+            "importer {importer:?} has no published declaration items in the last {ACTIVITY_MONTHS} months"
         )));
     }
+    // Of how many months: the warehouse may hold fewer than the window.
+    let published_months = publication
+        .ok()
+        .and_then(|t| {
+            let partition = |name: &str| {
+                let key = t.texts(name).into_iter().next()?;
+                aduana_warehouse::risk::parse_partition_key(&key)
+                    .map(|(year, month)| i64::from(year) * 12 + i64::from(month))
+            };
+            Some(partition("last_partition")? - partition("first_partition")? + 1)
+        })
+        .map_or(ACTIVITY_MONTHS, |n| n.clamp(1, ACTIVITY_MONTHS));
+    let currency = data.currency();
+    let money = |v: f64| format!("{} {currency}", grouped(v));
     let mut body = identity(data, &importer).await;
     let total = |name: &str| activity.numbers(name).iter().flatten().sum::<f64>();
     let flagged = flags.as_ref().map(|(_, count)| *count).unwrap_or(0);
@@ -100,17 +122,23 @@ async fn trader_page(
             .unwrap_or(0.0)
     };
     body.push_str(&figures(&[
-        ("months active (of 24)", activity.rows().to_string()),
-        ("declarations", format!("{}", total("declarations"))),
-        ("items", format!("{}", total("items"))),
-        ("customs value", format!("{:.2}", total("customs_value"))),
+        (
+            &format!("months active (of the last {published_months} published)"),
+            activity.rows().to_string(),
+        ),
+        ("declarations", grouped(total("declarations"))),
+        ("items", grouped(total("items"))),
+        ("customs value", money(total("customs_value"))),
         (
             "expected revenue at risk",
-            format!("{:.2}", total("expected_revenue_at_risk")),
+            money(total("expected_revenue_at_risk")),
         ),
-        ("flagged items (last months)", flagged.to_string()),
-        ("inspections", format!("{}", controls("inspections"))),
-        ("found fraudulent", format!("{}", controls("fraud_found"))),
+        (
+            &format!("flagged items (last {months} months)"),
+            grouped(flagged as f64),
+        ),
+        ("inspections", grouped(controls("inspections"))),
+        ("found fraudulent", grouped(controls("fraud_found"))),
     ]));
     body.push_str(&format!(
         r#"<p class="note">Window for mix and flags: the last {months} published months (<a href="?months=24">24</a>, <a href="?months=6">6</a>). Reasons to look, not verdicts.</p>"#
@@ -118,32 +146,42 @@ async fn trader_page(
     body.push_str(&section(
         "activity",
         "Activity over time",
-        &activity_panel(&activity),
+        &activity_panel(&activity, currency),
     ));
     body.push_str(&panel(
         "mix",
         "Product and origin mix, and how it shifted",
-        mix.map(|t| mix_panel(&t)),
+        match mix {
+            Ok(t) => data.describe(&t, "code").await.map(|t| mix_panel(&t)),
+            Err(e) => Err(e),
+        },
     ));
     body.push_str(&panel(
         "unit-values",
         "Declared unit values against their reference band",
-        unit_values.map(|t| unit_values_panel(&t)),
+        unit_values.map(|t| unit_values_panel(&t, data.currency())),
     ));
     body.push_str(&panel(
         "flags",
         "Misclassification, origin and valuation flags",
-        flags.map(|(top, count)| flags_panel(&top, count, &importer, months)),
+        match flags {
+            Ok((top, count)) => data
+                .describe(&top, "hs_code")
+                .await
+                .map(|top| flags_panel(&top, count, &importer, months)),
+            Err(e) => Err(e),
+        },
     ));
     body.push_str(&panel(
         "inspections",
         "Inspection history and outcomes",
-        by_month.and_then(|m| inspections.map(|t| inspections_panel(&m, &t))),
+        by_month.and_then(|m| inspections.map(|t| inspections_panel(&m, &t, currency))),
     ));
     Ok(body)
 }
 
-fn activity_panel(t: &Table) -> String {
+fn activity_panel(t: &Table, currency: &str) -> String {
+    let t = &every_month(t, "month");
     let months = t.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
     out.push_str(&bar_figure(
@@ -164,21 +202,26 @@ fn activity_panel(t: &Table) -> String {
             "mean_risk_score",
         ]),
     ));
-    out.push_str(&bar_figure(
-        "Customs value and expected revenue at risk per month",
-        "month of lodgement",
-        "national currency",
-        &months,
-        &[
-            named("customs value", t.numbers("customs_value")),
-            named(
-                "expected revenue at risk",
-                t.numbers("expected_revenue_at_risk"),
-            ),
-        ],
-        false,
-        &t.project(&["month", "customs_value", "expected_revenue_at_risk"]),
-    ));
+    // Value and revenue at risk differ by orders of magnitude: one chart
+    // each, so that neither is flattened against the other's axis.
+    for (caption, column, unit) in [
+        ("Customs value per month", "customs_value", "customs value"),
+        (
+            "Expected revenue at risk per month",
+            "expected_revenue_at_risk",
+            "expected revenue at risk",
+        ),
+    ] {
+        out.push_str(&bar_figure(
+            caption,
+            "month of lodgement",
+            &format!("{unit} ({currency})"),
+            &months,
+            &[numbers(t.numbers(column))],
+            false,
+            &t.project(&["month", column]),
+        ));
+    }
     out.push_str("</div>");
     out
 }
@@ -219,7 +262,7 @@ fn mix_panel(t: &Table) -> String {
     out
 }
 
-fn unit_values_panel(t: &Table) -> String {
+fn unit_values_panel(t: &Table, currency: &str) -> String {
     if t.rows() == 0 {
         return r#"<p class="note">No item with a unit value (quantity and value both positive).</p>"#.into();
     }
@@ -274,7 +317,7 @@ fn unit_values_panel(t: &Table) -> String {
         "Declared unit values (points) against the reference band of their product and origin",
         &chart::bands(
             "Unit values against reference",
-            "unit value (national currency per declared unit, log scale)",
+            &format!("unit value ({currency} per declared unit, log scale)"),
             &rows,
         ),
         &html::table(t, usize::MAX, &[link("hs6", product_link)], None),
@@ -336,10 +379,11 @@ fn flags_panel(t: &Table, count: usize, importer: &str, months: i64) -> String {
 }
 
 /// Controls per month (chart and numbers), then the most recent ones.
-fn inspections_panel(by_month: &Table, history: &Table) -> String {
+fn inspections_panel(by_month: &Table, history: &Table, currency: &str) -> String {
     if history.rows() == 0 {
         return r#"<p class="note">No inspection or audit of this importer's declarations on record.</p>"#.into();
     }
+    let by_month = &every_month(by_month, "month");
     let months = by_month.texts("month");
     let mut out = String::from(r#"<div class="grid2">"#);
     out.push_str(&bar_figure(
@@ -357,7 +401,7 @@ fn inspections_panel(by_month: &Table, history: &Table) -> String {
     out.push_str(&bar_figure(
         "Revenue recovered per month",
         "month of the control",
-        "revenue recovered (national currency)",
+        &format!("revenue recovered ({currency})"),
         &months,
         &[numbers(by_month.numbers("revenue_recovered"))],
         false,
@@ -389,12 +433,15 @@ async fn audit_file(
     let activity = data
         .report(
             "trader_activity",
-            &[("importer", importer.clone()), ("months", "24".into())],
+            &[
+                ("importer", importer.clone()),
+                ("months", ACTIVITY_MONTHS.to_string()),
+            ],
         )
         .await?;
     if activity.rows() == 0 {
         return Err(PageError::NotFound(format!(
-            "importer {importer:?} has no published declaration items in the last 24 months"
+            "importer {importer:?} has no published declaration items in the last {ACTIVITY_MONTHS} months"
         )));
     }
     let frame = data

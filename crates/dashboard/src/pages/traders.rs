@@ -246,7 +246,7 @@ pub(super) async fn traders_page(
     let mut body = panel(
         "segments",
         "Segments (latest published month)",
-        segments.map(|t| segments_panel(&t)),
+        segments.map(|t| segments_panel(&t, data.currency())),
     );
     let (frame, all) = match ranked {
         Ok(ranked) => ranked,
@@ -412,7 +412,7 @@ pub async fn traders_parquet(State(app): State<App>, Query(params): Params) -> R
     .await
 }
 
-fn segments_panel(t: &Table) -> String {
+fn segments_panel(t: &Table, currency: &str) -> String {
     let segments = t.texts("segment");
     let mut out = String::new();
     if let Some(month) = t.texts("month").first() {
@@ -434,7 +434,7 @@ fn segments_panel(t: &Table) -> String {
     out.push_str(&bar_figure(
         "Customs value and expected revenue at risk by segment",
         "segment",
-        "national currency",
+        currency,
         &segments,
         &[
             named("customs value", t.numbers("customs_value")),
