@@ -60,6 +60,11 @@ fn interactive_shell_edits_completes_cancels_and_remembers() {
         .unwrap();
     p.send_line(";").unwrap();
     expect(&mut p, &["remedies", "(1 row"]);
+    // After FROM only tables are offered: `decl` completes whole (among
+    // columns and keywords it would stop at `declar`).
+    p.send("SELECT COUNT(*) AS whole FROM decl\t").unwrap();
+    p.send_line(";").unwrap();
+    expect(&mut p, &["whole", "(1 row"]);
     p.send("SELECT hs_sugg\t").unwrap();
     p.send_line("('portable laptop computer') AS suggested;")
         .unwrap();

@@ -39,6 +39,8 @@ use datafusion::sql::parser::Statement;
 /// `aduana.reference.tariff`, later `aduana.risk.*`.
 pub const CATALOG: &str = "aduana";
 
+pub use aduana_warehouse::contract::DEFAULT_SCHEMA;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -211,7 +213,7 @@ impl Session {
     pub async fn open(warehouse: Warehouse, options: &EngineOptions) -> Result<Session> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema(CATALOG, "public")
+            .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(true);
         // Join selection reads row estimates through the statistics
         // registry, which gives grouped aggregates one (see `join_order`).

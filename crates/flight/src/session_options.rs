@@ -102,7 +102,11 @@ impl ClientOptions {
         values.insert("catalog".to_string(), string(catalog));
         values.insert(
             "schema".to_string(),
-            string(self.schema.as_deref().unwrap_or("public")),
+            string(
+                self.schema
+                    .as_deref()
+                    .unwrap_or(aduana_engine::DEFAULT_SCHEMA),
+            ),
         );
         values.insert(
             "aduana.string_view".to_string(),

@@ -3,7 +3,7 @@
 //! keywords, strings and comments; and when a statement is complete.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 use rustyline::completion::{Completer, Pair};
@@ -16,11 +16,56 @@ use rustyline::{Context, Helper};
 /// tables or views.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
-    /// Tables, unqualified and `schema.table`.
+    /// Tables as they can be written: `schema.table` always, the bare name
+    /// only for the default schema's (a bare `declaration_scores` would not
+    /// resolve: it is `risk.declaration_scores`).
     pub tables: BTreeSet<String>,
-    pub columns: BTreeSet<String>,
+    /// Each table's columns, under every name in `tables` it has.
+    pub columns: BTreeMap<String, BTreeSet<String>>,
     pub functions: BTreeSet<String>,
-    pub reports: Vec<String>,
+    /// Functions that return tables, offered where a table goes.
+    pub table_functions: BTreeSet<String>,
+    /// Each named report's parameters.
+    pub reports: BTreeMap<String, Vec<String>>,
+}
+
+/// Keywords after which a table name is written.
+const TABLE_KEYWORDS: &[&str] = &["FROM", "JOIN", "INTO", "TABLE", "UPDATE", "DESCRIBE"];
+
+/// The last SQL keyword of `text` (upper case): what the word being typed
+/// follows. Identifiers that are also keywords (`year`, `month`) count,
+/// which only ever widens what is offered.
+fn last_keyword(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .rev()
+        .filter(|w| !w.is_empty())
+        .map(str::to_uppercase)
+        .find(|w| ALL_KEYWORDS.binary_search(&w.as_str()).is_ok())
+}
+
+/// The tables `line` reads: the names after FROM and JOIN (and after the
+/// commas of a FROM list).
+fn tables_read(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut expecting = false;
+    for token in line.split_whitespace() {
+        let upper = token.to_uppercase();
+        if TABLE_KEYWORDS.contains(&upper.as_str()) {
+            expecting = true;
+            continue;
+        }
+        if expecting {
+            let name = token.trim_matches(|c: char| c == ',' || c == ';' || c == '(' || c == ')');
+            if !name.is_empty() {
+                out.push(name.to_string());
+            }
+            // `FROM a, b`: the comma keeps the list open.
+            expecting = token.ends_with(',');
+        } else if token == "," && !out.is_empty() {
+            expecting = true;
+        }
+    }
+    out
 }
 
 pub const META_COMMANDS: &[&str] = &[
@@ -56,10 +101,27 @@ impl SqlHelper {
         let matches = |name: &&String| name.to_lowercase().starts_with(&lower);
         let before = line[..start].trim_start();
         if let Some(meta) = before.strip_prefix('\\') {
-            let command = meta.split_whitespace().next().unwrap_or("");
+            let mut args = meta.split_whitespace();
+            let command = args.next().unwrap_or("");
             return match command {
-                "r" => self.names.reports.iter().filter(matches).cloned().collect(),
-                "d" => self.names.tables.iter().filter(matches).cloned().collect(),
+                // `\r NAME key=value ...`: the name, then its parameters
+                // not given yet.
+                "r" => match args.next() {
+                    None => self.names.reports.keys().filter(matches).cloned().collect(),
+                    Some(report) => {
+                        let given: Vec<&str> = args.filter_map(|a| a.split('=').next()).collect();
+                        self.names
+                            .reports
+                            .get(report)
+                            .into_iter()
+                            .flatten()
+                            .filter(|p| !given.contains(&p.as_str()))
+                            .map(|p| format!("{p}="))
+                            .filter(|p| p.starts_with(&lower))
+                            .collect()
+                    }
+                },
+                "d" | "d+" => self.names.tables.iter().filter(matches).cloned().collect(),
                 "df" | "df+" => self
                     .names
                     .functions
@@ -68,6 +130,11 @@ impl SqlHelper {
                     .cloned()
                     .collect(),
                 "format" => ["table", "csv", "json", "ndjson", "parquet"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .filter(|s| s.starts_with(&lower))
+                    .collect(),
+                "timing" => ["on", "off"]
                     .iter()
                     .map(|s| s.to_string())
                     .filter(|s| s.starts_with(&lower))
@@ -82,28 +149,70 @@ impl SqlHelper {
                 .map(|m| m.to_string())
                 .collect();
         }
-        let upper = word.chars().next().is_some_and(char::is_uppercase);
-        let mut out: Vec<String> = self
-            .names
-            .tables
-            .iter()
-            .chain(&self.names.columns)
-            .chain(&self.names.functions)
-            .filter(matches)
-            .cloned()
+        let mut out: Vec<String> = Vec::new();
+        let after = last_keyword(&line[..start]);
+        if after
+            .as_deref()
+            .is_some_and(|k| TABLE_KEYWORDS.contains(&k))
+        {
+            // Where a table goes: tables and table functions only.
+            out.extend(self.names.tables.iter().filter(matches).cloned());
+            out.extend(self.names.table_functions.iter().filter(matches).cloned());
+        } else {
+            out.extend(self.columns(line, word));
+            out.extend(self.names.functions.iter().filter(matches).cloned());
+            let upper = word.chars().next().is_some_and(char::is_uppercase);
+            out.extend(
+                ALL_KEYWORDS
+                    .iter()
+                    .filter(|k| k.to_lowercase().starts_with(&lower))
+                    .map(|k| {
+                        if upper {
+                            k.to_string()
+                        } else {
+                            k.to_lowercase()
+                        }
+                    }),
+            );
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Columns for `word`: of the tables the line reads when it names any
+    /// the session knows (else of every table); `alias.col` or
+    /// `table.col` keeps its qualifier, with the columns of that table
+    /// when the qualifier is one.
+    fn columns(&self, line: &str, word: &str) -> Vec<String> {
+        let (qualifier, part) = match word.rsplit_once('.') {
+            Some((q, p)) => (Some(q), p),
+            None => (None, word),
+        };
+        let lower = part.to_lowercase();
+        let read: Vec<&BTreeSet<String>> = match qualifier.and_then(|q| self.names.columns.get(q)) {
+            Some(columns) => vec![columns],
+            None => {
+                let read: Vec<_> = tables_read(line)
+                    .iter()
+                    .filter_map(|t| self.names.columns.get(t))
+                    .collect();
+                if read.is_empty() {
+                    self.names.columns.values().collect()
+                } else {
+                    read
+                }
+            }
+        };
+        let mut out: Vec<String> = read
+            .into_iter()
+            .flatten()
+            .filter(|c| c.to_lowercase().starts_with(&lower))
+            .map(|c| match qualifier {
+                Some(q) => format!("{q}.{c}"),
+                None => c.clone(),
+            })
             .collect();
-        out.extend(
-            ALL_KEYWORDS
-                .iter()
-                .filter(|k| k.to_lowercase().starts_with(&lower))
-                .map(|k| {
-                    if upper {
-                        k.to_string()
-                    } else {
-                        k.to_lowercase()
-                    }
-                }),
-        );
         out.sort();
         out.dedup();
         out
@@ -222,14 +331,32 @@ mod tests {
 
     fn helper() -> SqlHelper {
         let mut names = Names::default();
-        names
-            .tables
-            .extend(["declarations".to_string(), "reference.tariff".to_string()]);
-        names
-            .columns
-            .extend(["declaration_id".to_string(), "customs_value".to_string()]);
+        let table = |names: &mut Names, written: &[&str], columns: &[&str]| {
+            for name in written {
+                names.tables.insert(name.to_string());
+                names.columns.insert(
+                    name.to_string(),
+                    columns.iter().map(|c| c.to_string()).collect(),
+                );
+            }
+        };
+        table(
+            &mut names,
+            &["declarations", "public.declarations"],
+            &["declaration_id", "customs_value"],
+        );
+        table(&mut names, &["reference.tariff"], &["hs_code", "duty_rate"]);
+        table(
+            &mut names,
+            &["risk.declaration_scores"],
+            &["risk_score", "declaration_id"],
+        );
         names.functions.extend(["valuation_deviation".to_string()]);
-        names.reports.push("audit_candidates".into());
+        names.table_functions.insert("selection".into());
+        names.reports.insert(
+            "audit_candidates".into(),
+            vec!["months".into(), "limit".into()],
+        );
         SqlHelper { names, color: true }
     }
 
@@ -242,20 +369,56 @@ mod tests {
 
     #[test]
     fn completes_names_keywords_meta_commands_and_reports() {
-        assert_eq!(
-            complete("SELECT * FROM decl"),
-            vec!["declaration_id", "declarations", "declare"]
-        );
         assert!(complete("SEL").contains(&"SELECT".to_string()));
         assert!(complete("sel").contains(&"select".to_string()));
         assert_eq!(complete("SELECT valuation_d"), vec!["valuation_deviation"]);
-        assert_eq!(
-            complete("SELECT * FROM reference.t"),
-            vec!["reference.tariff"]
-        );
         assert_eq!(complete("\\rep"), vec!["\\reports"]);
         assert_eq!(complete("\\r aud"), vec!["audit_candidates"]);
         assert_eq!(complete("\\format cs"), vec!["csv"]);
+        assert_eq!(complete("\\timing o"), vec!["on", "off"]);
+    }
+
+    #[test]
+    fn completion_follows_the_context() {
+        // After FROM or JOIN: tables (as they resolve) and table functions.
+        assert_eq!(complete("SELECT * FROM decl"), vec!["declarations"]);
+        assert_eq!(complete("SELECT * FROM decla"), vec!["declarations"]);
+        assert!(
+            complete("SELECT * FROM de")
+                .iter()
+                .all(|c| c != "declaration_scores")
+        );
+        assert_eq!(
+            complete("SELECT * FROM risk.d"),
+            vec!["risk.declaration_scores"]
+        );
+        assert_eq!(complete("SELECT * FROM sel"), vec!["selection"]);
+        assert_eq!(
+            complete("SELECT * FROM declarations d JOIN reference.t"),
+            vec!["reference.tariff"]
+        );
+        // After WHERE: the columns of the tables read, not every table's.
+        let after_where = complete("SELECT * FROM reference.tariff WHERE d");
+        assert!(
+            after_where.contains(&"duty_rate".to_string()),
+            "{after_where:?}"
+        );
+        assert!(
+            !after_where.contains(&"declaration_id".to_string()),
+            "{after_where:?}"
+        );
+        assert!(
+            after_where.contains(&"distinct".to_string()),
+            "{after_where:?}"
+        );
+        // A qualified column keeps its qualifier.
+        assert_eq!(
+            complete("SELECT risk.declaration_scores.risk"),
+            vec!["risk.declaration_scores.risk_score"]
+        );
+        // Report parameters after the report's name, each once.
+        assert_eq!(complete("\\r audit_candidates "), vec!["months=", "limit="]);
+        assert_eq!(complete("\\r audit_candidates months=3 "), vec!["limit="]);
     }
 
     #[test]

@@ -256,11 +256,20 @@ impl Shell {
                 };
                 if let (Ok(schemas), Ok(tables), Ok(columns)) = (column(0), column(1), column(2)) {
                     for i in 0..batch.num_rows() {
-                        names.tables.insert(tables.value(i).to_string());
-                        names
-                            .tables
-                            .insert(format!("{}.{}", schemas.value(i), tables.value(i)));
-                        names.columns.insert(columns.value(i).to_string());
+                        let (schema, table) = (schemas.value(i), tables.value(i));
+                        let mut written = vec![format!("{schema}.{table}")];
+                        // Only the default schema's tables resolve unqualified.
+                        if schema == aduana_engine::DEFAULT_SCHEMA {
+                            written.push(table.to_string());
+                        }
+                        for name in written {
+                            names.tables.insert(name.clone());
+                            names
+                                .columns
+                                .entry(name)
+                                .or_default()
+                                .insert(columns.value(i).to_string());
+                        }
                     }
                 }
             }
@@ -276,11 +285,14 @@ impl Shell {
             .functions
             .extend(state.window_functions().keys().cloned());
         names
-            .functions
+            .table_functions
             .extend(state.table_functions().keys().cloned());
         names.reports = aduana_reports::all()
             .iter()
-            .map(|r| r.name.to_string())
+            .map(|r| {
+                let params = r.params.iter().map(|p| p.name.clone()).collect();
+                (r.name.to_string(), params)
+            })
             .collect();
         names
     }

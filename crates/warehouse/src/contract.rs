@@ -117,7 +117,7 @@ pub const PARTITION_COLUMNS: [&str; 2] = ["year", "month"];
 impl TableContract {
     /// `declarations`, `reference.tariff`.
     pub fn qualified_name(&self) -> String {
-        if self.sql_schema == "public" {
+        if self.sql_schema == DEFAULT_SCHEMA {
             self.name.to_string()
         } else {
             format!("{}.{}", self.sql_schema, self.name)
@@ -159,9 +159,13 @@ const fn col(name: &'static str, kind: ColumnKind, required: bool) -> ColumnCont
 
 use ColumnKind::*;
 
+/// The SQL schema of the core tables (declarations, inspections), where
+/// unqualified names resolve.
+pub const DEFAULT_SCHEMA: &str = "public";
+
 pub const DECLARATIONS: TableContract = TableContract {
     name: "declarations",
-    sql_schema: "public",
+    sql_schema: DEFAULT_SCHEMA,
     path: "declarations",
     layout: Layout::PartitionedByMonth,
     optional: false,
@@ -193,7 +197,7 @@ pub const DECLARATIONS: TableContract = TableContract {
 
 pub const INSPECTIONS: TableContract = TableContract {
     name: "inspections",
-    sql_schema: "public",
+    sql_schema: DEFAULT_SCHEMA,
     path: "inspections",
     layout: Layout::OptionallyPartitionedByMonth,
     optional: true,

@@ -34,7 +34,7 @@ pub(crate) fn register(
     } else {
         over_kept_files(ctx, location, table)?
     };
-    if contract.sql_schema != "public" {
+    if contract.sql_schema != crate::contract::DEFAULT_SCHEMA {
         let state = ctx.state();
         let catalog_name = &state.config_options().catalog.default_catalog;
         let catalog = ctx.catalog(catalog_name).ok_or_else(|| {
