@@ -220,8 +220,8 @@ async function pages(base, expected, shots) {
     check(identity.includes(expected.top_importer_name) && identity.includes('authorised economic operator'),
       `trader identity: ${identity}`);
     check(errors.length === 0, `trader: ${errors.join('; ')}`);
-    check(await count(page, 'flagged items (last 12 months)') === expected.trader_flagged,
-      `trader: flagged ${await figure(page, 'flagged items (last 12 months)')} != ${expected.trader_flagged}`);
+    check(await count(page, 'items to review (last 12 months)') === expected.trader_flagged,
+      `trader: flagged ${await figure(page, 'items to review (last 12 months)')} != ${expected.trader_flagged}`);
     check(await count(page, 'inspections') === expected.trader_inspections, 'trader: inspections');
     // Activity counted over the months the warehouse has, not a fixed 24.
     check(await page.locator('[data-figure="months active (of the last 12 published)"]').count() === 1,

@@ -3,7 +3,7 @@
 use crate::hs::{MAX_DIGITS, normalize};
 use crate::origin_signals::{DeclaredOrigin, signals};
 use crate::thresholds::*;
-use crate::valuation::{Declared, deviation, month_index};
+use crate::valuation::{Declared, deviation, importer_shift_of, month_index};
 use crate::{Level, RiskModel, cell_key, pack_country, unpack_country};
 
 /// From this many times the usual share of markedly low prices, the
@@ -61,13 +61,25 @@ pub fn reasons(
     };
     let origin = item.origin.origin.trim().to_ascii_uppercase();
     let found = deviation(model, &item.declared);
-    if let Some(d) = found.as_ref().filter(|d| d.z <= VALUATION_FLAG_Z) {
+    // The deviation `valuation_deviation` reports and the flags test: the
+    // item's own z moved by the importer's pricing record, so that the
+    // sentence and the column never disagree.
+    let shift = item
+        .origin
+        .importer
+        .map_or(0.0, |importer| importer_shift_of(model, importer));
+    if let Some(d) = found.as_ref().filter(|d| d.z + shift <= VALUATION_FLAG_Z) {
         let below = (1.0 - (d.log_value - d.reference).exp()) * 100.0;
         let per = if d.per_kg { " per kg" } else { "" };
+        let record = if shift.abs() >= 0.05 {
+            format!(", {shift:+.1} of it from the importer's pricing record")
+        } else {
+            String::new()
+        };
         out.push(format!(
-            "unit value{per} {below:.0}% below the reference for {} (z = {:.1}, {} references)",
+            "unit value{per} {below:.0}% below the reference for {} (z = {:.1}{record}, {} references)",
             cell_name(d.level, digits, &origin),
-            d.z,
+            d.z + shift,
             d.profile.n
         ));
     }

@@ -134,7 +134,7 @@ async fn trader_page(
             money(total("expected_revenue_at_risk")),
         ),
         (
-            &format!("flagged items (last {months} months)"),
+            &format!("items to review (last {months} months)"),
             grouped(flagged as f64),
         ),
         ("inspections", grouped(controls("inspections"))),
@@ -358,7 +358,7 @@ async fn flagged_items(
 fn flags_panel(t: &Table, count: usize, importer: &str, months: i64) -> String {
     let base = trader_link(importer);
     let mut out = format!(
-        r#"<p>Audit file of the {count} flagged items (scores, flags, reasons): <a id="audit-csv" href="{base}/audit.csv?months={months}" download>CSV</a> · <a id="audit-parquet" href="{base}/audit.parquet?months={months}" download>Parquet</a>{}</p>"#,
+        r#"<p>Audit file of the {count} items scored medium or high or carrying a flag (scores, flags, reasons): <a id="audit-csv" href="{base}/audit.csv?months={months}" download>CSV</a> · <a id="audit-parquet" href="{base}/audit.parquet?months={months}" download>Parquet</a>{}</p>"#,
         if count > t.rows() {
             format!(" ({} with the most revenue at risk shown)", t.rows())
         } else {
