@@ -45,7 +45,7 @@ struct Findings {
 pub async fn run(args: CheckArgs) -> Result<(), Error> {
     let warehouse = args.warehouse.open().await?;
     println!(
-        "warehouse {}: every file conforms to the contract",
+        "warehouse {}: every file's columns and types conform to the contract",
         warehouse.location().display
     );
     for table in warehouse.tables() {
@@ -109,9 +109,9 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
     for file in &chosen {
         let name = warehouse.location().relative(&file.meta.location);
         if let Err(e) = check_file(ctx, &warehouse, file, &name, &mut findings).await {
-            findings
-                .unreadable
-                .push(format!("{name}: {}", crate::one_line(&e.to_string())));
+            let message = crate::one_line(&e.to_string());
+            let hint = date_format_hint(declarations.mapping.as_ref(), &message);
+            findings.unreadable.push(format!("{name}: {message}{hint}"));
         }
         let _ = ctx.deregister_table(FILE_TABLE);
     }
@@ -139,8 +139,16 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
     for (reason, (items, file, declaration)) in &findings.rejects {
         println!("  {items:>10} item(s): {reason} (first: {file}, declaration {declaration})");
     }
-    for failure in &findings.unreadable {
+    // A whole warehouse failing one way says so a few times, not per file.
+    const SHOWN_FAILURES: usize = 3;
+    for failure in findings.unreadable.iter().take(SHOWN_FAILURES) {
         println!("  unreadable: {failure}");
+    }
+    if findings.unreadable.len() > SHOWN_FAILURES {
+        println!(
+            "  unreadable: {} more file(s)",
+            findings.unreadable.len() - SHOWN_FAILURES
+        );
     }
     if duplicates > 0 {
         println!(
@@ -157,6 +165,31 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
         findings.unreadable.len()
     )
     .into())
+}
+
+/// When a file failed on a date its mapping parses with a format: which
+/// column and which setting, so the fix is in the config and not the data.
+fn date_format_hint(
+    mapping: Option<&aduana_warehouse::config::TableMapping>,
+    message: &str,
+) -> String {
+    use aduana_warehouse::config::ColumnSource;
+    let Some(mapping) = mapping else {
+        return String::new();
+    };
+    for (column, source) in &mapping.columns {
+        if let ColumnSource::Mapped(mapped) = source
+            && let Some(format) = &mapped.format
+            && message.contains(&format!("using format '{format}'"))
+        {
+            return format!(
+                " (the dates of {column} do not have the format {format:?} its mapping in \
+                 aduana.toml gives: [tables.declarations.columns] {column} = {{ ..., format = \
+                 \"...\" }} must match how the files write them)"
+            );
+        }
+    }
+    String::new()
 }
 
 /// What a warehouse without the optional table `name` goes without.

@@ -299,7 +299,7 @@ fn check_lists_tables() {
     let out = run(aduana().args(["check", "-w", &shared().uri()]));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("conforms to the contract"));
+    assert!(text.contains("columns and types conform to the contract"));
     assert!(
         text.contains(&format!("declarations {:>20}", shared().summary.rows))
             || text.contains(&shared().summary.rows.to_string()),

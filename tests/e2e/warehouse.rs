@@ -533,6 +533,25 @@ fn asycuda_export_is_queryable_through_the_column_mapping() {
         &e,
         &["missing column declaration_id (mapped from source column SGD.NUMERO)"],
     );
+
+    // Dates in another format than the mapping says: `check` fails and
+    // names the column and the setting, not only the parse error.
+    let wrong = asycuda_export(&wh);
+    let text = std::fs::read_to_string(wrong.path().join("aduana.toml")).unwrap();
+    std::fs::write(
+        wrong.path().join("aduana.toml"),
+        text.replace("format = \"%d/%m/%Y\"", "format = \"%Y-%m-%d\""),
+    )
+    .unwrap();
+    let out = run(aduana().args(["check", "-w", &wrong.path().display().to_string()]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_mentions(
+        &stdout(&out),
+        &[
+            "unreadable: sgd/",
+            "the dates of declaration_date do not have the format \"%Y-%m-%d\"",
+        ],
+    );
 }
 
 #[test]
