@@ -45,6 +45,11 @@ pub(crate) enum Command {
     Report(ReportArgs),
     /// List the named reports and their parameters
     Reports,
+    /// Import flat exports (Parquet or CSV with the contract's column names)
+    /// into a monthly table, one file per month, checked before anything is
+    /// written
+    #[command(after_help = crate::import::IMPORT_HELP)]
+    Import(crate::import::ImportArgs),
     /// Check a warehouse: files against the contract, rows against the rules
     /// the refresh scores by (sampled; --full reads all), duplicate keys
     Check(crate::check::CheckArgs),
@@ -397,7 +402,7 @@ impl WarehouseArgs {
         Ok(warehouse)
     }
 
-    fn options(&self, risk_root: Option<String>) -> OpenOptions {
+    pub fn options(&self, risk_root: Option<String>) -> OpenOptions {
         OpenOptions {
             config_path: self.config.clone(),
             storage: StorageConfig {
@@ -603,6 +608,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Check(args) => runtime()?.block_on(crate::check::run(args)),
+        Command::Import(args) => runtime()?.block_on(crate::import::run(args)),
         Command::Select(args) => runtime()?.block_on(crate::select::run(args)),
         Command::Audits(args) => runtime()?.block_on(crate::select::audits(args)),
         Command::Serve(args) => runtime()?.block_on(crate::serve::serve(args)),

@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod demo;
 mod generate;
+mod import;
 mod model;
 mod refresh;
 mod select;

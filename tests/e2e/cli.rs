@@ -537,3 +537,136 @@ fn check_reads_the_data_and_names_what_is_wrong() {
         stdout(&out)
     );
 }
+
+/// `aduana import`: a month exported flat (CSV with its own date format,
+/// or Parquet) goes back into the layout with the same rows; importing it
+/// again writes nothing; bad files and keys already declared are refused
+/// before anything is written.
+#[test]
+fn import_writes_flat_exports_into_the_monthly_layout() {
+    let wh = generate(4_000, 2);
+    let uri = wh.uri();
+    let summary = |uri: &str| {
+        ok(&run(aduana().args([
+            "sql",
+            "-w",
+            uri,
+            "--format",
+            "csv",
+            "-c",
+            "SELECT year, month, COUNT(*) AS n, SUM(customs_value) AS value, MIN(hs_code) AS hs, \
+                    MIN(declaration_date) AS first, MAX(declaration_date) AS last \
+             FROM declarations GROUP BY year, month ORDER BY year, month",
+        ])))
+    };
+    let before = summary(&uri);
+    let month_dir = std::fs::read_dir(wh.path().join("declarations"))
+        .unwrap()
+        .flat_map(|year| std::fs::read_dir(year.unwrap().path()).unwrap())
+        .map(|m| m.unwrap().path())
+        .max()
+        .unwrap();
+    let files = parquet_files(&month_dir);
+    let exports = tempfile::tempdir().unwrap();
+    // The month as one CSV with day/month/year dates.
+    let csv = exports.path().join("month.csv");
+    {
+        let mut writer = arrow::csv::WriterBuilder::new()
+            .with_date_format("%d/%m/%Y".into())
+            .build(std::fs::File::create(&csv).unwrap());
+        for file in &files {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(file).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+            for batch in reader {
+                writer.write(&batch.unwrap()).unwrap();
+            }
+        }
+    }
+    std::fs::remove_dir_all(&month_dir).unwrap();
+
+    // Dates in another format than told: refused, nothing written.
+    let wrong = run(aduana().args(["import", "-w", &uri, csv.to_str().unwrap()]));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).contains("declaration_date")
+            && stderr(&wrong).contains("is not a date in the format \"%Y-%m-%d\"")
+            && stderr(&wrong).contains("--date-format"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert!(!month_dir.exists(), "a refused import wrote files");
+
+    let imported = ok(&run(aduana().args([
+        "import",
+        "-w",
+        &uri,
+        "--date-format",
+        "%d/%m/%Y",
+        csv.to_str().unwrap(),
+    ])));
+    assert!(imported.contains("1 month(s) written"), "{imported}");
+    assert_eq!(summary(&uri), before, "the imported month differs");
+    assert_eq!(parquet_files(&month_dir).len(), 1);
+
+    // Again: already there, nothing written.
+    let again = ok(&run(aduana().args([
+        "import",
+        "-w",
+        &uri,
+        "--date-format",
+        "%d/%m/%Y",
+        csv.to_str().unwrap(),
+    ])));
+    assert!(
+        again.contains("0 month(s) written, 1 already imported"),
+        "{again}"
+    );
+    assert_eq!(parquet_files(&month_dir).len(), 1);
+
+    // The other month's file imported as a flat Parquet: its keys are
+    // already declared, so it is refused whole.
+    let other = parquet_files(&wh.path().join("declarations"))
+        .into_iter()
+        .find(|p| !p.starts_with(&month_dir))
+        .unwrap();
+    let copy = exports.path().join("copy.parquet");
+    std::fs::copy(&other, &copy).unwrap();
+    let duplicate = run(aduana().args(["import", "-w", &uri, copy.to_str().unwrap()]));
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(
+        stderr(&duplicate).contains("already in the warehouse's declarations")
+            && stderr(&duplicate).contains("nothing was written"),
+        "{}",
+        stderr(&duplicate)
+    );
+
+    // A value that is not of its type is named with its row and column.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let at = header.iter().position(|h| *h == "item_no").unwrap();
+    let mut cells: Vec<String> = lines[2].split(',').map(String::from).collect();
+    cells[at] = "two".into();
+    lines[2] = cells.join(",");
+    let bad = exports.path().join("bad.csv");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let refused = run(aduana().args([
+        "import",
+        "-w",
+        &uri,
+        "--date-format",
+        "%d/%m/%Y",
+        bad.to_str().unwrap(),
+    ]));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("item_no \"two\" in row 2 is not a Int32"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(summary(&uri), before);
+}

@@ -80,6 +80,16 @@ pub enum WarehouseError {
         value: f64,
     },
 
+    /// An import refused, before anything was written.
+    #[error("import: {0}")]
+    Import(String),
+
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
+
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("{0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod contract;
 mod discover;
 pub mod error;
+pub mod import;
 pub mod readers;
 mod register;
 pub mod risk;
