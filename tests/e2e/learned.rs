@@ -355,8 +355,8 @@ fn learned_reasons_quote_the_inspection_record() {
             ),
         )
         .await;
-        // "The importer: fraud found in A of B past inspections (...)"
-        let marker = "The importer: fraud found in ";
+        // "the importer: fraud found in A of B past inspections (...)"
+        let marker = "the importer: fraud found in ";
         let (importer, found, inspected) = text
             .lines()
             .find_map(|line| {

@@ -58,7 +58,7 @@ impl LearnedModel {
                 let rate = t.frauds / t.inspections;
                 format!(
                     "{}: fraud found in {} of {} past inspections ({:.0}%, {:.1} times the usual {:.1}%)",
-                    capitalised(entity),
+                    entity.description(),
                     t.frauds,
                     t.inspections,
                     100.0 * rate,
@@ -71,7 +71,7 @@ impl LearnedModel {
             Reason::Entity(entity, tally) if tally.map_or(0.0, |t| t.inspections) < NEW_PARTY => {
                 format!(
                     "{}: {} past inspections (little known)",
-                    capitalised(entity),
+                    entity.description(),
                     tally.map_or(0.0, |t| t.inspections)
                 )
             }
@@ -113,11 +113,3 @@ enum Reason {
     Entity(Entity, Option<Tally>),
 }
 
-fn capitalised(entity: Entity) -> String {
-    let d = entity.description();
-    let mut chars = d.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
