@@ -393,6 +393,17 @@ fn learned_reasons_quote_the_inspection_record() {
             found,
             "{importer}"
         );
+        // An item the model ranks medium or high (probability 0.3) says why, if
+        // only through its largest small signal.
+        let silent = query_i64(
+            &s,
+            &format!(
+                "SELECT COUNT(*) FROM scored_items
+                 WHERE fraud_probability({args}) >= 0.3 AND cardinality(learned_reasons({args})) = 0"
+            ),
+        )
+        .await;
+        assert_eq!(silent, 0, "items of medium or high risk with no reason");
     });
 }
 

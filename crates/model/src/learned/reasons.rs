@@ -15,8 +15,9 @@ const NEW_PARTY: f64 = 5.0;
 pub const MAX_REASONS: usize = 3;
 
 impl LearnedModel {
-    /// Sentences for each item of the batch, strongest first; empty when
-    /// nothing raised its probability much.
+    /// Sentences for each item of the batch, strongest first: those that
+    /// raised its probability much, else the one that raised it most;
+    /// empty only when nothing raised it or nothing that did can be said.
     pub fn reasons(&self, items: &ItemColumns) -> Vec<Vec<String>> {
         let rows = items.len();
         let (keys, matrix) = self.features(items);
@@ -40,12 +41,33 @@ impl LearnedModel {
                 // Contributions to the calibrated log-odds: scaled by the
                 // Platt slope.
                 let slope = self.calibration[0];
-                grouped.retain(|(c, _)| c * slope >= MIN_LOG_ODDS);
+                grouped.retain(|(c, _)| *c > 0.0);
                 grouped.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let strong: Vec<String> = grouped
+                    .iter()
+                    .filter(|(c, _)| c * slope >= MIN_LOG_ODDS)
+                    .filter_map(|(_, reason)| self.sentence(reason, &value))
+                    .take(MAX_REASONS)
+                    .map(|text| format!("learned from inspections: {text}"))
+                    .collect();
+                if !strong.is_empty() {
+                    return strong;
+                }
+                // Many small contributions and none strong: the largest
+                // that can be said still is, so that an item the model
+                // ranks high never comes without a reason (an item with no
+                // tariff line has no revenue at stake to quote, and its
+                // probability rests on the rest).
                 grouped
                     .iter()
                     .filter_map(|(_, reason)| self.sentence(reason, &value))
-                    .take(MAX_REASONS)
+                    .take(1)
+                    .map(|text| {
+                        format!(
+                            "learned from inspections, many small signals and none strong; \
+                             the largest: {text}"
+                        )
+                    })
                     .collect()
             })
             .collect()
@@ -104,7 +126,7 @@ impl LearnedModel {
                 }
             }
         };
-        Some(format!("learned from inspections: {text}"))
+        Some(text)
     }
 }
 
@@ -112,4 +134,3 @@ enum Reason {
     Item(usize),
     Entity(Entity, Option<Tally>),
 }
-
