@@ -97,6 +97,10 @@ async function pages(base, expected, shots) {
     check(await page.locator('#monitoring svg.chart').count() === 1, 'overview: monitoring chart');
     check(await page.locator('#offices svg.chart').count() === expected.offices,
       `overview: one chart per office (${expected.offices})`);
+    // Offices share one scale: every chart's top tick is the same.
+    const tops = await page.locator('#offices svg.chart').evaluateAll((svgs) => svgs.map((svg) =>
+      [...svg.querySelectorAll('text.tick[text-anchor="end"]')].map((t) => t.textContent).pop()));
+    check(new Set(tops).size === 1, `overview: office charts on different scales: ${tops}`);
     // Selection: model picks against random controls, and the estimate.
     check(await page.locator('#selection svg.chart').count() === 2, 'overview: 2 selection charts');
     check(await figure(page, 'random controls inspected') === String(expected.random_inspected),

@@ -252,19 +252,22 @@ pub fn bars(
 }
 
 /// Lines per series over the categories; gaps where a value is missing.
+/// The value axis reaches `y_max` at least, so that small multiples can
+/// share one scale.
 pub fn lines(
     title: &str,
     x_label: &str,
     y_label: &str,
     categories: &[String],
     series: &[Series],
+    y_max: Option<f64>,
 ) -> String {
     let height = 280.0;
     let bottom = height - 48.0;
     let max = series
         .iter()
         .flat_map(|s| s.values.iter().flatten())
-        .fold(0.0, |m: f64, v| m.max(*v));
+        .fold(y_max.unwrap_or(0.0), |m: f64, v| m.max(*v));
     let mut out = String::new();
     open_svg(&mut out, height, title);
     legend(&mut out, &series.iter().map(|s| s.name).collect::<Vec<_>>());
@@ -490,8 +493,24 @@ mod tests {
                 name: "red",
                 values: vec![Some(1.0), None, Some(2.0)],
             }],
+            None,
         );
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains("M") && !svg.contains(" L"));
+        // A shared scale reaches past the series' own maximum.
+        let tick = |svg: &str, label: &str| svg.contains(&format!(">{label}</text>"));
+        assert!(!tick(&svg, "10"));
+        let shared = lines(
+            "t",
+            "month",
+            "%",
+            &["a".into(), "b".into(), "c".into()],
+            &[Series {
+                name: "red",
+                values: vec![Some(1.0), None, Some(2.0)],
+            }],
+            Some(10.0),
+        );
+        assert!(tick(&shared, "10"), "{shared}");
     }
 }

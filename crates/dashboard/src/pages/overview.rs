@@ -67,6 +67,7 @@ pub(super) async fn overview_page(
                 &t,
                 &months,
                 &lanes,
+                None,
             )
         }),
     ));
@@ -299,20 +300,32 @@ fn offices_panel(t: &Table) -> String {
     let lanes = distinct(&t.texts("lane"));
     let offices = distinct(&t.texts("office"));
     let office_column = t.texts("office");
+    let per_office: Vec<(&String, Table)> = offices
+        .iter()
+        .map(|office| (office, filter_rows(t, |i| office_column[i] == *office)))
+        .collect();
+    // One scale for every office, so that a chart's height compares with
+    // its neighbour's.
+    let y_max = per_office
+        .iter()
+        .flat_map(|(_, rows)| drawn_rates(rows, &months, &lanes))
+        .flatten()
+        .flatten()
+        .fold(0.0, f64::max);
     let mut out = String::from(r#"<div class="grid2">"#);
-    for office in &offices {
-        let rows = filter_rows(t, |i| office_column[i] == *office);
+    for (office, rows) in &per_office {
         let name = if office.is_empty() {
             "(no office)"
         } else {
-            office
+            office.as_str()
         };
         out.push_str(&hit_rate_lines(
             &format!("Office {name}: hit rate by lane"),
             &format!("Office {name}"),
-            &rows,
+            rows,
             &months,
             &lanes,
+            Some(y_max),
         ));
     }
     out.push_str("</div>");
@@ -322,31 +335,45 @@ fn offices_panel(t: &Table) -> String {
 /// Inspections below which a month's hit rate in a lane is not drawn.
 const MIN_INSPECTIONS_FOR_RATE: f64 = 20.0;
 
-/// The hit rate of each lane by month, as lines, with its rows as numbers.
+/// The hit rates drawn for `rows`: per lane, each month's rate where it
+/// rests on enough inspections. A rate from a handful of inspections is
+/// noise drawn as a signal (one fraud in three controls is 33%).
+fn drawn_rates(rows: &Table, months: &[String], lanes: &[String]) -> Vec<Vec<Option<f64>>> {
+    let rates = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
+    let inspected = pivot(rows, "month", "lane", "inspected", months, lanes);
+    rates
+        .into_iter()
+        .zip(inspected)
+        .map(|(rates, counts)| {
+            rates
+                .into_iter()
+                .zip(counts)
+                .map(|(rate, n)| rate.filter(|_| n.unwrap_or(0.0) >= MIN_INSPECTIONS_FOR_RATE))
+                .collect()
+        })
+        .collect()
+}
+
+/// The hit rate of each lane by month, as lines, with its rows as numbers;
+/// the value axis up to `y_max` at least (one scale for small multiples).
 fn hit_rate_lines(
     caption: &str,
     title: &str,
     rows: &Table,
     months: &[String],
     lanes: &[String],
+    y_max: Option<f64>,
 ) -> String {
-    let rates = pivot(rows, "month", "lane", "hit_rate_pct", months, lanes);
-    let inspected = pivot(rows, "month", "lane", "inspected", months, lanes);
-    // A rate from a handful of inspections is noise drawn as a signal
-    // (one fraud in three controls is 33%): such points are left out.
     let series: Vec<Series> = lanes
         .iter()
-        .zip(rates.into_iter().zip(inspected))
-        .map(|(l, (rates, counts))| {
-            let kept = rates
-                .into_iter()
-                .zip(counts)
-                .map(|(rate, n)| rate.filter(|_| n.unwrap_or(0.0) >= MIN_INSPECTIONS_FOR_RATE))
-                .collect();
-            named(l, kept)
-        })
+        .zip(drawn_rates(rows, months, lanes))
+        .map(|(l, kept)| named(l, kept))
         .collect();
-    let caption = format!("{caption} (under {MIN_INSPECTIONS_FOR_RATE:.0} inspections: not drawn)");
+    let inspections = rows.numbers("inspected").iter().flatten().sum::<f64>();
+    let caption = format!(
+        "{caption} ({} inspections; a month under {MIN_INSPECTIONS_FOR_RATE:.0} in a lane: not drawn)",
+        grouped(inspections)
+    );
     figure(
         &caption,
         &chart::lines(
@@ -355,6 +382,7 @@ fn hit_rate_lines(
             "items found fraudulent (% of inspected)",
             months,
             &series,
+            y_max,
         ),
         &html::table(rows, usize::MAX, &[], None),
     )
