@@ -49,9 +49,9 @@ pub async fn run(args: CheckArgs) -> Result<(), Error> {
         warehouse.location().display
     );
     for table in warehouse.tables() {
-        let months: Vec<(i32, i32)> = table.files.iter().filter_map(|f| f.partition).collect();
+        let months: Vec<_> = table.files.iter().filter_map(|f| f.partition).collect();
         let span = match (months.iter().min(), months.iter().max()) {
-            (Some(a), Some(b)) => format!(", {}-{:02} to {}-{:02}", a.0, a.1, b.0, b.1),
+            (Some(a), Some(b)) => format!(", {} to {}", a.label(), b.label()),
             _ => String::new(),
         };
         let mapped = if table.mapping.is_some() {
@@ -235,7 +235,7 @@ async fn check_file(
         .ok_or("no declarations table")?;
     ctx.register_table(FILE_TABLE, table)?;
     let (year, month) = match file.partition {
-        Some((y, m)) => (y.to_string(), m.to_string()),
+        Some(p) => (p.year.to_string(), p.month.to_string()),
         None => (
             "date_part('year', declaration_date)".into(),
             "date_part('month', declaration_date)".into(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use aduana_engine::output::Format;
 use aduana_engine::{EngineOptions, Session, parse_size};
-use aduana_warehouse::{OpenOptions, StorageConfig, Warehouse};
+use aduana_warehouse::{OpenOptions, Partition, StorageConfig, Warehouse};
 use clap::{Args, Parser, Subcommand};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -173,8 +173,8 @@ pub struct RefreshArgs {
     #[arg(long, value_name = "DATE", conflicts_with = "partitions")]
     pub since: Option<chrono::NaiveDate>,
     /// Also rescore these partitions: year=2026/month=11,...
-    #[arg(long, value_delimiter = ',', value_parser = parse_partition, value_name = "PARTITIONS")]
-    pub partitions: Vec<(i32, i32)>,
+    #[arg(long, value_delimiter = ',', value_parser = str::parse::<Partition>, value_name = "PARTITIONS")]
+    pub partitions: Vec<Partition>,
     /// Rebuild the risk model first (and rescore everything with it)
     #[arg(long)]
     pub rebuild_model: bool,
@@ -199,25 +199,6 @@ pub struct RefreshArgs {
     /// Log lines on standard error: text (a progress bar on a terminal) or json
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-}
-
-fn parse_partition(text: &str) -> Result<(i32, i32), String> {
-    let bad = || format!("{text:?} is not year=YYYY/month=M");
-    let (year, month) = text.trim().split_once('/').ok_or_else(bad)?;
-    let year: i32 = year
-        .strip_prefix("year=")
-        .ok_or_else(bad)?
-        .parse()
-        .map_err(|_| bad())?;
-    let month: i32 = month
-        .strip_prefix("month=")
-        .ok_or_else(bad)?
-        .parse()
-        .map_err(|_| bad())?;
-    if !(1..=12).contains(&month) {
-        return Err(bad());
-    }
-    Ok((year, month))
 }
 
 const SERVE_HELP: &str = "Credentials never go on the command line:

@@ -57,8 +57,10 @@ pub async fn run(args: ImportArgs) -> Result<(), Error> {
             "written"
         };
         println!(
-            "  {}-{:02} {:>10} rows  {} ({state})",
-            m.year, m.month, m.rows, m.file
+            "  {} {:>10} rows  {} ({state})",
+            m.partition.label(),
+            m.rows,
+            m.file
         );
     }
     if written > 0 {

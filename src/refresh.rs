@@ -61,7 +61,7 @@ pub(crate) fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
     );
     // In calendar order (the manifest's keys sort as text: month=10 < month=2).
     let mut scored: Vec<_> = manifest.scored_partitions.iter().collect();
-    scored.sort_by_key(|(partition, _)| aduana_refresh::parse_partition_key(partition));
+    scored.sort_by_key(|(partition, _)| partition.parse::<aduana_refresh::Partition>().ok());
     for (partition, reason) in scored {
         let verb = if manifest.status == "dry run" {
             "would score"

@@ -59,7 +59,7 @@ fn month_filters_prune_partitions() {
             .unwrap()
             .files
             .iter()
-            .filter(|f| f.partition == Some((2026, 10)))
+            .filter(|f| f.partition == aduana_warehouse::Partition::new(2026, 10))
             .map(|f| f.rows)
             .sum();
         assert!(expected > 0);

@@ -43,7 +43,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-pub use aduana_warehouse::risk::parse_partition_key;
+pub use aduana_warehouse::Partition;
 pub use error::{RefreshError, Result};
 pub use lock::host_name;
 pub use log::{LogFormat, Reporter};
@@ -104,8 +104,8 @@ const LOCK_FILE: &str = "risk/_lock";
 pub struct RefreshOptions {
     /// Also rescore every partition from this day's month on.
     pub since: Option<NaiveDate>,
-    /// Also rescore these `(year, month)` partitions.
-    pub partitions: Vec<(i32, i32)>,
+    /// Also rescore these partitions.
+    pub partitions: Vec<Partition>,
     pub rebuild_model: bool,
     /// A model older than this many days is rebuilt.
     pub model_max_age_days: u32,
@@ -269,10 +269,10 @@ pub async fn refresh(
 
 /// What the run found it must do.
 struct Plan {
-    inputs: BTreeMap<(i32, i32), Vec<InputFile>>,
-    rows_in: BTreeMap<(i32, i32), u64>,
+    inputs: BTreeMap<Partition, Vec<InputFile>>,
+    rows_in: BTreeMap<Partition, u64>,
     /// Partitions to score and why.
-    to_score: BTreeMap<(i32, i32), String>,
+    to_score: BTreeMap<Partition, String>,
     removed: Vec<String>,
     inspections: Vec<InputFile>,
     inspections_changed: bool,
@@ -290,10 +290,6 @@ struct Run<'a> {
     options: RefreshOptions,
     reporter: &'a Reporter,
     manifest: RunManifest,
-}
-
-fn partition_key((year, month): (i32, i32)) -> String {
-    format!("year={year}/month={month}")
 }
 
 fn input_file(location: &Location, meta: &object_store::ObjectMeta) -> InputFile {
@@ -348,14 +344,21 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     )?)
 }
 
-/// For crash tests: `ADUANA_REFRESH_CRASH_AT=NAME` aborts the process at
-/// that point, as a kill would.
+/// For crash tests, in builds with the test-only feature `crash-points`
+/// (the workspace's tests turn it on; release builds have no such code):
+/// `ADUANA_REFRESH_CRASH_AT=NAME` aborts the process at that point, as a
+/// kill would.
+#[cfg(feature = "crash-points")]
 fn crash_point(name: &str) {
     if std::env::var("ADUANA_REFRESH_CRASH_AT").is_ok_and(|at| at == name) {
         eprintln!("refresh: crashing at {name} (ADUANA_REFRESH_CRASH_AT)");
         std::process::abort();
     }
 }
+
+#[cfg(not(feature = "crash-points"))]
+#[inline(always)]
+fn crash_point(_name: &str) {}
 
 impl Run<'_> {
     /// `relative` under this run's root, as a store path.
@@ -399,8 +402,8 @@ impl Run<'_> {
                 self.location.display
             ))
         })?;
-        let mut inputs: BTreeMap<(i32, i32), Vec<InputFile>> = BTreeMap::new();
-        let mut rows_in: BTreeMap<(i32, i32), u64> = BTreeMap::new();
+        let mut inputs: BTreeMap<Partition, Vec<InputFile>> = BTreeMap::new();
+        let mut rows_in: BTreeMap<Partition, u64> = BTreeMap::new();
         for file in &declarations.files {
             let partition = file.partition.ok_or_else(|| {
                 RefreshError::BadInput(format!(
@@ -465,17 +468,15 @@ impl Run<'_> {
             }
         };
 
-        let since = self.options.since.map(|d| {
-            (
-                chrono::Datelike::year(&d),
-                chrono::Datelike::month(&d) as i32,
-            )
+        let since = self.options.since.map(|d| Partition {
+            year: chrono::Datelike::year(&d),
+            month: chrono::Datelike::month(&d) as i32,
         });
         for forced in &self.options.partitions {
             if !inputs.contains_key(forced) {
                 return Err(RefreshError::BadInput(format!(
                     "--partitions {}: no declarations in that partition",
-                    partition_key(*forced)
+                    forced.to_string()
                 )));
             }
         }
@@ -483,7 +484,7 @@ impl Run<'_> {
         for (partition, files) in &inputs {
             let published = previous
                 .as_ref()
-                .and_then(|s| s.partitions.get(&partition_key(*partition)));
+                .and_then(|s| s.partitions.get(&partition.to_string()));
             let reason = if model.is_none() {
                 Some("new model")
             } else if previous
@@ -517,7 +518,7 @@ impl Run<'_> {
             .map(|s| {
                 s.partitions
                     .keys()
-                    .filter(|k| !inputs.keys().any(|p| &partition_key(*p) == *k))
+                    .filter(|k| !inputs.keys().any(|p| &p.to_string() == *k))
                     .cloned()
                     .collect()
             })
@@ -529,7 +530,7 @@ impl Run<'_> {
             self.reporter.event(
                 "plan",
                 &[
-                    ("partition", json!(partition_key(*partition))),
+                    ("partition", json!(partition.to_string())),
                     ("rows", json!(rows_in[partition])),
                     ("reason", json!(reason)),
                 ],
@@ -548,7 +549,7 @@ impl Run<'_> {
         );
         self.manifest.scored_partitions = to_score
             .iter()
-            .map(|(p, r)| (partition_key(*p), r.clone()))
+            .map(|(p, r)| (p.to_string(), r.clone()))
             .collect();
         self.manifest.unchanged_partitions = inputs.len() - to_score.len();
         self.manifest.removed_partitions = removed.clone();
@@ -635,7 +636,7 @@ impl Run<'_> {
             done_rows += state.rows_in;
             self.manifest.rows_scored += state.scored;
             self.manifest.rows_rejected += state.rejected;
-            partitions.insert(partition_key(partition), state);
+            partitions.insert(partition.to_string(), state);
         }
         self.reporter.finish_progress();
         self.step("score", started, total_rows);
@@ -677,10 +678,10 @@ impl Run<'_> {
         let recomputed_rows: u64 = periods.iter().map(|k| partitions[k].scored).sum();
         if !periods.is_empty() {
             let inspections_key = serde_json::to_string(&plan.inspections).expect("plain data");
-            let files: BTreeMap<(i32, i32), String> = periods
+            let files: BTreeMap<Partition, String> = periods
                 .iter()
                 .map(|key| {
-                    let period = parse_partition_key(key).expect("keys we made");
+                    let period = key.parse::<Partition>().expect("keys we made");
                     let name = fingerprint(&[
                         FORMAT_VERSION,
                         &partitions[key].scores,
@@ -707,7 +708,7 @@ impl Run<'_> {
             let rows = result?;
             for (period, file) in files {
                 let state = partitions
-                    .get_mut(&partition_key(period))
+                    .get_mut(&period.to_string())
                     .expect("a period of the table");
                 state.trader_risk = Some(file.clone());
                 state.trader_rows = rows.get(&period).copied().unwrap_or(0);
@@ -811,28 +812,28 @@ impl Run<'_> {
     fn partition_file(
         &self,
         dir: &str,
-        partition: (i32, i32),
+        partition: Partition,
         model_version: &str,
         inputs: &[InputFile],
     ) -> String {
         let inputs_key = serde_json::to_string(inputs).expect("plain data");
         let cutoff = self.manifest.as_of.clone().unwrap_or_default();
         let name = fingerprint(&[FORMAT_VERSION, model_version, &inputs_key, &cutoff]);
-        format!("{dir}/{}/part-{name}.parquet", partition_key(partition))
+        format!("{dir}/{}/part-{name}.parquet", partition.to_string())
     }
 
     async fn score_partition(
         &mut self,
         session: &Session,
-        partition: (i32, i32),
+        partition: Partition,
         plan: &Plan,
         model_version: &str,
         staged: &mut Vec<String>,
     ) -> Result<PartitionState> {
-        let key = partition_key(partition);
+        let key = partition.to_string();
         let inputs = &plan.inputs[&partition];
         let scores = self.partition_file(risk::SCORES_DIR, partition, model_version, inputs);
-        let (year, month) = partition;
+        let Partition { year, month } = partition;
         let files: Vec<String> = inputs.iter().map(|f| f.path.clone()).collect();
         let named = |e: RefreshError| e.in_partition(&key, &files);
         refuse_duplicates(session, &key, year, month).await?;
@@ -914,7 +915,7 @@ impl Run<'_> {
                     || plan
                         .to_score
                         .keys()
-                        .any(|period| &partition_key(*period) == *key)
+                        .any(|period| &period.to_string() == *key)
             })
             .map(|(key, _)| key.clone())
             .collect();
@@ -981,7 +982,13 @@ impl Run<'_> {
             let years = batch.column(0).as_primitive::<Int32Type>();
             let months = batch.column(1).as_primitive::<Int32Type>();
             for i in 0..batch.num_rows() {
-                periods.insert(partition_key((years.value(i), months.value(i))));
+                periods.insert(
+                    Partition {
+                        year: years.value(i),
+                        month: months.value(i),
+                    }
+                    .to_string(),
+                );
             }
         }
         Ok(periods)
@@ -995,9 +1002,9 @@ impl Run<'_> {
         &self,
         session: &Session,
         query: &str,
-        files: &BTreeMap<(i32, i32), String>,
+        files: &BTreeMap<Partition, String>,
         schema: &SchemaRef,
-    ) -> Result<BTreeMap<(i32, i32), u64>> {
+    ) -> Result<BTreeMap<Partition, u64>> {
         let mut stream = session
             .sql(query, WritePolicy::ReadOnly)
             .await?
@@ -1030,15 +1037,20 @@ impl Run<'_> {
                 .clone();
             let mut start = 0;
             while start < batch.num_rows() {
-                let period = (years.value(start), months.value(start));
+                let period = Partition {
+                    year: years.value(start),
+                    month: months.value(start),
+                };
                 let mut end = start + 1;
-                while end < batch.num_rows() && (years.value(end), months.value(end)) == period {
+                while end < batch.num_rows()
+                    && (years.value(end), months.value(end)) == (period.year, period.month)
+                {
                     end += 1;
                 }
                 let writer = writers.get_mut(&period).ok_or_else(|| {
                     RefreshError::Failed(format!(
                         "trader risk for {} which was not asked for",
-                        partition_key(period)
+                        period.to_string()
                     ))
                 })?;
                 writer.write(&batch.slice(start, end - start)).await?;

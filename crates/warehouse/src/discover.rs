@@ -22,6 +22,7 @@ use parquet::file::metadata::ParquetMetaDataReader;
 use crate::config::{ResolvedSource, TableMapping};
 use crate::contract::{ColumnKind, Layout, TableContract, type_name};
 use crate::error::{Result, WarehouseError};
+use crate::partition::Partition;
 use crate::store::Location;
 
 /// How many footers are fetched at once; enough to hide S3 latency.
@@ -34,8 +35,8 @@ const FOOTER_PREFETCH: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct DataFile {
     pub meta: ObjectMeta,
-    /// `(year, month)` for files under Hive month partitions.
-    pub partition: Option<(i32, i32)>,
+    /// The month, for files under Hive month partitions.
+    pub partition: Option<Partition>,
     pub rows: u64,
 }
 
@@ -195,14 +196,14 @@ pub(crate) async fn discover(
     }))
 }
 
-/// `Some(Some((year, month)))` under valid Hive partitions, `Some(None)` for
+/// `Some(Some(partition))` under valid Hive partitions, `Some(None)` for
 /// a file directly in the table folder, `None` for files DataFusion skips.
 fn partition_of(
     location: &Location,
     contract: &TableContract,
     table_path: &Path,
     file: &Path,
-) -> Result<Option<Option<(i32, i32)>>> {
+) -> Result<Option<Option<Partition>>> {
     let segments: Vec<String> = file
         .prefix_match(table_path)
         .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
@@ -235,16 +236,10 @@ fn partition_of(
     if !contract.is_partitioned_layout() {
         return Err(layout_error("this table is not partitioned".into()));
     }
-    let value = |dir: &str, key: &str, range: std::ops::RangeInclusive<i32>| {
-        dir.strip_prefix(key)
-            .and_then(|v| v.strip_prefix('='))
-            .and_then(|v| v.parse::<i32>().ok().filter(|n| n.to_string() == v))
-            .filter(|v| range.contains(v))
-    };
     match dirs {
-        [y, m] => match (value(y, "year", 1900..=2999), value(m, "month", 1..=12)) {
-            (Some(year), Some(month)) => Ok(Some(Some((year, month)))),
-            _ => Err(layout_error(format!(
+        [y, m] => match Partition::from_folders(y, m) {
+            Some(partition) => Ok(Some(Some(partition))),
+            None => Err(layout_error(format!(
                 "partition folder {y}/{m} is not year=YYYY/month=M (month 1 to 12, without a \
                  leading zero: month=01 would not match `month = 1`)"
             ))),

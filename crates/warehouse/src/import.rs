@@ -29,6 +29,7 @@ use parquet::arrow::ArrowWriter;
 
 use crate::contract::{self, ColumnContract, ColumnKind, TableContract};
 use crate::error::{Result, WarehouseError};
+use crate::partition::Partition;
 use crate::store::Location;
 use crate::{OpenOptions, Warehouse};
 
@@ -38,8 +39,7 @@ pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%d";
 /// One month of an import.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedMonth {
-    pub year: i32,
-    pub month: u32,
+    pub partition: Partition,
     pub rows: usize,
     /// The file's location, relative to the warehouse root.
     pub file: String,
@@ -117,26 +117,29 @@ pub async fn import(
     let dates = all
         .column(schema.index_of(date_column)?)
         .as_primitive::<Date32Type>();
-    let mut months: BTreeMap<(i32, u32), Vec<u32>> = BTreeMap::new();
+    let mut months: BTreeMap<Partition, Vec<u32>> = BTreeMap::new();
     for (row, day) in dates.iter().enumerate() {
         let day = day
             .and_then(Date32Type::to_naive_date_opt)
             .ok_or_else(|| refused(format!("{date_column} is empty in row {}", row + 1)))?;
         use chrono::Datelike;
-        months
-            .entry((day.year(), day.month()))
-            .or_default()
-            .push(row as u32);
+        let partition = Partition::new(day.year(), day.month() as i32).ok_or_else(|| {
+            refused(format!(
+                "{date_column} {day} in row {} is out of range",
+                row + 1
+            ))
+        })?;
+        months.entry(partition).or_default().push(row as u32);
     }
 
     let mut planned = Vec::new();
-    for ((year, month), rows) in months {
+    for (partition, rows) in months {
         let batch = take_rows(&all, &rows)?;
         let bytes = parquet_bytes(&batch)?;
         let mut hasher = std::hash::DefaultHasher::new();
         bytes.hash(&mut hasher);
         let relative = format!(
-            "{}/year={year}/month={month}/part-import-{:016x}.parquet",
+            "{}/{partition}/part-import-{:016x}.parquet",
             table.path,
             hasher.finish()
         );
@@ -144,8 +147,7 @@ pub async fn import(
         let already = location.store.head(&path).await.is_ok();
         planned.push((
             ImportedMonth {
-                year,
-                month,
+                partition,
                 rows: rows.len(),
                 file: relative,
                 already,

@@ -14,6 +14,7 @@ pub mod contract;
 mod discover;
 pub mod error;
 pub mod import;
+mod partition;
 pub mod readers;
 mod register;
 pub mod risk;
@@ -27,6 +28,7 @@ use object_store::ObjectStoreExt;
 pub use config::{StorageConfig, WarehouseConfig};
 pub use discover::{DataFile, DiscoveredTable};
 pub use error::{Result, WarehouseError};
+pub use partition::Partition;
 pub use store::Location;
 
 /// How to open a warehouse beyond its location.

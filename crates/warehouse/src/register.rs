@@ -20,6 +20,7 @@ use object_store::path::Path;
 use crate::config::ResolvedSource;
 use crate::contract::{Layout, PARTITION_COLUMNS};
 use crate::discover::DiscoveredTable;
+use crate::partition::Partition;
 use crate::store::Location;
 
 /// Registers `table` under its contract name in the session's default catalog.
@@ -65,7 +66,7 @@ fn over_kept_files(
             .collect();
         return provider(ctx, location, table, Some(&files));
     }
-    let mut by_month: std::collections::BTreeMap<(i32, i32), Vec<Path>> = Default::default();
+    let mut by_month: std::collections::BTreeMap<Partition, Vec<Path>> = Default::default();
     for file in &table.files {
         if let Some(partition) = file.partition {
             by_month
@@ -75,7 +76,8 @@ fn over_kept_files(
         }
     }
     let mut union: Option<LogicalPlanBuilder> = None;
-    for ((year, month), files) in by_month {
+    for (partition, files) in by_month {
+        let Partition { year, month } = partition;
         let source = provider(ctx, location, table, Some(&files))?;
         let scan = LogicalPlanBuilder::scan(table.contract.name, provider_as_source(source), None)?;
         let mut columns: Vec<Expr> = scan

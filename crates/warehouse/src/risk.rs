@@ -129,15 +129,6 @@ pub async fn load_snapshot(location: &Location, root: &str) -> Result<Option<Sna
         })
 }
 
-/// `(year, month)` of a `year=Y/month=M` key.
-pub fn parse_partition_key(key: &str) -> Option<(i32, i32)> {
-    let (year, month) = key.split_once('/')?;
-    Some((
-        year.strip_prefix("year=")?.parse().ok()?,
-        month.strip_prefix("month=")?.parse().ok()?,
-    ))
-}
-
 /// `relative` under `root` (`""` for the warehouse root).
 pub fn join(root: &str, relative: &str) -> String {
     if root.is_empty() {
@@ -375,13 +366,13 @@ fn publication_batch(snapshot: Option<&Snapshot>) -> arrow::error::Result<Record
             text(
                 s.partitions
                     .keys()
-                    .min_by_key(|k| parse_partition_key(k))
+                    .min_by_key(|k| k.parse::<crate::Partition>().ok())
                     .map(String::as_str),
             ),
             text(
                 s.partitions
                     .keys()
-                    .max_by_key(|k| parse_partition_key(k))
+                    .max_by_key(|k| k.parse::<crate::Partition>().ok())
                     .map(String::as_str),
             ),
             count(|p| p.rows_in),

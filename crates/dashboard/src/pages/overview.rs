@@ -207,9 +207,9 @@ fn publication_panel(t: &Table) -> String {
 
 /// `2026-10` for the partition key `year=2026/month=10`.
 fn month_of(key: &str) -> String {
-    match aduana_warehouse::risk::parse_partition_key(key) {
-        Some((year, month)) => format!("{year}-{month:02}"),
-        None => key.to_string(),
+    match key.parse::<aduana_warehouse::Partition>() {
+        Ok(partition) => partition.label(),
+        Err(_) => key.to_string(),
     }
 }
 

@@ -104,8 +104,9 @@ async fn trader_page(
         .and_then(|t| {
             let partition = |name: &str| {
                 let key = t.texts(name).into_iter().next()?;
-                aduana_warehouse::risk::parse_partition_key(&key)
-                    .map(|(year, month)| i64::from(year) * 12 + i64::from(month))
+                key.parse::<aduana_warehouse::Partition>()
+                    .ok()
+                    .map(|p| p.index())
             };
             Some(partition("last_partition")? - partition("first_partition")? + 1)
         })
