@@ -63,7 +63,7 @@ pub(crate) fn print_refresh_summary(manifest: &aduana_refresh::RunManifest) {
     let mut scored: Vec<_> = manifest.scored_partitions.iter().collect();
     scored.sort_by_key(|(partition, _)| partition.parse::<aduana_refresh::Partition>().ok());
     for (partition, reason) in scored {
-        let verb = if manifest.status == "dry run" {
+        let verb = if manifest.status == aduana_refresh::RunStatus::DryRun {
             "would score"
         } else {
             "scored"

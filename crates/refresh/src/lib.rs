@@ -154,12 +154,42 @@ pub struct ModelUse {
     pub reason: String,
 }
 
+/// How a run ended (or that it is still going), as the run manifest
+/// writes it: `"published"`, `"up to date"`, `"dry run"`, `"failed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RunStatus {
+    #[serde(rename = "running")]
+    Running,
+    /// New risk tables are published.
+    #[serde(rename = "published")]
+    Published,
+    /// Nothing changed since the last published run.
+    #[serde(rename = "up to date")]
+    UpToDate,
+    /// Planned only: nothing written.
+    #[serde(rename = "dry run")]
+    DryRun,
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunStatus::Running => "running",
+            RunStatus::Published => "published",
+            RunStatus::UpToDate => "up to date",
+            RunStatus::DryRun => "dry run",
+            RunStatus::Failed => "failed",
+        })
+    }
+}
+
 /// The run manifest, `risk/runs/RUN_ID.json`, and what the command prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunManifest {
     pub run_id: String,
-    /// `published`, `up to date`, `dry run` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub warehouse: String,
     pub as_of: Option<String>,
     pub started_at: String,
@@ -211,7 +241,7 @@ pub async fn refresh(
         reporter,
         manifest: RunManifest {
             run_id: run_id.clone(),
-            status: "running".into(),
+            status: RunStatus::Running,
             warehouse: String::new(),
             as_of: options.as_of.map(|d| d.to_string()),
             started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -242,7 +272,7 @@ pub async fn refresh(
     );
     if options.dry_run {
         run.plan().await?;
-        run.manifest.status = "dry run".into();
+        run.manifest.status = RunStatus::DryRun;
         run.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         return Ok(run.manifest);
     }
@@ -257,7 +287,7 @@ pub async fn refresh(
     let outcome = run.execute().await;
     run.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if let Err(e) = &outcome {
-        run.manifest.status = "failed".into();
+        run.manifest.status = RunStatus::Failed;
         run.manifest.error = Some(e.to_string());
         // Best effort: the failure is what the operator must see, not a
         // second failure writing its record.
@@ -586,7 +616,7 @@ impl Run<'_> {
                 p.partitions.values().all(|p| p.trader_risk.is_some())
             })
         {
-            self.manifest.status = "up to date".into();
+            self.manifest.status = RunStatus::UpToDate;
             // Clear what a run that died may have left.
             if let Some(previous) = &plan.previous {
                 self.manifest.trader_rows =
@@ -743,7 +773,7 @@ impl Run<'_> {
             partitions,
             inspections: plan.inspections.clone(),
         };
-        self.manifest.status = "published".into();
+        self.manifest.status = RunStatus::Published;
         self.manifest.finished_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.write_manifest().await?;
         if rebuilt {
