@@ -11,9 +11,12 @@ pub const IMPORT_HELP: &str = "The files carry the contract's column names (see
 `aduana check` and the warehouse contract); columns the contract makes optional
 may be left out. Parquet columns of other types are converted when the value
 fits; CSV is read as text and converted, dates with --date-format. Nothing is
-written unless every row converts, no key appears twice and none is already in
-the warehouse. Each month becomes one file, written whole; importing the same
-files again writes nothing.
+written unless every row converts, no row appears twice (an item's
+declaration_id and item_no; a control's declaration_id, item_no, inspected_on
+and kind) and none is already in the warehouse. Columns the contract does not
+have are left out, with a warning. A folder stands for its .parquet and .csv
+files. Each month becomes one file, written whole; importing the same files
+again writes nothing.
 
   aduana import -w W exports/sgd_2026_10.csv --date-format %d/%m/%Y
   aduana import -w W --table inspections controls.parquet";
@@ -28,13 +31,13 @@ pub struct ImportArgs {
     /// How CSV files write dates (chrono's strftime syntax)
     #[arg(long, default_value = DEFAULT_DATE_FORMAT, value_name = "FORMAT")]
     pub date_format: String,
-    /// Parquet (.parquet) or CSV (.csv, with a header) files
+    /// Parquet (.parquet) or CSV (.csv, with a header) files, or folders of them
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
 pub async fn run(args: ImportArgs) -> Result<(), Error> {
-    let months = import(
+    let imported = import(
         &args.warehouse.warehouse,
         args.warehouse.options(None),
         &args.table,
@@ -42,15 +45,19 @@ pub async fn run(args: ImportArgs) -> Result<(), Error> {
         &args.date_format,
     )
     .await?;
+    for warning in &imported.left_out {
+        eprintln!("warning: {warning}");
+    }
+    let months = &imported.months;
     let rows: usize = months.iter().map(|m| m.rows).sum();
     let written = months.iter().filter(|m| !m.already).count();
     println!(
         "{rows} rows of {} from {} file(s): {written} month(s) written, {} already imported",
         args.table,
-        args.files.len(),
+        imported.files.len(),
         months.len() - written
     );
-    for m in &months {
+    for m in months {
         let state = if m.already {
             "already there"
         } else {

@@ -22,10 +22,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tonic::Status;
-use tonic::metadata::MetadataMap;
-
-use crate::auth::{Authenticator, Presented, User, presented};
+use crate::auth::{AccessError, Authenticator, Presented, User, presented};
 
 /// Failures in a row a peer may have before it is slowed.
 pub const FREE_FAILURES: u32 = 5;
@@ -62,7 +59,7 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// RESOURCE_EXHAUSTED while `user` from `peer` is blocked, saying for
     /// how long.
-    pub fn check(&self, peer: IpAddr, user: &str) -> Result<(), Status> {
+    pub fn check(&self, peer: IpAddr, user: &str) -> Result<(), AccessError> {
         let peers = self.peers.lock().unwrap();
         match peers
             .get(&(counted_as(peer), user.to_string()))
@@ -70,7 +67,7 @@ impl LoginThrottle {
         {
             Some(until) if until > Instant::now() => {
                 let wait = until - Instant::now();
-                Err(Status::resource_exhausted(format!(
+                Err(AccessError::Throttled(format!(
                     "too many failed logins for {user:?} from {peer}: retry in {} s",
                     wait.as_secs() + 1
                 )))
@@ -134,18 +131,17 @@ impl Authenticator {
         headers: &http::HeaderMap,
         peer: Option<IpAddr>,
         call: &str,
-    ) -> Result<User, Status> {
+    ) -> Result<User, AccessError> {
         self.guarded(headers, peer, call, || self.authenticate(headers))
     }
 
     /// [`Self::handshake`] from `peer`, logged and slowed the same way.
     pub fn handshake_from(
         &self,
-        headers: &MetadataMap,
+        headers: &http::HeaderMap,
         peer: Option<IpAddr>,
-    ) -> Result<(User, String), Status> {
-        let http_headers = headers.clone().into_headers();
-        self.guarded(&http_headers, peer, "Handshake", || self.handshake(headers))
+    ) -> Result<(User, String), AccessError> {
+        self.guarded(headers, peer, "Handshake", || self.handshake(headers))
     }
 
     fn guarded<T>(
@@ -153,8 +149,8 @@ impl Authenticator {
         headers: &http::HeaderMap,
         peer: Option<IpAddr>,
         call: &str,
-        check: impl FnOnce() -> Result<T, Status>,
-    ) -> Result<T, Status> {
+        check: impl FnOnce() -> Result<T, AccessError>,
+    ) -> Result<T, AccessError> {
         // Passwords are throttled per peer and user name (see `throttle`).
         let basic_user = match presented(headers) {
             Ok(Presented::Basic { user, .. }) => Some(user),
@@ -169,7 +165,7 @@ impl Authenticator {
             (Ok(_), _, _) => {}
             // A request without credentials is how a browser asks for the
             // sign-in prompt: not a failed login.
-            (Err(status), _, _) if headers.contains_key(http::header::AUTHORIZATION) => {
+            (Err(error), _, _) if headers.contains_key(http::header::AUTHORIZATION) => {
                 let claimed = match (&basic_user, presented(headers)) {
                     (Some(user), _) => user.clone(),
                     (None, Ok(Presented::Bearer(_))) => "(bearer token)".into(),
@@ -179,7 +175,7 @@ impl Authenticator {
                     (Some(ip), Some(user)) => self.throttle.failed(ip, user),
                     _ => None,
                 };
-                crate::log::login_failed(peer, &claimed, call, status.message(), blocked);
+                crate::log::login_failed(peer, &claimed, call, error.message(), blocked);
             }
             _ => {}
         }
@@ -205,7 +201,7 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         let refused = throttle.check(attacker, "root").unwrap_err();
-        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(matches!(refused, AccessError::Throttled(_)));
         assert!(refused.message().contains("10.0.0.9"), "{refused}");
         assert_eq!(
             throttle.failed(attacker, "root"),
