@@ -32,40 +32,58 @@ pub struct Names {
 /// Keywords after which a table name is written.
 const TABLE_KEYWORDS: &[&str] = &["FROM", "JOIN", "INTO", "TABLE", "UPDATE", "DESCRIBE"];
 
-/// The last SQL keyword of `text` (upper case): what the word being typed
-/// follows. Identifiers that are also keywords (`year`, `month`) count,
-/// which only ever widens what is offered.
-fn last_keyword(text: &str) -> Option<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .rev()
-        .filter(|w| !w.is_empty())
-        .map(str::to_uppercase)
-        .find(|w| ALL_KEYWORDS.binary_search(&w.as_str()).is_ok())
+/// Where the parse of a FROM (or JOIN) list stands after a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListState {
+    /// Not in a list of tables.
+    Outside,
+    /// After FROM, JOIN or a list's comma: a table name comes next.
+    Table,
+    /// After a table name: its alias, a comma, or the rest of the query.
+    AfterTable,
 }
 
-/// The tables `line` reads: the names after FROM and JOIN (and after the
-/// commas of a FROM list).
-fn tables_read(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut expecting = false;
-    for token in line.split_whitespace() {
-        let upper = token.to_uppercase();
+/// The tables `text` reads (the names after FROM and JOIN, and after the
+/// commas of a FROM list, aliases skipped) and whether the word that
+/// follows `text` stands where a table goes.
+fn table_list(text: &str) -> (Vec<String>, ListState) {
+    let mut read = Vec::new();
+    let mut state = ListState::Outside;
+    let spaced = text.replace(',', " , ");
+    for token in spaced.split_whitespace() {
+        let bare = token.trim_matches(|c: char| c == ';' || c == '(' || c == ')');
+        let upper = bare.to_uppercase();
         if TABLE_KEYWORDS.contains(&upper.as_str()) {
-            expecting = true;
+            state = ListState::Table;
             continue;
         }
-        if expecting {
-            let name = token.trim_matches(|c: char| c == ',' || c == ';' || c == '(' || c == ')');
-            if !name.is_empty() {
-                out.push(name.to_string());
+        state = match state {
+            ListState::Table if token == "," => ListState::Table,
+            ListState::Table if bare.is_empty() => ListState::Table,
+            ListState::Table => {
+                read.push(bare.to_string());
+                ListState::AfterTable
             }
-            // `FROM a, b`: the comma keeps the list open.
-            expecting = token.ends_with(',');
-        } else if token == "," && !out.is_empty() {
-            expecting = true;
+            ListState::AfterTable if token == "," => ListState::Table,
+            // `a AS x` or `a x`: the alias; any other keyword (WHERE, ON,
+            // GROUP) ends the list.
+            ListState::AfterTable
+                if upper == "AS" || ALL_KEYWORDS.binary_search(&upper.as_str()).is_err() =>
+            {
+                ListState::AfterTable
+            }
+            _ => ListState::Outside,
+        };
+        if token.ends_with(';') {
+            state = ListState::Outside;
         }
     }
-    out
+    (read, state)
+}
+
+/// The tables `line` reads.
+fn tables_read(line: &str) -> Vec<String> {
+    table_list(line).0
 }
 
 pub const META_COMMANDS: &[&str] = &[
@@ -106,6 +124,8 @@ impl SqlHelper {
             return match command {
                 // `\r NAME key=value ...`: the name, then its parameters
                 // not given yet.
+                // After `key=`: a value, which only the user knows.
+                "r" if before.ends_with('=') => Vec::new(),
                 "r" => match args.next() {
                     None => self.names.reports.keys().filter(matches).cloned().collect(),
                     Some(report) => {
@@ -150,11 +170,7 @@ impl SqlHelper {
                 .collect();
         }
         let mut out: Vec<String> = Vec::new();
-        let after = last_keyword(&line[..start]);
-        if after
-            .as_deref()
-            .is_some_and(|k| TABLE_KEYWORDS.contains(&k))
-        {
+        if table_list(&line[..start]).1 == ListState::Table {
             // Where a table goes: tables and table functions only.
             out.extend(self.names.tables.iter().filter(matches).cloned());
             out.extend(self.names.table_functions.iter().filter(matches).cloned());
@@ -419,6 +435,45 @@ mod tests {
         // Report parameters after the report's name, each once.
         assert_eq!(complete("\\r audit_candidates "), vec!["months=", "limit="]);
         assert_eq!(complete("\\r audit_candidates months=3 "), vec!["limit="]);
+        assert_eq!(
+            complete("\\r audit_candidates months="),
+            Vec::<String>::new()
+        );
+    }
+
+    /// A table's place is right after FROM, JOIN or a FROM list's comma;
+    /// after the table (its alias, WHERE, GROUP BY) come columns and
+    /// keywords.
+    #[test]
+    fn tables_only_where_a_table_goes() {
+        let after_table = complete("SELECT * FROM declarations WH");
+        assert!(
+            after_table.contains(&"WHERE".to_string()),
+            "{after_table:?}"
+        );
+        assert!(
+            !after_table.iter().any(|c| c.starts_with("risk.")),
+            "{after_table:?}"
+        );
+        assert_eq!(
+            complete("SELECT * FROM reference.tariff t, decl"),
+            vec!["declarations"]
+        );
+        assert_eq!(
+            complete("SELECT * FROM reference.tariff AS t,decl"),
+            vec!["declarations"]
+        );
+        // Both tables of `FROM a x, b y` are read, whatever their aliases.
+        assert_eq!(
+            tables_read("SELECT * FROM declarations d, reference.tariff t WHERE"),
+            vec!["declarations", "reference.tariff"]
+        );
+        assert_eq!(
+            tables_read("SELECT * FROM declarations d JOIN risk.item_scores s ON d.x = s.x"),
+            vec!["declarations", "risk.item_scores"]
+        );
+        let columns = complete("SELECT * FROM declarations d, reference.tariff t WHERE dut");
+        assert!(columns.contains(&"duty_rate".to_string()), "{columns:?}");
     }
 
     #[test]
