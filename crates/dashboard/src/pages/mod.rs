@@ -2,7 +2,7 @@
 //! audit file), products and product; here what they share. Each panel is one named report; a panel whose
 //! report fails says why and the rest of the page still renders.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -215,11 +215,19 @@ fn pivot(
 }
 
 /// `(year, month)` of a month key, `2026-10-01` or `2026-10`.
-fn month_index(key: &str) -> Option<i64> {
+/// `YYYY-MM` (or `YYYY-MM-DD`) as `year * 12 + month - 1`.
+pub(crate) fn month_index(key: &str) -> Option<i64> {
     let year: i64 = key.get(..4)?.parse().ok()?;
     let month: i64 = key.get(5..7)?.parse().ok()?;
     (key.as_bytes().get(4) == Some(&b'-') && (1..=12).contains(&month))
         .then_some(year * 12 + month - 1)
+}
+
+/// Today's calendar month (UTC), as [`month_index`] counts.
+pub(crate) fn this_month() -> i64 {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    i64::from(today.year()) * 12 + i64::from(today.month0())
 }
 
 /// Every month from the first to the last of `months` (in their format,
@@ -253,7 +261,10 @@ pub(crate) fn month_range(months: &[String]) -> Vec<String> {
 pub(crate) fn every_month(t: &Table, column: &str) -> Table {
     let months = t.texts(column);
     let all = month_range(&months);
-    if all.len() == months.len() || t.batches.is_empty() {
+    // Filling needs one row per month; a table with several (a month per
+    // lane, say) is left as it is.
+    let unique: BTreeSet<&String> = months.iter().collect();
+    if all.len() == months.len() || t.batches.is_empty() || unique.len() != months.len() {
         return t.clone();
     }
     let rows: UInt32Array = all
@@ -420,5 +431,24 @@ mod tests {
             texts(&["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"])
         );
         assert_eq!(filled.numbers("items"), [Some(3.0), None, None, Some(5.0)]);
+
+        // Two rows of one month: not a table of months, left as it is.
+        let twice = RecordBatch::try_new(
+            t.schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    "2026-01-01",
+                    "2026-01-01",
+                    "2026-04-01",
+                ])),
+                Arc::new(Float64Array::from(vec![3.0, 4.0, 5.0])),
+            ],
+        )
+        .unwrap();
+        let twice = Table {
+            schema: t.schema.clone(),
+            batches: vec![twice],
+        };
+        assert_eq!(every_month(&twice, "month").rows(), 3);
     }
 }

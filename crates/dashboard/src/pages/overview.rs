@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::{
     Params, bar_figure, distinct, error_page, every_month, figures, filter_rows, grouped,
-    int_param, month_range, named, numbers, panel, pivot, respond,
+    int_param, month_index, month_range, named, numbers, panel, pivot, respond, this_month,
 };
 use crate::App;
 use crate::chart::{self, Series};
@@ -41,7 +41,12 @@ pub(super) async fn overview_page(
     // The risk first: what the latest month holds and what controls find;
     // which run and model published it comes last.
     let headline = match (&by_month, &lanes) {
-        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(by_month, lanes, data.currency())),
+        (Ok(by_month), Ok(lanes)) => Ok(headline_panel(
+            by_month,
+            lanes,
+            data.currency(),
+            this_month(),
+        )),
         (Err(e), _) | (_, Err(e)) => Err(PageError::query("risk_by_month", e)),
     };
     body.push_str(&panel("headline", "Risk at a glance", headline));
@@ -93,7 +98,8 @@ pub(super) async fn overview_page(
 
 /// The latest month's risk and the controls' results, in a few figures:
 /// the first screen of the overview.
-fn headline_panel(by_month: &Table, lanes: &Table, currency: &str) -> String {
+/// `this_month` is the calendar month of today (as `year * 12 + month - 1`).
+fn headline_panel(by_month: &Table, lanes: &Table, currency: &str, this_month: i64) -> String {
     let months = by_month.texts("month");
     let Some(last) = months.len().checked_sub(1) else {
         return r#"<p class="note">No published months yet: run <code>aduana refresh</code>.</p>"#
@@ -107,11 +113,16 @@ fn headline_panel(by_month: &Table, lanes: &Table, currency: &str) -> String {
             .flatten()
             .unwrap_or(0.0)
     };
-    let previous = |name: &str| {
-        last.checked_sub(1)
-            .and_then(|p| by_month.numbers(name).get(p).copied().flatten())
-    };
-    // The month's change against the one before: the trend in one figure.
+    // The trend compares with the calendar month before only: against a
+    // month further back (none published between) it would not be the
+    // month before, and a month still running has partial figures.
+    let last_index = month_index(&months[last]);
+    let running = last_index == Some(this_month);
+    let previous_row = last_index
+        .filter(|_| !running)
+        .and_then(|k| months.iter().rposition(|m| month_index(m) == Some(k - 1)));
+    let previous =
+        |name: &str| previous_row.and_then(|p| by_month.numbers(name).get(p).copied().flatten());
     let trend = |name: &str| match previous(name) {
         Some(before) if before > 0.0 => {
             format!(
@@ -137,7 +148,10 @@ fn headline_panel(by_month: &Table, lanes: &Table, currency: &str) -> String {
         "no inspections".to_string()
     };
     // A month as the month it is, not its first day.
-    let month = months[last].get(..7).unwrap_or(&months[last]).to_string();
+    let mut month = months[last].get(..7).unwrap_or(&months[last]).to_string();
+    if running {
+        month.push_str(" (so far)");
+    }
     let mut shown = vec![
         ("month", month),
         ("items", grouped(at("items"))),
@@ -386,4 +400,67 @@ fn hit_rate_lines(
         ),
         &html::table(rows, usize::MAX, &[], None),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// Months with their high-risk items; the other figures the headline
+    /// shows follow them.
+    fn by_month(months: &[&str], high: &[f64]) -> Table {
+        let figures = [
+            "items",
+            "high_items",
+            "expected_revenue_at_risk",
+            "customs_value",
+        ];
+        let mut fields = vec![Field::new("month", DataType::Utf8, false)];
+        fields.extend(figures.map(|name| Field::new(name, DataType::Float64, true)));
+        let schema = Arc::new(Schema::new(fields));
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(months.to_vec()))];
+        columns.extend(figures.map(|_| Arc::new(Float64Array::from(high.to_vec())) as ArrayRef));
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        Table {
+            schema,
+            batches: vec![batch],
+        }
+    }
+
+    fn no_lanes() -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("lane", DataType::Utf8, true),
+            Field::new("inspected", DataType::Float64, true),
+            Field::new("fraud_found", DataType::Float64, true),
+        ]));
+        Table {
+            schema,
+            batches: vec![],
+        }
+    }
+
+    const DECEMBER_2026: i64 = 2026 * 12 + 11;
+
+    /// The trend is against the calendar month before, and only for a
+    /// month that is over.
+    #[test]
+    fn the_trend_compares_with_the_month_before_only() {
+        let headline = |t: &Table| headline_panel(t, &no_lanes(), "USD", DECEMBER_2026);
+        let next = headline(&by_month(&["2026-09-01", "2026-10-01"], &[100.0, 150.0]));
+        assert!(next.contains("+50% on the month before"), "{next}");
+        // August then October: no month before October to compare with.
+        let gap = headline(&by_month(&["2026-08-01", "2026-10-01"], &[100.0, 150.0]));
+        assert!(!gap.contains("on the month before"), "{gap}");
+        // December while it is December: partial, said so, no trend.
+        let running = headline(&by_month(&["2026-11-01", "2026-12-01"], &[100.0, 20.0]));
+        assert!(
+            running.contains("2026-12 (so far)") && !running.contains("on the month before"),
+            "{running}"
+        );
+    }
 }
