@@ -5,11 +5,11 @@ use aduana_engine::{Session, parse_size};
 
 use crate::cli::*;
 
-/// `aduana serve`: Flight SQL until SIGTERM or Ctrl-C.
+/// `aduana serve`: Flight SQL (and the dashboard) until SIGTERM or Ctrl-C.
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Error> {
-    use aduana_flight::{AuthMode, Authenticator, Credentials, Limits, ServeOptions, TlsFiles};
+    use aduana_access::{AuthMode, Authenticator, Credentials};
+    use aduana_server::{Limits, TlsFiles};
     let mode: AuthMode = args.auth.parse()?;
-    aduana_flight::check_exposure(&args.addr, mode)?;
     let credentials = Credentials::load(args.auth_file.as_deref(), |k| std::env::var(k).ok())?;
     let authenticator = std::sync::Arc::new(Authenticator::new(mode, credentials)?);
     if args.max_concurrent_queries == 0 {
@@ -18,37 +18,24 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Error> {
     if args.query_timeout == 0 {
         return Err("--query-timeout must be at least 1 second".into());
     }
-    let limits = Limits {
-        query_memory: parse_size(&args.query_memory)?,
-        max_concurrent: args.max_concurrent_queries,
-        query_timeout: std::time::Duration::from_secs(args.query_timeout),
+    let servers = aduana_server::Servers {
+        flight: (!args.no_flight).then_some(args.addr),
+        dashboard: args.http,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+        authenticator,
+        limits: Limits {
+            query_memory: parse_size(&args.query_memory)?,
+            max_concurrent: args.max_concurrent_queries,
+            query_timeout: std::time::Duration::from_secs(args.query_timeout),
+        },
+        grace: std::time::Duration::from_secs(args.grace),
+        on_cluster: args.cluster.cluster.is_some(),
     };
-    // Browsers send the password with every request: off loopback the
-    // dashboard is served over TLS only.
-    let https = match (&args.http, &args.tls_cert, &args.tls_key) {
-        (Some(_), Some(cert), Some(key)) => Some(aduana_dashboard::tls::acceptor(cert, key)?),
-        _ => None,
-    };
-    if args.http.is_some() && args.cluster.cluster.is_some() {
-        // Seen here: a report of the trader page (controls per month) hangs
-        // intermittently on Ballista 55, the job never finishing; a page
-        // that never loads is worse than a clear refusal.
-        return Err(
-            "--http runs the dashboard in-process only, not with --cluster: serve it \
-                    from a separate `aduana serve --http` without --cluster"
-                .into(),
-        );
-    }
-    if let Some(http) = &args.http {
-        aduana_flight::check_exposure(http, mode)?;
-        if https.is_none() && !http.ip().is_loopback() {
-            return Err(format!(
-                "--http {http}: off a loopback address the dashboard needs --tls-cert and --tls-key \
-                 (browsers send the password with every request)"
-            )
-            .into());
-        }
-    }
+    // Refused before the warehouse is opened.
+    servers.check()?;
     let session = std::sync::Arc::new(
         Session::open(
             args.warehouse.open_for_serving().await?,
@@ -59,69 +46,13 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Error> {
     // The published files this server reads stay until it stops, however
     // many refreshes run meanwhile.
     let lease = hold_risk_files(&session, "serve").await?;
-    let served: Result<(), Error> = async {
-        // One signal stops both servers.
-        let stopping = tokio_util::sync::CancellationToken::new();
-        tokio::spawn({
-            let stopping = stopping.clone();
-            async move {
-                shutdown_signal().await;
-                stopping.cancel();
-            }
-        });
-        let dashboard = match args.http {
-            None => None,
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("cannot listen on {addr} (--http): {e}"))?;
-                aduana_flight::log::event(&format!(
-                    "dashboard listening url={}://{} auth={:?}",
-                    if https.is_some() { "https" } else { "http" },
-                    listener.local_addr()?,
-                    mode
-                ));
-                Some(tokio::spawn(aduana_dashboard::serve(
-                    session.clone(),
-                    authenticator.clone(),
-                    listener,
-                    https,
-                    stopping.clone().cancelled_owned(),
-                )))
-            }
-        };
-        if args.no_flight {
-            if let Some(dashboard) = dashboard {
-                dashboard.await.map_err(|e| e.to_string())??;
-            }
-            aduana_flight::log::event("stopped");
-            return Ok(());
-        }
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-        let options = ServeOptions {
-            tls: args
-                .tls_cert
-                .zip(args.tls_key)
-                .map(|(cert, key)| TlsFiles { cert, key }),
-            authenticator,
-            limits,
-            grace: std::time::Duration::from_secs(args.grace),
-        };
-        aduana_flight::serve(session, listener, options, stopping.cancelled_owned()).await?;
-        if let Some(dashboard) = dashboard {
-            dashboard.await.map_err(|e| e.to_string())??;
-        }
-        Ok(())
-    }
-    .await;
+    let served = servers.run(session, shutdown_signal()).await;
     if let Some(lease) = lease
         && let Err(e) = lease.release().await
     {
         eprintln!("warning: the reader lease was not removed (it expires by itself): {e}");
     }
-    served
+    Ok(served?)
 }
 
 /// Leases the published risk files `session` reads, for a process that

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::throttle::LoginThrottle;
 use base64::Engine;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use crate::throttle::LoginThrottle;
 
 /// Why a caller is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,9 +447,7 @@ mod tests {
             Credentials::load(None, env(&[("ADUANA_FLIGHT_USERS", "ana:s3cret,bo:pw")])).unwrap();
         let auth = Authenticator::new(AuthMode::Basic, creds).unwrap();
         let basic = format!("Basic {}", BASE64.encode("ana:s3cret"));
-        let (user, token) = auth
-            .handshake(&headers(&basic))
-            .unwrap();
+        let (user, token) = auth.handshake(&headers(&basic)).unwrap();
         assert_eq!(user, User("ana".into()));
         // Unpadded, as Go's client sends it.
         let unpadded = format!("Basic {}", BASE64.encode("bo:pw").trim_end_matches('='));

@@ -19,8 +19,8 @@ pub mod tls;
 use std::future::Future;
 use std::sync::Arc;
 
+use aduana_access::{AccessError, Authenticator};
 use aduana_engine::Session;
-use aduana_flight::Authenticator;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -60,7 +60,7 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// The Flight SQL credentials, over HTTP: Basic (the browser asks for
+/// The servers' credentials, over HTTP: Basic (the browser asks for
 /// them) or a bearer token, with failed logins logged and slowed per peer
 /// as for Flight SQL. Refusals say what is expected and never which user
 /// names exist. Every request gets one access log line.
@@ -77,9 +77,9 @@ async fn authenticate(State(app): State<App>, request: Request, next: Next) -> R
             .authenticate_from(request.headers(), peer, "dashboard")
         {
             Ok(user) => (user.0, next.run(request).await),
-            Err(status) => ("-".to_string(), unauthorized(&status)),
+            Err(error) => ("-".to_string(), unauthorized(&error)),
         };
-    aduana_flight::log::event(&format!(
+    aduana_access::log::event(&format!(
         "http peer={} user={user:?} method={method} path={path:?} status={} duration_ms={}",
         peer.map_or("unknown".to_string(), |p| p.to_string()),
         response.status().as_u16(),
@@ -90,18 +90,17 @@ async fn authenticate(State(app): State<App>, request: Request, next: Next) -> R
 
 /// 401 with the sign-in challenge, as an HTML page (429 while the peer is
 /// slowed after failed logins).
-fn unauthorized(status: &tonic::Status) -> Response {
-    let code = if status.code() == tonic::Code::ResourceExhausted {
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::UNAUTHORIZED
+fn unauthorized(error: &AccessError) -> Response {
+    let code = match error {
+        AccessError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        AccessError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
     };
     let mut response = (
         code,
         Html(html::page(
             "Sign in required",
             "",
-            &html::failed("auth", "Not signed in", status.message()),
+            &html::failed("auth", "Not signed in", error.message()),
         )),
     )
         .into_response();
@@ -148,7 +147,7 @@ pub async fn serve(
         async move {
             let started = std::time::Instant::now();
             pages::warm(data).await;
-            aduana_flight::log::event(&format!(
+            aduana_access::log::event(&format!(
                 "dashboard ready: overview and trader list computed in {:.1} s",
                 started.elapsed().as_secs_f64()
             ));

@@ -16,10 +16,8 @@ pub mod reports;
 pub mod service;
 pub mod session_options;
 pub mod status;
-pub mod throttle;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-pub use auth::{AuthMode, Authenticator, Credentials};
+use aduana_access::Authenticator;
 pub use service::{AduanaFlightSql, Limits};
 
 #[derive(Debug, Clone)]
@@ -61,17 +59,6 @@ pub enum ServeError {
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
-/// Refuses `--auth none` off loopback: an open endpoint must not be
-/// reachable from the network.
-pub fn check_exposure(addr: &SocketAddr, mode: AuthMode) -> Result<(), ServeError> {
-    if mode == AuthMode::None && !addr.ip().is_loopback() {
-        return Err(ServeError::Config(format!(
-            "--auth none is allowed only on a loopback address (127.0.0.1, ::1), not {addr}"
-        )));
-    }
-    Ok(())
-}
-
 /// Serves `session` on `listener` until `shutdown` resolves, then lets
 /// running queries finish for the grace period, cancels the rest and
 /// returns.
@@ -82,7 +69,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
-    check_exposure(&addr, options.authenticator.mode())?;
+    aduana_access::check_exposure(&addr, options.authenticator.mode())
+        .map_err(ServeError::Config)?;
     let views = reports::register(&session).await?;
     let service = Arc::new(AduanaFlightSql::new(
         session,

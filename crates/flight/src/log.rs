@@ -1,32 +1,12 @@
-//! Log lines on standard error: one per query and per server event, as
-//! `key=value` pairs a log shipper can parse.
+//! The Flight SQL server's log lines: one per query, on standard error,
+//! as `key=value` pairs (the server events and failed logins are
+//! [`aduana_access::log`]'s).
 
 use std::time::Duration;
 
-fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
+use aduana_access::log::{now, one_line};
 
-pub fn event(message: &str) {
-    eprintln!("{} aduana-serve {message}", now());
-}
-
-/// The SQL on one line, cut after 300 characters, quoted.
-fn one_line(sql: &str) -> String {
-    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut = if flat.len() > 300 {
-        let end = (0..=300)
-            .rev()
-            .find(|&i| flat.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}...", &flat[..end])
-    } else {
-        flat
-    };
-    format!("{cut:?}")
-}
+pub use aduana_access::log::event;
 
 pub fn query(
     id: &str,
@@ -51,22 +31,5 @@ pub fn refused(user: &str, code: tonic::Code, message: &str, sql: &str) {
         "{} aduana-serve query user={user} status=refused code={code:?} message={message:?} sql={}",
         now(),
         one_line(sql)
-    );
-}
-
-/// A login that failed: who it claimed to be, from where, and whether the
-/// peer is now slowed.
-pub fn login_failed(
-    peer: Option<std::net::IpAddr>,
-    user: &str,
-    call: &str,
-    reason: &str,
-    blocked: Option<Duration>,
-) {
-    let peer = peer.map_or("unknown".to_string(), |p| p.to_string());
-    let blocked = blocked.map_or(String::new(), |b| format!(" blocked_s={}", b.as_secs()));
-    eprintln!(
-        "{} aduana-serve login_failed peer={peer} user={user:?} call={call:?} reason={reason:?}{blocked}",
-        now()
     );
 }

@@ -47,7 +47,6 @@ use tokio::sync::Semaphore;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{Authenticator, User};
 use crate::log;
 use crate::metadata::{self, client_schema};
 use crate::query::{
@@ -60,6 +59,7 @@ use crate::session_options::{
     SetSessionOptionsResult, session_id,
 };
 use crate::status::{datafusion_status, engine_status};
+use aduana_access::{Authenticator, User};
 
 /// What one query may use.
 #[derive(Debug, Clone)]
@@ -628,7 +628,8 @@ impl FlightSqlService for AduanaFlightSql {
         let peer = request.remote_addr().map(|addr| addr.ip());
         let (user, token) = self
             .authenticator
-            .handshake_from(request.metadata(), peer)?;
+            .handshake_from(&request.metadata().clone().into_headers(), peer)
+            .map_err(crate::auth::status)?;
         log::event(&format!("handshake user={}", user.0));
         let reply = HandshakeResponse {
             protocol_version: 0,
