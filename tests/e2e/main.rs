@@ -15,6 +15,7 @@ mod learned;
 mod model;
 mod python;
 mod refresh;
+mod refresh_plan;
 mod selection;
 mod shell;
 mod support;

@@ -89,7 +89,18 @@ impl Warehouse {
             &options.storage,
         );
         let location = Location::resolve(uri, &storage)?;
-        let config = match explicit_config {
+        Self::open_at(location, explicit_config, options).await
+    }
+
+    /// Opens the warehouse at an already resolved `location` (any object
+    /// store: tests use an in-memory one), with `config`, or else the
+    /// root's `aduana.toml` when there is one.
+    pub async fn open_at(
+        location: Location,
+        config: Option<WarehouseConfig>,
+        options: OpenOptions,
+    ) -> Result<Self> {
+        let config = match config {
             Some(config) => config,
             None => read_root_config(&location).await?,
         };
