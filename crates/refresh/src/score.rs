@@ -2,21 +2,21 @@
 //! staging, its rows that cannot be scored into the rejects.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aduana_engine::model_build::BuildOptions;
 use aduana_engine::{EngineOptions, Session, WritePolicy};
 use aduana_warehouse::risk::{self, InputFile, PartitionState, REJECTS_SCHEMA, SCORES_SCHEMA};
 
-use arrow::array::RecordBatch;
+use arrow::array::AsArray;
 use arrow::compute::cast;
-use arrow::datatypes::SchemaRef;
-
+use arrow::datatypes::{DataType, SchemaRef, UInt64Type};
+use datafusion::common::Column;
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::prelude::{Expr, cast as cast_expr};
 use futures::StreamExt;
-
 use object_store::ObjectStoreExt;
-use parquet::arrow::AsyncArrowWriter;
 
 use serde_json::json;
 
@@ -38,23 +38,48 @@ impl Run<'_> {
         let mut staged: Vec<String> = Vec::new();
         let started = Instant::now();
         let total_rows: u64 = plan.to_score.keys().map(|p| plan.rows_in[p]).sum();
-        let mut done_rows = 0;
-        for (i, (&partition, _)) in plan.to_score.iter().enumerate() {
-            self.reporter.progress(
+        // On a cluster each partition's files are written by an executor:
+        // several partitions in flight keep several executors writing. In
+        // process one query already uses every core.
+        let in_flight = if self.options.engine.cluster.is_some() {
+            PARTITIONS_IN_FLIGHT_ON_CLUSTER
+        } else {
+            1
+        };
+        let (mut done_rows, mut scored, mut rejected) = (0, 0, 0);
+        {
+            let this = &*self;
+            let mut states = futures::stream::iter(plan.to_score.keys().copied())
+                .map(|partition| this.score_partition(session, partition, plan, model_version))
+                .buffered(in_flight);
+            this.reporter.progress(
                 "scoring",
-                i,
+                0,
                 plan.to_score.len(),
-                done_rows,
+                0,
                 started.elapsed().as_secs_f64(),
             );
-            let state = self
-                .score_partition(session, partition, plan, model_version, &mut staged)
-                .await?;
-            done_rows += state.rows_in;
-            self.manifest.rows_scored += state.scored;
-            self.manifest.rows_rejected += state.rejected;
-            partitions.insert(partition.to_string(), state);
+            let mut i = 0;
+            while let Some(state) = states.next().await {
+                let (partition, state) = state?;
+                i += 1;
+                done_rows += state.rows_in;
+                scored += state.scored;
+                rejected += state.rejected;
+                staged.push(state.scores.clone());
+                staged.extend(state.rejects.clone());
+                partitions.insert(partition.to_string(), state);
+                this.reporter.progress(
+                    "scoring",
+                    i,
+                    plan.to_score.len(),
+                    done_rows,
+                    started.elapsed().as_secs_f64(),
+                );
+            }
         }
+        self.manifest.rows_scored += scored;
+        self.manifest.rows_rejected += rejected;
         self.reporter.finish_progress();
         self.step("score", started, total_rows);
         crash_point("scored");
@@ -121,14 +146,15 @@ impl Run<'_> {
         format!("{dir}/{}/part-{name}.parquet", partition.to_string())
     }
 
+    /// Scores `partition` into its staged score file, and its rows that
+    /// cannot be scored into a reject file (none when there are none).
     pub(crate) async fn score_partition(
-        &mut self,
+        &self,
         session: &Session,
         partition: Partition,
         plan: &Plan,
         model_version: &str,
-        staged: &mut Vec<String>,
-    ) -> Result<PartitionState> {
+    ) -> Result<(Partition, PartitionState)> {
         let key = partition.to_string();
         let inputs = &plan.inputs[&partition];
         let scores = self.partition_file(risk::SCORES_DIR, partition, model_version, inputs);
@@ -145,7 +171,6 @@ impl Run<'_> {
             )
             .await
             .map_err(named)?;
-        staged.push(scores.clone());
         let rejects_file = self.partition_file(risk::REJECTS_DIR, partition, model_version, inputs);
         let rejected = self
             .write_query(
@@ -157,7 +182,6 @@ impl Run<'_> {
             .await
             .map_err(named)?;
         let rejects = if rejected > 0 {
-            staged.push(rejects_file.clone());
             Some(rejects_file)
         } else {
             let path = self
@@ -181,7 +205,7 @@ impl Run<'_> {
                 ("rejected", json!(rejected)),
             ],
         );
-        Ok(PartitionState {
+        let state = PartitionState {
             inputs: inputs.clone(),
             scores,
             rejects,
@@ -190,11 +214,15 @@ impl Run<'_> {
             rejected,
             trader_risk: None,
             trader_rows: 0,
-        })
+        };
+        Ok((partition, state))
     }
 
-    /// Runs `query` and writes its rows, conformed to `schema`, to
-    /// `relative` under the staging prefix; returns the rows written.
+    /// Runs `query` and writes its rows, with `schema`'s columns and types,
+    /// to `relative` under the staging prefix; returns the rows written.
+    /// The file is written by the query itself (a Parquet sink at the top
+    /// of its plan): on a cluster an executor writes it and only the count
+    /// comes back to this process.
     pub(crate) async fn write_query(
         &self,
         session: &Session,
@@ -205,23 +233,48 @@ impl Run<'_> {
         let path = self
             .location
             .child(&risk::join(&self.staging_dir(), relative));
-        let mut stream = session
-            .sql(query, WritePolicy::ReadOnly)
-            .await?
-            .execute_stream()
+        let frame = session.sql(query, WritePolicy::ReadOnly).await?;
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| {
+                // Files hold plain strings: every Parquet reader reads them.
+                let stored = match field.data_type() {
+                    DataType::Utf8View => DataType::Utf8,
+                    other => other.clone(),
+                };
+                cast_expr(Expr::Column(Column::from_name(field.name())), stored).alias(field.name())
+            })
+            .collect::<Vec<_>>();
+        let counts = frame
+            .select(columns)?
+            .write_parquet(
+                &self.location.url_of(&path, false),
+                DataFrameWriteOptions::new().with_single_file_output(true),
+                Some(writer_options()),
+            )
             .await?;
-        let writer = object_store::buffered::BufWriter::new(self.store().clone(), path.clone());
-        let file_schema = conform(&RecordBatch::new_empty(schema.clone()), schema)?.schema();
-        let mut writer = AsyncArrowWriter::try_new(writer, file_schema, None)?;
-        let mut rows = 0;
-        while let Some(batch) = stream.next().await {
-            let batch = conform(&batch?, schema)?;
-            rows += batch.num_rows() as u64;
-            writer.write(&batch).await?;
-        }
-        writer.close().await?;
+        let rows = counts
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                cast(b.column(0), &DataType::UInt64)
+                    .map(|c| c.as_primitive::<UInt64Type>().values().iter().sum::<u64>())
+            })
+            .sum::<std::result::Result<u64, _>>()?;
         Ok(rows)
     }
+}
+
+/// How many partitions a refresh on a cluster scores at once.
+const PARTITIONS_IN_FLIGHT_ON_CLUSTER: usize = 4;
+
+/// The Parquet writer's settings for score and reject files: Snappy, fast
+/// to write and read, which every Parquet reader knows.
+fn writer_options() -> TableParquetOptions {
+    let mut options = TableParquetOptions::default();
+    options.global.compression = Some("snappy".into());
+    options
 }
 
 /// Fails the run, naming the partition and the first keys, when a
@@ -266,33 +319,4 @@ pub(crate) async fn refuse_duplicates(
          remove the copies and run again",
         examples.join(", ")
     )))
-}
-
-/// `batch` with exactly `schema`'s columns, by name, cast to its types.
-pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                RefreshError::Failed(format!("query result lacks column {}", field.name()))
-            })?;
-            // Files hold plain strings: every Parquet reader reads them.
-            let target = match field.data_type() {
-                arrow::datatypes::DataType::Utf8View => &arrow::datatypes::DataType::Utf8,
-                other => other,
-            };
-            Ok(cast(column, target)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(arrow::datatypes::Schema::new(fields)),
-        columns,
-    )?)
 }

@@ -17,8 +17,6 @@ use futures::StreamExt;
 
 use parquet::arrow::AsyncArrowWriter;
 
-use crate::score::conform;
-
 use crate::{FORMAT_VERSION, Partition, RefreshError, Result, Run, fingerprint, plan::Plan, sql};
 
 impl Run<'_> {
@@ -269,4 +267,33 @@ impl Run<'_> {
         }
         Ok(rows)
     }
+}
+
+/// `batch` with exactly `schema`'s columns, by name, cast to its types.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                RefreshError::Failed(format!("query result lacks column {}", field.name()))
+            })?;
+            // Files hold plain strings: every Parquet reader reads them.
+            let target = match field.data_type() {
+                arrow::datatypes::DataType::Utf8View => &arrow::datatypes::DataType::Utf8,
+                other => other,
+            };
+            Ok(arrow::compute::cast(column, target)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }
