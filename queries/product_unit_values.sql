@@ -1,5 +1,5 @@
 -- title: Product unit values by origin
--- description: For one HS6 subheading, per origin and quantity unit over the last months: items, the declared unit values' quartiles and 10th / 90th percentiles (exact, from robust_profile of log unit values), and the reference band of the risk model this session loaded for that origin (HS6 x origin, else HS6). An origin whose declared prices sit below its band is where undervaluation hides. Needs a risk model.
+-- description: For one HS6 subheading, per origin and quantity unit over the last months: items, the declared unit values' quartiles (from robust_profile of log unit values) and 10th / 90th percentiles (percentile_cont), all exact, so a cluster and one machine agree, and the reference band of the risk model this session loaded for that origin (HS6 x origin, else HS6). An origin whose declared prices sit below its band is where undervaluation hides. Needs a risk model.
 -- needs: model
 -- columns: origin_country, quantity_unit, items, declared_low, declared_q1, declared_median, declared_q3, declared_high, reference_level, reference_low, reference_median, reference_high
 -- param: hs text | the HS6 subheading, 6 digits
@@ -14,8 +14,8 @@ WITH items AS (
 ),
 profiles AS (
     SELECT origin_country, quantity_unit, robust_profile(log_value) AS p,
-           exp(approx_percentile_cont(log_value, 0.1)) AS p10,
-           exp(approx_percentile_cont(log_value, 0.9)) AS p90
+           exp(percentile_cont(0.1) WITHIN GROUP (ORDER BY log_value)) AS p10,
+           exp(percentile_cont(0.9) WITHIN GROUP (ORDER BY log_value)) AS p90
     FROM items
     GROUP BY origin_country, quantity_unit
 ),

@@ -32,7 +32,6 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Error> {
             query_timeout: std::time::Duration::from_secs(args.query_timeout),
         },
         grace: std::time::Duration::from_secs(args.grace),
-        on_cluster: args.cluster.cluster.is_some(),
     };
     // Refused before the warehouse is opened.
     servers.check()?;

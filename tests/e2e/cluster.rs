@@ -35,7 +35,7 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) {
 }
 
 /// One scheduler and two executors over a warehouse; killed on drop.
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub url: String,
     scheduler: Child,
     pub executors: Vec<Child>,
@@ -343,7 +343,7 @@ fn cluster_answers_as_the_engine_does() {
 
 /// Equal CSV texts, except that floating-point fields may differ by a
 /// relative 1e-12 (sums whose terms were added in another order).
-fn assert_csv_close(left: &str, right: &str) {
+pub(crate) fn assert_csv_close(left: &str, right: &str) {
     let (left_lines, right_lines): (Vec<_>, Vec<_>) =
         (left.lines().collect(), right.lines().collect());
     assert_eq!(left_lines.len(), right_lines.len());
@@ -362,11 +362,11 @@ fn assert_csv_close(left: &str, right: &str) {
     }
 }
 
-/// Unknown functions fail with their name: one the client does not know
-/// (a SQL typo), and one only the client knows (the cluster cannot run it).
 /// Issue 22: Ballista 55 never finished a UNION with a table that has no
-/// files (`risk.rejects` before any reject); the plan now leaves such an
-/// input out. The query runs under a deadline, so a hang fails the test.
+/// files (`risk.rejects` before any reject) or a literal row; the
+/// scheduler now plans such leaves as memory scans (see the cluster
+/// crate's `union_leaves`). Each query runs under a deadline, so a hang
+/// fails the test.
 #[test]
 fn a_union_with_an_empty_table_answers_on_the_cluster() {
     let warehouse = generate(2_000, 2);
@@ -378,35 +378,55 @@ fn a_union_with_an_empty_table_answers_on_the_cluster() {
         "the test needs an empty risk.rejects"
     );
     let cluster = Cluster::start(&uri, &[], &[]);
-    let sql = "SELECT u.year, COUNT(*) AS n FROM (SELECT year FROM risk.rejects \
-               UNION ALL SELECT year FROM risk.declaration_scores) u GROUP BY u.year ORDER BY 1";
-    let child = aduana()
-        .args(["sql", "--warehouse", &uri, "--format", "csv", "-c", sql])
-        .args(["--cluster", &cluster.url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(child.wait_with_output());
-    });
-    let out = match receiver.recv_timeout(std::time::Duration::from_secs(90)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = std::process::Command::new("kill")
-                .arg(pid.to_string())
-                .status();
-            panic!("the UNION with an empty table did not answer in 90 s on the cluster");
-        }
-    };
-    assert!(out.status.success(), "{}", stderr(&out));
+    // An empty table, and a literal row: each was a union branch that
+    // Ballista's per-task restriction turned into another operator, which
+    // left the job waiting forever.
+    for sql in [
+        "SELECT u.year, COUNT(*) AS n FROM (SELECT year FROM risk.rejects \
+         UNION ALL SELECT year FROM risk.declaration_scores) u GROUP BY u.year ORDER BY 1",
+        "SELECT u.year, COUNT(*) AS n FROM (SELECT 2001 AS year \
+         UNION ALL SELECT year FROM risk.declaration_scores) u GROUP BY u.year ORDER BY 1",
+    ] {
+        let child = aduana()
+            .args(["sql", "--warehouse", &uri, "--format", "csv", "-c", sql])
+            .args(["--cluster", &cluster.url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait_with_output());
+        });
+        let out = match receiver.recv_timeout(std::time::Duration::from_secs(90)) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+                panic!("{sql}: did not answer in 90 s on the cluster");
+            }
+        };
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+        let local = sql_csv(&uri, None, &[], sql);
+        assert_eq!(
+            stdout(&out),
+            local,
+            "{sql}: cluster and in-process answers differ"
+        );
+        assert!(local.lines().count() >= 2, "{local}");
+    }
+    // A memory table of the client (what is published) travels with the
+    // plan: the cluster answers with the client's rows.
+    let sql = "SELECT run_id, model_version, scored FROM risk.publication";
     let local = sql_csv(&uri, None, &[], sql);
-    assert_eq!(stdout(&out), local, "cluster and in-process answers differ");
-    assert!(local.lines().count() >= 2, "{local}");
+    assert_eq!(local.lines().count(), 2, "{local}");
+    assert_eq!(sql_csv(&uri, Some(&cluster.url), &[], sql), local);
 }
 
+/// Unknown functions fail with their name: one the client does not know
+/// (a SQL typo), and one only the client knows (the cluster cannot run it).
 #[test]
 fn unknown_functions_and_unbounded_joins_are_refused_by_name() {
     let warehouse = generate(2_000, 2);

@@ -5,6 +5,9 @@
 //! runs tasks). Each of them builds the same session as the in-process
 //! engine, from the same warehouse: tables, functions and the risk model.
 
+mod logging;
+mod union_leaves;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -52,6 +55,7 @@ pub async fn run_scheduler(
     session: &Session,
     executor_timeout_seconds: u64,
 ) -> Result<()> {
+    logging::start();
     let state = session.context().state();
     let (logical, physical) = session.codecs();
     // The client's session config (its settings) over the engine's state
@@ -59,6 +63,7 @@ pub async fn run_scheduler(
     let builder = move |config: SessionConfig| {
         Ok(SessionStateBuilder::new_from_existing(state.clone())
             .with_config(config)
+            .with_physical_optimizer_rule(Arc::new(union_leaves::MemoryScansForUnionLeaves))
             .build())
     };
     let config = SchedulerConfig {
@@ -93,6 +98,7 @@ pub struct ExecutorOptions {
 
 /// Runs an executor until it stops.
 pub async fn run_executor(options: ExecutorOptions, session: &Session) -> Result<()> {
+    logging::start();
     let state = session.context().state();
     let (logical, physical) = session.codecs();
     let registry = BallistaFunctionRegistry::from(&state);

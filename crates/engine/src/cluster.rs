@@ -35,6 +35,8 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use object_store::ObjectStore;
 
+use crate::plan_tables;
+
 /// What starts an encoded model reference (a function's definition bytes
 /// that are not ours are refused, not misread).
 const MODEL_REF_TAG: &str = "aduana-model/1";
@@ -193,6 +195,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> Result<Arc<dyn TableProvider>> {
+        if let Some(table) = plan_tables::decode(&table_ref.to_string(), buf, schema.clone())? {
+            return Ok(table);
+        }
         self.ballista
             .try_decode_table_provider(buf, table_ref, schema, ctx)
     }
@@ -203,12 +208,15 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
+        if plan_tables::encode(&table_ref.to_string(), node.as_ref(), buf)? {
+            return Ok(());
+        }
         self.ballista
             .try_encode_table_provider(table_ref, node, buf)
             .map_err(|e| {
                 DataFusionError::Plan(format!(
-                    "table {table_ref} cannot run on a cluster (only Parquet tables and views \
-                     over them can; memory tables live in the client): {e}"
+                    "table {table_ref} cannot run on a cluster (only Parquet tables, views \
+                     over them and small memory tables can): {e}"
                 ))
             })
     }

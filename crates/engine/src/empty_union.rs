@@ -1,13 +1,11 @@
 //! A `UNION` with an input that can hold no rows is planned without it.
 //!
 //! A risk table with no files yet (`risk.rejects` before the first
-//! reject) scans as an `EmptyExec`. Apache Ballista 55 never finishes a
-//! stage where such a scan is one input of a `UnionExec` (the job stays
-//! queued, idle: reproduced with `SELECT year, COUNT(*) FROM (SELECT year
-//! FROM risk.rejects UNION ALL SELECT year FROM risk.declaration_scores)
-//! GROUP BY year`), which kept the dashboard off clusters. An empty input
-//! adds nothing to a union, so dropping it is exact, and the plan left is
-//! one Ballista runs; local plans get it too, which saves a partition.
+//! reject) scans as an `EmptyExec`. An empty input adds nothing to a
+//! union, so dropping it is exact and saves a partition (a task on a
+//! cluster). On Ballista 55 such a branch also made the job hang; the
+//! cause, and its fix for every row-generating leaf, are in the cluster
+//! crate (`union_leaves`): this rule alone would miss a literal row.
 
 use std::sync::Arc;
 

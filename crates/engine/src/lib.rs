@@ -14,6 +14,7 @@ pub mod model_build;
 mod model_learn;
 mod named_reports;
 pub mod output;
+mod plan_tables;
 pub mod selection;
 pub mod validity;
 

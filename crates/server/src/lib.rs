@@ -28,8 +28,6 @@ pub struct Servers {
     pub limits: Limits,
     /// After the stop signal: how long running queries may take to finish.
     pub grace: Duration,
-    /// The session runs its queries on a Ballista cluster.
-    pub on_cluster: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,24 +56,14 @@ impl Servers {
         for addr in self.flight.iter().chain(&self.dashboard) {
             aduana_access::check_exposure(addr, mode).map_err(ServerError::Refused)?;
         }
-        if let Some(http) = self.dashboard {
-            if self.tls.is_none() && !http.ip().is_loopback() {
-                return Err(ServerError::Refused(format!(
-                    "--http {http}: off a loopback address the dashboard needs --tls-cert and \
-                     --tls-key (browsers send the password with every request)"
-                )));
-            }
-            if self.on_cluster {
-                // Seen here: a report of the trader page (controls per
-                // month) hangs intermittently on Ballista 55, the job never
-                // finishing; a page that never loads is worse than a clear
-                // refusal.
-                return Err(ServerError::Refused(
-                    "--http runs the dashboard in-process only, not with --cluster: serve it \
-                     from a separate `aduana serve --http` without --cluster"
-                        .into(),
-                ));
-            }
+        if let Some(http) = self.dashboard
+            && self.tls.is_none()
+            && !http.ip().is_loopback()
+        {
+            return Err(ServerError::Refused(format!(
+                "--http {http}: off a loopback address the dashboard needs --tls-cert and \
+                 --tls-key (browsers send the password with every request)"
+            )));
         }
         Ok(())
     }
@@ -183,7 +171,6 @@ mod tests {
                 query_timeout: Duration::from_secs(1),
             },
             grace: Duration::from_secs(1),
-            on_cluster: false,
         }
     }
 
@@ -209,9 +196,6 @@ mod tests {
             refusal(&servers(AuthMode::Basic, "127.0.0.1:0", Some("0.0.0.0:0")))
                 .contains("needs --tls-cert and --tls-key")
         );
-        let mut on_cluster = servers(AuthMode::Basic, "127.0.0.1:0", Some("127.0.0.1:0"));
-        on_cluster.on_cluster = true;
-        assert!(refusal(&on_cluster).contains("not with --cluster"));
         let mut nothing = servers(AuthMode::Basic, "127.0.0.1:0", None);
         nothing.flight = None;
         assert!(refusal(&nothing).contains("nothing to serve"));
