@@ -10,6 +10,7 @@ mod cluster;
 mod dashboard;
 mod flight;
 mod fuzz;
+mod hosts;
 mod join_order;
 mod learned;
 mod model;
