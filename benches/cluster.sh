@@ -4,9 +4,11 @@
 # The query runs every risk function on every item and returns one row, so
 # the times are execution, not result transfer. Each is run twice; then
 # each executor alone (one task slot) for the per-executor throughput the
-# sizing estimate in the README uses. Last, the refresh job rescoring every
-# partition (scores, rejects, trader risk written), in-process and on the
-# cluster: it rewrites the warehouse's published risk tables.
+# sizing estimate in docs/cluster.md uses. Last, the refresh job rescoring
+# every partition (scores, rejects, trader risk written by the executors),
+# in-process, then on one executor and on two (one task slot each), with
+# each step's rate and the client's CPU: it rewrites the warehouse's
+# published risk tables.
 # Usage: benches/cluster.sh [WAREHOUSE]   (needs a refreshed warehouse: default /tmp/b10m)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +52,30 @@ time "$bin" sql -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 1 --
 stop_cluster
 
 first=$(ls -d "$wh"/declarations/year=* | sort | head -1 | sed 's/.*year=//')
+# Each step's time and rate from a refresh's JSON log.
+steps() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("event") == "step" and e.get("rows"):
+        print("  step {step:<12} {seconds:>7.1f} s  {rows_per_s:>12,.0f} rows/s".format(**e))
+' "$1"
+}
+TIMEFORMAT="wall %R s, client user %U s, sys %S s"
 echo "== refresh rescoring every partition since $first-01: in-process"
-time "$bin" refresh -w "$wh" --since "$first-01-01" --log-format json 2>"$work/r1.log" >/dev/null
-echo "== the same on the cluster (2 executors x 1 slot)"
-start_cluster 1 2
-time "$bin" refresh -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions 2 --since "$first-01-01" --log-format json 2>"$work/r2.log" >/dev/null
-stop_cluster
+time "$bin" refresh -w "$wh" --since "$first-01-01" --log-format json 2>"$work/r0.log" >/dev/null
+steps "$work/r0.log"
+# The client's CPU share is (user + sys) / wall over the machine's cores;
+# the rest of the work is the executors'.
+for executors in 1 2; do
+    echo "== the same on the cluster: $executors executor(s) x 1 task slot"
+    start_cluster 1 "$executors"
+    time "$bin" refresh -w "$wh" --cluster df://127.0.0.1:50650 --target-partitions "$executors" \
+        --since "$first-01-01" --log-format json 2>"$work/r$executors.log" >/dev/null
+    steps "$work/r$executors.log"
+    stop_cluster
+done

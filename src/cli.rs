@@ -420,7 +420,13 @@ impl EngineArgs {
     /// The options of a command that may run on a cluster.
     pub fn options_on(&self, cluster: &ClusterArgs) -> Result<EngineOptions, Error> {
         Ok(EngineOptions {
-            cluster: cluster.cluster.clone(),
+            cluster: cluster
+                .cluster
+                .clone()
+                .map(|url| aduana_engine::ClusterTarget {
+                    url,
+                    connector: aduana_cluster::connector(),
+                }),
             ..self.options()?
         })
     }

@@ -453,7 +453,10 @@ fn unknown_functions_and_unbounded_joins_are_refused_by_name() {
     let rt = runtime();
     rt.block_on(async {
         let options = aduana_engine::EngineOptions {
-            cluster: Some(cluster.url.clone()),
+            cluster: Some(aduana_engine::ClusterTarget {
+                url: cluster.url.clone(),
+                connector: aduana_cluster::connector(),
+            }),
             ..Default::default()
         };
         let session = aduana_engine::Session::open(open(&uri).await.unwrap(), &options)

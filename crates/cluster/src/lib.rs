@@ -5,7 +5,10 @@
 //! runs tasks). Each of them builds the same session as the in-process
 //! engine, from the same warehouse: tables, functions and the risk model.
 
+mod client;
+mod codec;
 mod logging;
+mod plan_tables;
 mod union_leaves;
 
 use std::net::SocketAddr;
@@ -33,6 +36,32 @@ pub enum ClusterError {
 
 pub type Result<T> = std::result::Result<T, ClusterError>;
 
+pub use client::BallistaConnector;
+
+/// The connector a session runs on a Ballista cluster with.
+pub fn connector() -> Arc<dyn aduana_engine::ClusterConnector> {
+    Arc::new(BallistaConnector)
+}
+
+/// The plan codecs a scheduler or executor serving `session`'s warehouse
+/// needs: Ballista's, with Aduana's model-backed functions rebuilt from
+/// the model version a plan names.
+fn codecs(
+    session: &Session,
+) -> (
+    Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec>,
+    Arc<dyn datafusion_proto::physical_plan::PhysicalExtensionCodec>,
+) {
+    let functions = Arc::new(codec::FunctionResolver::new(
+        session.warehouse().location().store.clone(),
+        session.model(),
+    ));
+    (
+        Arc::new(codec::LogicalCodec::new(functions.clone())),
+        Arc::new(codec::PhysicalCodec::new(functions)),
+    )
+}
+
 /// Seconds between an executor's heartbeats.
 pub const HEARTBEAT_SECONDS: u64 = 5;
 
@@ -57,7 +86,7 @@ pub async fn run_scheduler(
 ) -> Result<()> {
     logging::start();
     let state = session.context().state();
-    let (logical, physical) = session.codecs();
+    let (logical, physical) = codecs(session);
     // The client's session config (its settings) over the engine's state
     // (its functions, tables and object stores).
     let builder = move |config: SessionConfig| {
@@ -100,7 +129,7 @@ pub struct ExecutorOptions {
 pub async fn run_executor(options: ExecutorOptions, session: &Session) -> Result<()> {
     logging::start();
     let state = session.context().state();
-    let (logical, physical) = session.codecs();
+    let (logical, physical) = codecs(session);
     let registry = BallistaFunctionRegistry::from(&state);
     let runtime = state.runtime_env().clone();
     let mut config = ExecutorProcessConfig {

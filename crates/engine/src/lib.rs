@@ -4,7 +4,6 @@
 
 pub mod bounds;
 pub mod cancel;
-pub mod cluster;
 pub mod empty_union;
 pub mod evaluate;
 pub mod guards;
@@ -14,7 +13,6 @@ pub mod model_build;
 mod model_learn;
 mod named_reports;
 pub mod output;
-mod plan_tables;
 pub mod selection;
 pub mod validity;
 
@@ -30,7 +28,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -87,9 +85,42 @@ pub struct EngineOptions {
     /// Load this model version instead of the current one (the refresh job
     /// scores with the version it built, backtests with their own).
     pub model_at: Option<ModelAt>,
-    /// Plan and run on the Ballista scheduler at this `df://HOST:PORT`
-    /// instead of in this process.
-    pub cluster: Option<String>,
+    /// Plan and run on this cluster instead of in this process.
+    pub cluster: Option<ClusterTarget>,
+}
+
+/// Makes the session context a session plans in when it runs on a
+/// cluster. The engine knows no cluster software: the binary, its one
+/// composition point, passes the cluster crate's connector (Ballista), so
+/// the crates that only use sessions do not build it.
+#[async_trait::async_trait]
+pub trait ClusterConnector: Send + Sync {
+    /// A context planning on the cluster at `url`, with `config` and
+    /// `runtime`, whose processes can rebuild the functions over `model`
+    /// (read from `store`); tables and functions are registered on it
+    /// afterwards.
+    async fn connect(
+        &self,
+        url: &str,
+        config: SessionConfig,
+        runtime: Arc<RuntimeEnv>,
+        model: &aduana_udfs::ModelHandle,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Result<SessionContext>;
+}
+
+/// A cluster to run on: its address and how to connect to it.
+#[derive(Clone)]
+pub struct ClusterTarget {
+    /// The scheduler, `df://HOST:PORT`.
+    pub url: String,
+    pub connector: Arc<dyn ClusterConnector>,
+}
+
+impl std::fmt::Debug for ClusterTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClusterTarget({})", self.url)
+    }
 }
 
 /// A written model version: the root its `risk/model/` is under (the
@@ -117,7 +148,7 @@ pub struct Session {
     warehouse: Warehouse,
     has_model: bool,
     model_version: Option<String>,
-    functions: Arc<cluster::FunctionResolver>,
+    model: aduana_udfs::ModelHandle,
 }
 
 /// The unsupervised evidence of an item of `declarations` (aliased `d`),
@@ -254,10 +285,6 @@ impl Session {
             Some(model) => aduana_udfs::ModelHandle::located(Arc::new(model), root.as_ref()),
             None => aduana_udfs::ModelHandle::default(),
         };
-        let functions = Arc::new(cluster::FunctionResolver::new(
-            location.store.clone(),
-            &model,
-        ));
         let runtime = runtime.build_arc()?;
         let ctx = match &options.cluster {
             None => SessionContext::new_with_state(
@@ -271,7 +298,12 @@ impl Session {
                     .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
-            Some(url) => cluster::remote_context(url, config, runtime, functions.clone()).await?,
+            Some(target) => {
+                target
+                    .connector
+                    .connect(&target.url, config, runtime, &model, location.store.clone())
+                    .await?
+            }
         };
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
@@ -287,7 +319,7 @@ impl Session {
             ctx.sql(&scored_items_view()).await?;
             // The selection reads the session's own tables when scanned; a
             // cluster's executors could not run it.
-            if let (Some(version), None) = (&model_version, &options.cluster) {
+            if let (Some(version), true) = (&model_version, options.cluster.is_none()) {
                 ctx.register_udtf(
                     "selection",
                     Arc::new(selection::SelectionFunction::new(
@@ -305,7 +337,7 @@ impl Session {
             warehouse,
             has_model,
             model_version,
-            functions,
+            model,
         })
     }
 
@@ -328,19 +360,9 @@ impl Session {
         &self.warehouse
     }
 
-    /// The plan codecs a Ballista scheduler or executor serving this
-    /// session's warehouse needs: Ballista's, with Aduana's model-backed
-    /// functions rebuilt from the model version a plan names.
-    pub fn codecs(
-        &self,
-    ) -> (
-        Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec>,
-        Arc<dyn datafusion_proto::physical_plan::PhysicalExtensionCodec>,
-    ) {
-        (
-            Arc::new(cluster::LogicalCodec::new(self.functions.clone())),
-            Arc::new(cluster::PhysicalCodec::new(self.functions.clone())),
-        )
+    /// The risk model the session's functions use.
+    pub fn model(&self) -> &aduana_udfs::ModelHandle {
+        &self.model
     }
 
     /// Splits `sql` into statements (separated by `;`), without planning:
