@@ -431,21 +431,26 @@ fn segments_panel(t: &Table, currency: &str) -> String {
         false,
         &t.project(&["segment", "importers", "items"]),
     ));
-    out.push_str(&bar_figure(
-        "Customs value and expected revenue at risk by segment",
-        "segment",
-        currency,
-        &segments,
-        &[
-            named("customs value", t.numbers("customs_value")),
-            named(
-                "expected revenue at risk",
-                t.numbers("expected_revenue_at_risk"),
-            ),
-        ],
-        false,
-        &t,
-    ));
+    // One magnitude per chart: revenue at risk is a few thousandths of the
+    // customs value, and would vanish beside it on one axis.
+    for (caption, column, label) in [
+        (
+            "Expected revenue at risk by segment",
+            "expected_revenue_at_risk",
+            "expected revenue at risk",
+        ),
+        ("Customs value by segment", "customs_value", "customs value"),
+    ] {
+        out.push_str(&bar_figure(
+            caption,
+            "segment",
+            currency,
+            &segments,
+            &[named(label, t.numbers(column))],
+            false,
+            &t.project(&["segment", column]),
+        ));
+    }
     out.push_str("</div>");
     out
 }
