@@ -266,16 +266,17 @@ fn refresh_across_hosts_survives_a_killed_executor() {
     let snapshot = std::fs::read(wh.path().join("risk/_published.json")).unwrap();
 
     // 2. Every month rescored, one executor killed once scoring started.
+    let rescore_all = [
+        "refresh",
+        "-w",
+        &root,
+        "--cluster",
+        &url,
+        "--since",
+        "2000-01-01",
+    ];
     let mut refresh = aduana()
-        .args([
-            "refresh",
-            "-w",
-            &root,
-            "--cluster",
-            &url,
-            "--since",
-            "2000-01-01",
-        ])
+        .args(rescore_all)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -332,15 +333,7 @@ fn refresh_across_hosts_survives_a_killed_executor() {
     // 3. The executor back: the next run completes.
     processes.0[1] = start_executor(1);
     std::thread::sleep(Duration::from_millis(1_000));
-    let out = run(aduana().args([
-        "refresh",
-        "-w",
-        &root,
-        "--cluster",
-        &url,
-        "--since",
-        "2000-01-01",
-    ]));
+    let out = run(aduana().args(rescore_all));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_same_tables(&published(&root), &local);
 }
