@@ -146,8 +146,6 @@ pub enum WritePolicy {
 pub struct Session {
     ctx: SessionContext,
     warehouse: Warehouse,
-    has_model: bool,
-    model_version: Option<String>,
     model: aduana_udfs::ModelHandle,
 }
 
@@ -280,7 +278,6 @@ impl Session {
         let model = model.transpose().map_err(|e| {
             EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
         })?;
-        let has_model = model.is_some();
         let model = match model {
             Some(model) => aduana_udfs::ModelHandle::located(Arc::new(model), root.as_ref()),
             None => aduana_udfs::ModelHandle::default(),
@@ -308,18 +305,16 @@ impl Session {
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
         guards::register(&ctx)?;
-        let model_version = model.get().map(|loaded| loaded.manifest.version.clone());
-        if let Some(version) = &model_version {
+        if let Some(loaded) = model.get() {
+            let version = &loaded.manifest.version;
             register_price_profiles(&ctx, location, &root, version)?;
-        }
-        if has_model {
             // Planned now, run per query: DataFusion prunes the columns a
             // query does not read and pushes filters on declaration columns
             // down to the scan.
             ctx.sql(&scored_items_view()).await?;
             // The selection reads the session's own tables when scanned; a
             // cluster's executors could not run it.
-            if let (Some(version), true) = (&model_version, options.cluster.is_none()) {
+            if options.cluster.is_none() {
                 ctx.register_udtf(
                     "selection",
                     Arc::new(selection::SelectionFunction::new(
@@ -335,8 +330,6 @@ impl Session {
         Ok(Session {
             ctx,
             warehouse,
-            has_model,
-            model_version,
             model,
         })
     }
@@ -344,12 +337,14 @@ impl Session {
     /// Whether a risk model was loaded (the risk functions and the
     /// `scored_items` view need one).
     pub fn has_model(&self) -> bool {
-        self.has_model
+        self.model.get().is_some()
     }
 
     /// The version of the risk model the session loaded.
     pub fn model_version(&self) -> Option<String> {
-        self.model_version.clone()
+        self.model
+            .get()
+            .map(|loaded| loaded.manifest.version.clone())
     }
 
     pub fn context(&self) -> &SessionContext {

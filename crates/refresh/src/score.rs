@@ -238,11 +238,7 @@ impl Run<'_> {
             .fields()
             .iter()
             .map(|field| {
-                // Files hold plain strings: every Parquet reader reads them.
-                let stored = match field.data_type() {
-                    DataType::Utf8View => DataType::Utf8,
-                    other => other.clone(),
-                };
+                let stored = stored_type(field.data_type());
                 cast_expr(Expr::Column(Column::from_name(field.name())), stored).alias(field.name())
             })
             .collect::<Vec<_>>();
@@ -263,6 +259,15 @@ impl Run<'_> {
             })
             .sum::<std::result::Result<u64, _>>()?;
         Ok(rows)
+    }
+}
+
+/// The type a column of `data_type` is written with. Files hold plain
+/// strings: every Parquet reader reads them.
+pub(crate) fn stored_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View => DataType::Utf8,
+        other => other.clone(),
     }
 }
 

@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use parquet::arrow::AsyncArrowWriter;
 
+use crate::score::stored_type;
 use crate::{FORMAT_VERSION, Partition, RefreshError, Result, Run, fingerprint, plan::Plan, sql};
 
 impl Run<'_> {
@@ -278,12 +279,10 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             let column = batch.column_by_name(field.name()).ok_or_else(|| {
                 RefreshError::Failed(format!("query result lacks column {}", field.name()))
             })?;
-            // Files hold plain strings: every Parquet reader reads them.
-            let target = match field.data_type() {
-                arrow::datatypes::DataType::Utf8View => &arrow::datatypes::DataType::Utf8,
-                other => other,
-            };
-            Ok(arrow::compute::cast(column, target)?)
+            Ok(arrow::compute::cast(
+                column,
+                &stored_type(field.data_type()),
+            )?)
         })
         .collect::<Result<Vec<_>>>()?;
     let fields: Vec<_> = schema
