@@ -497,3 +497,45 @@ fn a_declaration_found_fraudulent_labels_all_its_items() {
         "all {n} items of {declaration} are now labelled fraud"
     );
 }
+
+/// `scored_items` reads both fields of one `learned_scores(...)` struct: the
+/// plan must compute the struct once, not once per field (DataFusion's
+/// leaf-expression pushdown inlined it into each field access, which
+/// doubled the cost of scoring).
+#[test]
+fn reading_both_learned_fields_runs_the_trees_once() {
+    let wh = modelled();
+    runtime().block_on(async {
+        let s = session(&wh.uri()).await;
+        let sql = "SELECT SUM(p_fraud), SUM(revenue_expected), SUM(risk), MAX(risk_level(risk))
+                   FROM scored_items WHERE importer_id IS NOT NULL";
+        let plan = s
+            .context()
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let shown = datafusion::physical_plan::displayable(plan.as_ref())
+            .indent(true)
+            .to_string();
+        assert_eq!(
+            shown.matches("learned_scores(").count(),
+            1,
+            "one learned_scores call in the plan:\n{shown}"
+        );
+        // And the fields are what the functions computing each alone give.
+        let differ = query_i64(
+            &s,
+            &format!(
+                "SELECT COUNT(*) FROM scored_items
+                 WHERE p_fraud IS DISTINCT FROM fraud_probability({a})
+                    OR revenue_expected IS DISTINCT FROM expected_revenue({a})",
+                a = aduana_engine::LEARNED_ARGUMENTS
+            ),
+        )
+        .await;
+        assert_eq!(differ, 0);
+    });
+}

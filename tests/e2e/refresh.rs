@@ -1087,3 +1087,32 @@ fn a_damaged_file_is_left_out_and_the_server_still_serves() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("broken.parquet"), "{}", stderr(&out));
 }
+
+/// Score files are sorted by importer, then key, on partitions of several
+/// batches scored over more cores than the machine has (the order was once
+/// lost between the sort and the writer, batch by batch).
+#[test]
+fn score_files_are_sorted_by_importer_then_key() {
+    let wh = generate(60_000, 2);
+    let root = wh.path();
+    ok(&refresh(&wh.uri(), &["--target-partitions", "4"]));
+    let published = snapshot(root).unwrap();
+    let partitions = published["partitions"].as_object().unwrap();
+    assert_eq!(partitions.len(), 2, "{published}");
+    for (partition, state) in partitions {
+        let batch = read_parquet(&root.join(state["scores"].as_str().unwrap()));
+        assert!(batch.num_rows() > 3 * 8192, "{partition}: several batches");
+        let text = |name: &str| {
+            let column = batch.column_by_name(name).unwrap().as_string::<i32>();
+            (0..batch.num_rows()).map(|i| column.value(i).to_string()).collect::<Vec<_>>()
+        };
+        let (importers, declarations) = (text("importer_id"), text("declaration_id"));
+        let items = batch
+            .column_by_name("item_no")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>();
+        let key = |i: usize| (&importers[i], &declarations[i], items.value(i));
+        let unsorted = (1..batch.num_rows()).filter(|&i| key(i) < key(i - 1)).count();
+        assert_eq!(unsorted, 0, "{partition}: rows out of order");
+    }
+}

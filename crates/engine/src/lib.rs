@@ -248,6 +248,15 @@ impl Session {
         // Join selection reads row estimates through the statistics
         // registry, which gives grouped aggregates one (see `join_order`).
         config.options_mut().optimizer.use_statistics_registry = true;
+        // Leaf-expression pushdown moves `learned['p_fraud']` and
+        // `learned['revenue_expected']` of `scored_items` below the
+        // projection that computes `learned` once, inlining
+        // `learned_scores(...)` into each field access: the trees then ran
+        // once per field read, doubling the cost of scoring (a known
+        // upstream bug, apache/datafusion#25447 and #23655, still in
+        // 55.2). Its gain, pruning Parquet struct columns, does not apply
+        // here: the warehouse's tables hold no structs.
+        config.options_mut().optimizer.enable_leaf_expression_pushdown = false;
         if let Some(n) = options.target_partitions {
             if n == 0 {
                 return Err(EngineError::InvalidOption(

@@ -166,6 +166,7 @@ impl Run<'_> {
             .write_query(
                 session,
                 &sql::partition_scores(year, month, model_version),
+                &sql::SCORES_ORDER,
                 &scores,
                 &SCORES_SCHEMA,
             )
@@ -176,6 +177,7 @@ impl Run<'_> {
             .write_query(
                 session,
                 &sql::partition_rejects(year, month),
+                &sql::REJECTS_ORDER,
                 &rejects_file,
                 &REJECTS_SCHEMA,
             )
@@ -227,6 +229,7 @@ impl Run<'_> {
         &self,
         session: &Session,
         query: &str,
+        order: &[&str],
         relative: &str,
         schema: &SchemaRef,
     ) -> Result<u64> {
@@ -242,8 +245,17 @@ impl Run<'_> {
                 cast_expr(Expr::Column(Column::from_name(field.name())), stored).alias(field.name())
             })
             .collect::<Vec<_>>();
+        // Sorted after the casts: a sort below them left the file unsorted
+        // (the writer's plan did not see an order through the casts, so it
+        // spread the rows over the cores to cast them and gathered them
+        // back in any order).
+        let order = order
+            .iter()
+            .map(|name| Expr::Column(Column::from_name(*name)).sort(true, false))
+            .collect::<Vec<_>>();
         let counts = frame
             .select(columns)?
+            .sort(order)?
             .write_parquet(
                 &self.location.url_of(&path, false),
                 DataFrameWriteOptions::new().with_single_file_output(true),

@@ -14,10 +14,17 @@ pub const MEDIUM_SHARE: f64 = 0.25;
 
 pub use aduana_engine::validity::reject_reason;
 
-/// The scores of one partition, ordered by importer, then key (so the same
-/// inputs give the same file, and a query for one importer, as the
+/// The order of a partition's score file: by importer, then key (so the
+/// same inputs give the same file, and a query for one importer, as the
 /// dashboard's trader page makes, reads a few pages of each file instead
 /// of all of them: the Parquet page index bounds each page's importers).
+pub const SCORES_ORDER: [&str; 3] = ["importer_id", "declaration_id", "item_no"];
+
+/// The order of a partition's reject file.
+pub const REJECTS_ORDER: [&str; 2] = ["declaration_id", "item_no"];
+
+/// The scores of one partition (unordered: the writer sorts them by
+/// [`SCORES_ORDER`] after giving the columns their stored types).
 pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
     format!(
         "SELECT declaration_id, item_no, declaration_date, year, month, office_code, importer_id,
@@ -39,8 +46,7 @@ pub fn partition_scores(year: i32, month: i32, model_version: &str) -> String {
                 END AS reasons,
                 '{model_version}' AS model_version
          FROM scored_items
-         WHERE year = {year} AND month = {month} AND ({reason}) IS NULL
-         ORDER BY importer_id, declaration_id, item_no",
+         WHERE year = {year} AND month = {month} AND ({reason}) IS NULL",
         reason = reject_reason(),
         learned = aduana_engine::LEARNED_ARGUMENTS,
     )
@@ -60,14 +66,15 @@ pub fn partition_duplicates(year: i32, month: i32) -> String {
     )
 }
 
+/// The rows of one partition that cannot be scored, with why (unordered:
+/// see [`REJECTS_ORDER`]).
 pub fn partition_rejects(year: i32, month: i32) -> String {
     format!(
         "SELECT declaration_id, item_no, declaration_date, year, month, importer_id, hs_code,
                 customs_value, quantity, quantity_unit, reason
          FROM (SELECT *, {reason} AS reason FROM declarations
                WHERE year = {year} AND month = {month})
-         WHERE reason IS NOT NULL
-         ORDER BY declaration_id, item_no",
+         WHERE reason IS NOT NULL",
         reason = reject_reason()
     )
 }
