@@ -1104,7 +1104,9 @@ fn score_files_are_sorted_by_importer_then_key() {
         assert!(batch.num_rows() > 3 * 8192, "{partition}: several batches");
         let text = |name: &str| {
             let column = batch.column_by_name(name).unwrap().as_string::<i32>();
-            (0..batch.num_rows()).map(|i| column.value(i).to_string()).collect::<Vec<_>>()
+            (0..batch.num_rows())
+                .map(|i| column.value(i).to_string())
+                .collect::<Vec<_>>()
         };
         let (importers, declarations) = (text("importer_id"), text("declaration_id"));
         let items = batch
@@ -1112,7 +1114,9 @@ fn score_files_are_sorted_by_importer_then_key() {
             .unwrap()
             .as_primitive::<arrow::datatypes::Int32Type>();
         let key = |i: usize| (&importers[i], &declarations[i], items.value(i));
-        let unsorted = (1..batch.num_rows()).filter(|&i| key(i) < key(i - 1)).count();
+        let unsorted = (1..batch.num_rows())
+            .filter(|&i| key(i) < key(i - 1))
+            .count();
         assert_eq!(unsorted, 0, "{partition}: rows out of order");
     }
 }

@@ -24,6 +24,7 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use object_store::ObjectStore;
 
+use crate::compact_views::CompactViewsExec;
 use crate::plan_tables;
 
 /// What starts an encoded model reference (a function's definition bytes
@@ -235,7 +236,11 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
 }
 
-/// Ballista's physical codec, with Aduana's model references for functions.
+/// How a [`CompactViewsExec`] travels: the node has no state but its input.
+const COMPACT_VIEWS_TAG: &[u8] = b"aduana:compact_views";
+
+/// Ballista's physical codec, with Aduana's model references for functions
+/// and Aduana's own plan node.
 #[derive(Debug)]
 pub struct PhysicalCodec {
     ballista: BallistaPhysicalExtensionCodec,
@@ -259,6 +264,15 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if buf == COMPACT_VIEWS_TAG {
+            let [input] = inputs else {
+                return Err(DataFusionError::Internal(format!(
+                    "CompactViewsExec with {} inputs",
+                    inputs.len()
+                )));
+            };
+            return Ok(Arc::new(CompactViewsExec::new(Arc::clone(input))));
+        }
         self.ballista.try_decode(buf, inputs, ctx, converter)
     }
 
@@ -268,6 +282,10 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
+        if node.is::<CompactViewsExec>() {
+            buf.extend_from_slice(COMPACT_VIEWS_TAG);
+            return Ok(());
+        }
         self.ballista.try_encode(node, buf, converter)
     }
 

@@ -7,6 +7,7 @@
 
 mod client;
 mod codec;
+mod compact_views;
 mod logging;
 mod plan_tables;
 mod union_leaves;
@@ -93,6 +94,7 @@ pub async fn run_scheduler(
         Ok(SessionStateBuilder::new_from_existing(state.clone())
             .with_config(config)
             .with_physical_optimizer_rule(Arc::new(union_leaves::MemoryScansForUnionLeaves))
+            .with_physical_optimizer_rule(Arc::new(compact_views::CompactViewsAtExchanges))
             .build())
     };
     let config = SchedulerConfig {

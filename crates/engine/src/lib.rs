@@ -256,7 +256,10 @@ impl Session {
         // upstream bug, apache/datafusion#25447 and #23655, still in
         // 55.2). Its gain, pruning Parquet struct columns, does not apply
         // here: the warehouse's tables hold no structs.
-        config.options_mut().optimizer.enable_leaf_expression_pushdown = false;
+        config
+            .options_mut()
+            .optimizer
+            .enable_leaf_expression_pushdown = false;
         if let Some(n) = options.target_partitions {
             if n == 0 {
                 return Err(EngineError::InvalidOption(

@@ -196,9 +196,19 @@ impl Packed {
     /// Adds every tree's leaf to `out[r]` for the rows `start..start +
     /// out.len()` (at most [`BLOCK`]) of a column-major `matrix` of `rows`
     /// rows; `codes` is scratch space.
-    fn add(&self, matrix: &[f64], rows: usize, start: usize, out: &mut [f64], codes: &mut Vec<u16>) {
+    fn add(
+        &self,
+        matrix: &[f64],
+        rows: usize,
+        start: usize,
+        out: &mut [f64],
+        codes: &mut Vec<u16>,
+    ) {
         let n = out.len();
-        assert!(n <= BLOCK && start + n <= rows, "a block of at most {BLOCK} rows");
+        assert!(
+            n <= BLOCK && start + n <= rows,
+            "a block of at most {BLOCK} rows"
+        );
         codes.clear();
         codes.resize(self.columns.len().max(1) * BLOCK, MISSING);
         for (c, (feature, thresholds)) in self.columns.iter().enumerate() {
@@ -468,7 +478,12 @@ mod tests {
         // Few distinct values: rows often equal a threshold exactly.
         let grid = [-2.0, -0.0, 0.0, 0.5, 1.0, 1.5, f64::INFINITY, f64::NAN];
         let features = 4;
-        fn grow(tree: &mut Vec<Node>, depth: u32, next: &mut dyn FnMut() -> u64, grid: &[f64]) -> u32 {
+        fn grow(
+            tree: &mut Vec<Node>,
+            depth: u32,
+            next: &mut dyn FnMut() -> u64,
+            grid: &[f64],
+        ) -> u32 {
             let at = tree.len() as u32;
             let value = (next() % 1000) as f64 / 100.0 - 5.0;
             tree.push(Node {
