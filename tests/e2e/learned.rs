@@ -530,8 +530,8 @@ fn reading_both_learned_fields_runs_the_trees_once() {
             &s,
             &format!(
                 "SELECT COUNT(*) FROM scored_items
-                 WHERE p_fraud IS DISTINCT FROM fraud_probability({a})
-                    OR revenue_expected IS DISTINCT FROM expected_revenue({a})",
+                 WHERE (p_fraud IS DISTINCT FROM fraud_probability({a}))
+                    OR (revenue_expected IS DISTINCT FROM expected_revenue({a}))",
                 a = aduana_engine::LEARNED_ARGUMENTS
             ),
         )

@@ -79,6 +79,13 @@ pub fn partition_rejects(year: i32, month: i32) -> String {
     )
 }
 
+/// Scores summed exactly: a float sum depends on the order rows arrive
+/// in, which depends on how the scan splits the files (a month scored alone
+/// or with the others), and the published trader risk must not.
+const EXACT_SCORE: &str = "DECIMAL(38, 17)";
+/// Amounts (revenue at risk and its expectation) summed exactly, likewise.
+const EXACT_AMOUNT: &str = "DECIMAL(38, 8)";
+
 /// Per importer and month over the scores table `scores`: volume, value,
 /// scores, inspections and their Beta-smoothed hit rate, expected revenue
 /// at risk (each item's risk score × its revenue at risk, so it never
@@ -118,13 +125,15 @@ pub fn trader_risk(
              SELECT importer_id, year, month,
                     COUNT(*) AS items,
                     SUM(customs_value) AS customs_value,
-                    AVG(risk_score) AS mean_risk_score,
+                    CAST(AVG(CAST(risk_score AS {score})) AS DOUBLE) AS mean_risk_score,
                     MAX(risk_score) AS max_risk_score,
                     SUM(CASE WHEN risk_level = 'high' THEN 1 ELSE 0 END) AS high_risk_items,
                     COUNT(fraud) AS items_inspected,
                     COALESCE(SUM(fraud), 0) AS fraud_found,
-                    COALESCE(SUM(revenue_at_risk), 0) AS revenue_at_risk,
-                    COALESCE(SUM(risk_score * revenue_at_risk), 0) AS expected_revenue_at_risk
+                    COALESCE(CAST(SUM(CAST(revenue_at_risk AS {amount})) AS DOUBLE), 0)
+                        AS revenue_at_risk,
+                    COALESCE(CAST(SUM(CAST(risk_score * revenue_at_risk AS {amount})) AS DOUBLE), 0)
+                        AS expected_revenue_at_risk
              FROM labelled
              GROUP BY importer_id, year, month
          ),
@@ -153,6 +162,8 @@ pub fn trader_risk(
                 rank
          FROM ranked
          ORDER BY year, month, rank",
+        score = EXACT_SCORE,
+        amount = EXACT_AMOUNT,
         k = HIT_RATE_PRIOR_INSPECTIONS,
         high = HIGH_SHARE,
         medium = MEDIUM_SHARE,

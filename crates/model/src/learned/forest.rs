@@ -398,6 +398,17 @@ pub fn sigmoid(x: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn leaf(value: f64) -> Node {
+        Node {
+            feature: LEAF,
+            split: 0.0,
+            left: 0,
+            right: 0,
+            missing: 0,
+            value,
+        }
+    }
+
     /// An unbalanced tree: leaves at depths 1, 2 and 3, NaN left at the
     /// root and right below.
     fn forest() -> Forest {
@@ -408,14 +419,6 @@ mod tests {
             right,
             missing,
             value: 0.0,
-        };
-        let leaf = |value| Node {
-            feature: LEAF,
-            split: 0.0,
-            left: 0,
-            right: 0,
-            missing: 0,
-            value,
         };
         let tree = vec![
             split(0, 0.5, 1, 2, 1),
@@ -485,15 +488,7 @@ mod tests {
             grid: &[f64],
         ) -> u32 {
             let at = tree.len() as u32;
-            let value = (next() % 1000) as f64 / 100.0 - 5.0;
-            tree.push(Node {
-                feature: LEAF,
-                split: 0.0,
-                left: 0,
-                right: 0,
-                missing: 0,
-                value,
-            });
+            tree.push(leaf((next() % 1000) as f64 / 100.0 - 5.0));
             if depth > 0 && next() % 4 != 0 {
                 let feature = (next() % 4) as u32;
                 let split = grid[(next() % 6) as usize];
@@ -506,7 +501,7 @@ mod tests {
                     left,
                     right,
                     missing,
-                    value,
+                    ..tree[at as usize]
                 };
             }
             at
