@@ -110,6 +110,10 @@ pub fn trader_risk(
                 CAST(NULL AS INT) AS fraud WHERE false"
             .to_string()
     };
+    // `prior`, the month's hit rate over all its importers, is a window over
+    // `per`, not a grouped copy joined back: DataFusion does not share a
+    // CTE, so a second reference computed `per` (its scan of every score and
+    // its joins) twice.
     format!(
         "WITH outcome AS ({outcome}),
          labelled AS (
@@ -138,20 +142,22 @@ pub fn trader_risk(
              GROUP BY importer_id, year, month
          ),
          prior AS (
-             SELECT year, month,
-                    COALESCE(CAST(SUM(fraud_found) AS DOUBLE) / NULLIF(SUM(items_inspected), 0), 0.0)
-                    AS rate
+             SELECT per.*,
+                    COALESCE(CAST(SUM(fraud_found) OVER (PARTITION BY year, month) AS DOUBLE)
+                             / NULLIF(SUM(items_inspected) OVER (PARTITION BY year, month), 0),
+                             0.0) AS rate
              FROM per
-             GROUP BY year, month
          ),
          ranked AS (
-             SELECT per.*,
+             SELECT importer_id, year, month, items, customs_value, mean_risk_score,
+                    max_risk_score, high_risk_items, items_inspected, fraud_found,
+                    revenue_at_risk, expected_revenue_at_risk,
                     CAST(fraud_found AS DOUBLE) / NULLIF(items_inspected, 0) AS hit_rate,
-                    (fraud_found + {k} * prior.rate) / (items_inspected + {k}) AS fraud_probability,
-                    ROW_NUMBER() OVER (PARTITION BY per.year, per.month
+                    (fraud_found + {k} * rate) / (items_inspected + {k}) AS fraud_probability,
+                    ROW_NUMBER() OVER (PARTITION BY year, month
                                        ORDER BY expected_revenue_at_risk DESC, importer_id) AS rank,
-                    COUNT(*) OVER (PARTITION BY per.year, per.month) AS importers
-             FROM per JOIN prior ON prior.year = per.year AND prior.month = per.month
+                    COUNT(*) OVER (PARTITION BY year, month) AS importers
+             FROM prior
          )
          SELECT importer_id, year, month, items, customs_value, mean_risk_score, max_risk_score,
                 high_risk_items, items_inspected, fraud_found, hit_rate, fraud_probability,
