@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::assert_csv_close;
 use crate::support::*;
 
 /// Namespaces wired to one switch; removed on drop.
@@ -170,7 +169,10 @@ fn assert_same_tables(cluster: &[String; 2], local: &[String; 2]) {
         first_difference.is_none() && cluster[0].lines().count() == local[0].lines().count(),
         "scores differ from the in-process refresh: {first_difference:?}"
     );
-    assert_csv_close(&cluster[1], &local[1]);
+    assert_eq!(
+        cluster[1], local[1],
+        "trader risk differs from the in-process refresh"
+    );
 }
 
 /// A refresh through a scheduler and two executors on three "hosts"

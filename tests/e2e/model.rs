@@ -618,6 +618,37 @@ fn revenue_at_risk_concentrates_on_fraud() {
         )
         .await;
         assert!(edge.contains("|            |          |"), "NULL for a zero value or a malformed code:\n{edge}");
+        // Absurd assessed taxes (duties of 10^16 on a value cut a
+        // thousandfold, a NaN duty rate) are keying errors: the item is
+        // judged at its tariff's rate, never at an absurd or NaN stake.
+        let stake = |value: &str, rate: &str, paid: &str| {
+            format!(
+                "revenue_at_risk(hs_code, origin_country, export_country, {value}, quantity, quantity_unit, \
+                   net_mass_kg, declaration_date, description, preference_code, {rate}, {paid})"
+            )
+        };
+        let cut = "customs_value / 1000";
+        let compared = format!(
+            "SELECT CAST(SUM(CASE WHEN absurd_paid IS DISTINCT FROM no_paid THEN 1 ELSE 0 END) AS BIGINT) AS paid_differs, \
+                    CAST(SUM(CASE WHEN nan_rate IS DISTINCT FROM no_rate THEN 1 ELSE 0 END) AS BIGINT) AS rate_differs, \
+                    CAST(SUM(CASE WHEN absurd_paid > 0 THEN 1 ELSE 0 END) AS BIGINT) AS at_stake \
+             FROM (SELECT {} AS absurd_paid, {} AS no_paid, {} AS nan_rate, {} AS no_rate \
+                   FROM (SELECT * FROM declarations LIMIT 2000))",
+            stake(cut, "duty_rate", "CAST(1e16 AS DOUBLE)"),
+            stake(cut, "duty_rate", "NULL"),
+            stake("customs_value", "CAST('NaN' AS DOUBLE)", "NULL"),
+            stake("customs_value", "NULL", "NULL"),
+        );
+        let counts = query_text(&s, &compared).await;
+        let row: Vec<i64> = counts
+            .lines()
+            .nth(3)
+            .unwrap()
+            .split('|')
+            .filter_map(|cell| cell.trim().parse().ok())
+            .collect();
+        assert_eq!(row[..2], [0, 0], "absurd taxes change the stake:\n{counts}");
+        assert!(row[2] > 100, "items undervalued a thousandfold are at stake:\n{counts}");
     });
 }
 

@@ -320,6 +320,45 @@ mod tests {
     }
 
     #[test]
+    fn compact_views_nodes_cross_the_wire_over_their_input() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+        use datafusion::physical_plan::empty::EmptyExec;
+        use datafusion::prelude::SessionContext;
+        use datafusion_proto::bytes::{
+            physical_plan_from_bytes_with_extension_codec,
+            physical_plan_to_bytes_with_extension_codec,
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8View, true)]));
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(schema).with_partitions(2));
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(CompactViewsExec::new(Arc::new(
+            CoalescePartitionsExec::new(Arc::new(CompactViewsExec::new(scan))),
+        )));
+        let codec = PhysicalCodec::new(Arc::new(resolver()));
+        let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), &codec).unwrap();
+        let ctx = SessionContext::new().task_ctx();
+        let decoded = physical_plan_from_bytes_with_extension_codec(&bytes, &ctx, &codec).unwrap();
+        let shown = |plan: &Arc<dyn ExecutionPlan>| {
+            datafusion::physical_plan::displayable(plan.as_ref())
+                .indent(true)
+                .to_string()
+        };
+        assert_eq!(shown(&decoded), shown(&plan));
+        assert!(shown(&decoded).matches("CompactViewsExec").count() == 2);
+        // A node that claims to be ours with the wrong number of inputs.
+        let error = codec
+            .try_decode(
+                COMPACT_VIEWS_TAG,
+                &[],
+                &ctx,
+                &datafusion_proto::physical_plan::DefaultPhysicalProtoConverter {},
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CompactViewsExec with 0 inputs"), "{error}");
+    }
+
+    #[test]
     fn unknown_functions_and_bad_references_are_named() {
         let resolver = resolver();
         let error = resolver.decode("client_only", &[]).unwrap_err().to_string();

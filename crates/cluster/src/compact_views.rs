@@ -221,18 +221,26 @@ fn rewrite(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     // The operators whose input (or, for a join that collects its left
     // side, whose build side) Ballista writes out as a stage's output. A
     // collected left side under a `CoalescePartitionsExec` is compacted
-    // under it, where Ballista looks for the coalesce.
+    // under it, where Ballista looks for the coalesce. Both inputs of a
+    // partitioned hash join too: Ballista's planner may still promote it to
+    // a broadcast join (`maybe_promote_to_broadcast`, after this rule), and
+    // then the smaller input, possibly an aggregate's sliced output with no
+    // exchange above it, becomes a stage's output.
     let exchanges_input = plan.is::<RepartitionExec>()
         || plan.is::<CoalescePartitionsExec>()
         || plan.is::<SortPreservingMergeExec>();
-    let collects_left = plan
+    let join_mode = plan
         .downcast_ref::<HashJoinExec>()
-        .is_some_and(|join| *join.partition_mode() == PartitionMode::CollectLeft);
+        .map(|join| *join.partition_mode());
     let children = children
         .into_iter()
         .enumerate()
         .map(|(i, child)| {
-            let build_side = collects_left && i == 0 && !child.is::<CoalescePartitionsExec>();
+            let build_side = match join_mode {
+                Some(PartitionMode::CollectLeft) => i == 0 && !child.is::<CoalescePartitionsExec>(),
+                Some(PartitionMode::Partitioned) => true,
+                _ => false,
+            };
             if exchanges_input || build_side {
                 compacting(child)
             } else {
@@ -308,10 +316,14 @@ mod tests {
         }
     }
 
-    fn scan(data_type: DataType) -> Arc<dyn ExecutionPlan> {
+    fn scan_in(data_type: DataType, partitions: usize) -> Arc<dyn ExecutionPlan> {
         use datafusion::datasource::memory::MemorySourceConfig;
         let schema = Arc::new(Schema::new(vec![Field::new("k", data_type, true)]));
-        MemorySourceConfig::try_new_exec(&[vec![], vec![]], schema, None).unwrap()
+        MemorySourceConfig::try_new_exec(&vec![vec![]; partitions], schema, None).unwrap()
+    }
+
+    fn scan(data_type: DataType) -> Arc<dyn ExecutionPlan> {
+        scan_in(data_type, 2)
     }
 
     fn planned(plan: Arc<dyn ExecutionPlan>) -> String {
@@ -341,6 +353,59 @@ mod tests {
         assert_eq!(
             planned(gathered),
             "CoalescePartitionsExec\n  DataSourceExec"
+        );
+    }
+
+    fn hash_join(mode: PartitionMode, left: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        use datafusion::common::{JoinType, NullEquality};
+        use datafusion::physical_expr::expressions::Column;
+        let key = |plan: &Arc<dyn ExecutionPlan>| -> Arc<dyn PhysicalExpr> {
+            Arc::new(Column::new_with_schema("k", &plan.schema()).unwrap())
+        };
+        let right = scan(DataType::Utf8View);
+        let on = vec![(key(&left), key(&right))];
+        Arc::new(
+            HashJoinExec::try_new(
+                left,
+                right,
+                on,
+                None,
+                &JoinType::Inner,
+                None,
+                mode,
+                NullEquality::NullEqualsNothing,
+                false,
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn join_inputs_that_may_become_a_stage_output_are_compacted() {
+        // A collected build side: compacted under its coalesce, where
+        // Ballista cuts the broadcast stage; the probe side stays in the
+        // join's stage.
+        let build: Arc<dyn ExecutionPlan> =
+            Arc::new(CoalescePartitionsExec::new(scan(DataType::Utf8View)));
+        assert_eq!(
+            planned(hash_join(PartitionMode::CollectLeft, build)),
+            "CompactViewsExec\n  HashJoinExec\n    CoalescePartitionsExec\n      CompactViewsExec\n        DataSourceExec\n    DataSourceExec"
+        );
+        // A one-partition build side with no coalesce above it.
+        assert_eq!(
+            planned(hash_join(
+                PartitionMode::CollectLeft,
+                scan_in(DataType::Utf8View, 1)
+            )),
+            "CompactViewsExec\n  HashJoinExec\n    CompactViewsExec\n      DataSourceExec\n    DataSourceExec"
+        );
+        // A partitioned join: either side may be promoted to the build side.
+        assert_eq!(
+            planned(hash_join(
+                PartitionMode::Partitioned,
+                scan(DataType::Utf8View)
+            )),
+            "CompactViewsExec\n  HashJoinExec\n    CompactViewsExec\n      DataSourceExec\n    CompactViewsExec\n      DataSourceExec"
         );
     }
 

@@ -17,6 +17,15 @@ use crate::origin_signals::{DeclaredOrigin, signals};
 use crate::thresholds::{CLASSIFICATION_FLAG, VALUATION_FLAG_Z};
 use crate::valuation::{Declared, deviation};
 
+/// The highest duty or effective tax rate taken as declared, in percent.
+/// Real tariff peaks reach a few hundred percent (tobacco, rice); a rate
+/// above this is a keying error (duties entered in the wrong currency unit,
+/// a value of a few cents), and trusting it would put an absurd amount at
+/// stake (duties paid of 10^16 on a value of 0.01) at the top of every
+/// ranking and past what the trader sums can hold. Such an item is judged
+/// at its tariff's rate instead.
+pub const MAX_TAX_RATE: f64 = 1000.0;
+
 pub struct Assessed {
     pub duty_rate: Option<f64>,
     pub duties_paid: Option<f64>,
@@ -40,6 +49,7 @@ pub fn at_stake(
     let facts = &model.origins;
     let duty = assessed
         .duty_rate
+        .filter(|rate| (0.0..=MAX_TAX_RATE).contains(rate))
         .or_else(|| facts.duty_rate(digits))
         .unwrap_or(0.0)
         / 100.0;
@@ -47,8 +57,9 @@ pub fn at_stake(
     // duties_paid = value * (duty + vat * (1 + duty)).
     let effective = assessed
         .duties_paid
-        .filter(|d| d.is_finite() && *d >= 0.0)
-        .map_or(duty, |d| d / value);
+        .map(|d| d / value)
+        .filter(|rate| (0.0..=MAX_TAX_RATE / 100.0).contains(rate))
+        .unwrap_or(duty);
     let vat = ((effective - duty) / (1.0 + duty)).max(0.0);
     let mut stake = 0.0;
 
@@ -93,5 +104,5 @@ pub fn at_stake(
         };
         stake += value * remedy.max(preference) / 100.0 * (1.0 + vat);
     }
-    Some((stake * 100.0).round() / 100.0)
+    Some((stake * 100.0).round() / 100.0).filter(|stake| stake.is_finite())
 }
