@@ -13,8 +13,14 @@ pub mod model_build;
 mod model_learn;
 mod named_reports;
 pub mod output;
+pub mod prefix_join;
+pub mod ranking;
 pub mod selection;
 pub mod validity;
+
+/// The session's optimizer rules whose operators have no wire format: a
+/// Ballista scheduler plans without them (DataFusion's operators instead).
+pub const LOCAL_ONLY_RULES: [&str; 2] = [ranking::RULE_NAME, prefix_join::RULE_NAME];
 
 /// The documentation section of Aduana's own functions (the shell lists
 /// them apart from DataFusion's).
@@ -304,6 +310,8 @@ impl Session {
                     .with_physical_optimizer_rule(Arc::new(guards::JoinSizeLimit))
                     .with_physical_optimizer_rule(Arc::new(cancel::YieldingMultipliers))
                     .with_physical_optimizer_rule(Arc::new(empty_union::WithoutEmptyUnionInputs))
+                    .with_physical_optimizer_rule(Arc::new(ranking::RankingOverSortedInput))
+                    .with_physical_optimizer_rule(Arc::new(prefix_join::PrefixLookups))
                     .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
