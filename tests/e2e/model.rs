@@ -205,6 +205,41 @@ fn a_broken_current_model_is_named_and_can_be_rebuilt() {
         .status
         .success()
     );
+    // A file that is there but does not decode: the model is decoded when
+    // a function first needs it, so the tables stay queryable and the
+    // first risk function names the file.
+    let version = std::fs::read_to_string(wh.path().join("risk/model/CURRENT")).unwrap();
+    let prices = wh
+        .path()
+        .join("risk/model")
+        .join(version.trim())
+        .join("price_profiles.parquet");
+    std::fs::write(&prices, b"not parquet").unwrap();
+    let plain = run(aduana().args([
+        "sql",
+        "-w",
+        &wh.uri(),
+        "--format",
+        "csv",
+        "-c",
+        "SELECT COUNT(*) FROM declarations",
+    ]));
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let count: u64 = stdout(&plain).lines().last().unwrap().parse().unwrap();
+    assert!(count >= 5_000, "{}", stdout(&plain));
+    for sql in [
+        "SELECT origin_risk(hs_code, origin_country, export_country) FROM declarations LIMIT 1",
+        "SELECT * FROM risk_model_info()",
+    ] {
+        let out = run(aduana().args(["sql", "-w", &wh.uri(), "-c", sql]));
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        assert!(
+            stderr(&out).contains("price_profiles.parquet")
+                && stderr(&out).contains("rebuild it with `aduana model build`"),
+            "{sql}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// (score, label) pairs from a query whose first column is a Float64 score

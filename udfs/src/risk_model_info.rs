@@ -32,9 +32,10 @@ impl TableFunctionImpl for RiskModelInfoFunc {
         if !args.is_empty() {
             return plan_err!("risk_model_info() takes no arguments");
         }
-        let Some(model) = self.model.get() else {
+        if !self.model.is_present() {
             return plan_err!("{NO_MODEL}");
-        };
+        }
+        let model = self.model.require()?;
         let m = &model.manifest;
         let text = |v: &str| Arc::new(StringArray::from(vec![v.to_string()])) as ArrayRef;
         let int = |v: u64| Arc::new(Int64Array::from(vec![v as i64])) as ArrayRef;

@@ -280,15 +280,17 @@ impl Session {
         }
         let location = warehouse.location();
         let store = location.store.as_ref();
+        // The model's files are read now (a missing one is named here),
+        // decoded when a function first needs them.
         let (root, model) = match (&options.model_at, options.skip_model) {
             (_, true) => (location.prefix.clone(), None),
             (Some(at), false) => (
                 at.root.clone(),
-                Some(aduana_model::load_version(store, &at.root, &at.version).await),
+                Some(aduana_model::fetch_version(store, &at.root, &at.version).await),
             ),
             (None, false) => (
                 location.prefix.clone(),
-                aduana_model::load_current(store, &location.prefix)
+                aduana_model::fetch_current(store, &location.prefix)
                     .await
                     .transpose(),
             ),
@@ -297,7 +299,7 @@ impl Session {
             EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))
         })?;
         let model = match model {
-            Some(model) => aduana_udfs::ModelHandle::located(Arc::new(model), root.as_ref()),
+            Some(files) => aduana_udfs::ModelHandle::read(files, root.as_ref()),
             None => aduana_udfs::ModelHandle::default(),
         };
         let runtime = runtime.build_arc()?;
@@ -325,9 +327,8 @@ impl Session {
         warehouse.register(&ctx)?;
         aduana_udfs::register_all(&ctx, &model)?;
         guards::register(&ctx)?;
-        if let Some(loaded) = model.get() {
-            let version = &loaded.manifest.version;
-            register_price_profiles(&ctx, location, &root, version)?;
+        if let Some(version) = model.version().map(str::to_string) {
+            register_price_profiles(&ctx, location, &root, &version)?;
             // Planned now, run per query: DataFusion prunes the columns a
             // query does not read and pushes filters on declaration columns
             // down to the scan.
@@ -339,7 +340,7 @@ impl Session {
                     "selection",
                     Arc::new(selection::SelectionFunction::new(
                         warehouse.clone(),
-                        version.clone(),
+                        version,
                     )),
                 );
             }
@@ -357,14 +358,12 @@ impl Session {
     /// Whether a risk model was loaded (the risk functions and the
     /// `scored_items` view need one).
     pub fn has_model(&self) -> bool {
-        self.model.get().is_some()
+        self.model.is_present()
     }
 
     /// The version of the risk model the session loaded.
     pub fn model_version(&self) -> Option<String> {
-        self.model
-            .get()
-            .map(|loaded| loaded.manifest.version.clone())
+        self.model.version().map(str::to_string)
     }
 
     pub fn context(&self) -> &SessionContext {

@@ -260,8 +260,8 @@ pub async fn read_manifest(
 /// Loads the current model of the warehouse at `root`; `Ok(None)` when no
 /// model was ever built.
 pub async fn load_current(store: &dyn ObjectStore, root: &Path) -> Result<Option<RiskModel>> {
-    match current_version(store, root).await? {
-        Some(version) => load_version(store, root, &version).await.map(Some),
+    match fetch_current(store, root).await? {
+        Some(files) => files.decode().map(Some),
         None => Ok(None),
     }
 }
@@ -272,35 +272,90 @@ pub async fn load_version(
     root: &Path,
     version: &str,
 ) -> Result<RiskModel> {
+    fetch_version(store, root, version).await?.decode()
+}
+
+/// The files of the current model version, read but not decoded; `Ok(None)`
+/// when no model was ever built.
+pub async fn fetch_current(store: &dyn ObjectStore, root: &Path) -> Result<Option<ModelFiles>> {
+    match current_version(store, root).await? {
+        Some(version) => fetch_version(store, root, &version).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A model version's files as read from the store: a missing or unreadable
+/// file is an error here, a file whose content is wrong one of
+/// [`ModelFiles::decode`]. Reading is a few requests; decoding (the price
+/// cells, origin facts, importer records, classifier and trees) takes a
+/// few hundred milliseconds, which a session that never calls a risk
+/// function need not spend.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub manifest: Manifest,
+    dir: Path,
+    prices: Bytes,
+    origins: Bytes,
+    words: Bytes,
+    /// The learned model's trees (JSON) and trader profiles.
+    learned: Option<(Bytes, Bytes)>,
+}
+
+/// Reads one written model version's files.
+pub async fn fetch_version(
+    store: &dyn ObjectStore,
+    root: &Path,
+    version: &str,
+) -> Result<ModelFiles> {
     let dir = path(root, &[MODEL_DIR, version]);
     let manifest = read_manifest(store, root, version).await?;
-    let read = async |file: &str| -> Result<Vec<RecordBatch>> {
+    let read = async |file: &str| -> Result<Bytes> {
         let location = dir.clone().join(file);
-        let bytes = get(store, &location)
+        get(store, &location)
             .await?
-            .ok_or_else(|| corrupt(&location, "missing"))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| corrupt(&location, e))?;
-        reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| corrupt(&location, e))
+            .ok_or_else(|| corrupt(&location, "missing"))
     };
-    let prices = read(PRICE_FILE).await?;
-    let origins = read(ORIGIN_FILE).await?;
-    let words = read(CLASSIFIER_FILE).await?;
-    let mut model =
-        RiskModel::from_batches(manifest, &prices, &origins).map_err(|e| corrupt(&dir, e))?;
-    model.classifier = read_classifier(&words).map_err(|e| corrupt(&dir, e))?;
-    if model.manifest.learned.is_some() {
-        let json_location = dir.clone().join(learned::LEARNED_FILE);
-        let json = get(store, &json_location)
-            .await?
-            .ok_or_else(|| corrupt(&json_location, "missing"))?;
-        let profiles = read(learned::PROFILES_FILE).await?;
-        model.learned = Some(
-            learned::LearnedModel::from_parts(&json, &profiles).map_err(|e| corrupt(&dir, e))?,
-        );
+    let learned = match manifest.learned.is_some() {
+        true => Some((
+            read(learned::LEARNED_FILE).await?,
+            read(learned::PROFILES_FILE).await?,
+        )),
+        false => None,
+    };
+    Ok(ModelFiles {
+        prices: read(PRICE_FILE).await?,
+        origins: read(ORIGIN_FILE).await?,
+        words: read(CLASSIFIER_FILE).await?,
+        learned,
+        manifest,
+        dir,
+    })
+}
+
+impl ModelFiles {
+    /// The model the files hold.
+    pub fn decode(&self) -> Result<RiskModel> {
+        let dir = &self.dir;
+        let batches = |file: &str, bytes: &Bytes| -> Result<Vec<RecordBatch>> {
+            let location = dir.clone().join(file);
+            ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+                .and_then(|b| b.build())
+                .map_err(|e| corrupt(&location, e))?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| corrupt(&location, e))
+        };
+        let prices = batches(PRICE_FILE, &self.prices)?;
+        let origins = batches(ORIGIN_FILE, &self.origins)?;
+        let mut model = RiskModel::from_batches(self.manifest.clone(), &prices, &origins)
+            .map_err(|e| corrupt(dir, e))?;
+        model.classifier = read_classifier(&batches(CLASSIFIER_FILE, &self.words)?)
+            .map_err(|e| corrupt(dir, e))?;
+        if let Some((json, profiles)) = &self.learned {
+            let profiles = batches(learned::PROFILES_FILE, profiles)?;
+            model.learned = Some(
+                learned::LearnedModel::from_parts(json, &profiles).map_err(|e| corrupt(dir, e))?,
+            );
+        }
+        Ok(model)
     }
-    Ok(model)
 }
