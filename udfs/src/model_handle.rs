@@ -62,12 +62,7 @@ impl ModelHandle {
         self.0.as_deref().map(|shared| shared.version.as_str())
     }
 
-    /// The model, decoded now if it was not: `None` without a model or when
-    /// its files do not decode (see [`ModelHandle::require`] for why).
-    pub fn get(&self) -> Option<&RiskModel> {
-        self.decoded()?.ok()
-    }
-
+    /// The model, decoded now if it was not; `None` without a model.
     fn decoded(&self) -> Option<std::result::Result<&RiskModel, &str>> {
         let shared = self.0.as_deref()?;
         let model = shared.model.get_or_init(|| {

@@ -55,12 +55,18 @@ impl RiskScoreFunc {
         }
     }
 
-    /// The learned model's weight and the fraud rate of its labelled items.
-    fn learned(&self) -> (f64, f64) {
-        self.model
-            .get()
-            .and_then(|m| m.learned.as_ref())
-            .map_or((0.0, 0.0), |l| (l.summary.weight, l.profiles.overall_rate))
+    /// The learned model's weight and the fraud rate of its labelled items
+    /// (none without a model; an error when the model does not decode).
+    fn learned(&self) -> Result<(f64, f64)> {
+        if !self.model.is_present() {
+            return Ok((0.0, 0.0));
+        }
+        Ok(self
+            .model
+            .require()?
+            .learned
+            .as_ref()
+            .map_or((0.0, 0.0), |l| (l.summary.weight, l.profiles.overall_rate)))
     }
 }
 
@@ -118,7 +124,7 @@ impl ScalarUDFImpl for RiskScoreFunc {
             }
             4 => {
                 let [z, m, o, p] = float_args::<4>(&args.args, rows)?;
-                let (weight, base_rate) = self.learned();
+                let (weight, base_rate) = self.learned()?;
                 float_result(rows, |i| {
                     let score = risk_score(value(&z, i), value(&m, i), value(&o, i));
                     Some(blend(score, value(&p, i), weight, base_rate))

@@ -299,7 +299,9 @@ fn text_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Vec<u64>> {
 
 /// Refuses a cross or nested-loop join whose build side (the input it
 /// holds in memory, its first) is estimated past [`MAX_BUILD_ROWS`] rows
-/// (run last among the physical rules, on the plan as it will execute).
+/// (run after DataFusion's physical rules, on the plan as it will execute;
+/// the session's rules after it only change how a join or window runs, not
+/// what it holds: `prefix_join` keeps the nested loop's build side).
 /// The build side's batches are charged to the memory pool by their bytes,
 /// and a batch without columns (`count(*)` over a cross join) weighs
 /// nothing, so a join of joins could hold billions of them unaccounted.

@@ -130,20 +130,24 @@ impl PrefixJoinExec {
     ) -> Result<Arc<BuildSide>> {
         let side = cell
             .get_or_try_init(|| async {
+                // Held within the session's memory limit: a build side
+                // that does not fit fails here with `ResourcesExhausted`,
+                // and the caller runs the nested loop instead (which can
+                // spill it).
+                let reservation =
+                    MemoryConsumer::new("PrefixJoinExec").register(context.memory_pool());
                 let mut batches = Vec::new();
                 // The nested loop's left input is one partition (its
                 // required distribution).
                 for partition in 0..left.output_partitioning().partition_count() {
-                    let stream = left.execute(partition, Arc::clone(&context))?;
-                    batches.extend(stream.try_collect::<Vec<_>>().await?);
+                    let mut stream = left.execute(partition, Arc::clone(&context))?;
+                    while let Some(batch) = stream.try_next().await? {
+                        reservation.try_grow(batch.get_array_memory_size())?;
+                        batches.push(batch);
+                    }
                 }
                 let batch = concat_batches(&left.schema(), &batches)?;
                 drop(batches);
-                // Held as the nested loop holds its build side: within the
-                // session's memory limit, or refused by name.
-                let reservation =
-                    MemoryConsumer::new("PrefixJoinExec").register(context.memory_pool());
-                reservation.try_grow(batch.get_array_memory_size())?;
                 let side = BuildSide::new(batch, key, reservation)?;
                 Ok::<_, DataFusionError>(Arc::new(side))
             })
@@ -177,7 +181,12 @@ impl BuildSide {
         }
         let entry = size_of::<(Box<[u8]>, Vec<u32>)>() + size_of::<u64>();
         let keys: usize = rows_of.keys().map(|k| k.len()).sum();
-        reservation.try_grow(rows_of.capacity() * entry + keys + 4 * batch.num_rows())?;
+        reservation.try_resize(
+            batch.get_array_memory_size()
+                + rows_of.capacity() * entry
+                + keys
+                + 4 * batch.num_rows(),
+        )?;
         let mut lengths: Vec<usize> = rows_of.keys().map(|k| k.len()).collect();
         lengths.sort_unstable();
         lengths.dedup();
@@ -266,24 +275,38 @@ impl ExecutionPlan for PrefixJoinExec {
             Arc::clone(&self.build),
             Arc::clone(&context),
         );
-        let mut probe = Some(right.execute(partition, context)?);
+        let (right, join) = (Arc::clone(right), Arc::clone(&self.join));
         let joining = self.joining.clone();
+        let joining_schema = self.join.schema();
         let metrics = BaselineMetrics::new(&self.metrics, partition);
-        let joined = futures::stream::once(build)
-            .map_ok(move |build| {
-                let (joining, metrics) = (joining.clone(), metrics.clone());
-                probe
-                    .take()
-                    .expect("one build side per stream")
-                    .map(move |batch| {
-                        let timer = metrics.elapsed_compute().timer();
-                        let out = joining.join(&build, &batch?)?;
-                        timer.done();
-                        metrics.record_output(out.num_rows());
-                        Ok(out)
-                    })
-            })
-            .try_flatten();
+        let batch_size = context.session_config().batch_size();
+        let joined = futures::stream::once(async move {
+            let build = match build.await {
+                Ok(build) => build,
+                // Too big for memory: the nested loop, which spills.
+                Err(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+                    return join.execute(partition, context);
+                }
+                Err(e) => return Err(e),
+            };
+            let probe = right.execute(partition, context)?;
+            let batches = probe
+                .map(move |batch| {
+                    let timer = metrics.elapsed_compute().timer();
+                    let out = joining.join(&build, &batch?, batch_size);
+                    timer.done();
+                    if let Ok(out) = &out {
+                        metrics.record_output(out.iter().map(RecordBatch::num_rows).sum());
+                    }
+                    out.map(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+                })
+                .try_flatten();
+            Ok(Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&joining_schema),
+                batches,
+            )) as SendableRecordBatchStream)
+        })
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.join.schema(),
             joined,
@@ -323,51 +346,76 @@ struct Joining {
 }
 
 impl Joining {
-    fn join(&self, build: &BuildSide, probe: &RecordBatch) -> Result<RecordBatch> {
+    /// The joined rows of `probe`, in batches of about `batch_size` rows
+    /// (a probe row's matches are not split), as the nested loop emits.
+    fn join(
+        &self,
+        build: &BuildSide,
+        probe: &RecordBatch,
+        batch_size: usize,
+    ) -> Result<Vec<RecordBatch>> {
         // Candidates: each probe row with every build row keyed by one of
         // its prefixes, in probe order.
         let keys = strings(probe.column(self.probe_key))?;
+        let mut out = Vec::new();
         let (mut build_rows, mut probe_rows) = (Vec::new(), Vec::new());
+        let mut first = 0;
         for (row, key) in keys.iter().enumerate() {
-            let Some(key) = key.map(str::as_bytes) else {
-                continue;
-            };
-            for &length in build.lengths.iter().take_while(|&&l| l <= key.len()) {
-                if let Some(rows) = build.rows_of.get(&key[..length]) {
-                    build_rows.extend_from_slice(rows);
-                    probe_rows.extend(std::iter::repeat_n(row as u32, rows.len()));
+            if let Some(key) = key.map(str::as_bytes) {
+                for &length in build.lengths.iter().take_while(|&&l| l <= key.len()) {
+                    if let Some(rows) = build.rows_of.get(&key[..length]) {
+                        build_rows.extend_from_slice(rows);
+                        probe_rows.extend(std::iter::repeat_n(row as u32, rows.len()));
+                    }
                 }
             }
+            let last = row + 1 == probe.num_rows();
+            if build_rows.len() >= batch_size || last {
+                let pairs = (
+                    UInt32Array::from(std::mem::take(&mut build_rows)),
+                    UInt32Array::from(std::mem::take(&mut probe_rows)),
+                );
+                out.push(self.joined(build, probe, pairs, first..row + 1)?);
+                first = row + 1;
+            }
         }
-        let (mut build_rows, mut probe_rows) =
-            (UInt32Array::from(build_rows), UInt32Array::from(probe_rows));
+        Ok(out)
+    }
+
+    /// The output rows of candidate `pairs` (build row, probe row) whose
+    /// probe rows are `rows`.
+    fn joined(
+        &self,
+        build: &BuildSide,
+        probe: &RecordBatch,
+        (build_rows, probe_rows): (UInt32Array, UInt32Array),
+        rows: std::ops::Range<usize>,
+    ) -> Result<RecordBatch> {
         // The join's own filter decides, on the candidates only.
-        {
-            let join_filter = &self.filter;
-            let columns = join_filter
-                .column_indices()
-                .iter()
-                .map(|c| match c.side {
-                    JoinSide::Left => take(build.batch.column(c.index), &build_rows, None),
-                    _ => take(probe.column(c.index), &probe_rows, None),
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let pairs = RecordBatch::try_new_with_options(
-                Arc::clone(join_filter.schema()),
-                columns,
-                &RecordBatchOptions::new().with_row_count(Some(build_rows.len())),
-            )?;
-            let keep = join_filter
-                .expression()
-                .evaluate(&pairs)?
-                .into_array(pairs.num_rows())?;
-            // `filter` takes NULL as false: not a match.
-            let keep = keep.as_boolean();
-            build_rows = filter(&build_rows, keep)?.as_primitive().clone();
-            probe_rows = filter(&probe_rows, keep)?.as_primitive().clone();
-        }
+        let join_filter = &self.filter;
+        let columns = join_filter
+            .column_indices()
+            .iter()
+            .map(|c| match c.side {
+                JoinSide::Left => take(build.batch.column(c.index), &build_rows, None),
+                _ => take(probe.column(c.index), &probe_rows, None),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let pairs = RecordBatch::try_new_with_options(
+            Arc::clone(join_filter.schema()),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(build_rows.len())),
+        )?;
+        let keep = join_filter
+            .expression()
+            .evaluate(&pairs)?
+            .into_array(pairs.num_rows())?;
+        // `filter` takes NULL as false: not a match.
+        let keep = keep.as_boolean();
+        let mut build_rows: UInt32Array = filter(&build_rows, keep)?.as_primitive().clone();
+        let mut probe_rows: UInt32Array = filter(&probe_rows, keep)?.as_primitive().clone();
         if self.join_type == JoinType::Right {
-            (build_rows, probe_rows) = with_unmatched(&build_rows, &probe_rows, probe.num_rows());
+            (build_rows, probe_rows) = with_unmatched(&build_rows, &probe_rows, rows);
         }
         let mut columns: Vec<ArrayRef> = build
             .batch
@@ -392,21 +440,21 @@ impl Joining {
     }
 }
 
-/// The matched pairs (in probe order) with each probe row that has none
-/// added in its place, paired with a null build row.
+/// The matched pairs (in probe order) with each probe row of `rows` that
+/// has none added in its place, paired with a null build row.
 fn with_unmatched(
     build_rows: &UInt32Array,
     probe_rows: &UInt32Array,
-    probe_len: usize,
+    rows: std::ops::Range<usize>,
 ) -> (UInt32Array, UInt32Array) {
-    let mut build = Vec::with_capacity(probe_len.max(build_rows.len()));
-    let mut probe = Vec::with_capacity(probe_len.max(build_rows.len()));
+    let capacity = rows.len().max(build_rows.len());
+    let (mut build, mut probe) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
     let mut pairs = build_rows
         .values()
         .iter()
         .zip(probe_rows.values())
         .peekable();
-    for row in 0..probe_len as u32 {
+    for row in rows.start as u32..rows.end as u32 {
         let mut matched = false;
         while let Some((&b, _)) = pairs.next_if(|(_, p)| **p == row) {
             build.push(Some(b));
@@ -602,30 +650,30 @@ mod tests {
 #[cfg(test)]
 mod memory_tests {
     use super::*;
+    use datafusion::arrow::array::Int64Array;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
 
-    /// The build side counts against the session's memory limit, as the
-    /// nested loop's does: a limit too small is an error naming the
-    /// operator, not an unaccounted allocation.
-    #[tokio::test]
-    async fn the_build_side_is_held_within_the_memory_limit() {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(4096, 1.0)
-            .build_arc()
-            .unwrap();
-        let state = SessionStateBuilder::new()
-            .with_config(SessionConfig::new().with_target_partitions(1))
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(PrefixLookups))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        // The prefixes written first: the nested loop's build side.
-        let sql = "SELECT COUNT(*) FROM (SELECT repeat('p', 64) || CAST(i AS VARCHAR) AS prefix FROM generate_series(1, 500) t(i)) r
-                   JOIN (SELECT 'x' || CAST(i AS VARCHAR) AS code FROM generate_series(1, 5000) t(i)) items
-                   ON starts_with(items.code, r.prefix)";
+    /// The plan and the count (or the error) of `sql` in a session with
+    /// `limit` bytes of memory, with or without the rule.
+    async fn count(limit: Option<usize>, with_rule: bool, sql: &str) -> (String, Result<i64>) {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let mut state = SessionStateBuilder::new()
+            .with_config(
+                SessionConfig::new()
+                    .with_target_partitions(1)
+                    .with_batch_size(128),
+            )
+            .with_runtime_env(runtime.build_arc().unwrap())
+            .with_default_features();
+        if with_rule {
+            state = state.with_physical_optimizer_rule(Arc::new(PrefixLookups));
+        }
+        let ctx = SessionContext::new_with_state(state.build());
         let plan = ctx
             .sql(sql)
             .await
@@ -636,15 +684,43 @@ mod memory_tests {
         let shown = datafusion::physical_plan::displayable(plan.as_ref())
             .indent(false)
             .to_string();
-        assert!(shown.contains("PrefixJoinExec"), "{shown}");
-        let error = ctx
-            .sql(sql)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("PrefixJoinExec"), "{error}");
+        let n = ctx.sql(sql).await.unwrap().collect().await.map(|batches| {
+            let column = batches[0].column(0);
+            column
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0)
+        });
+        (shown, n)
+    }
+
+    /// A build side over the session's memory limit is handed to the
+    /// nested loop (which can spill it): the query then succeeds or fails
+    /// exactly as it would without the rule, never for want of memory in
+    /// this operator.
+    #[tokio::test]
+    async fn a_build_side_over_the_memory_limit_is_the_nested_loops_to_run() {
+        // The prefixes written first: the nested loop's build side. About
+        // 150 KB of prefixes in batches of 128 rows.
+        let sql = "SELECT COUNT(*) FROM (SELECT 'x' || repeat('p', 64) || CAST(i AS VARCHAR) AS prefix FROM generate_series(1, 2000) t(i)) r
+                   JOIN (SELECT 'x' || repeat('p', 64) || CAST(i * 7 AS VARCHAR) || 'tail' AS code FROM generate_series(1, 5000) t(i)) items
+                   ON starts_with(items.code, r.prefix)";
+        let (plan, unlimited) = count(None, true, sql).await;
+        assert!(plan.contains("PrefixJoinExec"), "{plan}");
+        let unlimited = unlimited.unwrap();
+        assert!(unlimited > 500, "{unlimited}");
+        assert_eq!(count(None, false, sql).await.1.unwrap(), unlimited);
+        for limit in [64 * 1024, 512 * 1024, 4 << 20] {
+            let (with_rule, without) = (
+                count(Some(limit), true, sql).await.1,
+                count(Some(limit), false, sql).await.1,
+            );
+            match (with_rule, without) {
+                (Ok(a), Ok(b)) => assert_eq!((a, b), (unlimited, unlimited), "{limit}"),
+                (Err(a), Err(_)) => assert!(!a.to_string().contains("PrefixJoinExec"), "{a}"),
+                (a, b) => panic!("limit {limit}: with the rule {a:?}, without {b:?}"),
+            }
+        }
     }
 }

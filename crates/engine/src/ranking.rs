@@ -269,7 +269,8 @@ struct LastRow {
     peers: Keys,
 }
 
-/// One row's keys in Arrow's row format (compared bytewise); no row when
+/// One row's keys in Arrow's row format (compared bytewise), with the
+/// converter the stream's later rows are compared through; no row when
 /// there are no keys (every row matches).
 struct Keys {
     converter: RowConverter,
@@ -277,23 +278,24 @@ struct Keys {
 }
 
 impl Keys {
-    fn of(columns: &[ArrayRef], row: usize) -> Result<Keys> {
-        let converter = RowConverter::new(
-            columns
-                .iter()
-                .map(|c| SortField::new(c.data_type().clone()))
-                .collect(),
-        )?;
-        let row = match columns.is_empty() {
-            true => None,
-            false => Some(
-                converter
-                    .convert_columns(&slice(columns, row))?
-                    .row(0)
-                    .owned(),
-            ),
-        };
-        Ok(Keys { converter, row })
+    fn new(columns: &[ArrayRef]) -> Result<Keys> {
+        let fields = columns
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect();
+        Ok(Keys {
+            converter: RowConverter::new(fields)?,
+            row: None,
+        })
+    }
+
+    /// Keeps row `row` of `columns` as the last one.
+    fn keep(&mut self, columns: &[ArrayRef], row: usize) -> Result<()> {
+        if !columns.is_empty() {
+            let rows = self.converter.convert_columns(&slice(columns, row))?;
+            self.row = Some(rows.row(0).owned());
+        }
+        Ok(())
     }
 
     fn matches(&self, columns: &[ArrayRef], row: usize) -> Result<bool> {
@@ -352,10 +354,16 @@ impl Numbering {
                 }
                 self.rows += len;
             }
-            self.last = Some(LastRow {
-                partition: Keys::of(&partition_keys, n - 1)?,
-                peers: Keys::of(&peer_keys, n - 1)?,
-            });
+            let last = match self.last.take() {
+                Some(last) => last,
+                None => LastRow {
+                    partition: Keys::new(&partition_keys)?,
+                    peers: Keys::new(&peer_keys)?,
+                },
+            };
+            let last = self.last.insert(last);
+            last.partition.keep(&partition_keys, n - 1)?;
+            last.peers.keep(&peer_keys, n - 1)?;
         }
         Ok(numbers
             .into_iter()
