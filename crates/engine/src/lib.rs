@@ -15,6 +15,7 @@ mod named_reports;
 pub mod output;
 pub mod prefix_join;
 pub mod ranking;
+mod rewrite;
 pub mod selection;
 pub mod validity;
 

@@ -29,7 +29,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{cast, concat_batches, filter, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, HashMap, JoinSide, JoinType, Result, Statistics};
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -487,15 +487,7 @@ impl PhysicalOptimizerRule for PrefixLookups {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            if !node.is::<NestedLoopJoinExec>() {
-                return Ok(Transformed::no(node));
-            }
-            let new = replaced(Arc::clone(&node));
-            let changed = !Arc::ptr_eq(&new, &node);
-            Ok(Transformed::new_transformed(new, changed))
-        })
-        .map(|t| t.data)
+        crate::rewrite::replace_each::<NestedLoopJoinExec>(plan, replaced)
     }
 
     fn name(&self) -> &str {
@@ -510,9 +502,9 @@ impl PhysicalOptimizerRule for PrefixLookups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rewrite::plan_and_rows;
     use datafusion::arrow::array::{Float64Array, Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
@@ -583,18 +575,6 @@ mod tests {
         ctx
     }
 
-    async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
-        let frame = ctx.sql(sql).await.unwrap();
-        let plan = frame.clone().create_physical_plan().await.unwrap();
-        let shown = datafusion::physical_plan::displayable(plan.as_ref())
-            .indent(false)
-            .to_string();
-        let rows = pretty_format_batches(&frame.collect().await.unwrap())
-            .unwrap()
-            .to_string();
-        (shown, rows)
-    }
-
     /// Inner and outer joins, with and without other conditions, give the
     /// nested loop's rows.
     #[tokio::test]
@@ -617,8 +597,8 @@ mod tests {
                  FROM items i JOIN reference r ON starts_with(i.code, r.prefix))
              WHERE n = 1 ORDER BY id",
         ] {
-            let (plain_plan, expected) = run(&plain, sql).await;
-            let (plan, rows) = run(&prefixed, sql).await;
+            let (plain_plan, expected) = plan_and_rows(&plain, sql).await;
+            let (plan, rows) = plan_and_rows(&prefixed, sql).await;
             assert!(plain_plan.contains("NestedLoopJoinExec"), "{plain_plan}");
             assert!(
                 plan.contains("PrefixJoinExec") && !plan.contains("NestedLoopJoinExec"),
@@ -638,7 +618,7 @@ mod tests {
             "SELECT * FROM items i JOIN reference r ON starts_with(r.prefix, i.code)",
             "SELECT * FROM items i FULL JOIN reference r ON starts_with(i.code, r.prefix)",
         ] {
-            let (plan, _) = run(&ctx, sql).await;
+            let (plan, _) = plan_and_rows(&ctx, sql).await;
             assert!(
                 plan.contains("NestedLoopJoinExec") && !plan.contains("PrefixJoinExec"),
                 "{plan}"

@@ -33,7 +33,7 @@ use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, Statistics};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::window::{StandardWindowExpr, WindowExpr};
@@ -395,15 +395,7 @@ impl PhysicalOptimizerRule for RankingOverSortedInput {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            if !node.is::<BoundedWindowAggExec>() {
-                return Ok(Transformed::no(node));
-            }
-            let new = replaced(Arc::clone(&node));
-            let changed = !Arc::ptr_eq(&new, &node);
-            Ok(Transformed::new_transformed(new, changed))
-        })
-        .map(|t| t.data)
+        crate::rewrite::replace_each::<BoundedWindowAggExec>(plan, replaced)
     }
 
     fn name(&self) -> &str {
@@ -418,9 +410,9 @@ impl PhysicalOptimizerRule for RankingOverSortedInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rewrite::plan_and_rows;
     use datafusion::arrow::array::{Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::prelude::{SessionConfig, SessionContext};
@@ -482,18 +474,6 @@ mod tests {
         ctx
     }
 
-    async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
-        let frame = ctx.sql(sql).await.unwrap();
-        let plan = frame.clone().create_physical_plan().await.unwrap();
-        let shown = datafusion::physical_plan::displayable(plan.as_ref())
-            .indent(false)
-            .to_string();
-        let rows = pretty_format_batches(&frame.collect().await.unwrap())
-            .unwrap()
-            .to_string();
-        (shown, rows)
-    }
-
     /// Every ranking function, partitioned or not, with ties and nulls, as
     /// DataFusion's own window operator numbers them.
     #[tokio::test]
@@ -517,8 +497,8 @@ mod tests {
                  SELECT *, row_number() OVER (PARTITION BY a ORDER BY b DESC, c) AS r FROM t)
              WHERE r = 1 ORDER BY a",
         ] {
-            let (plain_plan, expected) = run(&plain, sql).await;
-            let (plan, rows) = run(&ranked, sql).await;
+            let (plain_plan, expected) = plan_and_rows(&plain, sql).await;
+            let (plan, rows) = plan_and_rows(&ranked, sql).await;
             assert!(plain_plan.contains("BoundedWindowAggExec"), "{plain_plan}");
             assert!(
                 plan.contains("RankingWindowExec") && !plan.contains("BoundedWindowAggExec"),
@@ -533,7 +513,7 @@ mod tests {
     #[tokio::test]
     async fn other_window_functions_are_left_alone() {
         let ctx = context(true);
-        let (plan, _) = run(
+        let (plan, _) = plan_and_rows(
             &ctx,
             "SELECT c, row_number() OVER (PARTITION BY a ORDER BY c) AS rn,
                     SUM(c) OVER (PARTITION BY a ORDER BY c) AS running
