@@ -186,7 +186,7 @@ FROM declarations ORDER BY declaration_id, item_no";
 /// The risk score and level from the view, and `robust_profile` with
 /// partial aggregation on each executor (grouped, so several partitions
 /// feed each group).
-const SCORES_AND_PROFILES: [&str; 2] = [
+const SCORES_AND_PROFILES: [&str; 3] = [
     "SELECT declaration_id, item_no, risk, risk_level(risk) AS level
      FROM scored_items ORDER BY declaration_id, item_no",
     "SELECT h4, origin_country, items, p['n'] AS n, p['median'] AS median, p['mad'] AS mad,
@@ -195,6 +195,15 @@ const SCORES_AND_PROFILES: [&str; 2] = [
                   robust_profile(unit_value(customs_value, quantity)) AS p
            FROM declarations GROUP BY 1, 2)
      ORDER BY 1, 2",
+    // One row per key over a join on a prefix: the engine's ranking window
+    // and prefix join, which travel to the executors as the DataFusion
+    // operators they replace.
+    "SELECT declaration_id, item_no, code, duty_rate FROM (
+         SELECT d.declaration_id, d.item_no, t.hs_code AS code, t.duty_rate,
+                row_number() OVER (PARTITION BY d.declaration_id, d.item_no
+                                   ORDER BY length(t.hs_code) DESC, t.hs_code) AS n
+         FROM declarations d JOIN reference.tariff t ON starts_with(d.hs_code, t.hs_code))
+     WHERE n = 1 ORDER BY declaration_id, item_no",
 ];
 
 fn build_model(warehouse: &str, extra: &[&str]) {
@@ -223,6 +232,19 @@ fn cluster_answers_as_the_engine_does() {
         assert!(local.lines().count() > 10, "{local}");
         assert_eq!(sql_csv(&uri, url, &[], query), local, "{query}");
     }
+    // The scheduler plans the engine's operators, and they travel.
+    let explain = sql_csv(
+        &uri,
+        url,
+        &[],
+        &format!("EXPLAIN {}", SCORES_AND_PROFILES[2]),
+    );
+    assert!(
+        explain.contains("ShuffleWriterExec")
+            && explain.contains("RankingWindowExec")
+            && explain.contains("PrefixJoinExec"),
+        "{explain}"
+    );
     // More tasks than slots: stages queue and shuffle across executors.
     let query = SCORES_AND_PROFILES[1];
     assert_eq!(

@@ -24,6 +24,14 @@ use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use object_store::ObjectStore;
 
+use aduana_engine::prefix_join::{self, PrefixJoinExec};
+use aduana_engine::ranking::{self, RankingWindowExec};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion_proto::bytes::{
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
+
 use crate::compact_views::CompactViewsExec;
 use crate::plan_tables;
 
@@ -239,6 +247,27 @@ impl LogicalExtensionCodec for LogicalCodec {
 /// How a [`CompactViewsExec`] travels: the node has no state but its input.
 const COMPACT_VIEWS_TAG: &[u8] = b"aduana:compact_views";
 
+/// The engine's faster operators travel as the DataFusion operator each
+/// runs in place of (a `BoundedWindowAggExec`, a `NestedLoopJoinExec`),
+/// encoded with placeholder inputs after the tag; the receiving process
+/// puts the real inputs back and swaps in the faster operator again.
+const RANKING_WINDOW_TAG: &[u8] = b"aduana:ranking_window\n";
+const PREFIX_JOIN_TAG: &[u8] = b"aduana:prefix_join\n";
+
+/// `node` with each input replaced by an empty scan of its schema (the
+/// codec encodes a node's inputs itself).
+fn without_inputs(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let placeholders = node
+        .children()
+        .iter()
+        .map(|input| Arc::new(EmptyExec::new(input.schema())) as Arc<dyn ExecutionPlan>)
+        .collect();
+    node.replace_children(
+        placeholders,
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+    )
+}
+
 /// Ballista's physical codec, with Aduana's model references for functions
 /// and Aduana's own plan node.
 #[derive(Debug)]
@@ -264,6 +293,31 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        for (tag, replaced, what) in [
+            (
+                RANKING_WINDOW_TAG,
+                ranking::replaced as fn(Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan>,
+                "RankingWindowExec",
+            ),
+            (PREFIX_JOIN_TAG, prefix_join::replaced, "PrefixJoinExec"),
+        ] {
+            let Some(inner) = buf.strip_prefix(tag) else {
+                continue;
+            };
+            let inner = physical_plan_from_bytes_with_extension_codec(inner, ctx, self)?;
+            let inner = inner.replace_children(
+                inputs.to_vec(),
+                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+            )?;
+            let node = replaced(Arc::clone(&inner));
+            if Arc::ptr_eq(&node, &inner) {
+                return Err(DataFusionError::Internal(format!(
+                    "{what} decoded from a {} that does not qualify",
+                    inner.name()
+                )));
+            }
+            return Ok(node);
+        }
         if buf == COMPACT_VIEWS_TAG {
             let [input] = inputs else {
                 return Err(DataFusionError::Internal(format!(
@@ -284,6 +338,20 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     ) -> Result<()> {
         if node.is::<CompactViewsExec>() {
             buf.extend_from_slice(COMPACT_VIEWS_TAG);
+            return Ok(());
+        }
+        let replaced = match (
+            node.downcast_ref::<RankingWindowExec>(),
+            node.downcast_ref::<PrefixJoinExec>(),
+        ) {
+            (Some(ranking), _) => Some((RANKING_WINDOW_TAG, ranking.window())),
+            (_, Some(prefix)) => Some((PREFIX_JOIN_TAG, Arc::clone(prefix.join()))),
+            _ => None,
+        };
+        if let Some((tag, inner)) = replaced {
+            let bytes = physical_plan_to_bytes_with_extension_codec(without_inputs(inner)?, self)?;
+            buf.extend_from_slice(tag);
+            buf.extend_from_slice(&bytes);
             return Ok(());
         }
         self.ballista.try_encode(node, buf, converter)
@@ -356,6 +424,75 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("CompactViewsExec with 0 inputs"), "{error}");
+    }
+
+    /// The engine's ranking window and prefix join cross the wire and run
+    /// on the other side as they ran here.
+    #[tokio::test]
+    async fn faster_operators_cross_the_wire_as_the_operators_they_replace() {
+        use datafusion::execution::session_state::SessionStateBuilder;
+        use datafusion::physical_plan::{collect, displayable};
+        use datafusion::prelude::{SessionConfig, SessionContext};
+        let state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_target_partitions(2))
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(ranking::RankingOverSortedInput))
+            .with_physical_optimizer_rule(Arc::new(prefix_join::PrefixLookups))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.sql(
+            "CREATE TABLE tariff AS VALUES ('8471', 5.0), ('847130', 2.5), ('8517', 0.0), ('85', 10.0)",
+        )
+        .await
+        .unwrap();
+        ctx.sql(
+            "CREATE TABLE items AS VALUES (1, '84713000'), (2, '84715000'), (3, '85171300'), \
+             (4, '85011000'), (5, '9999'), (6, NULL)",
+        )
+        .await
+        .unwrap();
+        let sql = "SELECT id, code, rate FROM (
+                       SELECT i.column1 AS id, t.column1 AS code, t.column2 AS rate,
+                              row_number() OVER (PARTITION BY i.column1 ORDER BY length(t.column1) DESC) AS n
+                       FROM tariff t RIGHT JOIN items i ON starts_with(i.column2, t.column1))
+                   WHERE n = 1 ORDER BY id";
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let shown =
+            |plan: &Arc<dyn ExecutionPlan>| displayable(plan.as_ref()).indent(true).to_string();
+        assert!(
+            shown(&plan).contains("RankingWindowExec") && shown(&plan).contains("PrefixJoinExec"),
+            "{}",
+            shown(&plan)
+        );
+        let codec = PhysicalCodec::new(Arc::new(resolver()));
+        let bytes = physical_plan_to_bytes_with_extension_codec(Arc::clone(&plan), &codec).unwrap();
+        let decoded =
+            physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &codec).unwrap();
+        assert_eq!(shown(&decoded), shown(&plan));
+        let rows = |batches: Vec<datafusion::arrow::array::RecordBatch>| {
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        };
+        let expected = rows(collect(plan, ctx.task_ctx()).await.unwrap());
+        assert_eq!(
+            rows(collect(decoded, ctx.task_ctx()).await.unwrap()),
+            expected
+        );
+        // Each item's longest prefix; none for the last two.
+        for line in [
+            "| 1  | 847130 | 2.5  |",
+            "| 3  | 8517   | 0.0  |",
+            "| 5  |        |      |",
+        ] {
+            assert!(expected.contains(line), "{expected}");
+        }
     }
 
     #[test]

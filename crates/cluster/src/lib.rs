@@ -90,17 +90,9 @@ pub async fn run_scheduler(
     let (logical, physical) = codecs(session);
     // The client's session config (its settings) over the engine's state
     // (its functions, tables and object stores).
-    // The engine's rules, less those whose operators have no wire format.
-    let rules: Vec<_> = state
-        .physical_optimizers()
-        .iter()
-        .filter(|rule| !aduana_engine::LOCAL_ONLY_RULES.contains(&rule.name()))
-        .cloned()
-        .collect();
     let builder = move |config: SessionConfig| {
         Ok(SessionStateBuilder::new_from_existing(state.clone())
             .with_config(config)
-            .with_physical_optimizer_rules(rules.clone())
             .with_physical_optimizer_rule(Arc::new(union_leaves::MemoryScansForUnionLeaves))
             .with_physical_optimizer_rule(Arc::new(compact_views::CompactViewsAtExchanges))
             .build())

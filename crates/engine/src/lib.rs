@@ -19,10 +19,6 @@ mod rewrite;
 pub mod selection;
 pub mod validity;
 
-/// The session's optimizer rules whose operators have no wire format: a
-/// Ballista scheduler plans without them (DataFusion's operators instead).
-pub const LOCAL_ONLY_RULES: [&str; 2] = [ranking::RULE_NAME, prefix_join::RULE_NAME];
-
 /// The documentation section of Aduana's own functions (the shell lists
 /// them apart from DataFusion's).
 pub use aduana_udfs::DOC_SECTION;

@@ -17,8 +17,8 @@
 //! conjunct `starts_with(probe column, build column)` on strings by a
 //! [`PrefixJoinExec`]. The lookups only propose candidate pairs: the join's
 //! whole filter is still evaluated on them, so the result is the nested
-//! loop's by construction. A Ballista cluster keeps DataFusion's operator
-//! (this one has no wire format).
+//! loop's by construction. On a Ballista cluster it travels as the nested
+//! loop it replaces (the cluster crate's codec).
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,9 +51,6 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
-/// The rule's name, for sessions that must not run it (a cluster's).
-pub const RULE_NAME: &str = "prefix_lookups";
-
 /// A nested-loop join on a prefix, run by hash lookups (see the module's
 /// comment).
 #[derive(Debug)]
@@ -72,6 +69,12 @@ pub struct PrefixJoinExec {
 }
 
 impl PrefixJoinExec {
+    /// The nested loop this one runs in place of (how a cluster's plan
+    /// carries it: see the cluster crate's codec).
+    pub fn join(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.join
+    }
+
     /// `None` unless `join` is inner or keeps its probe side, and its filter
     /// has a conjunct `starts_with(probe string column, build string
     /// column)`.
@@ -470,7 +473,7 @@ fn with_unmatched(
 }
 
 /// `join` as a [`PrefixJoinExec`] when it qualifies, else unchanged.
-fn replaced(join: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+pub fn replaced(join: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     match PrefixJoinExec::try_new(Arc::clone(&join)) {
         Some(prefix) => Arc::new(prefix),
         None => join,
@@ -491,7 +494,7 @@ impl PhysicalOptimizerRule for PrefixLookups {
     }
 
     fn name(&self) -> &str {
-        RULE_NAME
+        "prefix_lookups"
     }
 
     fn schema_check(&self) -> bool {

@@ -20,8 +20,8 @@
 //! mode whose functions are all ranking functions by a [`RankingWindowExec`]
 //! that keeps the original for everything but execution (schema, ordering
 //! and distribution requirements, statistics). It could be offered
-//! upstream as a fast path of that operator. A Ballista cluster keeps
-//! DataFusion's operator (this one has no wire format).
+//! upstream as a fast path of that operator. On a Ballista cluster it
+//! travels as the operator it replaces (the cluster crate's codec).
 
 use std::fmt;
 use std::iter::repeat_n;
@@ -49,9 +49,6 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream, StatisticsArgs,
 };
 use futures::StreamExt;
-
-/// The rule's name, for sessions that must not run it (a cluster's).
-pub const RULE_NAME: &str = "ranking_over_sorted_input";
 
 /// The ranking functions numbered here.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,6 +86,12 @@ pub struct RankingWindowExec {
 }
 
 impl RankingWindowExec {
+    /// The DataFusion operator this one runs in place of (how a cluster's
+    /// plan carries it: see the cluster crate's codec).
+    pub fn window(&self) -> Arc<dyn ExecutionPlan> {
+        Arc::clone(&self.window) as Arc<dyn ExecutionPlan>
+    }
+
     /// `None` unless every function of `window` is a ranking function, its
     /// input is sorted by the window, and each result is an unsigned
     /// 64-bit integer.
@@ -238,7 +241,7 @@ impl ExecutionPlan for RankingWindowExec {
 }
 
 /// `window` as a [`RankingWindowExec`] when it qualifies, else unchanged.
-fn replaced(window: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+pub fn replaced(window: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     let Some(bounded) = window.downcast_ref::<BoundedWindowAggExec>() else {
         return window;
     };
@@ -399,7 +402,7 @@ impl PhysicalOptimizerRule for RankingOverSortedInput {
     }
 
     fn name(&self) -> &str {
-        RULE_NAME
+        "ranking_over_sorted_input"
     }
 
     fn schema_check(&self) -> bool {
