@@ -271,6 +271,16 @@ impl Session {
             }
             config = config.with_target_partitions(n);
         }
+        // Files grouped by their year=/month= folder when a scan covers at
+        // least one month per core: each partition then holds whole months,
+        // so a GROUP BY year, month (the monthly reports) aggregates once,
+        // without a second phase or a shuffle, and no core waits on
+        // another's months. Fewer months than cores (one month's refresh)
+        // keep the byte-range split and its parallelism. Measured on 10
+        // million items, declarations per month with COUNT(DISTINCT): 1.09
+        // to 1.23 s and 840 MB before, 0.76 to 0.81 s and 565 MB after.
+        config.options_mut().optimizer.preserve_file_partitions =
+            config.options().execution.target_partitions;
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
