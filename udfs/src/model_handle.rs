@@ -20,7 +20,7 @@ pub struct ModelHandle(Option<Arc<Shared>>, Option<Arc<str>>);
 
 /// A model, decoded from its files on first use: a session that only
 /// queries the tables (most analyst SQL) starts in a tenth of the time and
-/// memory (0.04 s against 0.28 s, 78 MB against 229 MB, for `SELECT 1` on
+/// memory (0.04 s against 0.28 s, 91 MB against 229 MB, for `SELECT 1` on
 /// a 10-million-item warehouse).
 #[derive(Debug)]
 struct Shared {

@@ -63,8 +63,10 @@ pub struct PrefixJoinExec {
     /// The build column of prefixes (the probe column of strings is the
     /// joining's).
     build_key: usize,
-    /// The build side, collected once for every output partition.
-    build: Arc<OnceCell<Arc<BuildSide>>>,
+    /// The build side, collected once for every output partition; `None`
+    /// when it did not fit in memory (every partition then runs the nested
+    /// loop, without collecting it again first).
+    build: Arc<OnceCell<Option<Arc<BuildSide>>>>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -124,38 +126,51 @@ impl PrefixJoinExec {
         })
     }
 
-    /// The build side, collected by the first partition that needs it.
+    /// The build side, collected by the first partition that needs it;
+    /// `None` when it does not fit in the session's memory.
     async fn build_side(
         left: Arc<dyn ExecutionPlan>,
         key: usize,
-        cell: Arc<OnceCell<Arc<BuildSide>>>,
+        cell: Arc<OnceCell<Option<Arc<BuildSide>>>>,
         context: Arc<TaskContext>,
-    ) -> Result<Arc<BuildSide>> {
+    ) -> Result<Option<Arc<BuildSide>>> {
         let side = cell
             .get_or_try_init(|| async {
-                // Held within the session's memory limit: a build side
-                // that does not fit fails here with `ResourcesExhausted`,
-                // and the caller runs the nested loop instead (which can
-                // spill it).
-                let reservation =
-                    MemoryConsumer::new("PrefixJoinExec").register(context.memory_pool());
-                let mut batches = Vec::new();
-                // The nested loop's left input is one partition (its
-                // required distribution).
-                for partition in 0..left.output_partitioning().partition_count() {
-                    let mut stream = left.execute(partition, Arc::clone(&context))?;
-                    while let Some(batch) = stream.try_next().await? {
-                        reservation.try_grow(batch.get_array_memory_size())?;
-                        batches.push(batch);
+                match Self::collect_build_side(&left, key, &context).await {
+                    Ok(side) => Ok(Some(Arc::new(side))),
+                    // The caller runs the nested loop instead (which can
+                    // spill its build side).
+                    Err(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
+                        Ok(None)
                     }
+                    Err(e) => Err(e),
                 }
-                let batch = concat_batches(&left.schema(), &batches)?;
-                drop(batches);
-                let side = BuildSide::new(batch, key, reservation)?;
-                Ok::<_, DataFusionError>(Arc::new(side))
             })
             .await?;
-        Ok(Arc::clone(side))
+        Ok(side.clone())
+    }
+
+    /// The build side's rows and table, held within the session's memory
+    /// limit (`ResourcesExhausted` when they do not fit).
+    async fn collect_build_side(
+        left: &Arc<dyn ExecutionPlan>,
+        key: usize,
+        context: &Arc<TaskContext>,
+    ) -> Result<BuildSide> {
+        let reservation = MemoryConsumer::new("PrefixJoinExec").register(context.memory_pool());
+        let mut batches = Vec::new();
+        // The nested loop's left input is one partition (its required
+        // distribution).
+        for partition in 0..left.output_partitioning().partition_count() {
+            let mut stream = left.execute(partition, Arc::clone(context))?;
+            while let Some(batch) = stream.try_next().await? {
+                reservation.try_grow(batch.get_array_memory_size())?;
+                batches.push(batch);
+            }
+        }
+        let batch = concat_batches(&left.schema(), &batches)?;
+        drop(batches);
+        BuildSide::new(batch, key, reservation)
     }
 }
 
@@ -280,17 +295,13 @@ impl ExecutionPlan for PrefixJoinExec {
         );
         let (right, join) = (Arc::clone(right), Arc::clone(&self.join));
         let joining = self.joining.clone();
-        let joining_schema = self.join.schema();
+        let schema = Arc::clone(&joining.schema);
         let metrics = BaselineMetrics::new(&self.metrics, partition);
         let batch_size = context.session_config().batch_size();
         let joined = futures::stream::once(async move {
-            let build = match build.await {
-                Ok(build) => build,
+            let Some(build) = build.await? else {
                 // Too big for memory: the nested loop, which spills.
-                Err(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => {
-                    return join.execute(partition, context);
-                }
-                Err(e) => return Err(e),
+                return join.execute(partition, context);
             };
             let probe = right.execute(partition, context)?;
             let batches = probe
@@ -304,10 +315,8 @@ impl ExecutionPlan for PrefixJoinExec {
                     out.map(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
                 })
                 .try_flatten();
-            Ok(Box::pin(RecordBatchStreamAdapter::new(
-                Arc::clone(&joining_schema),
-                batches,
-            )) as SendableRecordBatchStream)
+            Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+                as SendableRecordBatchStream)
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
