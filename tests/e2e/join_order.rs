@@ -78,3 +78,86 @@ fn joins_build_on_the_aggregate_whichever_side_it_is_written() {
         assert!(answers[0].contains(&format!("| {items} ")), "{}", answers[0]);
     });
 }
+
+/// Whether `plan` groups by a column named `key` below a hash join
+/// (eager aggregation put it there).
+fn grouped_below_a_join(plan: &Arc<dyn ExecutionPlan>, key: &str, below_join: bool) -> bool {
+    let below_join = below_join || plan.downcast_ref::<HashJoinExec>().is_some();
+    if below_join
+        && plan.downcast_ref::<AggregateExec>().is_some_and(|a| {
+            a.group_expr()
+                .expr()
+                .iter()
+                .any(|(_, name)| name.contains(key))
+        })
+    {
+        return true;
+    }
+    plan.children()
+        .into_iter()
+        .any(|c| grouped_below_a_join(c, key, below_join))
+}
+
+/// Reports that name what they group by with a reference table group the
+/// items before the join (`aduana_engine::eager_aggregate`), and answer as
+/// the same figures computed per key by hand and then named.
+#[test]
+fn reports_group_items_before_naming_the_groups() {
+    let wh = generate(20_000, 3);
+    runtime().block_on(async {
+        let session = session(&wh.uri()).await;
+        let chapters = aduana_reports::get("value_by_chapter").unwrap().sql;
+        let by_hand = "
+            WITH per_chapter AS (
+                SELECT substr(hs_code, 1, 2) AS chapter, COUNT(*) AS items,
+                       SUM(customs_value) AS customs_value
+                FROM declarations GROUP BY substr(hs_code, 1, 2))
+            SELECT p.chapter, n.description, SUM(p.items) AS items,
+                   CAST(SUM(p.customs_value) AS DECIMAL(28, 2)) AS customs_value,
+                   round(100.0 * CAST(SUM(p.customs_value) AS DOUBLE)
+                         / SUM(CAST(SUM(p.customs_value) AS DOUBLE)) OVER (), 1) AS pct_of_value
+            FROM per_chapter p
+            LEFT JOIN reference.hs_nomenclature n ON n.hs_code = p.chapter
+            GROUP BY p.chapter, n.description
+            ORDER BY customs_value DESC LIMIT 15";
+        let importers = "
+            WITH outcome AS (
+                SELECT declaration_id, item_no,
+                       MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud
+                FROM inspections GROUP BY declaration_id, item_no)
+            SELECT d.importer_id, t.name, COUNT(*) AS items, SUM(d.customs_value) AS value,
+                   COUNT(o.declaration_id) AS inspected, COALESCE(SUM(o.fraud), 0) AS fraud
+            FROM declarations d
+            JOIN reference.traders t ON t.importer_id = d.importer_id
+            LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
+            GROUP BY d.importer_id, t.name ORDER BY value DESC, d.importer_id LIMIT 20";
+        let importers_by_hand = "
+            WITH outcome AS (
+                SELECT declaration_id, item_no,
+                       MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud
+                FROM inspections GROUP BY declaration_id, item_no),
+            per_importer AS (
+                SELECT d.importer_id, COUNT(*) AS items, SUM(d.customs_value) AS value,
+                       COUNT(o.declaration_id) AS inspected, SUM(o.fraud) AS fraud
+                FROM declarations d
+                LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
+                GROUP BY d.importer_id)
+            SELECT p.importer_id, t.name, p.items, p.value, p.inspected, COALESCE(p.fraud, 0) AS fraud
+            FROM per_importer p JOIN reference.traders t ON t.importer_id = p.importer_id
+            ORDER BY value DESC, p.importer_id LIMIT 20";
+        for (sql, expected, key) in [
+            (chapters, by_hand, "substr"),
+            (importers, importers_by_hand, "importer_id"),
+        ] {
+            let plan = session.context().sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+            assert!(
+                grouped_below_a_join(&plan, key, false),
+                "the items are grouped below the join:\n{}",
+                displayable(plan.as_ref()).indent(true)
+            );
+            let answer = query_text(&session, sql).await;
+            assert_eq!(answer, query_text(&session, expected).await);
+            assert!(answer.lines().count() > 8, "{answer}");
+        }
+    });
+}

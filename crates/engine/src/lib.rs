@@ -4,6 +4,7 @@
 
 pub mod bounds;
 pub mod cancel;
+pub mod eager_aggregate;
 pub mod empty_union;
 pub mod evaluate;
 pub mod guards;
@@ -17,6 +18,7 @@ pub mod prefix_join;
 pub mod ranking;
 mod rewrite;
 pub mod selection;
+pub mod sort_keys;
 pub mod validity;
 
 /// The documentation section of Aduana's own functions (the shell lists
@@ -34,6 +36,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::optimizer::{Optimizer, OptimizerRule};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
 
@@ -241,6 +244,26 @@ pub fn parse_size(text: &str) -> Result<usize> {
     }
 }
 
+/// DataFusion's logical rules as the session runs them: sorts keep every
+/// key named (`sort_keys`), and aggregates over joins are grouped below
+/// them where that is exact (`eager_aggregate`, last: it reads the plan the
+/// other rules made, and the next pass tidies what it builds).
+pub(crate) fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = Optimizer::new()
+        .rules
+        .into_iter()
+        .map(|rule| -> Arc<dyn OptimizerRule + Send + Sync> {
+            if rule.name() == "eliminate_duplicated_expr" {
+                Arc::new(sort_keys::RepeatedSortKeys::default())
+            } else {
+                rule
+            }
+        })
+        .collect();
+    rules.push(Arc::new(eager_aggregate::EagerAggregation));
+    rules
+}
+
 impl Session {
     /// Builds the session: configuration, warehouse tables, Aduana functions.
     pub async fn open(warehouse: Warehouse, options: &EngineOptions) -> Result<Session> {
@@ -321,6 +344,7 @@ impl Session {
                     .with_physical_optimizer_rule(Arc::new(empty_union::WithoutEmptyUnionInputs))
                     .with_physical_optimizer_rule(Arc::new(ranking::RankingOverSortedInput))
                     .with_physical_optimizer_rule(Arc::new(prefix_join::PrefixLookups))
+                    .with_optimizer_rules(optimizer_rules())
                     .with_statistics_registry(join_order::statistics_registry())
                     .build(),
             ),
