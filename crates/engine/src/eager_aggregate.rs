@@ -338,11 +338,14 @@ fn pushed_to(
         .iter()
         .zip(&position)
         .map(|(g, p)| match p {
-            // Renamed: DataFusion 55 would otherwise take the first
-            // grouping's uniqueness (key -> its partials) for a key
+            // Renamed so the rewrite adds no functional dependency the
+            // query did not have: DataFusion 55 would take the first
+            // grouping's uniqueness (key -> its partials) for the key
             // determining every column of this grouping, the other side's
-            // too, and drop them from an ORDER BY above (a join that
-            // repeats a key, as a trader under two names, breaks that).
+            // too, which a join repeating a key (a trader under two names)
+            // breaks. `sort_keys` keeps ORDER BY from acting on such a
+            // claim; other readers of the dependencies (GROUP BY pruning
+            // above) would still.
             Some(i) => output(&first_schema, *i).alias(format!("__eager_group_{i}")),
             None => g.clone(),
         })
