@@ -47,18 +47,21 @@ pub struct Forest {
 }
 
 /// An inner node of a packed tree, over quantized features: a row goes
-/// right when its code for `column` is at least `bound` (its value is at
-/// least the split's threshold), or when the value is missing and missing
-/// values go right.
+/// right when its code in code row `row` is at least `bound` (its value is
+/// at least the split's threshold; a missing value's code in that row sends
+/// it the split's missing way).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Split {
     bound: u16,
-    /// The split's feature, as an index into [`Packed::columns`].
-    column: u8,
-    missing_right: bool,
+    /// The code row the split reads: `2 * column + missing_right`, the
+    /// column an index into [`Packed::columns`].
+    row: u16,
 }
 
-/// The code of a missing value (above every bound).
+/// The code of a missing value in a column's missing-right row (at or above
+/// every bound). In its missing-left row a missing value's code is 0, below
+/// every real split's bound (at least 1: the split's own threshold is at or
+/// below it).
 const MISSING: u16 = u16::MAX;
 
 /// Every tree padded to a perfect binary tree of the forest's depth (a
@@ -72,7 +75,9 @@ const MISSING: u16 = u16::MAX;
 /// or below the value, so `value >= threshold` is exactly `code >= bound`.
 /// A block of rows then holds its codes in 2 bytes per feature (in L1
 /// cache, with no column stride aliasing the cache sets) and a split in 4
-/// bytes, instead of 8 and 16.
+/// bytes, instead of 8 and 16. Each feature has two rows of codes, which
+/// differ only for missing values (0 in one, [`MISSING`] in the other), so a
+/// step is one comparison whichever way the split sends missing values.
 #[derive(Debug, Clone, PartialEq)]
 struct Packed {
     depth: u32,
@@ -135,7 +140,7 @@ impl Packed {
                 (feature, t)
             })
             .collect();
-        if columns.len() > usize::from(u8::MAX) + 1
+        if 2 * columns.len() > usize::from(u16::MAX)
             || columns.iter().any(|(_, t)| t.len() >= usize::from(MISSING))
         {
             return None;
@@ -148,8 +153,7 @@ impl Packed {
             let bound = columns[column].1.partition_point(|t| *t <= node.split);
             Split {
                 bound: bound as u16,
-                column: column as u8,
-                missing_right: node.missing == node.right,
+                row: (2 * column + usize::from(node.missing == node.right)) as u16,
             }
         };
         let inner = (1usize << depth) - 1;
@@ -161,14 +165,7 @@ impl Packed {
         };
         for tree in trees {
             // Dummy splits lead to two copies of one leaf: any way is right.
-            let mut splits = vec![
-                Split {
-                    bound: 0,
-                    column: 0,
-                    missing_right: false,
-                };
-                inner
-            ];
+            let mut splits = vec![Split { bound: 0, row: 0 }; inner];
             let mut leaves = vec![0.0; inner + 1];
             // (node, position in the perfect tree, level)
             let mut stack = vec![(0usize, 0usize, 0u32)];
@@ -210,14 +207,16 @@ impl Packed {
             "a block of at most {BLOCK} rows"
         );
         codes.clear();
-        codes.resize(self.columns.len().max(1) * BLOCK, MISSING);
+        codes.resize(2 * self.columns.len().max(1) * BLOCK, 0);
         for (c, (feature, thresholds)) in self.columns.iter().enumerate() {
             let values = &matrix[feature * rows + start..][..n];
-            for (code, v) in codes[c * BLOCK..][..n].iter_mut().zip(values) {
-                *code = if v.is_nan() {
-                    MISSING
+            let (left, right) = codes[2 * c * BLOCK..][..2 * BLOCK].split_at_mut(BLOCK);
+            for ((l, r), v) in left.iter_mut().zip(right.iter_mut()).zip(values) {
+                (*l, *r) = if v.is_nan() {
+                    (0, MISSING)
                 } else {
-                    thresholds.partition_point(|t| t <= v) as u16
+                    let code = thresholds.partition_point(|t| t <= v) as u16;
+                    (code, code)
                 };
             }
         }
@@ -237,18 +236,19 @@ impl Packed {
         }
     }
 
-    /// `codes`: [`BLOCK`] codes per column; the rows are `out`'s.
+    /// `codes`: two rows of [`BLOCK`] codes per column; the rows are
+    /// `out`'s.
     fn walk<const DEPTH: usize>(&self, codes: &[u16], out: &mut [f64]) {
         const LANES: usize = 8;
         let inner = (1usize << DEPTH) - 1;
         let trees = self.leaves.len() / (inner + 1);
-        let codes = &codes[..self.columns.len().max(1) * BLOCK];
+        let codes = &codes[..2 * self.columns.len().max(1) * BLOCK];
+        // The child of `split` for the row whose codes start at `codes[row..]`.
         let step = |split: &Split, row: usize| -> usize {
-            // SAFETY: `column < columns.len()` (built so) and `row <
+            // SAFETY: `split.row < 2 * columns.len()` (built so) and `row <
             // out.len() <= BLOCK`, inside `codes` as sliced above.
-            let code = unsafe { *codes.get_unchecked(usize::from(split.column) * BLOCK + row) };
-            let missing = code == MISSING;
-            1 + usize::from((code >= split.bound) & (!missing | split.missing_right))
+            let code = unsafe { *codes.get_unchecked(usize::from(split.row) * BLOCK + row) };
+            1 + usize::from(code >= split.bound)
         };
         for t in 0..trees {
             let splits = &self.splits[t * inner..(t + 1) * inner];
