@@ -78,6 +78,10 @@ pub fn words(text: &str) -> Vec<String> {
 pub struct Classifier {
     /// HS6 codes, the classes.
     pub classes: Vec<String>,
+    /// Class index by the hash of its code (`class_key`): `class_index`
+    /// runs for every item, and a search of the sorted codes cost a dozen
+    /// string comparisons.
+    class_of: crate::flat::FlatTable<u32>,
     /// Tells this classifier's memo entries from another's.
     id: u64,
     /// Hashes of the stop words.
@@ -128,6 +132,11 @@ const MEMO_SLOTS: usize = 8192;
 
 thread_local! {
     static MEMO: RefCell<Memo> = const { RefCell::new(Memo { owner: 0, slots: Vec::new() }) };
+}
+
+/// A class code's key in `Classifier::class_of` (never 0, an empty slot).
+fn class_key(code: &str) -> u64 {
+    crate::cells::fnv1a(crate::cells::FNV_OFFSET, code.bytes()).max(1)
 }
 
 impl Default for Classifier {
@@ -202,8 +211,17 @@ impl Classifier {
         let log_norm = (0..=MAX_WORDS)
             .map(|words| log_sum_exp((0..n).map(|c| log_prior[c] + words as f64 * log_unseen[c])))
             .collect();
+        let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
+        let mut seen = HashSet::new();
+        for (i, class) in classes.iter().enumerate() {
+            // A code listed twice: its first index.
+            if seen.insert(class_key(class)) {
+                keys.push((class_key(class), i as u32));
+            }
+        }
         Classifier {
             id: NEXT_CLASSIFIER_ID.fetch_add(1, Ordering::Relaxed),
+            class_of: crate::flat::FlatTable::build(keys.into_iter()),
             classes,
             stop,
             log_prior,
@@ -214,10 +232,10 @@ impl Classifier {
     }
 
     pub fn class_index(&self, hs6: &str) -> Option<u32> {
-        self.classes
-            .binary_search_by(|c| c.as_str().cmp(hs6))
-            .ok()
-            .map(|i| i as u32)
+        let i = *self.class_of.get(class_key(hs6))?;
+        // Two codes sharing a hash: the table holds one, the other is not
+        // taken for it.
+        (self.classes[i as usize] == hs6).then_some(i)
     }
 
     /// Classifies `description`; `declared` is the class whose posterior is

@@ -154,6 +154,7 @@ impl RiskModel {
         }
         origins.tariff.sort_by(|a, b| a.0.cmp(&b.0));
         origins.importers.freeze(IMPORTER_HISTORY);
+        origins.index_tariff();
         origins.index_remedies();
         origins.index_records();
         Ok(RiskModel {
@@ -313,6 +314,7 @@ mod tests {
             (b"84713010".to_vec(), 0.0),
             (b"84713090".to_vec(), 12.0),
         ];
+        facts.index_tariff();
         assert_eq!(facts.duty_rate(b"84713090"), Some(12.0));
         assert_eq!(facts.duty_rate(b"84714100"), Some(5.0), "longest prefix");
         assert_eq!(

@@ -23,7 +23,11 @@ pub struct OriginFacts {
     remedy_chapters: u128,
     /// The national tariff: (code prefix, duty rate %), sorted by code, so
     /// the lines under a code are one contiguous run.
-    pub tariff: Vec<(Vec<u8>, f64)>,
+    pub(crate) tariff: Vec<(Vec<u8>, f64)>,
+    /// `duty_rate`'s answers by code (`tariff_key`), worked out once at load
+    /// (`index_tariff`): scoring asks several times per item, and searching
+    /// the sorted lines cost a dozen string comparisons each time.
+    tariff_rates: flat::FlatTable<f64>,
     /// Per importer (`importer_hash`): its pricing record in the window.
     pub valuation_records: hashbrown::HashMap<u64, ValuationRecord>,
     /// All importers together: the usual pricing record.
@@ -77,6 +81,21 @@ impl OriginFacts {
     }
 }
 
+/// `tariff_rates` keys: the mean of the lines under a code, or a line's own
+/// rate.
+const UNDER: u8 = 1;
+const EXACT: u8 = 2;
+
+/// A code's key in `tariff_rates`: a 64-bit hash, two codes colliding one
+/// chance in 2^64 per pair (as importers' keys), never 0 (an empty slot).
+fn tariff_key(kind: u8, code: &[u8]) -> u64 {
+    crate::cells::fnv1a(
+        crate::cells::FNV_OFFSET,
+        std::iter::once(kind).chain(code.iter().copied()),
+    )
+    .max(1)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OriginShare {
     pub items: u64,
@@ -102,22 +121,37 @@ impl OriginFacts {
     /// which applies) give their mean; otherwise the longest tariff prefix
     /// of the code applies.
     pub fn duty_rate(&self, digits: &[u8]) -> Option<f64> {
-        let first = self
-            .tariff
-            .partition_point(|(code, _)| code.as_slice() < digits);
-        let (sum, n) = self.tariff[first..]
-            .iter()
-            .take_while(|(code, _)| code.starts_with(digits))
-            .fold((0.0, 0), |(s, n), (_, r)| (s + r, n + 1));
-        if n > 0 {
-            return Some(sum / n as f64);
+        if let Some(rate) = self.tariff_rates.get(tariff_key(UNDER, digits)) {
+            return Some(*rate);
         }
-        (1..digits.len()).rev().find_map(|len| {
-            self.tariff
-                .binary_search_by(|(code, _)| code.as_slice().cmp(&digits[..len]))
-                .ok()
-                .map(|i| self.tariff[i].1)
-        })
+        (1..digits.len())
+            .rev()
+            .find_map(|len| self.tariff_rates.get(tariff_key(EXACT, &digits[..len])))
+            .copied()
+    }
+
+    /// Builds `duty_rate`'s table from the sorted `tariff`: for every
+    /// prefix of a line, the mean of the lines under it (summed in code
+    /// order, as a search of the sorted lines would), and every line's own
+    /// rate.
+    pub(crate) fn index_tariff(&mut self) {
+        let mut under: hashbrown::HashMap<u64, (f64, u32)> = hashbrown::HashMap::new();
+        let mut rates = Vec::new();
+        for (code, rate) in &self.tariff {
+            for len in 0..=code.len() {
+                let (sum, n) = under.entry(tariff_key(UNDER, &code[..len])).or_default();
+                *sum += rate;
+                *n += 1;
+            }
+            rates.push((tariff_key(EXACT, code), *rate));
+        }
+        // A code listed twice: the first line, as the search found it.
+        rates.dedup_by_key(|(key, _)| *key);
+        let means = under
+            .into_iter()
+            .map(|(key, (sum, n))| (key, sum / f64::from(n)));
+        let entries: Vec<(u64, f64)> = means.chain(rates).collect();
+        self.tariff_rates = flat::FlatTable::build(entries.into_iter());
     }
 
     pub(crate) fn index_remedies(&mut self) {
@@ -147,5 +181,62 @@ impl OriginFacts {
         self.remedies.iter().filter(move |r| {
             digits.starts_with(&r.prefix) && r.from <= day && r.to.is_none_or(|to| day <= to)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `duty_rate` as a search of the sorted lines answers it.
+    fn searched(tariff: &[(Vec<u8>, f64)], digits: &[u8]) -> Option<f64> {
+        let first = tariff.partition_point(|(code, _)| code.as_slice() < digits);
+        let (sum, n) = tariff[first..]
+            .iter()
+            .take_while(|(code, _)| code.starts_with(digits))
+            .fold((0.0, 0), |(s, n), (_, r)| (s + r, n + 1));
+        if n > 0 {
+            return Some(sum / n as f64);
+        }
+        (1..digits.len()).rev().find_map(|len| {
+            let found = tariff.partition_point(|(code, _)| code.as_slice() < &digits[..len]);
+            tariff
+                .get(found)
+                .filter(|(code, _)| code == &digits[..len])
+                .map(|l| l.1)
+        })
+    }
+
+    /// Every code over a tariff of headings, HS6 lines and national lines
+    /// at uneven rates (sums that round differently in another order):
+    /// the table gives the search's answer bit for bit.
+    #[test]
+    fn the_tariff_table_answers_as_the_sorted_search() {
+        let mut facts = OriginFacts::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..400 {
+            let len = [4, 6, 8, 10][(next() % 4) as usize];
+            let code: Vec<u8> = (0..len).map(|_| b'0' + (next() % 3) as u8).collect();
+            facts.tariff.push((code, (next() % 10_000) as f64 / 7.0));
+        }
+        facts.tariff.sort_by(|a, b| a.0.cmp(&b.0));
+        facts.tariff.dedup_by(|a, b| a.0 == b.0);
+        facts.index_tariff();
+        let mut asked = 0;
+        for len in [0, 2, 4, 6, 8, 10, 11] {
+            for _ in 0..300 {
+                let code: Vec<u8> = (0..len).map(|_| b'0' + (next() % 4) as u8).collect();
+                let (want, got) = (searched(&facts.tariff, &code), facts.duty_rate(&code));
+                assert_eq!(want.map(f64::to_bits), got.map(f64::to_bits), "{code:?}");
+                asked += usize::from(got.is_some());
+            }
+        }
+        assert!(asked > 500, "most codes have a rate: {asked}");
     }
 }
