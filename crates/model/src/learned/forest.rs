@@ -89,6 +89,9 @@ struct Packed {
     /// The features splits read: (column of the feature matrix, its
     /// thresholds sorted and distinct).
     columns: Vec<(usize, Vec<f64>)>,
+    /// Per split, the change of the node value going left and going right
+    /// (0 at a dummy split), for [`Forest::contributions_of_all`].
+    deltas: Vec<[f64; 2]>,
 }
 
 /// Deeper trees are walked node by node (a perfect tree would double per
@@ -162,11 +165,13 @@ impl Packed {
             splits: Vec::with_capacity(trees.len() * inner),
             leaves: Vec::with_capacity(trees.len() * (inner + 1)),
             columns: Vec::new(),
+            deltas: Vec::with_capacity(trees.len() * inner),
         };
         for tree in trees {
             // Dummy splits lead to two copies of one leaf: any way is right.
             let mut splits = vec![Split { bound: 0, row: 0 }; inner];
             let mut leaves = vec![0.0; inner + 1];
+            let mut deltas = vec![[0.0; 2]; inner];
             // (node, position in the perfect tree, level)
             let mut stack = vec![(0usize, 0usize, 0u32)];
             while let Some((n, at, level)) = stack.pop() {
@@ -179,15 +184,83 @@ impl Packed {
                     stack.push((n, 2 * at + 2, level + 1));
                 } else {
                     splits[at] = split_of(node);
+                    // As `Forest::contributions` works them out.
+                    deltas[at] = [
+                        tree[node.left as usize].value - node.value,
+                        tree[node.right as usize].value - node.value,
+                    ];
                     stack.push((node.left as usize, 2 * at + 1, level + 1));
                     stack.push((node.right as usize, 2 * at + 2, level + 1));
                 }
             }
             packed.splits.extend(splits);
+            packed.deltas.extend(deltas);
             packed.leaves.extend(leaves);
         }
         packed.columns = columns;
         Some(packed)
+    }
+
+    /// The codes of the rows `start..start + n` of `matrix` into `codes`:
+    /// two rows of [`BLOCK`] codes per column.
+    fn quantize(&self, matrix: &[f64], rows: usize, start: usize, n: usize, codes: &mut Vec<u16>) {
+        codes.clear();
+        codes.resize(2 * self.columns.len().max(1) * BLOCK, 0);
+        for (c, (feature, thresholds)) in self.columns.iter().enumerate() {
+            let values = &matrix[feature * rows + start..][..n];
+            let (left, right) = codes[2 * c * BLOCK..][..2 * BLOCK].split_at_mut(BLOCK);
+            for ((l, r), v) in left.iter_mut().zip(right.iter_mut()).zip(values) {
+                (*l, *r) = if v.is_nan() {
+                    (0, MISSING)
+                } else {
+                    let code = thresholds.partition_point(|t| t <= v) as u16;
+                    (code, code)
+                };
+            }
+        }
+    }
+
+    /// Adds each split's change of node value along the path of the rows
+    /// `start..start + n` to their feature's contribution, `parts` holding
+    /// `features` per row of the block (tree by tree, as
+    /// [`Forest::contributions`] adds them, so the sums are the same).
+    fn add_contributions(
+        &self,
+        matrix: &[f64],
+        rows: usize,
+        start: usize,
+        parts: &mut [f64],
+        features: usize,
+        codes: &mut Vec<u16>,
+    ) {
+        let n = parts.len() / features;
+        assert!(
+            n <= BLOCK && start + n <= rows,
+            "a block of at most {BLOCK} rows"
+        );
+        self.quantize(matrix, rows, start, n, codes);
+        let inner = (1usize << self.depth) - 1;
+        if inner == 0 {
+            return; // Every tree a leaf: no split contributes.
+        }
+        for (splits, deltas) in self
+            .splits
+            .chunks_exact(inner)
+            .zip(self.deltas.chunks_exact(inner))
+        {
+            for (r, row) in parts.chunks_exact_mut(features).enumerate() {
+                let mut i = 0;
+                for _ in 0..self.depth {
+                    let split = splits[i];
+                    let right = codes[usize::from(split.row) * BLOCK + r] >= split.bound;
+                    // A dummy split adds 0.0: a sum started at +0.0 never
+                    // turns -0.0, so that leaves it as it was.
+                    row[self.columns[usize::from(split.row / 2)].0] +=
+                        deltas[i][usize::from(right)];
+                    i = 2 * i + 1 + usize::from(right);
+                }
+            }
+        }
     }
 
     /// Adds every tree's leaf to `out[r]` for the rows `start..start +
@@ -206,20 +279,7 @@ impl Packed {
             n <= BLOCK && start + n <= rows,
             "a block of at most {BLOCK} rows"
         );
-        codes.clear();
-        codes.resize(2 * self.columns.len().max(1) * BLOCK, 0);
-        for (c, (feature, thresholds)) in self.columns.iter().enumerate() {
-            let values = &matrix[feature * rows + start..][..n];
-            let (left, right) = codes[2 * c * BLOCK..][..2 * BLOCK].split_at_mut(BLOCK);
-            for ((l, r), v) in left.iter_mut().zip(right.iter_mut()).zip(values) {
-                (*l, *r) = if v.is_nan() {
-                    (0, MISSING)
-                } else {
-                    let code = thresholds.partition_point(|t| t <= v) as u16;
-                    (code, code)
-                };
-            }
-        }
+        self.quantize(matrix, rows, start, n, codes);
         // The depth as a constant: the walk's loop unrolls.
         match self.depth {
             0 => self.walk::<0>(codes, out),
@@ -385,6 +445,26 @@ impl Forest {
         (bias, out)
     }
 
+    /// [`Forest::contributions`] of every row of `matrix`, `features` per
+    /// row: rows in blocks along the packed trees when the forest has them.
+    pub fn contributions_of_all(&self, matrix: &[f64], rows: usize, features: usize) -> Vec<f64> {
+        let Some(packed) = self
+            .packed
+            .as_ref()
+            .filter(|p| p.columns.iter().all(|(feature, _)| *feature < features))
+        else {
+            return (0..rows)
+                .flat_map(|row| self.contributions(matrix, rows, row, features).1)
+                .collect();
+        };
+        let mut parts = vec![0.0; rows * features];
+        let mut codes = Vec::new();
+        for (block, parts) in parts.chunks_mut(BLOCK * features).enumerate() {
+            packed.add_contributions(matrix, rows, block * BLOCK, parts, features, &mut codes);
+        }
+        parts
+    }
+
     pub fn nodes(&self) -> usize {
         self.trees.iter().map(Vec::len).sum()
     }
@@ -532,5 +612,19 @@ mod tests {
         for (i, (s, f)) in slow.iter().zip(&fast).enumerate() {
             assert_eq!(s.to_bits(), f.to_bits(), "row {i}");
         }
+        // Contributions of all rows along the packed trees: each row's
+        // node-walk contributions, bit for bit.
+        let all = packed.contributions_of_all(&matrix, rows, features);
+        assert_eq!(all, plain.contributions_of_all(&matrix, rows, features));
+        for row in 0..rows {
+            let (_, one) = plain.contributions(&matrix, rows, row, features);
+            let bits = |p: &[f64]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&one),
+                bits(&all[row * features..][..features]),
+                "row {row}"
+            );
+        }
+        assert!(all.iter().any(|p| *p != 0.0));
     }
 }

@@ -21,9 +21,10 @@ impl LearnedModel {
     pub fn reasons(&self, items: &ItemColumns) -> Vec<Vec<String>> {
         let rows = items.len();
         let (keys, matrix) = self.features(items);
+        let contributions = self.fraud.contributions_of_all(&matrix, rows, FEATURES);
         (0..rows)
             .map(|row| {
-                let (_, parts) = self.fraud.contributions(&matrix, rows, row, FEATURES);
+                let parts = &contributions[row * FEATURES..][..FEATURES];
                 let value = |f: usize| matrix[f * rows + row];
                 // An entity's rate and inspection count speak together.
                 let mut grouped: Vec<(f64, Reason)> = (0..ITEM_FEATURES.len())
