@@ -145,7 +145,7 @@ impl OriginFacts {
             }
             rates.push((tariff_key(EXACT, code), *rate));
         }
-        // A code listed twice: the first line, as the search found it.
+        // A code listed twice keeps its first line (the search found either).
         rates.dedup_by_key(|(key, _)| *key);
         let means = under
             .into_iter()

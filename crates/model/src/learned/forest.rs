@@ -303,7 +303,7 @@ impl Packed {
         let inner = (1usize << DEPTH) - 1;
         let trees = self.leaves.len() / (inner + 1);
         let codes = &codes[..2 * self.columns.len().max(1) * BLOCK];
-        // The child of `split` for the row whose codes start at `codes[row..]`.
+        // The child of `split` for row `row` of the block.
         let step = |split: &Split, row: usize| -> usize {
             // SAFETY: `split.row < 2 * columns.len()` (built so) and `row <
             // out.len() <= BLOCK`, inside `codes` as sliced above.
@@ -451,7 +451,7 @@ impl Forest {
         let Some(packed) = self
             .packed
             .as_ref()
-            .filter(|p| p.columns.iter().all(|(feature, _)| *feature < features))
+            .filter(|p| features > 0 && p.columns.iter().all(|(feature, _)| *feature < features))
         else {
             return (0..rows)
                 .flat_map(|row| self.contributions(matrix, rows, row, features).1)
