@@ -145,7 +145,9 @@ impl OriginFacts {
             }
             rates.push((tariff_key(EXACT, code), *rate));
         }
-        // A code listed twice keeps its first line (the search found either).
+        // A code listed twice (two spellings of one line in the reference
+        // tariff) keeps its first line, the lowest rate as the model build
+        // orders them; a search of the sorted lines found either.
         rates.dedup_by_key(|(key, _)| *key);
         let means = under
             .into_iter()
