@@ -78,7 +78,7 @@ pub fn words(text: &str) -> Vec<String> {
 pub struct Classifier {
     /// HS6 codes, the classes.
     pub classes: Vec<String>,
-    /// Class index by the hash of its code (`class_key`): `class_index`
+    /// Class index by the key of its code (`flat::bytes_key`): `class_index`
     /// runs for every item, and a search of the sorted codes cost a dozen
     /// string comparisons.
     class_of: crate::flat::FlatTable<u32>,
@@ -132,11 +132,6 @@ const MEMO_SLOTS: usize = 8192;
 
 thread_local! {
     static MEMO: RefCell<Memo> = const { RefCell::new(Memo { owner: 0, slots: Vec::new() }) };
-}
-
-/// A class code's key in `Classifier::class_of` (never 0, an empty slot).
-fn class_key(code: &str) -> u64 {
-    crate::cells::fnv1a(crate::cells::FNV_OFFSET, code.bytes()).max(1)
 }
 
 impl Default for Classifier {
@@ -214,9 +209,10 @@ impl Classifier {
         let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
         let mut seen = HashSet::new();
         for (i, class) in classes.iter().enumerate() {
+            let key = crate::flat::bytes_key(class.bytes());
             // A code listed twice: its first index.
-            if seen.insert(class_key(class)) {
-                keys.push((class_key(class), i as u32));
+            if seen.insert(key) {
+                keys.push((key, i as u32));
             }
         }
         Classifier {
@@ -232,7 +228,7 @@ impl Classifier {
     }
 
     pub fn class_index(&self, hs6: &str) -> Option<u32> {
-        let i = *self.class_of.get(class_key(hs6))?;
+        let i = *self.class_of.get(crate::flat::bytes_key(hs6.bytes()))?;
         // Two codes sharing a hash: the table holds one, the other is not
         // taken for it.
         (self.classes[i as usize] == hs6).then_some(i)

@@ -68,6 +68,13 @@ impl<V: Copy + Default> FlatTable<V> {
     }
 }
 
+/// The key of a byte string in a [`FlatTable`]: its FNV-1a hash (two
+/// strings sharing a key one chance in 2^64 per pair, as importers' keys),
+/// never 0 (an empty slot).
+pub fn bytes_key(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    crate::cells::fnv1a(crate::cells::FNV_OFFSET, bytes).max(1)
+}
+
 /// Asks the CPU to start loading the first slot of `key` in an
 /// open-addressing table laid out by `slot_of` (a hint: no effect on
 /// results, a no-op off x86-64).

@@ -170,6 +170,17 @@ impl RiskModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A xorshift64 generator for tests that draw many cases from one seed
+    /// (reproducible, no dependency).
+    pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
     use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
     use object_store::path::Path;
     use std::sync::Arc;

@@ -86,14 +86,9 @@ impl OriginFacts {
 const UNDER: u8 = 1;
 const EXACT: u8 = 2;
 
-/// A code's key in `tariff_rates`: a 64-bit hash, two codes colliding one
-/// chance in 2^64 per pair (as importers' keys), never 0 (an empty slot).
+/// A code's key in `tariff_rates`.
 fn tariff_key(kind: u8, code: &[u8]) -> u64 {
-    crate::cells::fnv1a(
-        crate::cells::FNV_OFFSET,
-        std::iter::once(kind).chain(code.iter().copied()),
-    )
-    .max(1)
+    flat::bytes_key(std::iter::once(kind).chain(code.iter().copied()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -215,13 +210,7 @@ mod tests {
     #[test]
     fn the_tariff_table_answers_as_the_sorted_search() {
         let mut facts = OriginFacts::default();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::tests::xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..400 {
             let len = [4, 6, 8, 10][(next() % 4) as usize];
             let code: Vec<u8> = (0..len).map(|_| b'0' + (next() % 3) as u8).collect();

@@ -551,13 +551,7 @@ mod tests {
     /// node walk's scores bit for bit.
     #[test]
     fn quantized_codes_split_exactly_where_the_thresholds_do() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::tests::xorshift(0x2545_f491_4f6c_dd1d);
         // Few distinct values: rows often equal a threshold exactly.
         let grid = [-2.0, -0.0, 0.0, 0.5, 1.0, 1.5, f64::INFINITY, f64::NAN];
         let features = 4;
