@@ -741,3 +741,87 @@ fn exports_without_quantity_or_descriptions_are_valued_per_kg() {
         eprintln!("risk_score AUC, any fraud, no quantity or descriptions: {risk:.3}");
     });
 }
+
+/// The scoring views take the four evidence columns from one
+/// `item_evidence` call per item: each must equal its own function, bit
+/// for bit, on every item, including items missing what a function needs
+/// (NULLs spread over the columns by item number).
+#[test]
+fn item_evidence_equals_the_four_functions() {
+    let wh = modelled();
+    runtime().block_on(async {
+        let s = truth_session(wh).await;
+        let holes = |column: &str, k: u32| {
+            format!("CASE WHEN d.seq % {k} = 0 THEN NULL ELSE d.{column} END AS {column}")
+        };
+        let columns = [
+            ("hs_code", 37),
+            ("origin_country", 31),
+            ("export_country", 29),
+            ("customs_value", 23),
+            ("quantity", 19),
+            ("quantity_unit", 17),
+            ("net_mass_kg", 13),
+            ("declaration_date", 11),
+            ("description", 7),
+            ("preference_code", 5),
+            ("duty_rate", 43),
+            ("duties_paid", 41),
+            ("importer_id", 3),
+        ];
+        let select: Vec<String> = columns.iter().map(|(c, k)| holes(c, *k)).collect();
+        s.context()
+            .sql(&format!(
+                "CREATE VIEW holed AS SELECT d.declaration_id, {} \
+                 FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY declaration_id, item_no) AS seq FROM declarations) d",
+                select.join(", ")
+            ))
+            .await
+            .unwrap();
+        s.context()
+            .sql(&format!(
+                "CREATE VIEW compared AS SELECT *, \
+                   valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit, \
+                     d.net_mass_kg, d.declaration_date, d.importer_id) AS z, \
+                   hs_misclassification_probability(d.hs_code, d.description, d.customs_value, d.quantity, \
+                     d.origin_country, d.quantity_unit, d.net_mass_kg) AS m, \
+                   origin_risk(d.hs_code, d.origin_country, d.export_country, d.preference_code, d.importer_id, \
+                     d.declaration_date) AS o, \
+                   revenue_at_risk(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity, \
+                     d.quantity_unit, d.net_mass_kg, d.declaration_date, d.description, d.preference_code, \
+                     d.duty_rate, d.duties_paid) AS r \
+                 FROM ({}) d",
+                aduana_engine::with_evidence("holed")
+            ))
+            .await
+            .unwrap();
+        let differing = query_text(
+            &s,
+            "SELECT COUNT(*) FILTER (WHERE value_z IS DISTINCT FROM z) AS z, \
+                    COUNT(*) FILTER (WHERE p_wrong_code IS DISTINCT FROM m) AS m, \
+                    COUNT(*) FILTER (WHERE origin_score IS DISTINCT FROM o) AS o, \
+                    COUNT(*) FILTER (WHERE at_stake IS DISTINCT FROM r) AS r FROM compared",
+        )
+        .await;
+        let counts: Vec<i64> = differing
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert_eq!(counts, [0, 0, 0, 0], "items whose evidence differs:\n{differing}");
+        // The comparison covers every kind of answer: values, NULLs, and a
+        // revenue at stake from each kind of doubt.
+        let covered = query_text(
+            &s,
+            "SELECT COUNT(*) AS items, COUNT(z) AS z, COUNT(m) AS m, COUNT(o) AS o, \
+                    COUNT(*) FILTER (WHERE r > 0) AS staked, COUNT(*) FILTER (WHERE z IS NULL) AS no_z, \
+                    COUNT(*) FILTER (WHERE m IS NULL) AS no_m, COUNT(*) FILTER (WHERE r IS NULL) AS no_r \
+             FROM compared",
+        )
+        .await;
+        let n: Vec<i64> = covered
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        assert!(n.len() == 8 && n[1..].iter().all(|&c| c > 0) && n[4] * 100 > n[0], "{covered}");
+    });
+}

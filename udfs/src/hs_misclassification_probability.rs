@@ -24,8 +24,7 @@ use crate::kernel::{
 };
 use crate::model_handle::ModelHandle;
 use aduana_model::hs::{self, MAX_DIGITS};
-use aduana_model::misclassification::{combine, incentive, price_fit_ratio};
-use aduana_model::valuation::{Declared, deviation};
+use aduana_model::misclassification::{Priced, wrong_code_probability};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct HsMisclassificationFunc {
@@ -105,35 +104,28 @@ impl ScalarUDFImpl for HsMisclassificationFunc {
             }
             let mut buffer = [0u8; MAX_DIGITS];
             let digits = hs::normalize(codes.value(i), &mut buffer)?;
-            let hs6 = std::str::from_utf8(&digits[..6]).ok()?;
-            let declared = classifier.class_index(hs6);
-            let prediction = classifier.predict(texts.value(i), declared, &mut scratch)?;
-            let likely = classifier.classes[prediction.best as usize].as_str();
-            let price_ratio = match &priced {
+            let prediction = classifier.predict_declared(texts.value(i), digits, &mut scratch)?;
+            let priced = match &priced {
                 Some((value, quantity, origin, unit, net))
-                    if likely != hs6 && value.is_valid(i) && quantity.is_valid(i) =>
+                    if value.is_valid(i) && quantity.is_valid(i) =>
                 {
-                    let item = |hs_code| Declared {
-                        hs_code,
+                    Some(Priced {
                         origin: opt_str(origin, i).unwrap_or(""),
                         value: value.value(i),
                         quantity: quantity.value(i),
                         unit: opt_str(unit, i),
                         net_mass: net.is_valid(i).then(|| net.value(i)),
-                        month: None,
-                    };
-                    match (
-                        deviation(model, &item(codes.value(i))),
-                        deviation(model, &item(likely)),
-                    ) {
-                        (Some(d), Some(l)) => price_fit_ratio(d.z, l.z),
-                        _ => 1.0,
-                    }
+                    })
                 }
-                _ => 1.0,
+                _ => None,
             };
-            let wrong = combine(prediction.declared_probability, price_ratio);
-            Some(wrong * incentive(&model.origins, digits, likely.as_bytes()))
+            Some(wrong_code_probability(
+                model,
+                codes.value(i),
+                digits,
+                &prediction,
+                priced.as_ref(),
+            ))
         });
         finish(&args.args, Arc::new(result))
     }

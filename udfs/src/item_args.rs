@@ -12,7 +12,9 @@ use datafusion::common::Result;
 use datafusion::logical_expr::Coercion;
 
 use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
+use aduana_model::evidence;
 use aduana_model::origin_signals::DeclaredOrigin;
+use aduana_model::revenue::Assessed;
 use aduana_model::valuation::{Declared, month_index};
 
 /// How many leading arguments describe the item.
@@ -103,5 +105,38 @@ impl<'a> ItemArgs<'a> {
 
     pub fn description(&self, i: usize) -> Option<&str> {
         opt_str(&self.description, i)
+    }
+
+    /// The declared codes.
+    pub fn codes(&self) -> &StringViewArray {
+        &self.hs
+    }
+
+    /// Row `i` as `aduana_model::evidence` reads it, with what the caller
+    /// worked out (the assessed duties, the importer's hash and pricing
+    /// shift, the product key).
+    pub fn evidence_item(
+        &self,
+        i: usize,
+        assessed: Assessed,
+        importer: Option<(u64, f64)>,
+        product: Option<u64>,
+    ) -> evidence::Item<'_> {
+        let f = |a: &Float64Array| a.is_valid(i).then(|| a.value(i));
+        evidence::Item {
+            hs_code: opt_str(&self.hs, i),
+            origin: opt_str(&self.origin, i),
+            export: opt_str(&self.export, i),
+            value: f(self.value),
+            quantity: f(self.quantity),
+            unit: opt_str(&self.unit, i),
+            net_mass: f(self.net),
+            day: self.day(i),
+            description: self.description(i),
+            preference: opt_str(&self.preference, i),
+            assessed,
+            importer,
+            product,
+        }
     }
 }

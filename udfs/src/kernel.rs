@@ -105,6 +105,11 @@ pub fn float_result(rows: usize, mut compute: impl FnMut(usize) -> Option<f64>) 
     Float64Array::new(ScalarBuffer::from(values), validity.finish())
 }
 
+/// How many rows ahead of the one being scored the functions that look up
+/// an importer's records prefetch them: enough rows to cover a memory
+/// access, few enough that the lines are still in L1 when their row comes.
+pub const PREFETCH_AHEAD: usize = 16;
+
 /// `compute` of every row's string (`None` for NULL), worked out once per
 /// run of rows repeating the previous row's view: items of a declaration
 /// sit together and share the importer, often the code.

@@ -19,6 +19,7 @@ pub mod hs_misclassification_probability;
 pub mod hs_prefix;
 pub mod hs_suggest;
 pub mod hs_valid;
+pub mod item_evidence;
 pub mod lane_recommendation;
 pub mod origin_risk;
 pub mod revenue_at_risk;
@@ -95,6 +96,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
             revenue_at_risk::RevenueAtRiskFunc::new(model.clone()),
         )),
         Arc::new(ScalarUDF::new_from_impl(
+            item_evidence::ItemEvidenceFunc::new(model.clone()),
+        )),
+        Arc::new(ScalarUDF::new_from_impl(
             hs_misclassification_probability::HsMisclassificationFunc::new(model.clone()),
         )),
         Arc::new(ScalarUDF::new_from_impl(hs_prefix::HsPrefixFunc::hs6())),
@@ -137,6 +141,11 @@ pub fn model_of(udf: &ScalarUDF) -> Option<&ModelHandle> {
     .or_else(|| {
         inner
             .downcast_ref::<revenue_at_risk::RevenueAtRiskFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<item_evidence::ItemEvidenceFunc>()
             .map(|f| &f.model)
     })
     .or_else(|| {

@@ -17,7 +17,8 @@ use aduana_model::{RiskModel, importer_hash};
 
 use crate::DOC_SECTION;
 use crate::kernel::{
-    arg_arrays, date_arg, finish, float_result, per_run, string_view, text_arg, with_optional_tails,
+    PREFETCH_AHEAD, arg_arrays, date_arg, finish, float_result, per_run, string_view, text_arg,
+    with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
 use aduana_model::origin_signals::{DeclaredOrigin, WEIGHTS, product_key, signals_of_product};
@@ -32,11 +33,6 @@ struct BatchKeys {
     products: Vec<Option<u64>>,
     importers: Option<Vec<Option<u64>>>,
 }
-
-/// How many rows ahead of the one being scored its importer history slot
-/// is prefetched: enough to cover a memory access, few enough that the
-/// lines are still in L1 when their row comes.
-const PREFETCH_AHEAD: usize = 16;
 
 impl BatchKeys {
     #[inline]

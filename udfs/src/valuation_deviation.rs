@@ -29,14 +29,10 @@ use aduana_model::valuation::{Declared, deviation, importer_shift_of, month_inde
 
 use crate::DOC_SECTION;
 use crate::kernel::{
-    arg_arrays, date_arg, finish, float_result, number_arg, per_run, string_view, text_arg,
-    with_optional_tails,
+    PREFETCH_AHEAD, arg_arrays, date_arg, finish, float_result, number_arg, per_run, string_view,
+    text_arg, with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
-
-/// How many rows ahead of the one being scored its importer's record is
-/// prefetched (a memory access's worth of rows).
-const PREFETCH_AHEAD: usize = 16;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ValuationDeviationFunc {

@@ -155,18 +155,28 @@ pub struct Session {
     model: aduana_udfs::ModelHandle,
 }
 
-/// The unsupervised evidence of an item of `declarations` (aliased `d`),
-/// as the columns `value_z`, `p_wrong_code`, `origin_score`, `at_stake`.
-pub const EVIDENCE_COLUMNS: &str = "\
-       valuation_deviation(d.hs_code, d.origin_country, d.customs_value, d.quantity, d.quantity_unit,
-                           d.net_mass_kg, d.declaration_date, d.importer_id) AS value_z,
-       hs_misclassification_probability(d.hs_code, d.description, d.customs_value, d.quantity,
-                                        d.origin_country, d.quantity_unit, d.net_mass_kg) AS p_wrong_code,
-       origin_risk(d.hs_code, d.origin_country, d.export_country, d.preference_code,
-                   d.importer_id, d.declaration_date) AS origin_score,
-       revenue_at_risk(d.hs_code, d.origin_country, d.export_country, d.customs_value, d.quantity,
-                       d.quantity_unit, d.net_mass_kg, d.declaration_date, d.description,
-                       d.preference_code, d.duty_rate, d.duties_paid) AS at_stake";
+/// `table` (a table or a parenthesized query of declaration items) with
+/// each item's unsupervised evidence as the columns `value_z`,
+/// `p_wrong_code`, `origin_score`, `at_stake`: what `valuation_deviation`
+/// (with the importer), `hs_misclassification_probability` (with the
+/// price), `origin_risk` (with the importer and date) and `revenue_at_risk`
+/// give, from one `item_evidence` call per item (the four share most of
+/// their work). Scoring and training read the evidence through this one
+/// definition, so a model scores what it learned from.
+pub fn with_evidence(table: &str) -> String {
+    format!(
+        "SELECT * EXCLUDE (evidence), evidence['value_z'] AS value_z,
+                evidence['p_wrong_code'] AS p_wrong_code,
+                evidence['origin_score'] AS origin_score,
+                evidence['at_stake'] AS at_stake
+         FROM (SELECT d.*,
+                      item_evidence(d.hs_code, d.origin_country, d.export_country, d.customs_value,
+                                    d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date,
+                                    d.description, d.preference_code, d.duty_rate, d.duties_paid,
+                                    d.importer_id) AS evidence
+               FROM {table} d)"
+    )
+}
 
 /// The learned model's arguments (`aduana_model::learned::features::COLUMNS`)
 /// over the evidence columns and the item's own: training and scoring pass
@@ -185,7 +195,8 @@ fn scored_items_view() -> String {
          FROM (SELECT * EXCLUDE (learned), learned['p_fraud'] AS p_fraud,
                       learned['revenue_expected'] AS revenue_expected
                FROM (SELECT *, learned_scores({LEARNED_ARGUMENTS}) AS learned
-                     FROM (SELECT d.*, {EVIDENCE_COLUMNS} FROM declarations d)))"
+                     FROM ({evidence})))",
+        evidence = with_evidence("declarations")
     )
 }
 

@@ -12,10 +12,7 @@ use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int32Type};
 use chrono::NaiveDate;
 
-use crate::{
-    EVIDENCE_COLUMNS, EngineError, EngineOptions, LEARNED_ARGUMENTS, ModelAt, Result, Session,
-    WritePolicy,
-};
+use crate::{EngineError, EngineOptions, LEARNED_ARGUMENTS, ModelAt, Result, Session, WritePolicy};
 
 /// What a learned model was trained on, and when there was none, why.
 #[derive(Debug)]
@@ -64,8 +61,9 @@ pub async fn learn(
          SELECT {LEARNED_ARGUMENTS}, declaration_id AS label_declaration, declaration_date AS label_day,
                 upper(lane) AS label_lane,
                 label_fraud, label_recovered, label_declaration_recovered
-         FROM (SELECT d.*, {EVIDENCE_COLUMNS} FROM labelled d)
-         ORDER BY label_declaration, item_no"
+         FROM ({evidence})
+         ORDER BY label_declaration, item_no",
+        evidence = crate::with_evidence("labelled")
     );
     let batches = scoring
         .sql(&sql, WritePolicy::ReadOnly)

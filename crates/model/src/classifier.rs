@@ -234,6 +234,18 @@ impl Classifier {
         (self.classes[i as usize] == hs6).then_some(i)
     }
 
+    /// Classifies the description of goods declared under `digits` (a
+    /// normalized code: its HS6 is the class asked about).
+    pub fn predict_declared(
+        &self,
+        description: &str,
+        digits: &[u8],
+        scratch: &mut Scratch,
+    ) -> Option<Prediction> {
+        let hs6 = std::str::from_utf8(digits.get(..6)?).ok()?;
+        self.predict(description, self.class_index(hs6), scratch)
+    }
+
     /// Classifies `description`; `declared` is the class whose posterior is
     /// wanted. `scratch` is reused across rows to avoid allocating.
     pub fn predict(

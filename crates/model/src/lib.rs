@@ -11,6 +11,7 @@
 pub mod cells;
 pub mod classifier;
 pub mod combine;
+pub mod evidence;
 pub mod files;
 pub mod flat;
 pub mod hs;

@@ -2,6 +2,10 @@
 //! fits the declared code or the likelier one, and the duty incentive to
 //! declare one for the other.
 
+use crate::RiskModel;
+use crate::classifier::Prediction;
+use crate::valuation::{Declared, deviation};
+
 /// How much a wrong code without a duty advantage counts: an error more
 /// often than a fraud, still worth correcting, less worth an audit.
 pub const NO_INCENTIVE: f64 = 0.5;
@@ -38,6 +42,55 @@ pub fn incentive(facts: &crate::OriginFacts, declared: &[u8], likely: &[u8]) -> 
         (Some(paid), Some(due)) if due <= paid => NO_INCENTIVE,
         _ => 1.0,
     }
+}
+
+/// What an item's price says about its code: the declared value and
+/// quantity (both known) and what a price cell is chosen by.
+pub struct Priced<'a> {
+    pub origin: &'a str,
+    pub value: f64,
+    pub quantity: f64,
+    pub unit: Option<&'a str>,
+    pub net_mass: Option<f64>,
+}
+
+/// The probability that the declared code `hs_code` (normalized:
+/// `digits`) is not the goods described, given the description
+/// classifier's `prediction`: its posterior of the declared HS6, moved by
+/// how much better the price fits the likely code (when `priced`) and by
+/// the duty incentive to declare one for the other.
+pub fn wrong_code_probability(
+    model: &RiskModel,
+    hs_code: &str,
+    digits: &[u8],
+    prediction: &Prediction,
+    priced: Option<&Priced>,
+) -> f64 {
+    let likely = model.classifier.classes[prediction.best as usize].as_str();
+    let price_ratio = match priced {
+        Some(p) if likely.as_bytes() != &digits[..6] => {
+            // Each code's reference at its centre (no month trend).
+            let item = |hs_code| Declared {
+                hs_code,
+                origin: p.origin,
+                value: p.value,
+                quantity: p.quantity,
+                unit: p.unit,
+                net_mass: p.net_mass,
+                month: None,
+            };
+            match (
+                deviation(model, &item(hs_code)),
+                deviation(model, &item(likely)),
+            ) {
+                (Some(d), Some(l)) => price_fit_ratio(d.z, l.z),
+                _ => 1.0,
+            }
+        }
+        _ => 1.0,
+    };
+    combine(prediction.declared_probability, price_ratio)
+        * incentive(&model.origins, digits, likely.as_bytes())
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@
 //!   goods dispatched from a third country (the larger of the two).
 
 use crate::RiskModel;
+use crate::classifier::Prediction;
 use crate::hs::{MAX_DIGITS, normalize};
-use crate::origin_signals::{DeclaredOrigin, signals};
+use crate::origin_signals::{DeclaredOrigin, OriginSignals, signals};
 use crate::thresholds::{CLASSIFICATION_FLAG, VALUATION_FLAG_Z};
-use crate::valuation::{Declared, deviation};
+use crate::valuation::{Declared, Deviation, deviation};
 
 /// The highest duty or effective tax rate taken as declared, in percent.
 /// Real tariff peaks reach a few hundred percent (tobacco, rice); a rate
@@ -40,12 +41,41 @@ pub fn at_stake(
     assessed: &Assessed,
     scratch: &mut crate::classifier::Scratch,
 ) -> Option<f64> {
+    let mut buffer = [0u8; MAX_DIGITS];
+    let digits = normalize(declared.hs_code, &mut buffer)?;
+    let evidence = Found {
+        deviation: deviation(model, declared),
+        prediction: description.and_then(|d| model.classifier.predict_declared(d, digits, scratch)),
+        signals: signals(model, origin, model.manifest.min_cell_size),
+    };
+    at_stake_of(model, declared, origin, assessed, digits, &evidence)
+}
+
+/// What the other evidence functions found of an item, which the revenue
+/// at stake prices.
+pub struct Found<'m> {
+    /// `valuation::deviation` of the item as declared (with its month).
+    pub deviation: Option<Deviation<'m>>,
+    /// The classifier's prediction for its description.
+    pub prediction: Option<Prediction>,
+    /// Its origin signals (those priced do not depend on the importer).
+    pub signals: Option<OriginSignals>,
+}
+
+/// [`at_stake`] from what was found of the item (`digits`: its code,
+/// normalized).
+pub fn at_stake_of(
+    model: &RiskModel,
+    declared: &Declared,
+    origin: &DeclaredOrigin,
+    assessed: &Assessed,
+    digits: &[u8],
+    found: &Found,
+) -> Option<f64> {
     let value = declared.value;
     if !(value > 0.0 && value.is_finite()) {
         return None;
     }
-    let mut buffer = [0u8; MAX_DIGITS];
-    let digits = normalize(declared.hs_code, &mut buffer)?;
     let facts = &model.origins;
     let duty = assessed
         .duty_rate
@@ -63,7 +93,7 @@ pub fn at_stake(
     let vat = ((effective - duty) / (1.0 + duty)).max(0.0);
     let mut stake = 0.0;
 
-    if let Some(d) = deviation(model, declared).filter(|d| d.z <= VALUATION_FLAG_Z) {
+    if let Some(d) = found.deviation.as_ref().filter(|d| d.z <= VALUATION_FLAG_Z) {
         let amount = if d.per_kg {
             declared.net_mass.unwrap_or(0.0)
         } else {
@@ -73,22 +103,18 @@ pub fn at_stake(
         stake += (reference_value - value).max(0.0) * effective;
     }
 
-    if let Some(description) = description {
-        let hs6 = std::str::from_utf8(&digits[..6]).unwrap_or_default();
-        let classifier = &model.classifier;
-        if let Some(p) = classifier.predict(description, classifier.class_index(hs6), scratch)
-            && 1.0 - p.declared_probability >= CLASSIFICATION_FLAG
+    if let Some(p) = &found.prediction
+        && 1.0 - p.declared_probability >= CLASSIFICATION_FLAG
+    {
+        let likely = model.classifier.classes[p.best as usize].as_bytes();
+        if likely != &digits[..6]
+            && let Some(rate) = facts.duty_rate(likely)
         {
-            let likely = classifier.classes[p.best as usize].as_bytes();
-            if likely != &digits[..6]
-                && let Some(rate) = facts.duty_rate(likely)
-            {
-                stake += value * (rate / 100.0 - duty).max(0.0) * (1.0 + vat);
-            }
+            stake += value * (rate / 100.0 - duty).max(0.0) * (1.0 + vat);
         }
     }
 
-    if let Some(s) = signals(model, origin, model.manifest.min_cell_size) {
+    if let Some(s) = &found.signals {
         let remedy = match origin.day {
             Some(day) if s.deflection >= 1.0 || s.other_dispatch > 0.5 => facts
                 .remedies_on(digits, day)
