@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::quantize::Thresholds;
+
 /// A node: a split, or a leaf (`feature == LEAF`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Node {
@@ -88,7 +90,7 @@ struct Packed {
     leaves: Vec<f64>,
     /// The features splits read: (column of the feature matrix, its
     /// thresholds sorted and distinct).
-    columns: Vec<(usize, Vec<f64>)>,
+    columns: Vec<(usize, Thresholds)>,
     /// Per split, the change of the node value going left and going right
     /// (0 at a dummy split), for [`Forest::contributions_of_all`].
     deltas: Vec<[f64; 2]>,
@@ -134,7 +136,7 @@ impl Packed {
                 .or_default()
                 .push(node.split);
         }
-        let columns: Vec<(usize, Vec<f64>)> = thresholds
+        let thresholds: Vec<(usize, Vec<f64>)> = thresholds
             .into_iter()
             .map(|(feature, mut t)| {
                 t.sort_by(f64::total_cmp);
@@ -143,17 +145,23 @@ impl Packed {
                 (feature, t)
             })
             .collect();
-        if 2 * columns.len() > usize::from(u16::MAX)
-            || columns.iter().any(|(_, t)| t.len() >= usize::from(MISSING))
+        if 2 * thresholds.len() > usize::from(u16::MAX)
+            || thresholds
+                .iter()
+                .any(|(_, t)| t.len() >= usize::from(MISSING))
         {
             return None;
         }
+        let columns: Vec<(usize, Thresholds)> = thresholds
+            .into_iter()
+            .map(|(feature, t)| (feature, Thresholds::new(t)))
+            .collect();
         let split_of = |node: &Node| {
             let column = columns
                 .binary_search_by_key(&(node.feature as usize), |c| c.0)
                 .expect("every split's feature has a column");
             // The number of thresholds at or below the split's own.
-            let bound = columns[column].1.partition_point(|t| *t <= node.split);
+            let bound = columns[column].1.code(node.split);
             Split {
                 bound: bound as u16,
                 row: (2 * column + usize::from(node.missing == node.right)) as u16,
@@ -213,7 +221,7 @@ impl Packed {
                 (*l, *r) = if v.is_nan() {
                     (0, MISSING)
                 } else {
-                    let code = thresholds.partition_point(|t| t <= v) as u16;
+                    let code = thresholds.code(*v) as u16;
                     (code, code)
                 };
             }

@@ -11,6 +11,7 @@
 pub mod features;
 pub mod forest;
 pub mod profiles;
+mod quantize;
 pub mod reasons;
 pub mod train;
 
