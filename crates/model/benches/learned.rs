@@ -140,7 +140,12 @@ fn main() {
         .iter()
         .map(|b| {
             let keys = aduana_model::learned::profiles::EntityKeys::of(b);
-            b.feature_matrix(&keys, true, |e, key, _| model.profiles.features(e, key))
+            b.feature_matrix(
+                &keys,
+                true,
+                |e, key, _| model.profiles.features(e, key),
+                |e, key| model.profiles.prefetch(e, key),
+            )
         })
         .collect();
     let features = started.elapsed().as_secs_f64();

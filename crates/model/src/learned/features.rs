@@ -225,12 +225,14 @@ impl ItemColumns {
     /// with each row's entity profile features from `profile(entity index,
     /// key, row)` as (fraud rate, inspections). `reuse`: the profile depends
     /// on the key alone (scoring; not the out-of-fold profiles of training,
-    /// which depend on the row's fold too).
+    /// which depend on the row's fold too). `prefetch(entity index, key)` is
+    /// told a row's key a few rows before `profile` is asked for it.
     pub fn feature_matrix(
         &self,
         keys: &EntityKeys,
         reuse: bool,
         mut profile: impl FnMut(usize, Option<u64>, usize) -> (f64, f64),
+        prefetch: impl Fn(usize, u64),
     ) -> Vec<f64> {
         let rows = self.rows;
         let mut matrix = vec![0.0; rows * FEATURES];
@@ -246,6 +248,11 @@ impl ItemColumns {
             let (rates, rest) = matrix[f * rows..].split_at_mut(rows);
             let inspections = &mut rest[..rows];
             for row in 0..rows {
+                if row + PREFETCH_AHEAD < rows
+                    && let Some(ahead) = keys.get(e, row + PREFETCH_AHEAD)
+                {
+                    prefetch(e, ahead);
+                }
                 let key = keys.get(e, row);
                 // Items of a declaration share most parties: the same key
                 // as the row before has the same profile.
@@ -260,6 +267,10 @@ impl ItemColumns {
         matrix
     }
 }
+
+/// How many rows ahead of the one whose profile is looked up the next
+/// one's slot is prefetched: enough rows to cover a memory access.
+const PREFETCH_AHEAD: usize = 16;
 
 /// Whether argument `column` is a text column.
 pub fn is_text(column: usize) -> bool {

@@ -99,7 +99,12 @@ impl LearnedModel {
     /// The entity keys and the feature matrix of a batch to score.
     fn features(&self, items: &ItemColumns) -> (EntityKeys, Vec<f64>) {
         let keys = EntityKeys::of(items);
-        let matrix = items.feature_matrix(&keys, true, |e, key, _| self.profiles.features(e, key));
+        let matrix = items.feature_matrix(
+            &keys,
+            true,
+            |e, key, _| self.profiles.features(e, key),
+            |e, key| self.profiles.prefetch(e, key),
+        );
         (keys, matrix)
     }
 

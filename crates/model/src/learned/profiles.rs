@@ -5,6 +5,7 @@
 //! that an entity with two inspections is not called certain.
 
 use super::features::{ItemColumns, Text};
+use crate::flat::FlatTable;
 use crate::{FNV_OFFSET, fnv1a};
 
 /// Whom or what a profile is about.
@@ -229,20 +230,30 @@ pub struct Profiles {
     pub tables: Vec<hashbrown::HashMap<u64, Tally>>,
     /// Each key's profile features, computed once: scoring looks them up
     /// for every row and entity (a division and a logarithm each saved).
-    features: Vec<hashbrown::HashMap<u64, (f64, f64)>>,
+    /// Flat tables, so that scoring can prefetch a row's slot ahead of it
+    /// (the party and pair tables hold up to hundreds of thousands of keys,
+    /// well past the caches). Keys as [`flat_key`].
+    features: Vec<FlatTable<(f64, f64)>>,
+}
+
+/// An entity key in a [`FlatTable`], where 0 marks an empty slot: key 0
+/// shares key 1's slot (one chance in 2^63 per key, as every hashed key).
+#[inline]
+fn flat_key(key: u64) -> u64 {
+    key.max(1)
 }
 
 impl Profiles {
     pub fn new(overall_rate: f64, tables: Vec<hashbrown::HashMap<u64, Tally>>) -> Profiles {
-        let features = tables
-            .iter()
-            .map(|table| {
-                table
-                    .iter()
-                    .map(|(k, t)| (*k, profile_features(Some(Some(*t)), overall_rate)))
-                    .collect()
-            })
-            .collect();
+        let features =
+            tables
+                .iter()
+                .map(|table| {
+                    FlatTable::build(table.iter().map(|(k, t)| {
+                        (flat_key(*k), profile_features(Some(Some(*t)), overall_rate))
+                    }))
+                })
+                .collect();
         Profiles {
             overall_rate,
             tables,
@@ -260,10 +271,18 @@ impl Profiles {
     pub fn features(&self, entity: usize, key: Option<u64>) -> (f64, f64) {
         match key {
             None => profile_features(None, self.overall_rate),
-            Some(k) => match self.features.get(entity).and_then(|t| t.get(&k)) {
+            Some(k) => match self.features.get(entity).and_then(|t| t.get(flat_key(k))) {
                 Some(f) => *f,
                 None => profile_features(Some(None), self.overall_rate),
             },
+        }
+    }
+
+    /// Starts loading the slot of `key`'s profile features (a hint).
+    #[inline]
+    pub fn prefetch(&self, entity: usize, key: u64) {
+        if let Some(table) = self.features.get(entity) {
+            table.prefetch(flat_key(key));
         }
     }
 

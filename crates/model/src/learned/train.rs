@@ -183,9 +183,12 @@ pub fn train(
     for &row in &valid_rows {
         held_out[row] = true;
     }
-    let matrix = items.feature_matrix(&keys, false, |e, key, row| {
-        builder.out_of_fold(e, key, (!held_out[row]).then_some(folds[row]))
-    });
+    let matrix = items.feature_matrix(
+        &keys,
+        false,
+        |e, key, row| builder.out_of_fold(e, key, (!held_out[row]).then_some(folds[row])),
+        |_, _| {},
+    );
     // The model keeps every outcome for scoring.
     for &row in &valid_rows {
         builder.add(&keys, row, folds[row], tally(row));
