@@ -498,17 +498,18 @@ fn a_declaration_found_fraudulent_labels_all_its_items() {
     );
 }
 
-/// `scored_items` reads both fields of one `learned_scores(...)` struct: the
-/// plan must compute the struct once, not once per field (DataFusion's
-/// leaf-expression pushdown inlined it into each field access, which
-/// doubled the cost of scoring).
+/// `scored_items` reads both fields of one `learned_scores(...)` struct and
+/// the four of one `item_evidence(...)`: the plan must compute each struct
+/// once, not once per field (DataFusion's leaf-expression pushdown inlined
+/// it into each field access, which doubled the cost of scoring).
 #[test]
 fn reading_both_learned_fields_runs_the_trees_once() {
     let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let sql = "SELECT SUM(p_fraud), SUM(revenue_expected), SUM(risk), MAX(risk_level(risk))
-                   FROM scored_items WHERE importer_id IS NOT NULL";
+        let sql = "SELECT SUM(p_fraud), SUM(revenue_expected), SUM(risk), MAX(risk_level(risk)),
+                          SUM(value_z), SUM(p_wrong_code), SUM(origin_score), SUM(at_stake)
+                   FROM scored_items WHERE importer_id IS NOT NULL AND at_stake > 0";
         let plan = s
             .context()
             .sql(sql)
@@ -524,6 +525,11 @@ fn reading_both_learned_fields_runs_the_trees_once() {
             shown.matches("learned_scores(").count(),
             1,
             "one learned_scores call in the plan:\n{shown}"
+        );
+        assert_eq!(
+            shown.matches("item_evidence(").count(),
+            1,
+            "one item_evidence call in the plan:\n{shown}"
         );
         // And the fields are what the functions computing each alone give.
         let differ = query_i64(

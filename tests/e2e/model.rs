@@ -743,9 +743,10 @@ fn exports_without_quantity_or_descriptions_are_valued_per_kg() {
 }
 
 /// The scoring views take the four evidence columns from one
-/// `item_evidence` call per item: each must equal its own function, bit
-/// for bit, on every item, including items missing what a function needs
-/// (NULLs spread over the columns by item number).
+/// `item_evidence` call per item: each must equal its own function
+/// (`IS DISTINCT FROM`: NULL where it is NULL, the same value elsewhere) on
+/// every item, including items missing what a function needs (NULLs
+/// spread over the columns by row number).
 #[test]
 fn item_evidence_equals_the_four_functions() {
     let wh = modelled();

@@ -161,8 +161,10 @@ pub struct Session {
 /// (with the importer), `hs_misclassification_probability` (with the
 /// price), `origin_risk` (with the importer and date) and `revenue_at_risk`
 /// give, from one `item_evidence` call per item (the four share most of
-/// their work). Scoring and training read the evidence through this one
-/// definition, so a model scores what it learned from.
+/// their work; one call in sessions that, as [`Session::open`]'s, turn
+/// DataFusion's leaf-expression pushdown off, which would copy the call
+/// into each field access). Scoring and training read the evidence through
+/// this one definition, so a model scores what it learned from.
 pub fn with_evidence(table: &str) -> String {
     format!(
         "SELECT * EXCLUDE (evidence), evidence['value_z'] AS value_z,
@@ -286,10 +288,11 @@ impl Session {
         // registry, which gives grouped aggregates one (see `join_order`).
         config.options_mut().optimizer.use_statistics_registry = true;
         // Leaf-expression pushdown moves `learned['p_fraud']` and
-        // `learned['revenue_expected']` of `scored_items` below the
-        // projection that computes `learned` once, inlining
-        // `learned_scores(...)` into each field access: the trees then ran
-        // once per field read, doubling the cost of scoring (a known
+        // `learned['revenue_expected']` of `scored_items` (and the four
+        // fields of `evidence`, see `with_evidence`) below the projection
+        // that computes the struct once, inlining `learned_scores(...)`
+        // into each field access: the trees then ran once per field read,
+        // doubling the cost of scoring (a known
         // upstream bug, apache/datafusion#25447 and #23655, still in
         // 55.2). Its gain, pruning Parquet struct columns, does not apply
         // here: the warehouse's tables hold no structs.

@@ -41,14 +41,17 @@ pub fn at_stake(
     assessed: &Assessed,
     scratch: &mut crate::classifier::Scratch,
 ) -> Option<f64> {
+    if !(declared.value > 0.0 && declared.value.is_finite()) {
+        return None; // As `at_stake_of`, before the work it would discard.
+    }
     let mut buffer = [0u8; MAX_DIGITS];
     let digits = normalize(declared.hs_code, &mut buffer)?;
-    let evidence = Found {
+    let found = Found {
         deviation: deviation(model, declared),
         prediction: description.and_then(|d| model.classifier.predict_declared(d, digits, scratch)),
         signals: signals(model, origin, model.manifest.min_cell_size),
     };
-    at_stake_of(model, declared, origin, assessed, digits, &evidence)
+    at_stake_of(model, declared, origin, assessed, digits, &found)
 }
 
 /// What the other evidence functions found of an item, which the revenue

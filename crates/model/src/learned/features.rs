@@ -268,8 +268,8 @@ impl ItemColumns {
     }
 }
 
-/// How many rows ahead of the one whose profile is looked up the next
-/// one's slot is prefetched: enough rows to cover a memory access.
+/// How far ahead of the row whose profile is looked up the feature matrix
+/// prefetches another row's slot: enough rows to cover a memory access.
 const PREFETCH_AHEAD: usize = 16;
 
 /// Whether argument `column` is a text column.

@@ -16,7 +16,7 @@ const PER_BUCKET: usize = 4;
 const BUCKET_BITS: [u32; 3] = [8, 10, 12];
 
 /// A feature's thresholds, sorted and distinct, none NaN.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(super) struct Thresholds {
     /// The thresholds, then [`PER_BUCKET`] NaNs (never at or below a
     /// value), so a bucket's count reads past its end without a test.
@@ -41,6 +41,14 @@ fn key(v: f64) -> u64 {
         !bits
     } else {
         bits | 1 << 63
+    }
+}
+
+/// Equal thresholds (the rest is built from them; the NaN padding would
+/// make a derived comparison never equal).
+impl PartialEq for Thresholds {
+    fn eq(&self, other: &Thresholds) -> bool {
+        self.values() == other.values()
     }
 }
 
