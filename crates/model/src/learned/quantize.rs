@@ -24,11 +24,31 @@ pub(super) struct Thresholds {
     len: usize,
     /// The order key of the first threshold: buckets start there.
     low: u64,
+    /// Keys between those of `-m` and `m`, `m` the smallest magnitude of a
+    /// nonzero threshold, hold no threshold but zero: they collapse to one
+    /// point (`gap_start`), and keys above lose the `gap`. Otherwise the
+    /// keys of tiny magnitudes, hundreds of binades wide, would take most
+    /// buckets from thresholds on both sides of zero.
+    gap_start: u64,
+    gap: u64,
     /// A key's bucket: `(key - low) >> shift`.
     shift: u32,
     /// Per bucket, the thresholds whose key is below the bucket's first
     /// key; empty when the feature is searched instead.
     below: Vec<u16>,
+}
+
+impl Thresholds {
+    /// A key with the gap around zero closed: still in the order of the
+    /// values (never decreasing), which is all the buckets need.
+    #[inline]
+    fn closed(&self, key: u64) -> u64 {
+        if key <= self.gap_start {
+            key
+        } else {
+            key.saturating_sub(self.gap).max(self.gap_start)
+        }
+    }
 }
 
 /// An unsigned key in the order of the values (no NaN): positive floats'
@@ -56,6 +76,7 @@ impl Thresholds {
     /// `values`: sorted, distinct (by `==`), none NaN, fewer than
     /// `u16::MAX`.
     pub fn new(values: Vec<f64>) -> Thresholds {
+        debug_assert!(values.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
         let len = values.len();
         let mut padded = values;
         padded.extend([f64::NAN; PER_BUCKET]);
@@ -63,13 +84,29 @@ impl Thresholds {
             padded,
             len,
             low: 0,
+            gap_start: u64::MAX,
+            gap: 0,
             shift: 0,
             below: Vec::new(),
         };
         if len == 0 {
             return thresholds;
         }
-        let keys: Vec<u64> = thresholds.values().iter().map(|&t| key(t)).collect();
+        let smallest = thresholds
+            .values()
+            .iter()
+            .filter(|t| **t != 0.0)
+            .map(|t| t.abs())
+            .fold(f64::INFINITY, f64::min);
+        if smallest.is_finite() {
+            thresholds.gap_start = key(-smallest);
+            thresholds.gap = key(smallest) - key(-smallest);
+        }
+        let keys: Vec<u64> = thresholds
+            .values()
+            .iter()
+            .map(|&t| thresholds.closed(key(t)))
+            .collect();
         let (low, span) = (keys[0], keys[len - 1] - keys[0]);
         let span_bits = u64::BITS - span.leading_zeros();
         for bits in BUCKET_BITS {
@@ -103,13 +140,14 @@ impl Thresholds {
         if self.below.is_empty() {
             return self.values().partition_point(|t| *t <= v);
         }
-        // Below the first threshold: bucket 0, whose count finds none at
-        // or below `v`; above the last: the last bucket, which finds all
-        // of its own. Thresholds below `v`'s bucket are all below `v`, and
-        // any at or below `v` from its bucket on lie in its bucket, at
-        // most PER_BUCKET of them.
-        let bucket =
-            ((key(v).saturating_sub(self.low) >> self.shift) as usize).min(self.below.len() - 1);
+        // Buckets never decrease with the value, so thresholds of lower
+        // buckets are all below `v`, and any at or below `v` from its
+        // bucket on lie in its bucket, at most PER_BUCKET of them. Below
+        // the first threshold: bucket 0, whose count finds none at or
+        // below `v`; above the last: the last bucket, which finds all of
+        // its own.
+        let bucket = ((self.closed(key(v)).saturating_sub(self.low) >> self.shift) as usize)
+            .min(self.below.len() - 1);
         let first = usize::from(self.below[bucket]);
         let next = &self.padded[first..first + PER_BUCKET];
         first + next.iter().filter(|t| **t <= v).count()
@@ -139,6 +177,9 @@ mod tests {
             vec![f64::NEG_INFINITY, -1.5, 0.0, 2.0, f64::INFINITY],
             crowded.clone(),
             (0..130).map(|i| f64::from(i) * 0.25 - 10.0).collect(),
+            (0..100).map(|i| f64::from(i) / 100.0).collect(),
+            vec![-1e-300, 0.0, 5e-324, 1e-300],
+            vec![-3.0, -1e-5, 1e-5, 2.0],
         ];
         for _ in 0..50 {
             let mut set: Vec<f64> = (0..1 + next() % 120)
@@ -163,5 +204,11 @@ mod tests {
         // Crowded thresholds are searched; spread ones bucketed.
         assert!(Thresholds::new(crowded).below.is_empty());
         assert!(!Thresholds::new(vec![0.5, 1.0, 8.0]).below.is_empty());
+        // Thresholds on both sides of zero, or from zero up, are bucketed:
+        // the empty stretch of tiny magnitudes takes no buckets.
+        let z_scores: Vec<f64> = (-60..40).map(|i| f64::from(i) * 0.25).collect();
+        let rates: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
+        assert!(!Thresholds::new(z_scores).below.is_empty());
+        assert!(!Thresholds::new(rates).below.is_empty());
     }
 }
