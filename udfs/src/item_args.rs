@@ -9,7 +9,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::Result;
-use datafusion::logical_expr::Coercion;
+use datafusion::logical_expr::{Coercion, DocumentationBuilder};
 
 use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
 use aduana_model::evidence;
@@ -35,6 +35,20 @@ pub fn item_coercions() -> Vec<Coercion> {
         t.clone(),
         t,
     ]
+}
+
+/// The item arguments' documentation, in their order.
+pub fn document_item_args(doc: DocumentationBuilder) -> DocumentationBuilder {
+    doc.with_argument("hs_code", "Declared tariff line.")
+        .with_argument("origin_country", "Declared origin.")
+        .with_argument("export_country", "Country of dispatch.")
+        .with_argument("customs_value", "Declared customs value.")
+        .with_argument("quantity", "Declared quantity.")
+        .with_argument("quantity_unit", "Unit of the quantity.")
+        .with_argument("net_mass_kg", "Net mass.")
+        .with_argument("declaration_date", "Date of the declaration.")
+        .with_argument("description", "Goods description.")
+        .with_argument("preference_code", "Preference claimed, or NULL.")
 }
 
 pub struct ItemArgs<'a> {

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
+use crate::item_args::{ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
 use crate::kernel::{
     PREFETCH_AHEAD, arg_arrays, finish, number_arg, per_run, string_view, text_arg,
 };
@@ -55,25 +55,17 @@ impl ItemEvidenceFunc {
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
-        "An item's unsupervised evidence in one call, as a struct: value_z \
-         (valuation_deviation with the importer), p_wrong_code \
-         (hs_misclassification_probability with the price), origin_score (origin_risk with the \
-         importer and date) and at_stake (revenue_at_risk). Each field equals its function's \
-         value for the item, NULL where it is NULL; one call does the work the four share once.",
-        "item_evidence(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, duty_rate, duties_paid, importer_id)",
+    document_item_args(
+        Documentation::builder(
+            DOC_SECTION,
+            "An item's unsupervised evidence in one call, as a struct: value_z \
+             (valuation_deviation with the importer), p_wrong_code \
+             (hs_misclassification_probability with the price), origin_score (origin_risk with the \
+             importer and date) and at_stake (revenue_at_risk). Each field equals its function's \
+             value for the item, NULL where it is NULL; one call does the work the four share once.",
+            "item_evidence(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, duty_rate, duties_paid, importer_id)",
+        ),
     )
-    .with_argument("hs_code", "Declared tariff line.")
-    .with_argument("origin_country", "Declared origin.")
-    .with_argument("export_country", "Country of dispatch.")
-    .with_argument("customs_value", "Declared customs value.")
-    .with_argument("quantity", "Declared quantity.")
-    .with_argument("quantity_unit", "Unit of the quantity.")
-    .with_argument("net_mass_kg", "Net mass.")
-    .with_argument("declaration_date", "Date of the declaration.")
-    .with_argument("description", "Goods description.")
-    .with_argument("preference_code", "Preference claimed, or NULL.")
     .with_argument("duty_rate", "Duty rate applied, percent.")
     .with_argument("duties_paid", "Duties and taxes assessed.")
     .with_argument("importer_id", "The importer, whose records move value_z and origin_score.")

@@ -14,7 +14,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
+use crate::item_args::{ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
 use crate::kernel::{arg_arrays, finish, float_result, number_arg};
 use crate::model_handle::ModelHandle;
 use aduana_model::revenue::{Assessed, at_stake};
@@ -37,25 +37,17 @@ impl RevenueAtRiskFunc {
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
-        "Duties and taxes at stake if the item's doubts are confirmed, in national currency: the \
-         price gap to the reference value at the item's effective tax rate (when z <= -2), the \
-         extra duty of the code the description suggests (when p >= 0.5), and the remedy duty \
-         or preferential margin an origin doubt puts at stake. Impact only: multiply by \
-         risk_score for the expected revenue at risk. NULL when the value is not positive.",
-        "revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, duty_rate, duties_paid)",
+    document_item_args(
+        Documentation::builder(
+            DOC_SECTION,
+            "Duties and taxes at stake if the item's doubts are confirmed, in national currency: the \
+             price gap to the reference value at the item's effective tax rate (when z <= -2), the \
+             extra duty of the code the description suggests (when p >= 0.5), and the remedy duty \
+             or preferential margin an origin doubt puts at stake. Impact only: multiply by \
+             risk_score for the expected revenue at risk. NULL when the value is not positive.",
+            "revenue_at_risk(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, duty_rate, duties_paid)",
+        ),
     )
-    .with_argument("hs_code", "Declared tariff line.")
-    .with_argument("origin_country", "Declared origin.")
-    .with_argument("export_country", "Country of dispatch.")
-    .with_argument("customs_value", "Declared customs value.")
-    .with_argument("quantity", "Declared quantity.")
-    .with_argument("quantity_unit", "Unit of the quantity.")
-    .with_argument("net_mass_kg", "Net mass.")
-    .with_argument("declaration_date", "Date of the declaration.")
-    .with_argument("description", "Goods description.")
-    .with_argument("preference_code", "Preference claimed, or NULL.")
     .with_argument("duty_rate", "Duty rate applied, percent.")
     .with_argument("duties_paid", "Duties and taxes assessed.")
     .with_sql_example(

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::item_args::{ITEM_ARGS, ItemArgs, item_coercions};
+use crate::item_args::{ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
 use crate::kernel::{arg_arrays, finish, opt_str, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 use aduana_model::reasons::{Item, reasons};
@@ -36,26 +36,18 @@ impl RiskReasonsFunc {
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
-        "The reasons behind an item's risk, as sentences: a unit value far below its reference \
-         (with the reference cell, z-score and number of references), a description that names \
-         other goods than the declared code (with the suggested HS6), and each origin signal \
-         (rare origin, dispatch through a hub, trade deflection after a remedy, preference on \
-         goods from a third country, first import from an origin). An empty list when nothing \
-         stands out. Needs a risk model (aduana model build).",
-        "risk_reasons(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, importer_id)",
+    document_item_args(
+        Documentation::builder(
+            DOC_SECTION,
+            "The reasons behind an item's risk, as sentences: a unit value far below its reference \
+             (with the reference cell, z-score and number of references), a description that names \
+             other goods than the declared code (with the suggested HS6), and each origin signal \
+             (rare origin, dispatch through a hub, trade deflection after a remedy, preference on \
+             goods from a third country, first import from an origin). An empty list when nothing \
+             stands out. Needs a risk model (aduana model build).",
+            "risk_reasons(hs_code, origin_country, export_country, customs_value, quantity, quantity_unit, net_mass_kg, declaration_date, description, preference_code, importer_id)",
+        ),
     )
-    .with_argument("hs_code", "Declared tariff line.")
-    .with_argument("origin_country", "Declared origin.")
-    .with_argument("export_country", "Country of dispatch.")
-    .with_argument("customs_value", "Declared customs value.")
-    .with_argument("quantity", "Declared quantity.")
-    .with_argument("quantity_unit", "Unit of the quantity.")
-    .with_argument("net_mass_kg", "Net mass.")
-    .with_argument("declaration_date", "Date of the declaration.")
-    .with_argument("description", "Goods description.")
-    .with_argument("preference_code", "Preference claimed, or NULL.")
     .with_argument("importer_id", "The importer.")
     .with_sql_example(
         "```sql\n> SELECT declaration_id, item_no, risk_reasons(hs_code, origin_country, export_country,\n         customs_value, quantity, quantity_unit, net_mass_kg, declaration_date,\n         description, preference_code, importer_id) AS reasons\n  FROM declarations LIMIT 3;\n```",
