@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::Float64Type;
 use datafusion::common::Result;
 use datafusion::logical_expr::{Coercion, DocumentationBuilder};
 
-use crate::kernel::{date_arg, number_arg, opt_str, string_view, text_arg};
+use crate::kernel::{date_arg, number_arg, opt_number, opt_str, string_view, text_arg};
 use aduana_model::evidence;
 use aduana_model::origin_signals::DeclaredOrigin;
 use aduana_model::revenue::Assessed;
@@ -35,6 +35,30 @@ pub fn item_coercions() -> Vec<Coercion> {
         t.clone(),
         t,
     ]
+}
+
+/// The assessed duty rate and duties paid that follow the item arguments
+/// (`revenue_at_risk`, `item_evidence`).
+pub struct AssessedArgs<'a> {
+    rate: &'a Float64Array,
+    paid: &'a Float64Array,
+}
+
+impl<'a> AssessedArgs<'a> {
+    pub fn new(arrays: &'a [ArrayRef]) -> Self {
+        AssessedArgs {
+            rate: number(&arrays[ITEM_ARGS]),
+            paid: number(&arrays[ITEM_ARGS + 1]),
+        }
+    }
+
+    pub fn at(&self, i: usize) -> Assessed {
+        let f = |a: &Float64Array| opt_number(a, i);
+        Assessed {
+            duty_rate: f(self.rate),
+            duties_paid: f(self.paid),
+        }
+    }
 }
 
 /// The item arguments' documentation, in their order.
@@ -94,7 +118,7 @@ impl<'a> ItemArgs<'a> {
     }
 
     pub fn declared(&self, i: usize) -> Declared<'_> {
-        let f = |a: &Float64Array| a.is_valid(i).then(|| a.value(i));
+        let f = |a: &Float64Array| opt_number(a, i);
         Declared {
             hs_code: self.hs.value(i),
             origin: self.origin.value(i),
@@ -136,7 +160,7 @@ impl<'a> ItemArgs<'a> {
         importer: Option<(u64, f64)>,
         product: Option<u64>,
     ) -> evidence::Item<'_> {
-        let f = |a: &Float64Array| a.is_valid(i).then(|| a.value(i));
+        let f = |a: &Float64Array| opt_number(a, i);
         evidence::Item {
             hs_code: opt_str(&self.hs, i),
             origin: opt_str(&self.origin, i),

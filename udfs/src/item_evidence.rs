@@ -8,24 +8,19 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
+use datafusion::arrow::array::{ArrayRef, Float64Array, StructArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::DOC_SECTION;
-use crate::item_args::{ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
-use crate::kernel::{
-    PREFETCH_AHEAD, arg_arrays, finish, number_arg, per_run, string_view, text_arg,
-};
+use crate::importers::{BatchKeys, importer_hashes, importer_shifts};
+use crate::item_args::{AssessedArgs, ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
+use crate::kernel::{PREFETCH_AHEAD, arg_arrays, finish, number_arg, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 use aduana_model::evidence::{Evidence, evidence};
-use aduana_model::importer_hash;
-use aduana_model::origin_signals::product_key;
-use aduana_model::revenue::Assessed;
-use aduana_model::valuation::importer_shift_of;
 
 /// The struct's fields, in the order of the evidence columns.
 pub const FIELDS: [&str; 4] = ["value_z", "p_wrong_code", "origin_score", "at_stake"];
@@ -94,40 +89,15 @@ impl ScalarUDFImpl for ItemEvidenceFunc {
         let model = self.model.require()?;
         let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let items = ItemArgs::new(&arrays)?;
-        let rate = arrays[ITEM_ARGS].as_primitive::<Float64Type>();
-        let paid = arrays[ITEM_ARGS + 1].as_primitive::<Float64Type>();
-        let number = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
-        // Keys worked out once per run of rows (items of a declaration sit
-        // together and share the importer, often the code), and known
-        // ahead, so the loop prefetches the importer's records a few rows
-        // before it reads them.
-        let products = per_run(items.codes(), product_key);
-        let importers = per_run(&string_view(&arrays[ITEM_ARGS + 2])?, |name| {
-            Some(importer_hash(name))
-        });
-        let mut last_shift: Option<(u64, f64)> = None;
+        let assessed = AssessedArgs::new(&arrays);
+        let importers = importer_hashes(&string_view(&arrays[ITEM_ARGS + 2])?);
+        let shifts = importer_shifts(model, &importers);
+        let keys = BatchKeys::new(items.codes(), Some(importers));
         let mut scratch = aduana_model::classifier::Scratch::default();
         let mut out = Vec::with_capacity(rows);
         for i in 0..rows {
-            if let Some(Some(hash)) = importers.get(i + PREFETCH_AHEAD) {
-                model.origins.prefetch_low_price(*hash);
-                if let Some(hs6) = products[i + PREFETCH_AHEAD] {
-                    model.origins.importers.prefetch(*hash, hs6);
-                }
-            }
-            let importer = importers[i].map(|hash| match last_shift {
-                Some((last, shift)) if last == hash => (hash, shift),
-                _ => {
-                    let shift = importer_shift_of(model, hash);
-                    last_shift = Some((hash, shift));
-                    (hash, shift)
-                }
-            });
-            let assessed = Assessed {
-                duty_rate: number(rate, i),
-                duties_paid: number(paid, i),
-            };
-            let item = items.evidence_item(i, assessed, importer, products[i]);
+            keys.prefetch(model, i + PREFETCH_AHEAD);
+            let item = items.evidence_item(i, assessed.at(i), shifts[i], keys.products[i]);
             out.push(evidence(model, &item, &mut scratch));
         }
         let column = |field: fn(&Evidence) -> Option<f64>| -> ArrayRef {

@@ -212,6 +212,11 @@ pub fn opt_str(array: &datafusion::arrow::array::StringViewArray, i: usize) -> O
     array.is_valid(i).then(|| array.value(i))
 }
 
+/// Row `i` of a number column, `None` where NULL.
+pub fn opt_number(array: &datafusion::arrow::array::Float64Array, i: usize) -> Option<f64> {
+    array.is_valid(i).then(|| array.value(i))
+}
+
 /// The number of rows to compute (1 when every argument is a scalar) and
 /// the arguments as arrays of that length.
 pub fn arg_arrays(args: &[ColumnarValue], number_rows: usize) -> Result<(usize, Vec<ArrayRef>)> {

@@ -19,6 +19,7 @@ pub mod hs_misclassification_probability;
 pub mod hs_prefix;
 pub mod hs_suggest;
 pub mod hs_valid;
+mod importers;
 pub mod item_evidence;
 pub mod lane_recommendation;
 pub mod origin_risk;

@@ -6,18 +6,17 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, AsArray, Float64Array};
-use datafusion::arrow::datatypes::{DataType, Float64Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::DOC_SECTION;
-use crate::item_args::{ITEM_ARGS, ItemArgs, document_item_args, item_coercions};
+use crate::item_args::{AssessedArgs, ItemArgs, document_item_args, item_coercions};
 use crate::kernel::{arg_arrays, finish, float_result, number_arg};
 use crate::model_handle::ModelHandle;
-use aduana_model::revenue::{Assessed, at_stake};
+use aduana_model::revenue::at_stake;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct RevenueAtRiskFunc {
@@ -74,24 +73,18 @@ impl ScalarUDFImpl for RevenueAtRiskFunc {
         let model = self.model.require()?;
         let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let items = ItemArgs::new(&arrays)?;
-        let rate = arrays[ITEM_ARGS].as_primitive::<Float64Type>();
-        let paid = arrays[ITEM_ARGS + 1].as_primitive::<Float64Type>();
-        let f = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        let assessed = AssessedArgs::new(&arrays);
         let mut scratch = aduana_model::classifier::Scratch::default();
         let result = float_result(rows, |i| {
             if items.is_null(i) {
                 return None;
             }
-            let assessed = Assessed {
-                duty_rate: f(rate, i),
-                duties_paid: f(paid, i),
-            };
             at_stake(
                 model,
                 &items.declared(i),
                 &items.origin(i, None),
                 items.description(i),
-                &assessed,
+                &assessed.at(i),
                 &mut scratch,
             )
         });

@@ -25,12 +25,13 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature,
 };
 
-use aduana_model::valuation::{Declared, deviation, importer_shift_of, month_index};
+use aduana_model::valuation::{Declared, deviation, month_index};
 
 use crate::DOC_SECTION;
+use crate::importers::{importer_hashes, importer_shifts};
 use crate::kernel::{
-    PREFETCH_AHEAD, arg_arrays, date_arg, finish, float_result, number_arg, per_run, string_view,
-    text_arg, with_optional_tails,
+    arg_arrays, date_arg, finish, float_result, number_arg, string_view, text_arg,
+    with_optional_tails,
 };
 use crate::model_handle::ModelHandle;
 
@@ -117,20 +118,11 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
         } else {
             (None, None, None)
         };
-        // Importer hashes up front, once per run of rows (items of one
-        // declaration sit together and share the importer), so the loop
-        // can prefetch records ahead and look one up only when it changes.
-        let importers = match arrays.get(7) {
-            Some(a) => Some(per_run(&string_view(a)?, |name| {
-                Some(aduana_model::importer_hash(name))
-            })),
+        let shifts = match arrays.get(7) {
+            Some(a) => Some(importer_shifts(model, &importer_hashes(&string_view(a)?))),
             None => None,
         };
-        let mut last_importer: Option<(u64, f64)> = None;
         let result = float_result(rows, |i| {
-            if let Some(Some(hash)) = importers.as_ref().and_then(|h| h.get(i + PREFETCH_AHEAD)) {
-                model.origins.prefetch_low_price(*hash);
-            }
             if hs.is_null(i) || origin.is_null(i) || value.is_null(i) {
                 return None;
             }
@@ -150,17 +142,10 @@ impl ScalarUDFImpl for ValuationDeviationFunc {
                     .filter(|d| d.is_valid(i))
                     .map(|d| month_index(d.value(i))),
             };
-            let shift = match importers.as_ref().and_then(|h| h[i]) {
-                None => 0.0,
-                Some(hash) => match last_importer {
-                    Some((last, shift)) if last == hash => shift,
-                    _ => {
-                        let shift = importer_shift_of(model, hash);
-                        last_importer = Some((hash, shift));
-                        shift
-                    }
-                },
-            };
+            let shift = shifts
+                .as_ref()
+                .and_then(|s| s[i])
+                .map_or(0.0, |(_, shift)| shift);
             deviation(model, &item).map(|d| d.z + shift)
         });
         finish(&args.args, Arc::new(result))
