@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::leafmask::LeafMasks;
 use super::quantize::Thresholds;
 
 /// A node: a split, or a leaf (`feature == LEAF`).
@@ -53,11 +54,11 @@ pub struct Forest {
 /// at least the split's threshold; a missing value's code in that row sends
 /// it the split's missing way).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Split {
-    bound: u16,
+pub(super) struct Split {
+    pub(super) bound: u16,
     /// The code row the split reads: `2 * column + missing_right`, the
     /// column an index into [`Packed::columns`].
-    row: u16,
+    pub(super) row: u16,
 }
 
 /// The code of a missing value in a column's missing-right row (at or above
@@ -94,6 +95,9 @@ struct Packed {
     /// Per split, the change of the node value going left and going right
     /// (0 at a dummy split), for [`Forest::contributions_of_all`].
     deltas: Vec<[f64; 2]>,
+    /// The same trees as leaf masks, for trees of up to 32 leaves on a
+    /// CPU with AVX-512.
+    masks: Option<LeafMasks>,
 }
 
 /// Deeper trees are walked node by node (a perfect tree would double per
@@ -174,6 +178,7 @@ impl Packed {
             leaves: Vec::with_capacity(trees.len() * (inner + 1)),
             columns: Vec::new(),
             deltas: Vec::with_capacity(trees.len() * inner),
+            masks: None,
         };
         for tree in trees {
             // Dummy splits lead to two copies of one leaf: any way is right.
@@ -206,6 +211,7 @@ impl Packed {
             packed.leaves.extend(leaves);
         }
         packed.columns = columns;
+        packed.masks = LeafMasks::of(depth, &packed.splits);
         Some(packed)
     }
 
@@ -288,6 +294,10 @@ impl Packed {
             "a block of at most {BLOCK} rows"
         );
         self.quantize(matrix, rows, start, n, codes);
+        if let Some(masks) = self.masks.as_ref().filter(|_| LeafMasks::available()) {
+            masks.add(codes, BLOCK, &self.leaves, out);
+            return;
+        }
         // The depth as a constant: the walk's loop unrolls.
         match self.depth {
             0 => self.walk::<0>(codes, out),
@@ -601,7 +611,10 @@ mod tests {
             packed: None,
         };
         let packed = plain.clone().packed();
-        assert!(packed.packed.is_some());
+        assert!(packed.packed.as_ref().unwrap().masks.is_some());
+        // The walk a CPU without AVX-512 takes (leaf masks where it has it).
+        let mut walked = packed.clone();
+        walked.packed.as_mut().unwrap().masks = None;
         let rows = 2 * BLOCK + 37;
         let matrix: Vec<f64> = (0..rows * features)
             .map(|_| match next() % 3 {
@@ -610,10 +623,28 @@ mod tests {
             })
             .collect();
         let slow = plain.predict(&matrix, rows);
-        let fast = packed.predict(&matrix, rows);
-        for (i, (s, f)) in slow.iter().zip(&fast).enumerate() {
-            assert_eq!(s.to_bits(), f.to_bits(), "row {i}");
+        for fast in [packed.predict(&matrix, rows), walked.predict(&matrix, rows)] {
+            for (i, (s, f)) in slow.iter().zip(&fast).enumerate() {
+                assert_eq!(s.to_bits(), f.to_bits(), "row {i}");
+            }
         }
+        // Deeper than a 32-bit mask: walked.
+        let (deep, deep_packed) = loop {
+            let mut tree = Vec::new();
+            grow(&mut tree, 6, &mut next, &grid);
+            let mut deep = plain.clone();
+            deep.trees.push(tree);
+            let packed = deep.clone().packed();
+            if packed.packed.as_ref().is_some_and(|p| p.depth == 6) {
+                break (deep, packed);
+            }
+        };
+        assert!(deep_packed.packed.as_ref().unwrap().masks.is_none());
+        let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(deep.predict(&matrix, rows)),
+            bits(deep_packed.predict(&matrix, rows))
+        );
         // Contributions of all rows along the packed trees: each row's
         // node-walk contributions, bit for bit.
         let all = packed.contributions_of_all(&matrix, rows, features);

@@ -10,6 +10,7 @@
 
 pub mod features;
 pub mod forest;
+mod leafmask;
 pub mod profiles;
 mod quantize;
 pub mod reasons;
