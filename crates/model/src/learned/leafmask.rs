@@ -39,6 +39,8 @@ pub(super) struct LeafMasks {
     splits: Vec<MaskSplit>,
     /// Leaves per tree (`2^depth`).
     leaves: usize,
+    /// One more than the highest code row a split reads.
+    code_rows: usize,
 }
 
 impl LeafMasks {
@@ -54,6 +56,7 @@ impl LeafMasks {
             trees: Vec::with_capacity(splits.len() / inner),
             splits: Vec::new(),
             leaves,
+            code_rows: 0,
         };
         for tree in splits.chunks_exact(inner) {
             let mut start = (1u64 << leaves) - 1;
@@ -80,6 +83,12 @@ impl LeafMasks {
             }
             masks.trees.push((start as u32, masks.splits.len() as u32));
         }
+        masks.code_rows = masks
+            .splits
+            .iter()
+            .map(|s| usize::from(s.row) + 1)
+            .max()
+            .unwrap_or(0);
         Some(masks)
     }
 
@@ -89,6 +98,7 @@ impl LeafMasks {
         {
             std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512cd")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -104,15 +114,12 @@ impl LeafMasks {
     pub(super) fn add(&self, codes: &[u16], block: usize, leaves: &[f64], out: &mut [f64]) {
         assert!(LeafMasks::available(), "AVX-512 checked by the caller");
         assert!(block % LANES == 0 && out.len() <= block);
-        let rows = self
-            .splits
-            .iter()
-            .map(|s| usize::from(s.row) + 1)
-            .max()
-            .unwrap_or(0);
-        assert!(codes.len() >= rows * block, "codes for every split's row");
+        assert!(
+            codes.len() >= self.code_rows * block,
+            "codes for every split's row"
+        );
         assert_eq!(leaves.len(), self.trees.len() * self.leaves);
-        // SAFETY: the CPU has AVX-512 F and BW (asserted), and the slices
+        // SAFETY: the CPU has AVX-512 F, BW and CD (asserted), and the slices
         // are as long as the kernel reads (asserted).
         unsafe { self.add_avx512(codes, block, leaves, out) }
     }
@@ -123,16 +130,19 @@ impl LeafMasks {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512cd")]
     unsafe fn add_avx512(&self, codes: &[u16], block: usize, leaves: &[f64], out: &mut [f64]) {
         use std::arch::x86_64::*;
         let n = out.len();
-        let mut exits = [0u32; LANES];
         let mut from = 0usize;
+        let mut padded = [0.0f64; 32];
         for (t, &(start, end)) in self.trees.iter().enumerate() {
             let splits = &self.splits[from..end as usize];
             from = end as usize;
-            let leaves = &leaves[t * self.leaves..][..self.leaves];
+            // The tree's leaves in four registers (32 values, padded).
+            padded[..self.leaves].copy_from_slice(&leaves[t * self.leaves..][..self.leaves]);
+            // SAFETY: `padded` holds 32 f64.
+            let values = unsafe { [0, 8, 16, 24].map(|i| _mm512_loadu_pd(padded.as_ptr().add(i))) };
             for r in (0..n).step_by(LANES) {
                 let mut low = _mm512_set1_epi32(start as i32);
                 let mut high = low;
@@ -148,14 +158,42 @@ impl LeafMasks {
                     low = _mm512_mask_and_epi32(low, right as __mmask16, low, keep);
                     high = _mm512_mask_and_epi32(high, (right >> 16) as __mmask16, high, keep);
                 }
-                // SAFETY: `exits` holds 32 u32, two registers' worth.
-                unsafe {
-                    _mm512_storeu_si512(exits.as_mut_ptr().cast(), low);
-                    _mm512_storeu_si512(exits.as_mut_ptr().add(16).cast(), high);
-                }
-                for (sum, exit) in out[r..].iter_mut().zip(exits) {
-                    // The exit leaf is never ruled out: the mask is never 0.
-                    *sum += leaves[exit.trailing_zeros() as usize];
+                for (half, masks) in [(0, low), (16, high)] {
+                    // The exit leaf, the lowest set bit (never none: the
+                    // exit leaf is never ruled out): 31 - lzcnt(m & -m).
+                    let lowest =
+                        _mm512_and_si512(masks, _mm512_sub_epi32(_mm512_setzero_si512(), masks));
+                    let exits = _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_lzcnt_epi32(lowest));
+                    let quarters = [
+                        _mm512_castsi512_si256(exits),
+                        _mm512_extracti64x4_epi64::<1>(exits),
+                    ];
+                    for (q, exits) in quarters.into_iter().enumerate() {
+                        let row = r + half + 8 * q;
+                        if row >= n {
+                            break;
+                        }
+                        let exits = _mm512_cvtepu32_epi64(exits);
+                        // Leaves 0-15 and 16-31 by the low four bits, one
+                        // or the other by bit 4.
+                        let low_leaves = _mm512_permutex2var_pd(values[0], exits, values[1]);
+                        let high_leaves = _mm512_permutex2var_pd(values[2], exits, values[3]);
+                        let upper = _mm512_test_epi64_mask(exits, _mm512_set1_epi64(16));
+                        let leaf = _mm512_mask_blend_pd(upper, low_leaves, high_leaves);
+                        let valid: __mmask8 = if n - row >= 8 {
+                            0xff
+                        } else {
+                            (1u8 << (n - row)) - 1
+                        };
+                        // SAFETY: lanes `row..n` only (the mask), inside `out`.
+                        unsafe {
+                            let at = out.as_mut_ptr().add(row);
+                            // The tree's leaf added to each row's sum, as
+                            // the walk adds it: the same value, bit for bit.
+                            let sum = _mm512_add_pd(_mm512_maskz_loadu_pd(valid, at), leaf);
+                            _mm512_mask_storeu_pd(at, valid, sum);
+                        }
+                    }
                 }
             }
         }
