@@ -564,6 +564,88 @@ mod tests {
         assert!(odd.packed().packed.is_none());
     }
 
+    /// A forest of each depth a leaf mask covers (2 to 32 leaves), with
+    /// leaves above the full depth (dummy splits): the masks' scalar
+    /// emulation, the AVX-512 kernel where the CPU has it, and the walk
+    /// give the node walk's sums bit for bit, on a block of 5 rows and on
+    /// whole and partial blocks.
+    #[test]
+    fn leaf_masks_give_the_node_walk_at_every_depth() {
+        let mut next = crate::tests::xorshift(0x6a09_e667_f3bc_c909);
+        let grid = [-1.0, -0.0, 0.0, 0.5, 1.0, 2.0, f64::NAN];
+        let features = 3;
+        // A tree of exactly `depth` levels: the leftmost path goes all the
+        // way down; other branches stop early one time in three.
+        fn tree(depth: u32, next: &mut dyn FnMut() -> u64, grid: &[f64]) -> Vec<Node> {
+            fn grow(
+                tree: &mut Vec<Node>,
+                depth: u32,
+                full: bool,
+                next: &mut dyn FnMut() -> u64,
+                grid: &[f64],
+            ) -> u32 {
+                let at = tree.len() as u32;
+                tree.push(leaf((next() % 1000) as f64 / 64.0 - 7.0));
+                if depth > 0 && (full || next() % 3 != 0) {
+                    let split = grid[(next() % 6) as usize];
+                    let feature = (next() % 3) as u32;
+                    let left = grow(tree, depth - 1, full, next, grid);
+                    let right = grow(tree, depth - 1, false, next, grid);
+                    let missing = if next() % 2 == 0 { left } else { right };
+                    tree[at as usize] = Node {
+                        feature,
+                        split,
+                        left,
+                        right,
+                        missing,
+                        ..tree[at as usize]
+                    };
+                }
+                at
+            }
+            let mut nodes = Vec::new();
+            grow(&mut nodes, depth, true, next, grid);
+            nodes
+        }
+        if !LeafMasks::available() {
+            eprintln!("no AVX-512 on this CPU: its leaf-mask kernel is not run here");
+        }
+        for depth in 1..=crate::learned::leafmask::MAX_DEPTH {
+            let plain = Forest {
+                base: 0.125,
+                trees: (0..12).map(|_| tree(depth, &mut next, &grid)).collect(),
+                packed: None,
+            };
+            let packed = plain.clone().packed();
+            let inner = packed.packed.as_ref().unwrap();
+            assert_eq!(inner.depth, depth);
+            let masks = inner.masks.as_ref().expect("masks up to depth 5");
+            let mut walked = packed.clone();
+            walked.packed.as_mut().unwrap().masks = None;
+            for rows in [5, 2 * BLOCK + 37] {
+                let matrix: Vec<f64> = (0..rows * features)
+                    .map(|_| match next() % 2 {
+                        0 => grid[(next() % grid.len() as u64) as usize],
+                        _ => (next() % 500) as f64 / 100.0 - 2.0,
+                    })
+                    .collect();
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let slow = bits(&plain.predict(&matrix, rows));
+                assert_eq!(slow, bits(&packed.predict(&matrix, rows)), "depth {depth}");
+                assert_eq!(slow, bits(&walked.predict(&matrix, rows)), "depth {depth}");
+                let mut emulated = vec![plain.base; rows];
+                let mut codes = Vec::new();
+                for start in (0..rows).step_by(BLOCK) {
+                    let n = (rows - start).min(BLOCK);
+                    inner.quantize(&matrix, rows, start, n, &mut codes);
+                    let out = &mut emulated[start..start + n];
+                    masks.add_scalar(&codes, BLOCK, &inner.leaves, out);
+                }
+                assert_eq!(slow, bits(&emulated), "depth {depth}");
+            }
+        }
+    }
+
     /// Random forests of mixed depths over shared, repeated and signed-zero
     /// thresholds, on more rows than a block: the quantized walk gives the
     /// node walk's scores bit for bit.

@@ -92,6 +92,26 @@ impl LeafMasks {
         Some(masks)
     }
 
+    /// What [`LeafMasks::add`] computes, one row and one split at a time:
+    /// the masks' arithmetic checked on any machine.
+    #[cfg(test)]
+    pub(super) fn add_scalar(&self, codes: &[u16], block: usize, leaves: &[f64], out: &mut [f64]) {
+        let mut from = 0usize;
+        for (t, &(start, end)) in self.trees.iter().enumerate() {
+            let splits = &self.splits[from..end as usize];
+            from = end as usize;
+            for (r, sum) in out.iter_mut().enumerate() {
+                let mut mask = start;
+                for split in splits {
+                    if codes[usize::from(split.row) * block + r] >= split.bound {
+                        mask &= split.keep;
+                    }
+                }
+                *sum += leaves[t * self.leaves + mask.trailing_zeros() as usize];
+            }
+        }
+    }
+
     /// Whether this machine runs [`LeafMasks::add`].
     pub(super) fn available() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -115,7 +135,9 @@ impl LeafMasks {
         assert!(LeafMasks::available(), "AVX-512 checked by the caller");
         assert!(block % LANES == 0 && out.len() <= block);
         assert!(
-            codes.len() >= self.code_rows * block,
+            self.code_rows
+                .checked_mul(block)
+                .is_some_and(|needed| codes.len() >= needed),
             "codes for every split's row"
         );
         assert_eq!(leaves.len(), self.trees.len() * self.leaves);
@@ -144,50 +166,61 @@ impl LeafMasks {
             // SAFETY: `padded` holds 32 f64.
             let values = unsafe { [0, 8, 16, 24].map(|i| _mm512_loadu_pd(padded.as_ptr().add(i))) };
             for r in (0..n).step_by(LANES) {
-                let mut low = _mm512_set1_epi32(start as i32);
-                let mut high = low;
+                // The masks of rows r..r+16 and r+16..r+32.
+                let mut first_half = _mm512_set1_epi32(start as i32);
+                let mut second_half = first_half;
                 for split in splits {
                     // SAFETY: `split.row * block + r + LANES <= codes.len()`
                     // (`r < block`, both multiples of LANES; checked in
-                    // `add`). Lanes past `n` compare stale codes, unused.
+                    // `add`). Lanes past `n` compare the zeros `quantize`
+                    // fills a block with, and are never stored.
                     let at = unsafe { codes.as_ptr().add(usize::from(split.row) * block + r) };
                     let code = unsafe { _mm512_loadu_si512(at.cast()) };
                     let right =
                         _mm512_cmpge_epu16_mask(code, _mm512_set1_epi16(split.bound as i16));
                     let keep = _mm512_set1_epi32(split.keep as i32);
-                    low = _mm512_mask_and_epi32(low, right as __mmask16, low, keep);
-                    high = _mm512_mask_and_epi32(high, (right >> 16) as __mmask16, high, keep);
+                    first_half =
+                        _mm512_mask_and_epi32(first_half, right as __mmask16, first_half, keep);
+                    second_half = _mm512_mask_and_epi32(
+                        second_half,
+                        (right >> 16) as __mmask16,
+                        second_half,
+                        keep,
+                    );
                 }
-                for (half, masks) in [(0, low), (16, high)] {
+                for (half, leaf_masks) in [(0, first_half), (16, second_half)] {
                     // The exit leaf, the lowest set bit (never none: the
                     // exit leaf is never ruled out): 31 - lzcnt(m & -m).
-                    let lowest =
-                        _mm512_and_si512(masks, _mm512_sub_epi32(_mm512_setzero_si512(), masks));
-                    let exits = _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_lzcnt_epi32(lowest));
-                    let quarters = [
-                        _mm512_castsi512_si256(exits),
-                        _mm512_extracti64x4_epi64::<1>(exits),
+                    let lowest = _mm512_and_si512(
+                        leaf_masks,
+                        _mm512_sub_epi32(_mm512_setzero_si512(), leaf_masks),
+                    );
+                    let exit_leaves =
+                        _mm512_sub_epi32(_mm512_set1_epi32(31), _mm512_lzcnt_epi32(lowest));
+                    let eighths = [
+                        _mm512_castsi512_si256(exit_leaves),
+                        _mm512_extracti64x4_epi64::<1>(exit_leaves),
                     ];
-                    for (q, exits) in quarters.into_iter().enumerate() {
-                        let row = r + half + 8 * q;
-                        if row >= n {
+                    for (q, eighth) in eighths.into_iter().enumerate() {
+                        let first = r + half + 8 * q;
+                        if first >= n {
                             break;
                         }
-                        let exits = _mm512_cvtepu32_epi64(exits);
+                        let exits = _mm512_cvtepu32_epi64(eighth);
                         // Leaves 0-15 and 16-31 by the low four bits, one
                         // or the other by bit 4.
                         let low_leaves = _mm512_permutex2var_pd(values[0], exits, values[1]);
                         let high_leaves = _mm512_permutex2var_pd(values[2], exits, values[3]);
                         let upper = _mm512_test_epi64_mask(exits, _mm512_set1_epi64(16));
                         let leaf = _mm512_mask_blend_pd(upper, low_leaves, high_leaves);
-                        let valid: __mmask8 = if n - row >= 8 {
+                        let valid: __mmask8 = if n - first >= 8 {
                             0xff
                         } else {
-                            (1u8 << (n - row)) - 1
+                            (1u8 << (n - first)) - 1
                         };
-                        // SAFETY: lanes `row..n` only (the mask), inside `out`.
+                        // SAFETY: rows `first..n` only (the mask), inside `out`.
                         unsafe {
-                            let at = out.as_mut_ptr().add(row);
+                            let at = out.as_mut_ptr().add(first);
                             // The tree's leaf added to each row's sum, as
                             // the walk adds it: the same value, bit for bit.
                             let sum = _mm512_add_pd(_mm512_maskz_loadu_pd(valid, at), leaf);
