@@ -507,6 +507,38 @@ mod tests {
         }
     }
 
+    /// Grows a random tree of at most `depth` levels below `tree`'s end
+    /// over `features` features, splitting at values of `grid`'s first six;
+    /// a node stops early one time in four, except on the leftmost path
+    /// when `full` (which then reaches `depth`). Returns the root's index.
+    fn grow(
+        tree: &mut Vec<Node>,
+        depth: u32,
+        full: bool,
+        features: u64,
+        next: &mut dyn FnMut() -> u64,
+        grid: &[f64],
+    ) -> u32 {
+        let at = tree.len() as u32;
+        tree.push(leaf((next() % 1000) as f64 / 64.0 - 7.0));
+        if depth > 0 && (full || next() % 4 != 0) {
+            let feature = (next() % features) as u32;
+            let split = grid[(next() % 6) as usize];
+            let left = grow(tree, depth - 1, full, features, next, grid);
+            let right = grow(tree, depth - 1, false, features, next, grid);
+            let missing = if next() % 2 == 0 { left } else { right };
+            tree[at as usize] = Node {
+                feature,
+                split,
+                left,
+                right,
+                missing,
+                ..tree[at as usize]
+            };
+        }
+        at
+    }
+
     /// An unbalanced tree: leaves at depths 1, 2 and 3, NaN left at the
     /// root and right below.
     fn forest() -> Forest {
@@ -574,46 +606,20 @@ mod tests {
         let mut next = crate::tests::xorshift(0x6a09_e667_f3bc_c909);
         let grid = [-1.0, -0.0, 0.0, 0.5, 1.0, 2.0, f64::NAN];
         let features = 3;
-        // A tree of exactly `depth` levels: the leftmost path goes all the
-        // way down; other branches stop early one time in three.
-        fn tree(depth: u32, next: &mut dyn FnMut() -> u64, grid: &[f64]) -> Vec<Node> {
-            fn grow(
-                tree: &mut Vec<Node>,
-                depth: u32,
-                full: bool,
-                next: &mut dyn FnMut() -> u64,
-                grid: &[f64],
-            ) -> u32 {
-                let at = tree.len() as u32;
-                tree.push(leaf((next() % 1000) as f64 / 64.0 - 7.0));
-                if depth > 0 && (full || next() % 3 != 0) {
-                    let split = grid[(next() % 6) as usize];
-                    let feature = (next() % 3) as u32;
-                    let left = grow(tree, depth - 1, full, next, grid);
-                    let right = grow(tree, depth - 1, false, next, grid);
-                    let missing = if next() % 2 == 0 { left } else { right };
-                    tree[at as usize] = Node {
-                        feature,
-                        split,
-                        left,
-                        right,
-                        missing,
-                        ..tree[at as usize]
-                    };
-                }
-                at
-            }
-            let mut nodes = Vec::new();
-            grow(&mut nodes, depth, true, next, grid);
-            nodes
-        }
         if !LeafMasks::available() {
             eprintln!("no AVX-512 on this CPU: its leaf-mask kernel is not run here");
         }
         for depth in 1..=crate::learned::leafmask::MAX_DEPTH {
             let plain = Forest {
                 base: 0.125,
-                trees: (0..12).map(|_| tree(depth, &mut next, &grid)).collect(),
+                trees: (0..12)
+                    .map(|_| {
+                        let mut tree = Vec::new();
+                        // The leftmost path to the full depth.
+                        grow(&mut tree, depth, true, features as u64, &mut next, &grid);
+                        tree
+                    })
+                    .collect(),
                 packed: None,
             };
             let packed = plain.clone().packed();
@@ -655,35 +661,17 @@ mod tests {
         // Few distinct values: rows often equal a threshold exactly.
         let grid = [-2.0, -0.0, 0.0, 0.5, 1.0, 1.5, f64::INFINITY, f64::NAN];
         let features = 4;
-        fn grow(
-            tree: &mut Vec<Node>,
-            depth: u32,
-            next: &mut dyn FnMut() -> u64,
-            grid: &[f64],
-        ) -> u32 {
-            let at = tree.len() as u32;
-            tree.push(leaf((next() % 1000) as f64 / 100.0 - 5.0));
-            if depth > 0 && next() % 4 != 0 {
-                let feature = (next() % 4) as u32;
-                let split = grid[(next() % 6) as usize];
-                let left = grow(tree, depth - 1, next, grid);
-                let right = grow(tree, depth - 1, next, grid);
-                let missing = if next() % 2 == 0 { left } else { right };
-                tree[at as usize] = Node {
-                    feature,
-                    split,
-                    left,
-                    right,
-                    missing,
-                    ..tree[at as usize]
-                };
-            }
-            at
-        }
         let trees: Vec<Vec<Node>> = (0..40)
             .map(|t| {
                 let mut tree = Vec::new();
-                grow(&mut tree, 1 + t % 5, &mut next, &grid);
+                grow(
+                    &mut tree,
+                    1 + t % 5,
+                    false,
+                    features as u64,
+                    &mut next,
+                    &grid,
+                );
                 tree
             })
             .collect();
@@ -713,7 +701,7 @@ mod tests {
         // Deeper than a 32-bit mask: walked.
         let (deep, deep_packed) = loop {
             let mut tree = Vec::new();
-            grow(&mut tree, 6, &mut next, &grid);
+            grow(&mut tree, 6, false, features as u64, &mut next, &grid);
             let mut deep = plain.clone();
             deep.trees.push(tree);
             let packed = deep.clone().packed();
