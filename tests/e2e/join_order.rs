@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::displayable;
-use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 
 use crate::support::*;
 
@@ -149,7 +150,7 @@ fn reports_group_items_before_naming_the_groups() {
             (chapters, by_hand, "substr"),
             (importers, importers_by_hand, "importer_id"),
         ] {
-            let plan = session.context().sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+            let plan = physical_plan(&session, sql).await;
             assert!(
                 grouped_below_a_join(&plan, key, false),
                 "the items are grouped below the join:\n{}",
@@ -159,5 +160,66 @@ fn reports_group_items_before_naming_the_groups() {
             assert_eq!(answer, query_text(&session, expected).await);
             assert!(answer.lines().count() > 8, "{answer}");
         }
+    });
+}
+
+/// The hash-join modes of `plan`, outermost first.
+fn join_modes(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<PartitionMode>) {
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        out.push(*join.partition_mode());
+    }
+    for child in plan.children() {
+        join_modes(child, out);
+    }
+}
+
+/// A build side estimated at 200,000 rows (an aggregate over 2 million),
+/// probed by 2 million rows: one hash table that every partition probes,
+/// not both sides repartitioned by hash (DataFusion's default above 128k
+/// rows; the inspection-outcome reports' shape, issue 21).
+#[test]
+fn a_build_side_under_a_million_estimated_rows_is_built_once() {
+    let wh = generate(2_000, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.parquet");
+    let keys = Int64Array::from_iter_values(0..2_000_000);
+    write_parquet(
+        &file,
+        &RecordBatch::try_from_iter([("k", Arc::new(keys) as ArrayRef)]).unwrap(),
+    );
+    runtime().block_on(async {
+        // Two partitions whatever the machine (with one, every join is
+        // built once anyway).
+        let options = aduana_engine::EngineOptions {
+            target_partitions: Some(2),
+            ..Default::default()
+        };
+        let session = aduana_engine::Session::open(open(&wh.uri()).await.unwrap(), &options)
+            .await
+            .unwrap();
+        session
+            .context()
+            .register_parquet("keys", file.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let sql = "SELECT COUNT(*), COUNT(o.n), SUM(o.n) FROM keys d
+                   LEFT JOIN (SELECT k % 1000 AS k, COUNT(*) AS n FROM keys GROUP BY k % 1000) o
+                          ON o.k = d.k";
+        let plan = physical_plan(&session, sql).await;
+        let mut modes = Vec::new();
+        join_modes(&plan, &mut modes);
+        assert_eq!(
+            modes,
+            [PartitionMode::CollectLeft],
+            "{}",
+            displayable(plan.as_ref()).indent(true)
+        );
+        // Keys 0..999 match their group of 2,000 keys each.
+        let batches = query(&session, sql).await;
+        let value = |c: usize| first_i64(&batches, c);
+        assert_eq!(
+            (value(0), value(1), value(2)),
+            (2_000_000, 1_000, 2_000_000)
+        );
     });
 }

@@ -510,14 +510,7 @@ fn reading_both_learned_fields_runs_the_trees_once() {
         let sql = "SELECT SUM(p_fraud), SUM(revenue_expected), SUM(risk), MAX(risk_level(risk)),
                           SUM(value_z), SUM(p_wrong_code), SUM(origin_score), SUM(at_stake)
                    FROM scored_items WHERE importer_id IS NOT NULL";
-        let plan = s
-            .context()
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = physical_plan(&s, sql).await;
         let shown = datafusion::physical_plan::displayable(plan.as_ref())
             .indent(true)
             .to_string();

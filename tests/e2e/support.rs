@@ -66,6 +66,15 @@ pub async fn query(session: &Session, sql: &str) -> Vec<RecordBatch> {
         .unwrap()
 }
 
+/// The physical plan the session makes of `sql`.
+pub async fn physical_plan(
+    session: &Session,
+    sql: &str,
+) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    let frame = session.context().sql(sql).await.unwrap();
+    frame.create_physical_plan().await.unwrap()
+}
+
 /// The result as an aligned text table, for readable assertions.
 pub async fn query_text(session: &Session, sql: &str) -> String {
     pretty_format_batches(&query(session, sql).await)
@@ -75,8 +84,12 @@ pub async fn query_text(session: &Session, sql: &str) -> String {
 
 /// A single integer result.
 pub async fn query_i64(session: &Session, sql: &str) -> i64 {
-    let batches = query(session, sql).await;
-    let column = batches[0].column(0);
+    first_i64(&query(session, sql).await, 0)
+}
+
+/// Column `column` of a result's first row, as an integer.
+pub fn first_i64(batches: &[RecordBatch], column: usize) -> i64 {
+    let column = batches[0].column(column);
     let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).unwrap();
     column
         .as_any()

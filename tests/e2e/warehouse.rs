@@ -502,14 +502,11 @@ fn asycuda_export_is_queryable_through_the_column_mapping() {
         );
 
         // Partition pruning still reaches the files through the mapping.
-        let plan = mapped
-            .context()
-            .sql("SELECT declaration_id FROM declarations WHERE year = 2026 AND month = 10")
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = physical_plan(
+            &mapped,
+            "SELECT declaration_id FROM declarations WHERE year = 2026 AND month = 10",
+        )
+        .await;
         let text = displayable(plan.as_ref()).indent(true).to_string();
         assert!(
             text.contains("month=10/") && !text.contains("month=9/"),

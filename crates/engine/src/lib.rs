@@ -43,6 +43,11 @@ use datafusion::sql::parser::Statement;
 /// The catalog Aduana's tables live in: `aduana.public.declarations`,
 /// `aduana.reference.tariff`, later `aduana.risk.*`.
 pub const CATALOG: &str = "aduana";
+/// Hash joins whose build side is estimated below this many rows, or this
+/// many bytes where its size is known, build one table for all partitions
+/// (see `Session::open`).
+pub const COLLECT_BUILD_SIDE_ROWS: usize = 1_000_000;
+pub const COLLECT_BUILD_SIDE_BYTES: usize = 64 << 20;
 
 pub use aduana_warehouse::contract::DEFAULT_SCHEMA;
 
@@ -287,6 +292,22 @@ impl Session {
         // Join selection reads row estimates through the statistics
         // registry, which gives grouped aggregates one (see `join_order`).
         config.options_mut().optimizer.use_statistics_registry = true;
+        // A join whose build side is estimated under a million rows (64 MiB
+        // where its size is known, which join selection then reads
+        // instead) builds one hash table that every partition probes
+        // (`CollectLeft`), rather than hash-repartitioning both sides
+        // (DataFusion's default collects below 128k rows or 1 MiB): the
+        // one table costs what the partitioned ones would in memory, and
+        // repartitioning the probe side hashes and copies every one of its
+        // rows once more. The inspection-outcome reports probe with all 10
+        // million items: measured in docs/performance.md. The estimate of a
+        // grouping without distinct counts is a tenth of its input (see
+        // `join_order`), so a side collected here may hold more rows than
+        // estimated. A Ballista cluster plans with Ballista's own broadcast
+        // thresholds (`upgrade_for_ballista` replaces these).
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.hash_join_single_partition_threshold_rows = COLLECT_BUILD_SIDE_ROWS;
+        optimizer.hash_join_single_partition_threshold = COLLECT_BUILD_SIDE_BYTES;
         // Leaf-expression pushdown moves `learned['p_fraud']` and
         // `learned['revenue_expected']` of `scored_items` (and the four
         // fields of `evidence`, see `with_evidence`) below the projection
