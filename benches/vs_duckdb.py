@@ -92,12 +92,14 @@ SELECT year, month, COUNT(DISTINCT declaration_id) AS declarations, COUNT(*) AS 
 FROM declarations GROUP BY year, month ORDER BY year, month""",
     "inspection_hit_rate_by_lane": f"""
 WITH {OUTCOME}
-SELECT d.lane, COUNT(*) AS items, COUNT(o.declaration_id) AS inspected,
-       COALESCE(SUM(o.fraud), 0) AS fraud_found,
-       round(100.0 * SUM(o.fraud) / NULLIF(COUNT(o.declaration_id), 0), 1) AS hit_rate_pct,
-       COALESCE(SUM(o.recovered), 0) AS revenue_recovered
+SELECT d.lane, COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
+       COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
+       round(100.0 * SUM(GREATEST(o.fraud, w.fraud)) / NULLIF(COUNT(COALESCE(o.fraud, w.fraud)), 0), 1) AS hit_rate_pct,
+       COALESCE(SUM(o.recovered), 0)
+       + COALESCE(SUM(CASE WHEN d.item_no = 1 THEN w.recovered END), 0) AS revenue_recovered
 FROM declarations d
-LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND (o.item_no = d.item_no OR o.item_no IS NULL)
+LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
+LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = d.declaration_id
 GROUP BY d.lane ORDER BY items DESC""",
     "value_by_chapter": """
 SELECT substr(d.hs_code, 1, 2) AS chapter, n.description, COUNT(*) AS items,
@@ -111,12 +113,14 @@ ORDER BY customs_value DESC LIMIT 15""",
     "inspection_hit_rate_over_time": f"""
 WITH {OUTCOME}
 SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month, d.lane, d.office_code AS office,
-       COUNT(*) AS items, COUNT(o.declaration_id) AS inspected,
-       COALESCE(SUM(o.fraud), 0) AS fraud_found,
-       round(100.0 * SUM(o.fraud) / NULLIF(COUNT(o.declaration_id), 0), 1) AS hit_rate_pct,
-       COALESCE(SUM(o.recovered), 0) AS revenue_recovered
+       COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
+       COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
+       round(100.0 * SUM(GREATEST(o.fraud, w.fraud)) / NULLIF(COUNT(COALESCE(o.fraud, w.fraud)), 0), 1) AS hit_rate_pct,
+       COALESCE(SUM(o.recovered), 0)
+       + COALESCE(SUM(CASE WHEN d.item_no = 1 THEN w.recovered END), 0) AS revenue_recovered
 FROM declarations d
-LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND (o.item_no = d.item_no OR o.item_no IS NULL)
+LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
+LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = d.declaration_id
 WHERE d.declaration_date > (SELECT MAX(declaration_date) FROM declarations) - INTERVAL '12 months'
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
     "origin_shifts_after_remedies": """

@@ -1,5 +1,5 @@
 -- title: Inspection hit rate by lane and office over time
--- description: Per month of lodgement, selectivity lane and customs office: items, items inspected, items found fraudulent, the hit rate and the revenue recovered. Risk monitoring: a red lane whose hit rate falls toward the green lane's is selecting poorly. An item counts once however many controls it had.
+-- description: Per month of lodgement, selectivity lane and customs office: items, items inspected, items found fraudulent, the hit rate and the revenue recovered. Risk monitoring: a red lane whose hit rate falls toward the green lane's is selecting poorly. An item counts once however many controls it had; a control of the whole declaration (no item number) counts for each of its items, and its revenue once.
 -- columns: month, lane, office, items, inspected, fraud_found, hit_rate_pct, revenue_recovered
 -- param: months int = 12 | months back from the latest declaration
 WITH outcome AS (
@@ -13,14 +13,17 @@ SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month,
        d.lane,
        d.office_code AS office,
        COUNT(*) AS items,
-       COUNT(o.declaration_id) AS inspected,
-       COALESCE(SUM(o.fraud), 0) AS fraud_found,
-       round(100.0 * SUM(o.fraud) / NULLIF(COUNT(o.declaration_id), 0), 1) AS hit_rate_pct,
-       COALESCE(SUM(o.recovered), 0) AS revenue_recovered
+       COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
+       COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
+       round(100.0 * SUM(GREATEST(o.fraud, w.fraud)) / NULLIF(COUNT(COALESCE(o.fraud, w.fraud)), 0), 1) AS hit_rate_pct,
+       COALESCE(SUM(o.recovered), 0)
+       + COALESCE(SUM(CASE WHEN d.item_no = 1 THEN w.recovered END), 0) AS revenue_recovered
+-- An item's own controls (o) and those of its whole declaration (w), each
+-- joined on equal keys; a whole declaration's revenue counts once, with its
+-- item 1 (items are numbered from 1).
 FROM declarations d
-LEFT JOIN outcome o
-       ON o.declaration_id = d.declaration_id
-      AND (o.item_no = d.item_no OR o.item_no IS NULL)
+LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
+LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = d.declaration_id
 WHERE d.declaration_date > (SELECT MAX(declaration_date) FROM declarations) - CAST(CAST($months AS VARCHAR) || ' months' AS INTERVAL)
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3;

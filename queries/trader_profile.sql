@@ -16,10 +16,15 @@ outcome AS (
     GROUP BY declaration_id, item_no
 ),
 labelled AS (
-    SELECT i.*, o.fraud, o.recovered
+    -- An item's own controls (o) and those of its whole declaration (w),
+    -- each joined on equal keys; a whole declaration's revenue counts once,
+    -- with its item 1 (items are numbered from 1).
+    SELECT i.*, GREATEST(o.fraud, w.fraud) AS fraud,
+           COALESCE(o.recovered, 0)
+           + CASE WHEN i.item_no = 1 THEN COALESCE(w.recovered, 0) ELSE 0 END AS recovered
     FROM items i
-    LEFT JOIN outcome o ON o.declaration_id = i.declaration_id
-                       AND (o.item_no = i.item_no OR o.item_no IS NULL)
+    LEFT JOIN outcome o ON o.declaration_id = i.declaration_id AND o.item_no = i.item_no
+    LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = i.declaration_id
 )
 SELECT $importer AS importer_id,
        COUNT(DISTINCT declaration_id) AS declarations,

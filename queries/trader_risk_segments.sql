@@ -15,10 +15,12 @@ outcome AS (
     GROUP BY declaration_id, item_no
 ),
 labelled AS (
-    SELECT i.*, o.fraud
+    -- An item's own controls (o) and those of its whole declaration (w),
+    -- each joined on equal keys: an item counts once.
+    SELECT i.*, GREATEST(o.fraud, w.fraud) AS fraud
     FROM items i
-    LEFT JOIN outcome o ON o.declaration_id = i.declaration_id
-                       AND (o.item_no = i.item_no OR o.item_no IS NULL)
+    LEFT JOIN outcome o ON o.declaration_id = i.declaration_id AND o.item_no = i.item_no
+    LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = i.declaration_id
 ),
 importers AS (
     SELECT importer_id,

@@ -82,11 +82,6 @@ fn flip_outcomes(root: &Path, pick: impl Fn(i32) -> bool) -> usize {
     flipped
 }
 
-fn days(date: &str) -> i32 {
-    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
-    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
-}
-
 /// `aduana model build` through `day`; its output.
 fn build_through(uri: &str, day: &str) -> String {
     ok(&run(aduana().args([
@@ -446,47 +441,7 @@ fn a_declaration_found_fraudulent_labels_all_its_items() {
         .collect();
     let (declaration, n): (String, i64) = (row[1].to_string(), row[2].parse().unwrap());
     // Its post-clearance audit, for the whole declaration, finds fraud.
-    let sample = read_parquet(&parquet_files(&root.join("inspections"))[0]).slice(0, 1);
-    let schema = sample.schema();
-    let column = |name: &str, array: arrow::array::ArrayRef| {
-        (schema.field_with_name(name).unwrap().clone(), array)
-    };
-    let mut audit = replace_column(
-        &sample,
-        "declaration_id",
-        Some(column(
-            "declaration_id",
-            std::sync::Arc::new(StringArray::from(vec![declaration.as_str()])),
-        )),
-    );
-    audit = replace_column(
-        &audit,
-        "item_no",
-        Some(column(
-            "item_no",
-            std::sync::Arc::new(arrow::array::Int32Array::from(vec![None::<i32>])),
-        )),
-    );
-    audit = replace_column(
-        &audit,
-        "result",
-        Some(column(
-            "result",
-            std::sync::Arc::new(StringArray::from(vec!["fraud"])),
-        )),
-    );
-    audit = replace_column(
-        &audit,
-        "inspected_on",
-        Some(column(
-            "inspected_on",
-            std::sync::Arc::new(arrow::array::Date32Array::from(vec![days("2026-09-20")])),
-        )),
-    );
-    write_parquet(
-        &root.join("inspections/year=2026/month=9/audit.parquet"),
-        &audit,
-    );
+    add_declaration_control(root, &declaration, "2026-09-20", "fraud", 100_000);
     std::thread::sleep(std::time::Duration::from_millis(5));
     build();
     let (items_after, frauds_after) = labelled(root);

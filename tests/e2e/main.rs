@@ -17,6 +17,7 @@ mod model;
 mod python;
 mod refresh;
 mod refresh_plan;
+mod reports;
 mod selection;
 mod shell;
 mod support;

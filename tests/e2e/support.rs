@@ -199,6 +199,55 @@ pub fn replace_column(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
 }
 
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+pub fn days(date: &str) -> i32 {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
+}
+
+/// Adds to the warehouse at `root` one control of the whole declaration
+/// `declaration` (no item number, as a post-clearance audit records it),
+/// on `day` (`YYYY-MM-DD`), with `result` and `cents` of revenue
+/// recovered; its other fields as the first inspection written.
+pub fn add_declaration_control(
+    root: &Path,
+    declaration: &str,
+    day: &str,
+    result: &str,
+    cents: i128,
+) {
+    use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int32Array, StringArray};
+    let sample = read_parquet(&parquet_files(&root.join("inspections"))[0]).slice(0, 1);
+    let columns = sample
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let array: ArrayRef = match field.name().as_str() {
+                "declaration_id" => Arc::new(StringArray::from(vec![declaration])),
+                "item_no" => Arc::new(Int32Array::from(vec![None::<i32>])),
+                "inspected_on" => Arc::new(Date32Array::from(vec![days(day)])),
+                "result" => Arc::new(StringArray::from(vec![result])),
+                "additional_revenue" => Arc::new(
+                    Decimal128Array::from(vec![cents])
+                        .with_precision_and_scale(18, 2)
+                        .unwrap(),
+                ),
+                name => sample.column_by_name(name).unwrap().clone(),
+            };
+            arrow::compute::cast(&array, field.data_type()).unwrap()
+        })
+        .collect();
+    let control = RecordBatch::try_new(sample.schema(), columns).unwrap();
+    let (year, month) = (&day[..4], day[5..7].trim_start_matches('0'));
+    write_parquet(
+        &root.join(format!(
+            "inspections/year={year}/month={month}/audit-{declaration}.parquet"
+        )),
+        &control,
+    );
+}
+
 /// The `aduana` binary built for these tests.
 pub fn aduana() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aduana"));

@@ -1,0 +1,180 @@
+//! What the named reports count, against the same counts made in the test
+//! from the rows themselves.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type};
+
+use crate::support::*;
+
+/// Per lane: items, items inspected, items found fraudulent, cents of
+/// revenue recovered.
+type Lanes = BTreeMap<String, [i64; 4]>;
+
+/// Column `c` of `batches` as optional strings (any string type).
+fn strings(batches: &[RecordBatch], c: usize) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column = arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap();
+            let column = column.as_string::<i32>();
+            (0..column.len())
+                .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Column `c` of `batches` as optional integers.
+fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column = arrow::compute::cast(b.column(c), &DataType::Int64).unwrap();
+            column
+                .as_primitive::<Int64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The lanes' counts made from the declarations and inspections: an item
+/// is inspected when it or its whole declaration was controlled, found
+/// fraudulent when either control found fraud; an item's own revenue
+/// counts with it, a whole declaration's once.
+fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
+    runtime().block_on(async {
+        let items = query(
+            session,
+            "SELECT declaration_id, item_no, lane FROM declarations",
+        )
+        .await;
+        let controls = query(
+            session,
+            "SELECT declaration_id, item_no, CASE WHEN result = 'fraud' THEN 1 ELSE 0 END,
+                    CAST(COALESCE(additional_revenue, 0) * 100 AS BIGINT)
+             FROM inspections",
+        )
+        .await;
+        // (declaration, item or None for the whole declaration) -> (fraud, cents)
+        let mut found: HashMap<(String, Option<i64>), (bool, i64)> = HashMap::new();
+        let (ids, numbers) = (strings(&controls, 0), integers(&controls, 1));
+        let (frauds, cents) = (integers(&controls, 2), integers(&controls, 3));
+        for i in 0..ids.len() {
+            let entry = found
+                .entry((ids[i].clone().unwrap(), numbers[i]))
+                .or_default();
+            entry.0 |= frauds[i] == Some(1);
+            entry.1 += cents[i].unwrap();
+        }
+        let mut lanes = Lanes::new();
+        let mut whole_counted = HashSet::new();
+        let (ids, numbers, lane) = (strings(&items, 0), integers(&items, 1), strings(&items, 2));
+        for i in 0..ids.len() {
+            let id = ids[i].clone().unwrap();
+            let own = found.get(&(id.clone(), numbers[i]));
+            let whole = found.get(&(id.clone(), None));
+            let counts = lanes
+                .entry(lane[i].clone().unwrap_or_else(|| "(none)".into()))
+                .or_default();
+            counts[0] += 1;
+            counts[1] += i64::from(own.is_some() || whole.is_some());
+            counts[2] += i64::from(own.is_some_and(|c| c.0) || whole.is_some_and(|c| c.0));
+            counts[3] += own.map_or(0, |c| c.1);
+            if let Some(whole) = whole
+                && whole_counted.insert(id)
+            {
+                counts[3] += whole.1;
+            }
+        }
+        lanes
+    })
+}
+
+/// A report's rows summed by lane (its CSV output).
+fn report_lanes(uri: &str, report: &str) -> Lanes {
+    let csv = ok(&run(
+        aduana().args(["report", report, "-w", uri, "--format", "csv"])
+    ));
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let columns = [
+        at("items"),
+        at("inspected"),
+        at("fraud_found"),
+        at("revenue_recovered"),
+    ];
+    let mut lanes = Lanes::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let lane = Some(fields[at("lane")])
+            .filter(|l| !l.is_empty())
+            .unwrap_or("(none)");
+        let counts = lanes.entry(lane.to_string()).or_default();
+        for (k, &c) in columns.iter().enumerate() {
+            counts[k] += if k == 3 {
+                // Currency units as text: to cents.
+                (fields[c].parse::<f64>().unwrap() * 100.0).round() as i64
+            } else {
+                fields[c].parse::<i64>().unwrap()
+            };
+        }
+    }
+    lanes
+}
+
+#[test]
+fn hit_rate_reports_count_an_item_once_and_a_whole_declarations_revenue_once() {
+    let wh = generate(20_000, 3);
+    let s = runtime().block_on(session(&wh.uri()));
+    let declaration = |sql: &str| {
+        let batches = runtime().block_on(query(&s, sql));
+        strings(&batches, 0)[0].clone().unwrap()
+    };
+    // A declaration of several items, some controlled on their own and
+    // none found fraudulent, and one of several items never controlled: a
+    // post-clearance audit of each whole declaration finds fraud in the
+    // first, nothing in the second.
+    let controlled = declaration(
+        "SELECT declaration_id FROM declarations
+         WHERE declaration_id IN (SELECT declaration_id FROM inspections)
+           AND declaration_id NOT IN
+               (SELECT declaration_id FROM inspections WHERE result = 'fraud')
+         GROUP BY declaration_id HAVING COUNT(*) >= 2 ORDER BY declaration_id LIMIT 1",
+    );
+    let uncontrolled = declaration(
+        "SELECT declaration_id FROM declarations
+         WHERE declaration_id NOT IN (SELECT declaration_id FROM inspections)
+         GROUP BY declaration_id HAVING COUNT(*) >= 3 ORDER BY declaration_id LIMIT 1",
+    );
+    let reports = [
+        "inspection_hit_rate_by_lane",
+        "inspection_hit_rate_over_time",
+        "hit_rate_by_lane_over_time",
+    ];
+    let before = expected_lanes(&s);
+    assert_eq!(
+        before.values().map(|c| c[0]).sum::<i64>(),
+        wh.summary.rows as i64
+    );
+    for report in reports {
+        assert_eq!(report_lanes(&wh.uri(), report), before, "{report}");
+    }
+    add_declaration_control(wh.path(), &controlled, "2026-10-20", "fraud", 100_000);
+    add_declaration_control(wh.path(), &uncontrolled, "2026-10-21", "compliant", 0);
+    let s = runtime().block_on(session(&wh.uri()));
+    let after = expected_lanes(&s);
+    // The audits add inspected items, frauds and 1,000.00 of revenue,
+    // and no item.
+    let total = |lanes: &Lanes, k: usize| lanes.values().map(|c| c[k]).sum::<i64>();
+    assert_eq!(total(&after, 0), total(&before, 0));
+    assert!(total(&after, 1) >= total(&before, 1) + 3);
+    assert!(total(&after, 2) > total(&before, 2));
+    assert_eq!(total(&after, 3), total(&before, 3) + 100_000);
+    for report in reports {
+        assert_eq!(report_lanes(&wh.uri(), report), after, "{report}");
+    }
+}
