@@ -310,8 +310,28 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
 }
 
 /// The monitoring reports against the same numbers computed another way:
-/// outcomes by EXISTS instead of joins, the estimate in Rust.
+/// outcomes by EXISTS instead of joins, the revenue per inspection
+/// record, the estimate in Rust.
 fn monitoring_matches_independent_sql(uri: &str) {
+    let rt = runtime();
+    // A post-clearance audit of a whole declaration of which several items
+    // were selected recovers 1,000.00: one record, counted once.
+    let several = rt.block_on(async {
+        let s = session(uri).await;
+        let text = query_text(
+            &s,
+            "SELECT declaration_id FROM risk.selections GROUP BY declaration_id \
+             HAVING COUNT(*) >= 2 ORDER BY declaration_id LIMIT 1",
+        )
+        .await;
+        let id = text
+            .lines()
+            .nth(3)
+            .map(|l| l.trim_matches(|c| c == '|' || c == ' '));
+        id.unwrap_or_else(|| panic!("no declaration with two selected items: {text}"))
+            .to_string()
+    });
+    add_declaration_control(Path::new(uri), &several, "2026-08-20", "fraud", 100_000);
     let report = |name: &str| {
         ok(&run(
             aduana().args(["report", name, "-w", uri, "--format", "csv"])
@@ -323,8 +343,23 @@ fn monitoring_matches_independent_sql(uri: &str) {
         let i = header.iter().position(|h| *h == name).unwrap();
         row.split(',').nth(i).unwrap().to_string()
     };
-    let rt = runtime();
     let s = rt.block_on(session(uri));
+    // Every inspection record of a selected item or of its declaration,
+    // once: what the controls recovered, in cents.
+    let recovered = rt.block_on(query_i64(
+        &s,
+        "SELECT CAST(ROUND(100 * SUM(CASE WHEN result = 'fraud' THEN additional_revenue ELSE 0 END)) AS BIGINT) \
+         FROM inspections i WHERE EXISTS (SELECT 1 FROM risk.selections s \
+         WHERE s.declaration_id = i.declaration_id AND (s.item_no = i.item_no OR i.item_no IS NULL))",
+    ));
+    assert!(recovered >= 100_000, "{recovered}");
+    let cents = |text: &str| (text.parse::<f64>().unwrap() * 100.0).round() as i64;
+    let reported: i64 = outcomes
+        .lines()
+        .skip(1)
+        .map(|row| cents(&column(row, "revenue_recovered")))
+        .sum();
+    assert_eq!(reported, recovered, "{outcomes}");
     let mut checked = 0;
     for row in outcomes.lines().skip(1) {
         let (lane, by) = (column(row, "lane"), column(row, "selected_by"));
@@ -378,6 +413,11 @@ fn monitoring_matches_independent_sql(uri: &str) {
     assert!(
         (value("fraud_rate_pct") - expected).abs() < 0.011,
         "{estimate} vs {expected}"
+    );
+    assert_eq!(
+        (value("revenue_recovered") * 100.0).round() as i64,
+        recovered,
+        "{estimate}"
     );
     assert!(value("fraud_rate_low_pct") <= value("fraud_rate_pct"));
     assert!(value("fraud_rate_high_pct") >= value("fraud_rate_pct"));

@@ -210,7 +210,10 @@ fn scored_items_view() -> String {
 /// `risk.control_outcomes`: every control `aduana select` published, with
 /// what inspections found of it so far (`fraud` NULL until one is known;
 /// an item's own inspection or its declaration's, as everywhere), so the
-/// monitoring reports share one definition of a control's outcome.
+/// monitoring reports share one definition of a control's outcome. The
+/// revenue of a control of the whole declaration counts once, with the
+/// declaration's first selected item (a declaration's items are selected
+/// on its one day), not once per selected item.
 const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
      WITH outcome AS (
          SELECT declaration_id, item_no,
@@ -218,7 +221,10 @@ const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
                 SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
          FROM inspections GROUP BY declaration_id, item_no)
      SELECT s.*, GREATEST(i.fraud, w.fraud) AS fraud,
-            COALESCE(i.recovered, 0) + COALESCE(w.recovered, 0) AS recovered
+            COALESCE(i.recovered, 0)
+            + CASE WHEN ROW_NUMBER() OVER (PARTITION BY s.declaration_id
+                                           ORDER BY s.item_no, s.lane, s.selected_by) = 1
+                   THEN COALESCE(w.recovered, 0) ELSE 0 END AS recovered
      FROM risk.selections s
      LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
      LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id";
