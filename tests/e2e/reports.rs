@@ -40,17 +40,14 @@ fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
         .collect()
 }
 
-/// The lanes' counts made from the declarations and inspections: an item
-/// is inspected when it or its whole declaration was controlled, found
-/// fraudulent when either control found fraud; an item's own revenue
-/// counts with it, a whole declaration's once.
-fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
+/// Counts per key made from the rows themselves: `items` gives each
+/// item's declaration, item number and key; an item is inspected when it
+/// or its whole declaration was controlled, found fraudulent when either
+/// control found fraud; an item's own revenue counts with it, a whole
+/// declaration's once.
+fn expected_counts(session: &aduana_engine::Session, items: &str) -> Lanes {
     runtime().block_on(async {
-        let items = query(
-            session,
-            "SELECT declaration_id, item_no, lane FROM declarations",
-        )
-        .await;
+        let items = query(session, items).await;
         let controls = query(
             session,
             "SELECT declaration_id, item_no, CASE WHEN result = 'fraud' THEN 1 ELSE 0 END,
@@ -69,15 +66,15 @@ fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
             entry.0 |= frauds[i] == Some(1);
             entry.1 += cents[i].unwrap();
         }
-        let mut lanes = Lanes::new();
+        let mut counted = Lanes::new();
         let mut whole_counted = HashSet::new();
-        let (ids, numbers, lane) = (strings(&items, 0), integers(&items, 1), strings(&items, 2));
+        let (ids, numbers, keys) = (strings(&items, 0), integers(&items, 1), strings(&items, 2));
         for i in 0..ids.len() {
             let id = ids[i].clone().unwrap();
             let own = found.get(&(id.clone(), numbers[i]));
             let whole = found.get(&(id.clone(), None));
-            let counts = lanes
-                .entry(lane[i].clone().unwrap_or_else(|| "(none)".into()))
+            let counts = counted
+                .entry(keys[i].clone().unwrap_or_else(|| "(none)".into()))
                 .or_default();
             counts[0] += 1;
             counts[1] += i64::from(own.is_some() || whole.is_some());
@@ -89,8 +86,16 @@ fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
                 counts[3] += whole.1;
             }
         }
-        lanes
+        counted
     })
+}
+
+/// The lanes' counts made from the declarations and inspections.
+fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
+    expected_counts(
+        session,
+        "SELECT declaration_id, item_no, lane FROM declarations",
+    )
 }
 
 /// A report's rows summed by lane (its CSV output).
@@ -177,4 +182,58 @@ fn hit_rate_reports_count_an_item_once_and_a_whole_declarations_revenue_once() {
     for report in reports {
         assert_eq!(report_lanes(&wh.uri(), report), after, "{report}");
     }
+}
+
+/// The published trader risk counts an item inspected and fraudulent as
+/// the reports do: a whole declaration's fraud finding marks each of its
+/// items, even one whose own inspection found it compliant.
+#[test]
+fn trader_risk_counts_a_whole_declarations_finding_for_each_item() {
+    let wh = generate(20_000, 3);
+    let s = runtime().block_on(session(&wh.uri()));
+    let batches = runtime().block_on(query(
+        &s,
+        "SELECT d.declaration_id FROM declarations d
+         JOIN inspections i ON i.declaration_id = d.declaration_id AND i.item_no = d.item_no
+         WHERE d.declaration_id NOT IN
+               (SELECT declaration_id FROM inspections WHERE result = 'fraud')
+         ORDER BY d.declaration_id LIMIT 1",
+    ));
+    let compliant = strings(&batches, 0)[0].clone().unwrap();
+    add_declaration_control(wh.path(), &compliant, "2026-10-20", "fraud", 50_000);
+    ok(&run(aduana().args(["refresh", "-w", &wh.uri()])));
+    let s = runtime().block_on(session(&wh.uri()));
+    let key = "importer_id || '/' || CAST(year AS VARCHAR) || '/' || CAST(month AS VARCHAR)";
+    let mut expected = expected_counts(
+        &s,
+        &format!("SELECT declaration_id, item_no, {key} FROM risk.declaration_scores"),
+    );
+    let published = runtime().block_on(query(
+        &s,
+        &format!("SELECT {key}, items, items_inspected, fraud_found FROM risk.trader_risk"),
+    ));
+    let (keys, items) = (strings(&published, 0), integers(&published, 1));
+    let (inspected, frauds) = (integers(&published, 2), integers(&published, 3));
+    let mut counted = Lanes::new();
+    for i in 0..keys.len() {
+        counted.insert(
+            keys[i].clone().unwrap(),
+            [
+                items[i].unwrap(),
+                inspected[i].unwrap(),
+                frauds[i].unwrap(),
+                0,
+            ],
+        );
+    }
+    // The trader risk carries no recovered revenue.
+    expected.values_mut().for_each(|c| c[3] = 0);
+    assert!(expected.values().map(|c| c[2]).sum::<i64>() > 0);
+    let differing: Vec<_> = expected
+        .iter()
+        .filter(|(key, counts)| counted.get(*key) != Some(counts))
+        .map(|(key, counts)| (key, counts, counted.get(key)))
+        .collect();
+    assert!(differing.is_empty(), "expected, published: {differing:?}");
+    assert_eq!(counted.len(), expected.len());
 }

@@ -90,8 +90,10 @@ const EXACT_AMOUNT: &str = "DECIMAL(38, 8)";
 /// scores, inspections and their Beta-smoothed hit rate, expected revenue
 /// at risk (each item's risk score × its revenue at risk, so it never
 /// exceeds the revenue at risk; the learned model's own expected revenue
-/// per item is the scores' `expected_revenue`), rank and segment. `inspections_cutoff`: only outcomes known before this day
-/// count (backtests).
+/// per item is the scores' `expected_revenue`), rank and segment. An item is
+/// inspected when it or its whole declaration was controlled, fraudulent
+/// when either control found fraud, as in the reports. `inspections_cutoff`:
+/// only outcomes known before this day count (backtests).
 pub fn trader_risk(
     scores: &str,
     has_inspections: bool,
@@ -118,7 +120,7 @@ pub fn trader_risk(
         "WITH outcome AS ({outcome}),
          labelled AS (
              SELECT s.importer_id, s.year, s.month, s.customs_value, s.risk_score, s.risk_level,
-                    s.revenue_at_risk, COALESCE(item.fraud, whole.fraud) AS fraud
+                    s.revenue_at_risk, GREATEST(item.fraud, whole.fraud) AS fraud
              FROM {scores} s
              LEFT JOIN outcome item ON item.declaration_id = s.declaration_id
                                    AND item.item_no = s.item_no
