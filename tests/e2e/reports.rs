@@ -237,3 +237,52 @@ fn trader_risk_counts_a_whole_declarations_finding_for_each_item() {
     assert!(differing.is_empty(), "expected, published: {differing:?}");
     assert_eq!(counted.len(), expected.len());
 }
+
+/// `aduana evaluate` against inspections labels the items the model
+/// learns from: an item controlled on its own or by an audit of its whole
+/// declaration, fraudulent when either found fraud.
+#[test]
+fn evaluate_labels_the_items_of_a_declaration_audited_whole() {
+    let wh = generate(20_000, 3);
+    let labelled = |uri: &str| -> (i64, i64) {
+        let out = ok(&run(aduana().args([
+            "evaluate",
+            "-w",
+            uri,
+            "--score",
+            "customs_value",
+        ])));
+        // "labels: inspections (4584 items, 28 fraudulent)"
+        let line = out.lines().find(|l| l.starts_with("labels:")).unwrap();
+        let numbers: Vec<i64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        (numbers[0], numbers[1])
+    };
+    let counted = |uri: &str| -> (i64, i64) {
+        let s = runtime().block_on(session(uri));
+        let all = expected_counts(
+            &s,
+            "SELECT declaration_id, item_no, 'all' FROM declarations",
+        );
+        (all["all"][1], all["all"][2])
+    };
+    let before = labelled(&wh.uri());
+    assert_eq!(before, counted(&wh.uri()));
+    let s = runtime().block_on(session(&wh.uri()));
+    let batches = runtime().block_on(query(
+        &s,
+        "SELECT declaration_id FROM declarations
+         WHERE declaration_id NOT IN (SELECT declaration_id FROM inspections)
+         GROUP BY declaration_id HAVING COUNT(*) >= 3 ORDER BY declaration_id LIMIT 1",
+    ));
+    let audited = strings(&batches, 0)[0].clone().unwrap();
+    add_declaration_control(wh.path(), &audited, "2026-10-20", "fraud", 90_000);
+    let after = labelled(&wh.uri());
+    assert_eq!(after, counted(&wh.uri()));
+    assert!(
+        after.0 >= before.0 + 3 && after.1 >= before.1 + 3,
+        "{before:?} {after:?}"
+    );
+}

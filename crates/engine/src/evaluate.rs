@@ -107,7 +107,6 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
     // it is safe to quote into SQL.
     let of_kind =
         |column: &str| fraud_type.map_or(String::new(), |kind| format!(" AND {column} = '{kind}'"));
-    let filter = filter.map_or(String::new(), |f| format!(" WHERE ({f})"));
     if let Some(bad) = rates.iter().find(|r| !(**r > 0.0 && **r <= 100.0)) {
         return Err(EngineError::InvalidOption(format!(
             "inspection rate {bad}% is not in (0, 100]"
@@ -135,6 +134,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                      CAST(t.revenue_loss AS DOUBLE) AS revenue, d.declaration_date AS day \
                  FROM declarations d JOIN {TRUTH_TABLE} t ON t.declaration_id = d.declaration_id AND t.item_no = d.item_no{scores}{filter}",
                 kind = of_kind("t.fraud_type"),
+                filter = filter.map_or(String::new(), |f| format!(" WHERE ({f})")),
             )
         }
         Labels::Inspections => {
@@ -143,14 +143,32 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                     "--labels inspections: the warehouse has no inspections table".into(),
                 ));
             }
+            // An item is labelled by its own controls and by those of its
+            // whole declaration (item_no NULL), as the model learns: fraud
+            // when either found it; a whole declaration's revenue is split
+            // evenly among its items (as in training), so it counts once.
+            // The outcomes' columns are named apart from the declarations'
+            // so that the score and the filter name those unqualified.
             format!(
-                "WITH outcome AS (SELECT declaration_id, item_no, \
-                     MAX(CASE WHEN result = 'fraud'{kind} THEN 1 ELSE 0 END) = 1 AS fraud, \
-                     CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS revenue \
-                     FROM inspections WHERE item_no IS NOT NULL GROUP BY declaration_id, item_no) \
-                 SELECT ({score}) AS score, o.fraud, o.revenue, d.declaration_date AS day \
-                 FROM declarations d JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no{scores}{filter}",
+                "WITH outcome AS (SELECT declaration_id AS label_declaration, item_no AS label_item, \
+                     MAX(CASE WHEN result = 'fraud'{kind} THEN 1 ELSE 0 END) AS label_fraud, \
+                     CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS label_revenue \
+                     FROM inspections GROUP BY declaration_id, item_no), \
+                 whole AS (SELECT label_declaration AS whole_declaration, label_fraud AS whole_fraud, \
+                     label_revenue / n.items AS whole_revenue \
+                     FROM outcome JOIN (SELECT declaration_id, COUNT(*) AS items FROM declarations \
+                         WHERE declaration_id IN (SELECT declaration_id FROM inspections WHERE item_no IS NULL) \
+                         GROUP BY declaration_id) n ON n.declaration_id = label_declaration \
+                     WHERE label_item IS NULL) \
+                 SELECT ({score}) AS score, GREATEST(label_fraud, whole_fraud) = 1 AS fraud, \
+                     COALESCE(label_revenue, 0) + COALESCE(whole_revenue, 0) AS revenue, \
+                     d.declaration_date AS day \
+                 FROM declarations d \
+                 LEFT JOIN outcome ON label_declaration = d.declaration_id AND label_item = d.item_no \
+                 LEFT JOIN whole ON whole_declaration = d.declaration_id{scores} \
+                 WHERE (label_fraud IS NOT NULL OR whole_fraud IS NOT NULL){also}",
                 kind = of_kind("fraud_type"),
+                also = filter.map_or(String::new(), |f| format!(" AND ({f})")),
             )
         }
     };
