@@ -125,21 +125,34 @@ WHERE d.declaration_date > (SELECT MAX(declaration_date) FROM declarations) - IN
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
     "origin_shifts_after_remedies": """
 WITH remedies AS (
-    SELECT substr(hs_code, 1, 6) AS hs6, origin_country AS targeted, measure, valid_from
+    SELECT regexp_replace(hs_code, '[^0-9]', '', 'g') AS code, origin_country AS targeted,
+           measure, valid_from, valid_to
     FROM trade_remedies),
 items AS (
-    SELECT r.hs6, r.targeted, r.measure, r.valid_from, d.origin_country AS origin,
+    SELECT r.code, r.targeted, r.measure, r.valid_from, d.origin_country AS origin,
            CASE WHEN d.declaration_date < r.valid_from THEN 'before' ELSE 'after' END AS period
-    FROM declarations d JOIN remedies r ON substr(d.hs_code, 1, 6) = r.hs6
-    WHERE d.declaration_date >= r.valid_from - INTERVAL '6 months'
-      AND d.declaration_date < r.valid_from + INTERVAL '6 months'),
+    FROM declarations d JOIN remedies r ON substr(d.hs_code, 1, 6) = substr(r.code, 1, 6)
+                                       AND (length(r.code) = 6 OR starts_with(d.hs_code, r.code))
+    WHERE length(r.code) >= 6
+      AND d.declaration_date >= r.valid_from - INTERVAL '6 months'
+      AND d.declaration_date < r.valid_from + INTERVAL '6 months'
+      AND (r.valid_to IS NULL OR d.declaration_date <= r.valid_to)
+    UNION ALL
+    SELECT r.code, r.targeted, r.measure, r.valid_from, d.origin_country AS origin,
+           CASE WHEN d.declaration_date < r.valid_from THEN 'before' ELSE 'after' END AS period
+    FROM declarations d JOIN remedies r ON substr(d.hs_code, 1, 2) = substr(r.code, 1, 2)
+                                       AND starts_with(d.hs_code, r.code)
+    WHERE length(r.code) < 6
+      AND d.declaration_date >= r.valid_from - INTERVAL '6 months'
+      AND d.declaration_date < r.valid_from + INTERVAL '6 months'
+      AND (r.valid_to IS NULL OR d.declaration_date <= r.valid_to)),
 counts AS (
-    SELECT hs6, targeted, measure, valid_from, origin,
+    SELECT code, targeted, measure, valid_from, origin,
            SUM(CASE WHEN period = 'before' THEN 1 ELSE 0 END) AS items_before,
            SUM(CASE WHEN period = 'after' THEN 1 ELSE 0 END) AS items_after
-    FROM items GROUP BY hs6, targeted, measure, valid_from, origin)
-SELECT hs6, targeted, origin, items_before, items_after FROM counts
-ORDER BY hs6, valid_from, origin""",
+    FROM items GROUP BY code, targeted, measure, valid_from, origin)
+SELECT code, targeted, measure, origin, items_before, items_after FROM counts
+ORDER BY code, valid_from, measure, origin""",
 }
 
 # Joins of the shapes analysts write, the big table first.

@@ -286,3 +286,140 @@ fn evaluate_labels_the_items_of_a_declaration_audited_whole() {
         "{before:?} {after:?}"
     );
 }
+
+/// `origin_shifts_after_remedies` against counts made here: a remedy's
+/// code is a prefix of any length (a heading, a national line), "after"
+/// ends when the measure does, and two measures on one product, country
+/// and day each share out their own items.
+#[test]
+fn origin_shifts_follow_each_remedys_prefix_and_period() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, Float64Array, StringArray};
+    use chrono::{Months, NaiveDate};
+
+    let wh = generate(20_000, 3);
+    let s = runtime().block_on(session(&wh.uri()));
+    let first = |sql: &str| -> Vec<String> {
+        let batches = runtime().block_on(query(&s, sql));
+        (0..batches[0].num_columns())
+            .map(|c| strings(&batches, c)[0].clone().unwrap())
+            .collect()
+    };
+    // The busiest heading and its leading origin; the busiest national
+    // line of more than six digits and one of its origins.
+    let heading = first(
+        "SELECT substr(hs_code, 1, 4), origin_country FROM declarations
+         GROUP BY 1, 2 ORDER BY COUNT(*) DESC, 1, 2 LIMIT 1",
+    );
+    let line = first(
+        "SELECT hs_code, origin_country FROM declarations WHERE length(hs_code) > 6
+         GROUP BY 1, 2 ORDER BY COUNT(*) DESC, 1, 2 LIMIT 1",
+    );
+    // (code, against, measure, from, to)
+    let remedies = [
+        (
+            &heading[0],
+            &heading[1],
+            "antidumping",
+            "2026-09-15",
+            Some("2026-10-05"),
+        ),
+        (
+            &heading[0],
+            &heading[1],
+            "countervailing",
+            "2026-09-15",
+            None,
+        ),
+        (&line[0], &line[1], "safeguard", "2026-09-10", None),
+    ];
+    let file = wh.path().join("reference/trade_remedies.parquet");
+    let schema = read_parquet(&file).schema();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.0))),
+        Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.2))),
+        Arc::new(Float64Array::from(vec![20.0; 3])),
+        Arc::new(Date32Array::from_iter_values(
+            remedies.iter().map(|r| days(r.3)),
+        )),
+        Arc::new(Date32Array::from_iter(
+            remedies.iter().map(|r| r.4.map(days)),
+        )),
+    ];
+    let columns = columns
+        .iter()
+        .zip(schema.fields())
+        .map(|(a, f)| arrow::compute::cast(a, f.data_type()).unwrap())
+        .collect();
+    write_parquet(&file, &RecordBatch::try_new(schema, columns).unwrap());
+
+    // (code, measure, origin) -> [before, after], one month each side.
+    let items = runtime().block_on(query(
+        &s,
+        "SELECT hs_code, origin_country, declaration_date FROM declarations",
+    ));
+    let (codes, origins, dates) = (strings(&items, 0), strings(&items, 1), strings(&items, 2));
+    let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    let mut expected: BTreeMap<(String, String, String), [i64; 2]> = BTreeMap::new();
+    for (code, _, measure, from, to) in remedies {
+        let from = day(from);
+        let (start, end) = (from - Months::new(1), from + Months::new(1));
+        for i in 0..codes.len() {
+            let date = day(dates[i].as_deref().unwrap());
+            let in_force = to.is_none_or(|to| date <= day(to));
+            if codes[i].as_deref().unwrap().starts_with(code.as_str())
+                && start <= date
+                && date < end
+                && in_force
+            {
+                let key = (
+                    code.clone(),
+                    measure.to_string(),
+                    origins[i].clone().unwrap(),
+                );
+                expected.entry(key).or_default()[usize::from(date >= from)] += 1;
+            }
+        }
+    }
+    assert!(expected.keys().any(|k| k.1 == "safeguard"));
+
+    let csv = ok(&run(aduana().args([
+        "report",
+        "origin_shifts_after_remedies",
+        "-w",
+        &wh.uri(),
+        "-p",
+        "months=1",
+        "-p",
+        "min_items=0",
+        "--format",
+        "csv",
+    ])));
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut reported = BTreeMap::new();
+    let mut after_share: BTreeMap<String, f64> = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let key = (
+            f[at("hs_code")].to_string(),
+            f[at("measure")].to_string(),
+            f[at("origin")].to_string(),
+        );
+        let counts = [
+            f[at("items_before")].parse::<i64>().unwrap(),
+            f[at("items_after")].parse::<i64>().unwrap(),
+        ];
+        *after_share.entry(key.1.clone()).or_default() +=
+            f[at("share_after_pct")].parse::<f64>().unwrap();
+        reported.insert(key, counts);
+    }
+    assert_eq!(reported, expected);
+    // Each measure's shares make a whole of their own.
+    for (measure, total) in after_share {
+        assert!((total - 100.0).abs() < 1.0, "{measure}: {total}");
+    }
+}
