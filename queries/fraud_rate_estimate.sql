@@ -11,7 +11,7 @@ random AS (
 ),
 estimate AS (
     SELECT SUM(design_weight * fraud) / SUM(design_weight) AS p,
-           SUM(design_weight * recovered) / SUM(design_weight) AS revenue_per_item
+           SUM(design_weight * item_recovered) / SUM(design_weight) AS revenue_per_item
     FROM random
 ),
 spread AS (

@@ -3,42 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::array::RecordBatch;
 
 use crate::support::*;
 
 /// Per lane: items, items inspected, items found fraudulent, cents of
 /// revenue recovered.
 type Lanes = BTreeMap<String, [i64; 4]>;
-
-/// Column `c` of `batches` as optional strings (any string type).
-fn strings(batches: &[RecordBatch], c: usize) -> Vec<Option<String>> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let column = arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap();
-            let column = column.as_string::<i32>();
-            (0..column.len())
-                .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// Column `c` of `batches` as optional integers.
-fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let column = arrow::compute::cast(b.column(c), &DataType::Int64).unwrap();
-            column
-                .as_primitive::<Int64Type>()
-                .iter()
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
 
 /// Counts per key made from the rows themselves: `items` gives each
 /// item's declaration, item number and key; an item is inspected when it

@@ -2,7 +2,7 @@
 //! lane, the random share, reproducibility, publication, and what the
 //! reports say against SQL written independently here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::model::modelled;
@@ -315,23 +315,29 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
 fn monitoring_matches_independent_sql(uri: &str) {
     let rt = runtime();
     // A post-clearance audit of a whole declaration of which several items
-    // were selected recovers 1,000.00: one record, counted once.
-    let several = rt.block_on(async {
-        let s = session(uri).await;
-        let text = query_text(
-            &s,
-            "SELECT declaration_id FROM risk.selections GROUP BY declaration_id \
-             HAVING COUNT(*) >= 2 ORDER BY declaration_id LIMIT 1",
-        )
-        .await;
-        let id = text
-            .lines()
-            .nth(3)
-            .map(|l| l.trim_matches(|c| c == '|' || c == ' '));
-        id.unwrap_or_else(|| panic!("no declaration with two selected items: {text}"))
-            .to_string()
-    });
+    // were selected recovers 1,000.00: one record, counted once. Another,
+    // of the declaration of several items of a random control, 500.00:
+    // the control speaks for its item, so for its share of that.
+    let first_of = |sql: &str| -> String {
+        let batches = rt.block_on(async { query(&session(uri).await, sql).await });
+        let ids = strings(&batches, 0);
+        ids.first()
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| panic!("nothing for {sql}"))
+    };
+    let several = first_of(
+        "SELECT declaration_id FROM risk.selections GROUP BY declaration_id \
+         HAVING COUNT(*) >= 2 ORDER BY declaration_id LIMIT 1",
+    );
+    let random = first_of(
+        "SELECT s.declaration_id FROM risk.selections s \
+         JOIN (SELECT declaration_id, COUNT(*) AS items FROM declarations GROUP BY declaration_id) d \
+           ON d.declaration_id = s.declaration_id \
+         WHERE s.selected_by = 'random' AND d.items >= 2 ORDER BY 1 LIMIT 1",
+    );
     add_declaration_control(Path::new(uri), &several, "2026-08-20", "fraud", 100_000);
+    add_declaration_control(Path::new(uri), &random, "2026-08-21", "fraud", 50_000);
     let report = |name: &str| {
         ok(&run(
             aduana().args(["report", name, "-w", uri, "--format", "csv"])
@@ -352,7 +358,7 @@ fn monitoring_matches_independent_sql(uri: &str) {
          FROM inspections i WHERE EXISTS (SELECT 1 FROM risk.selections s \
          WHERE s.declaration_id = i.declaration_id AND (s.item_no = i.item_no OR i.item_no IS NULL))",
     ));
-    assert!(recovered >= 100_000, "{recovered}");
+    assert!(recovered >= 150_000, "{recovered}");
     let cents = |text: &str| (text.parse::<f64>().unwrap() * 100.0).round() as i64;
     let reported: i64 = outcomes
         .lines()
@@ -378,30 +384,70 @@ fn monitoring_matches_independent_sql(uri: &str) {
     }
     assert_eq!(checked, 4, "{outcomes}");
 
-    // The weighted fraud rate of the inspected random controls.
-    let rows = rt.block_on(query_text(
-        &s,
-        "SELECT CAST(s.design_weight AS VARCHAR) || ' ' || CAST(MAX(CASE WHEN i.result = 'fraud' THEN 1 ELSE 0 END) AS VARCHAR) \
-         FROM risk.selections s JOIN inspections i ON i.declaration_id = s.declaration_id \
-         AND (i.item_no = s.item_no OR i.item_no IS NULL) \
-         WHERE s.selected_by = 'random' GROUP BY s.declaration_id, s.item_no, s.design_weight",
-    ));
-    let (mut weighted, mut total) = (0.0, 0.0);
-    for line in rows.lines() {
-        let fields: Vec<&str> = line
-            .trim_matches(|c| c == '|' || c == ' ')
-            .split_whitespace()
-            .collect();
-        let (Some(w), Some(f)) = (
-            fields.first().and_then(|w| w.parse::<f64>().ok()),
-            fields.get(1).and_then(|f| f.parse::<f64>().ok()),
-        ) else {
-            continue;
-        };
-        weighted += w * f;
-        total += w;
+    // The weighted fraud rate of the inspected random controls, and the
+    // revenue of fraud they stand for: each control's own fraud revenue
+    // and its even share of its declaration's, in cents.
+    let (controls, records, sizes) = rt.block_on(async {
+        (
+            query(
+                &s,
+                "SELECT declaration_id, item_no, design_weight FROM risk.selections \
+                 WHERE selected_by = 'random'",
+            )
+            .await,
+            query(
+                &s,
+                "SELECT declaration_id, item_no, CASE WHEN result = 'fraud' THEN 1 ELSE 0 END, \
+                        CAST(ROUND(100 * additional_revenue) AS BIGINT) FROM inspections",
+            )
+            .await,
+            query(
+                &s,
+                "SELECT declaration_id, COUNT(*) FROM declarations GROUP BY declaration_id",
+            )
+            .await,
+        )
+    });
+    let (ids, numbers, weights) = (
+        strings(&controls, 0),
+        integers(&controls, 1),
+        floats(&controls, 2),
+    );
+    let (r_ids, r_numbers) = (strings(&records, 0), integers(&records, 1));
+    let (r_fraud, r_cents) = (integers(&records, 2), integers(&records, 3));
+    let items_of: HashMap<String, i64> = strings(&sizes, 0)
+        .into_iter()
+        .zip(integers(&sizes, 1))
+        .map(|(id, n)| (id.unwrap(), n.unwrap()))
+        .collect();
+    let (mut weighted, mut weighted_cents, mut total, mut represented) = (0.0, 0.0, 0.0, 0.0);
+    for c in 0..ids.len() {
+        let weight = weights[c].unwrap();
+        represented += weight;
+        let (mut inspected, mut fraud, mut cents) = (false, false, 0.0);
+        for r in 0..r_ids.len() {
+            let own = r_numbers[r] == numbers[c];
+            if r_ids[r] != ids[c] || !(own || r_numbers[r].is_none()) {
+                continue;
+            }
+            inspected = true;
+            if r_fraud[r] == Some(1) {
+                fraud = true;
+                let share = if own {
+                    1
+                } else {
+                    items_of[ids[c].as_deref().unwrap()]
+                };
+                cents += r_cents[r].unwrap_or(0) as f64 / share as f64;
+            }
+        }
+        if inspected {
+            weighted += weight * f64::from(u8::from(fraud));
+            weighted_cents += weight * cents;
+            total += weight;
+        }
     }
-    assert!(total > 0.0, "no random control was inspected: {rows}");
+    assert!(total > 0.0, "no random control was inspected");
     let estimate = report("fraud_rate_estimate");
     let header: Vec<&str> = estimate.lines().next().unwrap().split(',').collect();
     let row = estimate.lines().nth(1).unwrap();
@@ -418,6 +464,11 @@ fn monitoring_matches_independent_sql(uri: &str) {
         (value("revenue_recovered") * 100.0).round() as i64,
         recovered,
         "{estimate}"
+    );
+    let fraud_revenue = weighted_cents / total * represented / 100.0;
+    assert!(
+        (value("fraud_revenue") - fraud_revenue).abs() < 0.011,
+        "{estimate} vs {fraud_revenue}"
     );
     assert!(value("fraud_rate_low_pct") <= value("fraud_rate_pct"));
     assert!(value("fraud_rate_high_pct") >= value("fraud_rate_pct"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aduana_engine::{EngineOptions, Session};
 use aduana_warehouse::{OpenOptions, Warehouse};
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Schema;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
@@ -80,6 +80,51 @@ pub async fn query_text(session: &Session, sql: &str) -> String {
     pretty_format_batches(&query(session, sql).await)
         .unwrap()
         .to_string()
+}
+
+/// Column `c` of `batches` as optional strings (any string type).
+pub fn strings(batches: &[RecordBatch], c: usize) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column =
+                arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Utf8).unwrap();
+            let column = column.as_string::<i32>();
+            (0..column.len())
+                .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Column `c` of `batches` as optional integers.
+pub fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column =
+                arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Int64).unwrap();
+            column
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Column `c` of `batches` as optional floats.
+pub fn floats(batches: &[RecordBatch], c: usize) -> Vec<Option<f64>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column =
+                arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Float64).unwrap();
+            column
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A single integer result.

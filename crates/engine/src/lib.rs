@@ -210,24 +210,35 @@ fn scored_items_view() -> String {
 /// `risk.control_outcomes`: every control `aduana select` published, with
 /// what inspections found of it so far (`fraud` NULL until one is known;
 /// an item's own inspection or its declaration's, as everywhere), so the
-/// monitoring reports share one definition of a control's outcome. The
-/// revenue of a control of the whole declaration counts once, with the
-/// declaration's first selected item (a declaration's items are selected
-/// on its one day), not once per selected item.
+/// monitoring reports share one definition of a control's outcome. A
+/// control of the whole declaration recovers revenue for the declaration:
+/// `recovered` counts it once, with the declaration's first selected item
+/// (a declaration's items are selected on its one day), for totals;
+/// `item_recovered` gives each item its even share of it, what a random
+/// control says of one item when the estimate scales it up by its weight.
 const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
      WITH outcome AS (
          SELECT declaration_id, item_no,
                 MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
                 SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
-         FROM inspections GROUP BY declaration_id, item_no)
+         FROM inspections GROUP BY declaration_id, item_no),
+     whole AS (SELECT * FROM outcome WHERE item_no IS NULL),
+     -- Items of the declarations controlled whole (none, usually: then
+     -- the declarations are not read).
+     items AS (
+         SELECT declaration_id, COUNT(*) AS items FROM declarations
+         WHERE declaration_id IN (SELECT declaration_id FROM whole)
+         GROUP BY declaration_id)
      SELECT s.*, GREATEST(i.fraud, w.fraud) AS fraud,
             COALESCE(i.recovered, 0)
             + CASE WHEN ROW_NUMBER() OVER (PARTITION BY s.declaration_id
                                            ORDER BY s.item_no, s.lane, s.selected_by) = 1
-                   THEN COALESCE(w.recovered, 0) ELSE 0 END AS recovered
+                   THEN COALESCE(w.recovered, 0) ELSE 0 END AS recovered,
+            COALESCE(i.recovered, 0) + COALESCE(w.recovered / n.items, 0) AS item_recovered
      FROM risk.selections s
      LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
-     LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = s.declaration_id";
+     LEFT JOIN whole w ON w.declaration_id = s.declaration_id
+     LEFT JOIN items n ON n.declaration_id = s.declaration_id";
 
 /// `risk.price_profiles`: the reference price cells of the model the
 /// session loaded (log unit values; `level` 0 national line x origin,
