@@ -394,3 +394,67 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
         assert!((total - 100.0).abs() < 1.0, "{measure}: {total}");
     }
 }
+
+/// `misclassification_suspects` lists only items whose description points
+/// to another subheading than the declared one, with that subheading's
+/// duty rate as the model prices it: the mean of the tariff lines under
+/// it, else its longest listed prefix's (worked out here from the tariff).
+#[test]
+fn misclassification_suspects_name_another_subheading_and_its_rate() {
+    let wh = crate::model::modelled();
+    let s = runtime().block_on(session(&wh.uri()));
+    let tariff = runtime().block_on(query(
+        &s,
+        "SELECT hs_code, duty_rate FROM reference.tariff WHERE duty_rate IS NOT NULL",
+    ));
+    let lines: Vec<(String, f64)> = strings(&tariff, 0)
+        .into_iter()
+        .zip(floats(&tariff, 1))
+        .map(|(code, rate)| (code.unwrap().replace(['.', ' '], ""), rate.unwrap()))
+        .collect();
+    let rate_of = |hs6: &str| -> Option<f64> {
+        let under: Vec<f64> = lines
+            .iter()
+            .filter(|(code, _)| code.starts_with(hs6))
+            .map(|(_, rate)| *rate)
+            .collect();
+        if !under.is_empty() {
+            return Some(under.iter().sum::<f64>() / under.len() as f64);
+        }
+        lines
+            .iter()
+            .filter(|(code, _)| hs6.starts_with(code.as_str()))
+            .max_by_key(|(code, _)| code.len())
+            .map(|(_, rate)| *rate)
+    };
+    let csv = ok(&run(aduana().args([
+        "report",
+        "misclassification_suspects",
+        "-w",
+        &wh.uri(),
+        "-p",
+        "min_probability=0.2",
+        "-p",
+        "limit=40",
+        "--format",
+        "csv",
+    ])));
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut listed = 0;
+    for row in rows {
+        // The description may hold commas: count fields from either end.
+        let f: Vec<&str> = row.split(',').collect();
+        let from_end = |name: &str| f[f.len() - (header.len() - at(name))];
+        let (declared, suggested) = (f[at("declared_code")], from_end("suggested_hs6"));
+        assert_ne!(&declared[..6], suggested, "{row}");
+        let expected = rate_of(suggested).map(|r| (r * 100.0).round() / 100.0);
+        let reported = Some(from_end("suggested_duty_rate"))
+            .filter(|r| !r.is_empty())
+            .map(|r| r.parse::<f64>().unwrap());
+        assert_eq!(reported, expected, "{row}");
+        listed += 1;
+    }
+    assert!(listed > 0, "{csv}");
+}
