@@ -1,5 +1,5 @@
 -- title: Audit candidates
--- description: Declarations ranked by expected revenue at risk (risk score times the duties and taxes at stake, summed over their items) in the last days, with their importer's total over the period and the reasons of the declaration's riskiest item. Reasons to look, not verdicts. Needs a risk model.
+-- description: Declarations ranked by expected revenue at risk (risk score times the duties and taxes at stake, summed over their items) in the last days, with their importer's total over the period and the reasons of the item of the declaration with the most expected revenue at risk. Reasons to look, not verdicts. Needs a risk model.
 -- needs: model
 -- columns: declaration_id, importer_id, declared_on, items, customs_value, expected_at_risk, risk, level, importer_expected_revenue_at_risk, importer_declarations, riskiest_item, hs_code, reasons
 -- param: days int = 30 | days back from the latest declaration

@@ -1,5 +1,5 @@
 -- title: Trader risk segments
--- description: Importers grouped by the risk level of their riskiest declarations in the last days (an importer is high when at least a share of its items scores high, else medium, else low): importers, items, customs value, expected revenue at risk, and the hit rate of the inspections of their items. Monitors whether the segments separate compliant from non-compliant traders. Needs a risk model.
+-- description: Importers grouped by the risk level of their items in the last days (an importer is high when at least a share of its items scores high, else medium, else low): importers, items, customs value, expected revenue at risk, and the hit rate of the inspections of their items. Monitors whether the segments separate compliant from non-compliant traders. Needs a risk model.
 -- needs: model
 -- columns: segment, importers, items, customs_value, expected_revenue_at_risk, items_inspected, fraud_found, hit_rate_pct
 -- param: days int = 90 | days back from the latest declaration

@@ -1,5 +1,5 @@
 -- title: Valuation outliers by product
--- description: Per product (HS6) and origin, the items of the last days whose unit value lies markedly below the reference price of the risk model (valuation_deviation at or below the threshold), their share of the product's items, their customs value and the lowest z-score. Products where low prices cluster are where undervaluation is worth a look. Reasons to look, not customs values. Needs a risk model.
+-- description: Per product (HS6) and origin, the items of the last days whose unit value lies markedly below the reference price of the risk model (valuation_deviation at or below the threshold), their share of that product and origin's items, their customs value and the lowest z-score. Products where low prices cluster are where undervaluation is worth a look. Reasons to look, not customs values. Needs a risk model.
 -- needs: model
 -- columns: hs6, origin, items, outliers, outlier_pct, outlier_value, outlier_importers, lowest_z
 -- param: days int = 30 | days back from the latest declaration

@@ -146,13 +146,15 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
             // An item is labelled by its own controls and by those of its
             // whole declaration (item_no NULL), as the model learns: fraud
             // when either found it; a whole declaration's revenue is split
-            // evenly among its items (as in training), so it counts once.
+            // evenly among its items (as in training), so it counts once;
+            // with --fraud-type, only what fraud of that kind recovered.
             // The outcomes' columns are named apart from the declarations'
             // so that the score and the filter name those unqualified.
             format!(
                 "WITH outcome AS (SELECT declaration_id AS label_declaration, item_no AS label_item, \
                      MAX(CASE WHEN result = 'fraud'{kind} THEN 1 ELSE 0 END) AS label_fraud, \
-                     CAST(COALESCE(SUM(additional_revenue), 0) AS DOUBLE) AS label_revenue \
+                     CAST(COALESCE(SUM(CASE WHEN result = 'fraud'{kind} THEN additional_revenue END), 0) AS DOUBLE) \
+                         AS label_revenue \
                      FROM inspections GROUP BY declaration_id, item_no), \
                  whole AS (SELECT label_declaration AS whole_declaration, label_fraud AS whole_fraud, \
                      label_revenue / n.items AS whole_revenue \
