@@ -826,3 +826,61 @@ fn item_evidence_equals_the_four_functions() {
         assert!(n.len() == 8 && n[1..].iter().all(|&c| c > 0) && n[4] * 100 > n[0], "{covered}");
     });
 }
+
+/// Reference codes written with the separators people use ("7210.49",
+/// "7210 49 10") are matched as their digits: a warehouse whose tariff and
+/// remedies are written so scores exactly as one written plainly.
+#[test]
+fn reference_codes_with_separators_match_as_their_digits() {
+    use arrow::array::{ArrayRef, StringArray};
+    let plain = generate(20_000, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let dotted = dir.path().join("wh");
+    copy_dir(plain.path(), &dotted);
+    for (table, spaced) in [("tariff", false), ("trade_remedies", true)] {
+        let file = dotted.join(format!("reference/{table}.parquet"));
+        let batch = read_parquet(&file);
+        let codes = strings(
+            std::slice::from_ref(&batch),
+            batch.schema().index_of("hs_code").unwrap(),
+        );
+        // 72104910 -> "7210.49.10" (tariff) or "7210 49 10" (remedies).
+        let written: Vec<String> = codes
+            .iter()
+            .map(|code| {
+                let code = code.as_deref().unwrap();
+                let parts: Vec<&str> = [
+                    &code[..4.min(code.len())],
+                    code.get(4..6).unwrap_or(""),
+                    code.get(6..).unwrap_or(""),
+                ]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+                parts.join(if spaced { " " } else { "." })
+            })
+            .collect();
+        assert!(written.iter().any(|c| c.contains(['.', ' '])));
+        let field = batch.schema().field_with_name("hs_code").unwrap().clone();
+        let array: ArrayRef = std::sync::Arc::new(StringArray::from(written));
+        let array = arrow::compute::cast(&array, field.data_type()).unwrap();
+        write_parquet(
+            &file,
+            &replace_column(&batch, "hs_code", Some((field, array))),
+        );
+    }
+    let dotted = dotted.display().to_string();
+    let sums = |uri: &str| {
+        let out = run(aduana().args(["model", "build", "-w", uri]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s = runtime().block_on(session(uri));
+        runtime().block_on(query_text(
+            &s,
+            "SELECT round(SUM(origin_score), 6), round(SUM(at_stake), 2),
+                    COUNT(*) FILTER (WHERE origin_score > 0.5)
+             FROM scored_items",
+        ))
+    };
+    let (plain_sums, dotted_sums) = (sums(&plain.uri()), sums(&dotted));
+    assert_eq!(plain_sums, dotted_sums);
+}

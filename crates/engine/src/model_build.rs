@@ -263,6 +263,12 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Built> {
 /// The in-memory table the build reads, dropped when it ends.
 const TRAINING_TABLE: &str = "aduana_model_training";
 
+/// A reference table's HS code as the model matches codes: digits, without
+/// the separators people write between them ("7210.49.10", "7210 49 10"),
+/// as `aduana_model::hs::normalize` reads a declared code. Tariff lines and
+/// remedies alike: a remedy written with dots matched no declared code.
+const HS_DIGITS: &str = "regexp_replace(hs_code, '[ .-]', '', 'g')";
+
 async fn build_from_training(
     session: &Session,
     options: &BuildOptions,
@@ -574,11 +580,17 @@ fn add_to_records(
 /// write the same file.
 async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBatch>> {
     let has_remedies = session.warehouse().table("trade_remedies").is_some();
+    // A remedy on a heading or on the subheading, or on one of its
+    // national lines, dates the subheading's shift.
     let first_remedy = if has_remedies {
-        "SELECT h.hs6, MIN(r.valid_from) AS since FROM (SELECT DISTINCT hs6 FROM t) h \
-         JOIN reference.trade_remedies r ON starts_with(h.hs6, r.hs_code) GROUP BY h.hs6"
+        format!(
+            "SELECT h.hs6, MIN(r.valid_from) AS since FROM (SELECT DISTINCT hs6 FROM t) h \
+             JOIN (SELECT {HS_DIGITS} AS code, valid_from FROM reference.trade_remedies) r \
+               ON r.code <> '' AND (starts_with(h.hs6, r.code) OR starts_with(r.code, h.hs6)) \
+             GROUP BY h.hs6"
+        )
     } else {
-        "SELECT CAST(NULL AS VARCHAR) AS hs6, CAST(NULL AS DATE) AS since WHERE false"
+        "SELECT CAST(NULL AS VARCHAR) AS hs6, CAST(NULL AS DATE) AS since WHERE false".to_string()
     };
     let with = format!(
         "WITH training AS ({training}), \
@@ -611,18 +623,18 @@ async fn origin_facts(session: &Session, training: &str) -> Result<Vec<RecordBat
         ),
     ];
     if session.warehouse().table("tariff").is_some() {
-        queries.push(
-            "SELECT 'tariff' AS kind, replace(replace(hs_code, '.', ''), ' ', '') AS hs, duty_rate AS share \
-             FROM reference.tariff WHERE duty_rate IS NOT NULL ORDER BY hs, share"
-                .to_string(),
-        );
+        queries.push(format!(
+            "SELECT 'tariff' AS kind, {HS_DIGITS} AS hs, duty_rate AS share \
+                 FROM reference.tariff WHERE duty_rate IS NOT NULL ORDER BY hs, share"
+        ));
     }
     if has_remedies {
         queries.push(
-            "SELECT 'remedy' AS kind, hs_code AS hs, upper(origin_country) AS country, \
-                 additional_duty_rate AS share, valid_from, valid_to FROM reference.trade_remedies \
-                 ORDER BY hs, country, valid_from, valid_to, share"
-                .to_string(),
+            format!(
+                "SELECT 'remedy' AS kind, {HS_DIGITS} AS hs, upper(origin_country) AS country, \
+                     additional_duty_rate AS share, valid_from, valid_to FROM reference.trade_remedies \
+                     ORDER BY hs, country, valid_from, valid_to, share"
+            ),
         );
     }
     let schema = aduana_model::origin_schema();

@@ -199,9 +199,13 @@ pub(crate) fn read_origins(
                 }
             }
             "remedy" => {
-                if let (Some(code), Some(rate), true) =
-                    (country_code, opt(share, i), from.is_valid(i))
-                {
+                // An empty code would put every product under the remedy.
+                if let (Some(code), Some(rate), true, false) = (
+                    country_code,
+                    opt(share, i),
+                    from.is_valid(i),
+                    hs_digits.is_empty(),
+                ) {
                     facts.remedies.push(Remedy {
                         prefix: hs_digits.to_vec(),
                         country: code,
