@@ -2,7 +2,7 @@
 -- description: For one HS6 subheading, per origin and quantity unit over the last months: items, the declared unit values' quartiles (from robust_profile of log unit values) and 10th / 90th percentiles (percentile_cont), all exact, so a cluster and one machine agree, and the reference band of the risk model this session loaded for that origin (HS6 x origin, else HS6). An origin whose declared prices sit below its band is where undervaluation hides. Needs a risk model.
 -- needs: model
 -- columns: origin_country, quantity_unit, items, declared_low, declared_q1, declared_median, declared_q3, declared_high, reference_level, reference_low, reference_median, reference_high
--- param: hs text | the HS6 subheading, 6 digits
+-- param: hs hs6 | the HS6 subheading, 6 digits (6109.10 or a longer tariff line is read as its HS6)
 -- param: months int = 12 | months back from the latest declaration
 WITH items AS (
     SELECT COALESCE(origin_country, '(none)') AS origin_country, quantity_unit,

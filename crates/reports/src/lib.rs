@@ -50,6 +50,9 @@ pub enum ParamKind {
     Int,
     Float,
     Date,
+    /// An HS6 subheading: six digits, with the separators people write
+    /// ("6109.10"), or a longer tariff line whose first six are taken.
+    Hs6,
 }
 
 impl ParamKind {
@@ -59,6 +62,7 @@ impl ParamKind {
             "int" => ParamKind::Int,
             "float" => ParamKind::Float,
             "date" => ParamKind::Date,
+            "hs6" => ParamKind::Hs6,
             _ => return None,
         })
     }
@@ -69,6 +73,7 @@ impl ParamKind {
             ParamKind::Int => "int",
             ParamKind::Float => "float",
             ParamKind::Date => "date",
+            ParamKind::Hs6 => "hs6",
         }
     }
 
@@ -96,6 +101,22 @@ impl ParamKind {
                     .flatten()
                     .filter(|v| !v.is_null())
                     .ok_or_else(|| format!("{text:?} is not a date as YYYY-MM-DD"))
+            }
+            ParamKind::Hs6 => {
+                // Separators only between digits, as declared codes are read.
+                let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+                let separators_only = t
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | ' ' | '-'));
+                let ends_in_digits = t.starts_with(|c: char| c.is_ascii_digit())
+                    && t.ends_with(|c: char| c.is_ascii_digit());
+                if separators_only && ends_in_digits && (6..=10).contains(&digits.len()) {
+                    Ok(ScalarValue::Utf8(Some(digits[..6].to_string())))
+                } else {
+                    Err(format!(
+                        "{text:?} is not an HS6 subheading (six digits, e.g. 610910 or 6109.10)"
+                    ))
+                }
             }
         }
     }
@@ -379,6 +400,19 @@ mod tests {
             ("a".into(), "b=c".into())
         );
         assert!(parse_assignment("=3").is_err() && parse_assignment("abc").is_err());
+    }
+
+    #[test]
+    fn an_hs6_parameter_is_read_as_six_digits() {
+        let hs = |text: &str| ParamKind::Hs6.value(text);
+        let six = ScalarValue::Utf8(Some("610910".into()));
+        for written in ["610910", "6109.10", " 6109 10 ", "6109.10.00", "61091000"] {
+            assert_eq!(hs(written), Ok(six.clone()), "{written:?}");
+        }
+        for bad in ["6109", "61x910", "6109.10.00.000", "", "abcdef"] {
+            let e = hs(bad).unwrap_err();
+            assert!(e.contains("is not an HS6 subheading"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
