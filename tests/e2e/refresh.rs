@@ -621,6 +621,16 @@ fn backtests_use_only_what_was_known_before_their_day() {
         .parse()
         .unwrap();
     assert!(auc > 0.8, "{out}");
+    // Once the live model (which learned from October) exists, the
+    // backtest is still measured against its own model's window.
+    ok(&refresh(&uri, &[]));
+    let again = run(&mut command);
+    ok(&again);
+    assert!(
+        !stderr(&again).contains("training window"),
+        "the backtest's model did not learn from October: {}",
+        stderr(&again)
+    );
 }
 
 #[test]

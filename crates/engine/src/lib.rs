@@ -370,12 +370,14 @@ impl Session {
                 at.root.clone(),
                 Some(aduana_model::fetch_version(store, &at.root, &at.version).await),
             ),
-            (None, false) => (
-                location.prefix.clone(),
-                aduana_model::fetch_current(store, &location.prefix)
-                    .await
-                    .transpose(),
-            ),
+            // The current model of the risk tables the session reads: a
+            // backtest's scores come with the backtest's model (its
+            // window, its functions), not the warehouse's.
+            (None, false) => {
+                let root = warehouse.risk_root();
+                let current = aduana_model::fetch_current(store, &root).await;
+                (root, current.transpose())
+            }
         };
         let model = model.transpose().map_err(|e| {
             EngineError::InvalidOption(format!("{e}; rebuild it with `aduana model build`"))

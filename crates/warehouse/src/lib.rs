@@ -197,6 +197,12 @@ impl Warehouse {
         Ok(Some(lease.hold()))
     }
 
+    /// The root the published risk tables (and the model they were scored
+    /// with) are read under: the warehouse's own, or a backtest's.
+    pub fn risk_root(&self) -> object_store::path::Path {
+        self.location.child(&self.risk_root)
+    }
+
     /// Registers the object store and every present table in `ctx`:
     /// `declarations`, `inspections`, `reference.*` and `risk.*`.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
