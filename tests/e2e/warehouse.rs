@@ -383,10 +383,16 @@ fn work_folders_are_skipped_and_other_folders_refused() {
 }
 
 /// An ASYCUDA-style export: other column names, Int64 item numbers, Float64
-/// values, dates as dd/mm/yyyy text, no supplier column, another folder.
+/// values, dates as dd/mm/yyyy text, no supplier column, another folder;
+/// its first file was written by another tool, with Decimal(20,4) values,
+/// Int16 item numbers and categorical (dictionary) lanes.
 fn asycuda_export(wh: &TestWarehouse) -> tempfile::TempDir {
     let export = tempfile::tempdir().unwrap();
-    for file in parquet_files(&wh.path().join("declarations")) {
+    for (n, file) in parquet_files(&wh.path().join("declarations"))
+        .into_iter()
+        .enumerate()
+    {
+        let other_tool = n == 0;
         let relative = file.strip_prefix(wh.path().join("declarations")).unwrap();
         let b = read_parquet(&file);
         let rename =
@@ -403,12 +409,21 @@ fn asycuda_export(wh: &TestWarehouse) -> tempfile::TempDir {
                 )
             };
         let b = rename(&b, "declaration_id", "SGD.NUMBER", None);
-        let b = rename(&b, "item_no", "ITEM.NUMBER", Some(DataType::Int64));
+        let (item_type, value_type, lane_type) = if other_tool {
+            (
+                DataType::Int16,
+                DataType::Decimal128(20, 4),
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            )
+        } else {
+            (DataType::Int64, DataType::Float64, DataType::Utf8)
+        };
+        let b = rename(&b, "item_no", "ITEM.NUMBER", Some(item_type));
         let b = rename(&b, "hs_code", "TARIFF.CODE", None);
         let b = rename(&b, "origin_country", "ORIGIN.CODE", None);
-        let b = rename(&b, "customs_value", "CIF.VALUE", Some(DataType::Float64));
+        let b = rename(&b, "customs_value", "CIF.VALUE", Some(value_type));
         let b = rename(&b, "gross_mass_kg", "GROSS.WEIGHT", None);
-        let b = rename(&b, "lane", "SELECTIVITY.LANE", None);
+        let b = rename(&b, "lane", "SELECTIVITY.LANE", Some(lane_type));
         let b = rename(&b, "duties_paid", "RAISED_TAX_AMOUNT", None);
         let dates = b
             .column_by_name("declaration_date")

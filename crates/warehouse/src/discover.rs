@@ -388,7 +388,16 @@ fn check_file(
             });
         }
         if mapping.is_some() {
-            record_source_field(&table, file, field, source_fields)?;
+            // Read as the type it becomes (text, for dates parsed by a
+            // format): each file's own type was checked above and is cast
+            // on read, as an unmapped table's are.
+            let read_as = if date_format.is_some() {
+                DataType::Utf8View
+            } else {
+                column.kind.canonical_type()
+            };
+            let field = Field::new(field.name(), read_as, true);
+            record_source_field(&table, file, &field, source_fields)?;
         }
     }
     Ok(())
@@ -421,8 +430,9 @@ fn float_beyond(footer: &ArrowReaderMetadata, column: &str, limit: f64) -> Optio
         })
 }
 
-/// Mapped tables are read through a schema of their source columns, which
-/// must have one type across files.
+/// Mapped tables are read through a schema of their source columns, each
+/// read as one type in every file (a source column feeding two columns of
+/// different types is refused).
 fn record_source_field(
     table: &str,
     file: &str,
@@ -442,9 +452,9 @@ fn record_source_field(
             return Err(WarehouseError::WrongType {
                 table: table.to_string(),
                 file: file.to_string(),
-                column: format!("source column {}", field.name()),
+                column: field.name().to_string(),
                 expected: format!(
-                    "{} (its type in the table's other files)",
+                    "{} (another column mapped from it is read as that)",
                     type_name(seen.data_type())
                 ),
                 actual: type_name(field.data_type()),
