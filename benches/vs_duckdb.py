@@ -92,7 +92,7 @@ SELECT year, month, COUNT(DISTINCT declaration_id) AS declarations, COUNT(*) AS 
 FROM declarations GROUP BY year, month ORDER BY year, month""",
     "inspection_hit_rate_by_lane": f"""
 WITH {OUTCOME}
-SELECT d.lane, COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
+SELECT COALESCE(d.lane, '(none)') AS lane, COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
        COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
        round(100.0 * SUM(GREATEST(o.fraud, w.fraud)) / NULLIF(COUNT(COALESCE(o.fraud, w.fraud)), 0), 1) AS hit_rate_pct,
        COALESCE(SUM(o.recovered), 0)
@@ -100,7 +100,7 @@ SELECT d.lane, COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected
 FROM declarations d
 LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
 LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = d.declaration_id
-GROUP BY d.lane ORDER BY items DESC""",
+GROUP BY 1 ORDER BY items DESC""",
     "value_by_chapter": """
 SELECT substr(d.hs_code, 1, 2) AS chapter, n.description, COUNT(*) AS items,
        SUM(d.customs_value) AS customs_value,
@@ -112,7 +112,7 @@ GROUP BY substr(d.hs_code, 1, 2), n.description
 ORDER BY customs_value DESC LIMIT 15""",
     "inspection_hit_rate_over_time": f"""
 WITH {OUTCOME}
-SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month, d.lane, d.office_code AS office,
+SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month, COALESCE(d.lane, '(none)') AS lane, d.office_code AS office,
        COUNT(*) AS items, COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
        COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
        round(100.0 * SUM(GREATEST(o.fraud, w.fraud)) / NULLIF(COUNT(COALESCE(o.fraud, w.fraud)), 0), 1) AS hit_rate_pct,

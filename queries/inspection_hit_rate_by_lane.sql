@@ -9,7 +9,7 @@ WITH outcome AS (
     FROM inspections
     GROUP BY declaration_id, item_no
 )
-SELECT d.lane,
+SELECT COALESCE(d.lane, '(none)') AS lane,
        COUNT(*) AS items,
        COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,
        COALESCE(SUM(GREATEST(o.fraud, w.fraud)), 0) AS fraud_found,
@@ -22,5 +22,5 @@ SELECT d.lane,
 FROM declarations d
 LEFT JOIN outcome o ON o.declaration_id = d.declaration_id AND o.item_no = d.item_no
 LEFT JOIN (SELECT * FROM outcome WHERE item_no IS NULL) w ON w.declaration_id = d.declaration_id
-GROUP BY d.lane
+GROUP BY COALESCE(d.lane, '(none)')
 ORDER BY items DESC;

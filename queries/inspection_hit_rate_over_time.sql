@@ -10,7 +10,7 @@ WITH outcome AS (
     GROUP BY declaration_id, item_no
 )
 SELECT CAST(date_trunc('month', d.declaration_date) AS DATE) AS month,
-       d.lane,
+       COALESCE(d.lane, '(none)') AS lane,
        d.office_code AS office,
        COUNT(*) AS items,
        COUNT(COALESCE(o.fraud, w.fraud)) AS inspected,

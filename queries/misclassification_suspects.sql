@@ -17,11 +17,16 @@ suspects AS (
 ),
 -- An uncertain description whose likeliest class is still the declared
 -- code points nowhere else: not a suspect of misclassification.
+-- Ranked by a window rather than ORDER BY ... LIMIT: DataFusion 55 pushes
+-- a top-k's dynamic filter through this projection into the Parquet scan
+-- with the columns of another schema (debug builds stop on it).
 listed AS (
-    SELECT * FROM suspects
-    WHERE suggested IS NOT NULL AND suggested <> hs6(hs_code)
-    ORDER BY p_wrong * at_stake DESC, p_wrong DESC
-    LIMIT $limit
+    SELECT * FROM (
+        SELECT *, ROW_NUMBER() OVER (ORDER BY p_wrong * at_stake DESC, p_wrong DESC,
+                                              declaration_id, item_no) AS listed_rank
+        FROM suspects
+        WHERE suggested IS NOT NULL AND suggested <> hs6(hs_code))
+    WHERE listed_rank <= $limit
 ),
 tariff AS (
     SELECT regexp_replace(hs_code, '[^0-9]', '', 'g') AS code, duty_rate
@@ -51,4 +56,4 @@ SELECT s.declaration_id, s.item_no, s.importer_id, s.hs_code AS declared_code, s
 FROM listed s
 LEFT JOIN under u ON u.declaration_id = s.declaration_id AND u.item_no = s.item_no
 LEFT JOIN prefix p ON p.declaration_id = s.declaration_id AND p.item_no = s.item_no
-ORDER BY s.p_wrong * s.at_stake DESC, s.p_wrong DESC;
+ORDER BY s.listed_rank;

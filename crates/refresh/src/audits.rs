@@ -131,7 +131,8 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
     let reason = |pick: &aduana_model::selection::Pick| match pick.chosen {
         Chosen::Model => match options.policy.rank_by {
             aduana_model::selection::RankBy::Revenue => format!(
-                "ranked {} of {rows} importers by expected revenue at risk over the \
+                "ranked {} of {rows} importers by the revenue the learned model expects \
+                 fraud to cost on their items (fraud probability x revenue) over the \
                  {AUDIT_HISTORY_MONTHS} months before ({:.2})",
                 pick.rank,
                 value(revenue, pick.row)
