@@ -69,14 +69,42 @@ fn expected_lanes(session: &aduana_engine::Session) -> Lanes {
     )
 }
 
+/// A report's CSV output: its columns' names and its rows.
+struct ReportCsv {
+    header: Vec<String>,
+    rows: Vec<String>,
+}
+
+impl ReportCsv {
+    /// Runs `report` over the warehouse at `uri` with `params` (`name=value`).
+    fn run(uri: &str, report: &str, params: &[&str]) -> ReportCsv {
+        let mut command = aduana();
+        command.args(["report", report, "-w", uri, "--format", "csv"]);
+        for param in params {
+            command.args(["-p", param]);
+        }
+        let csv = ok(&run(&mut command));
+        let mut lines = csv.lines().map(String::from);
+        let header = lines.next().unwrap().split(',').map(String::from).collect();
+        ReportCsv {
+            header,
+            rows: lines.collect(),
+        }
+    }
+
+    /// The position of column `name`.
+    fn at(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.header))
+    }
+}
+
 /// A report's rows summed by lane (its CSV output).
 fn report_lanes(uri: &str, report: &str) -> Lanes {
-    let csv = ok(&run(
-        aduana().args(["report", report, "-w", uri, "--format", "csv"])
-    ));
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let csv = ReportCsv::run(uri, report, &[]);
+    let at = |name: &str| csv.at(name);
     let columns = [
         at("items"),
         at("inspected"),
@@ -84,7 +112,7 @@ fn report_lanes(uri: &str, report: &str) -> Lanes {
         at("revenue_recovered"),
     ];
     let mut lanes = Lanes::new();
-    for line in lines {
+    for line in &csv.rows {
         let fields: Vec<&str> = line.split(',').collect();
         let lane = Some(fields[at("lane")])
             .filter(|l| !l.is_empty())
@@ -356,24 +384,15 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
     }
     assert!(expected.keys().any(|k| k.1 == "safeguard"));
 
-    let csv = ok(&run(aduana().args([
-        "report",
-        "origin_shifts_after_remedies",
-        "-w",
+    let csv = ReportCsv::run(
         &wh.uri(),
-        "-p",
-        "months=1",
-        "-p",
-        "min_items=0",
-        "--format",
-        "csv",
-    ])));
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        "origin_shifts_after_remedies",
+        &["months=1", "min_items=0"],
+    );
+    let at = |name: &str| csv.at(name);
     let mut reported = BTreeMap::new();
     let mut after_share: BTreeMap<String, f64> = BTreeMap::new();
-    for line in lines {
+    for line in &csv.rows {
         let f: Vec<&str> = line.split(',').collect();
         let key = (
             f[at("hs_code")].to_string(),
@@ -427,26 +446,17 @@ fn misclassification_suspects_name_another_subheading_and_its_rate() {
             .max_by_key(|(code, _)| code.len())
             .map(|(_, rate)| *rate)
     };
-    let csv = ok(&run(aduana().args([
-        "report",
-        "misclassification_suspects",
-        "-w",
+    let csv = ReportCsv::run(
         &wh.uri(),
-        "-p",
-        "min_probability=0.2",
-        "-p",
-        "limit=40",
-        "--format",
-        "csv",
-    ])));
-    let mut rows = csv.lines();
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        "misclassification_suspects",
+        &["min_probability=0.2", "limit=40"],
+    );
+    let at = |name: &str| csv.at(name);
     let mut listed = 0;
-    for row in rows {
+    for row in &csv.rows {
         // The description may hold commas: count fields from either end.
         let f: Vec<&str> = row.split(',').collect();
-        let from_end = |name: &str| f[f.len() - (header.len() - at(name))];
+        let from_end = |name: &str| f[f.len() - (csv.header.len() - at(name))];
         let (declared, suggested) = (f[at("declared_code")], from_end("suggested_hs6"));
         assert_ne!(&declared[..6], suggested, "{row}");
         let expected = rate_of(suggested).map(|r| (r * 100.0).round() / 100.0);
@@ -456,5 +466,5 @@ fn misclassification_suspects_name_another_subheading_and_its_rate() {
         assert_eq!(reported, expected, "{row}");
         listed += 1;
     }
-    assert!(listed > 0, "{csv}");
+    assert!(listed > 0, "{:?}", csv.header);
 }

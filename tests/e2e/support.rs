@@ -97,34 +97,28 @@ pub fn strings(batches: &[RecordBatch], c: usize) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Column `c` of `batches` as optional integers.
-pub fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
+/// Column `c` of `batches` as optional values of the primitive type `T`.
+fn primitives<T: arrow::datatypes::ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    c: usize,
+) -> Vec<Option<T::Native>> {
     batches
         .iter()
         .flat_map(|b| {
-            let column =
-                arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Int64).unwrap();
-            column
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .iter()
-                .collect::<Vec<_>>()
+            let column = arrow::compute::cast(b.column(c), &T::DATA_TYPE).unwrap();
+            column.as_primitive::<T>().iter().collect::<Vec<_>>()
         })
         .collect()
 }
 
+/// Column `c` of `batches` as optional integers.
+pub fn integers(batches: &[RecordBatch], c: usize) -> Vec<Option<i64>> {
+    primitives::<arrow::datatypes::Int64Type>(batches, c)
+}
+
 /// Column `c` of `batches` as optional floats.
 pub fn floats(batches: &[RecordBatch], c: usize) -> Vec<Option<f64>> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let column =
-                arrow::compute::cast(b.column(c), &arrow::datatypes::DataType::Float64).unwrap();
-            column
-                .as_primitive::<arrow::datatypes::Float64Type>()
-                .iter()
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    primitives::<arrow::datatypes::Float64Type>(batches, c)
 }
 
 /// A single integer result.
