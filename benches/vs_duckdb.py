@@ -126,8 +126,9 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
     "origin_shifts_after_remedies": """
 WITH remedies AS (
     SELECT regexp_replace(hs_code, '[^0-9]', '', 'g') AS code, origin_country AS targeted,
-           measure, valid_from, valid_to
-    FROM trade_remedies),
+           measure, valid_from,
+           CASE WHEN COUNT(valid_to) < COUNT(*) THEN NULL ELSE MAX(valid_to) END AS valid_to
+    FROM trade_remedies GROUP BY 1, 2, 3, 4),
 items AS (
     SELECT r.code, r.targeted, r.measure, r.valid_from, d.origin_country AS origin,
            CASE WHEN d.declaration_date < r.valid_from THEN 'before' ELSE 'after' END AS period

@@ -5,10 +5,13 @@
 -- param: min_items int = 20 | items an origin needs after the measure to be listed
 WITH remedies AS (
     -- A remedy's code is a prefix of the tariff lines it covers (any
-    -- length, as the model matches it), digits only.
+    -- length, as the model matches it), digits only. Rows repeating a
+    -- measure (one per exporter's rate) are one remedy, open while any is.
     SELECT regexp_replace(hs_code, '[^0-9]', '', 'g') AS code, origin_country AS targeted,
-           measure, valid_from, valid_to
+           measure, valid_from,
+           CASE WHEN COUNT(valid_to) < COUNT(*) THEN NULL ELSE MAX(valid_to) END AS valid_to
     FROM reference.trade_remedies
+    GROUP BY 1, 2, 3, 4
 ),
 items AS (
     -- Codes of six digits or more on equal HS6 (an equi-join), then the

@@ -332,6 +332,15 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
             None,
         ),
         (&line[0], &line[1], "safeguard", "2026-09-10", None),
+        // The same measure again (another exporter's rate), ending sooner:
+        // still one remedy, open while the other row is.
+        (
+            &line[0],
+            &line[1],
+            "safeguard",
+            "2026-09-10",
+            Some("2026-09-20"),
+        ),
     ];
     let file = wh.path().join("reference/trade_remedies.parquet");
     let schema = read_parquet(&file).schema();
@@ -339,7 +348,7 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
         Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.0))),
         Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.1))),
         Arc::new(StringArray::from_iter_values(remedies.iter().map(|r| r.2))),
-        Arc::new(Float64Array::from(vec![20.0; 3])),
+        Arc::new(Float64Array::from(vec![20.0; remedies.len()])),
         Arc::new(Date32Array::from_iter_values(
             remedies.iter().map(|r| days(r.3)),
         )),
@@ -362,7 +371,7 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
     let (codes, origins, dates) = (strings(&items, 0), strings(&items, 1), strings(&items, 2));
     let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
     let mut expected: BTreeMap<(String, String, String), [i64; 2]> = BTreeMap::new();
-    for (code, _, measure, from, to) in remedies {
+    for (code, _, measure, from, to) in remedies.into_iter().take(3) {
         let from = day(from);
         let (start, end) = (from - Months::new(1), from + Months::new(1));
         for i in 0..codes.len() {
@@ -415,9 +424,10 @@ fn origin_shifts_follow_each_remedys_prefix_and_period() {
 }
 
 /// `misclassification_suspects` lists only items whose description points
-/// to another subheading than the declared one, with that subheading's
-/// duty rate as the model prices it: the mean of the tariff lines under
-/// it, else its longest listed prefix's (worked out here from the tariff).
+/// to another subheading than the declared one, with both codes' tariff
+/// rates as the model prices them: the mean of the tariff lines under a
+/// code, else its longest listed prefix's (worked out here from the
+/// tariff). A warehouse without a tariff still gets its suspects.
 #[test]
 fn misclassification_suspects_name_another_subheading_and_its_rate() {
     let wh = crate::model::modelled();
@@ -431,20 +441,22 @@ fn misclassification_suspects_name_another_subheading_and_its_rate() {
         .zip(floats(&tariff, 1))
         .map(|(code, rate)| (code.unwrap().replace(['.', ' '], ""), rate.unwrap()))
         .collect();
-    let rate_of = |hs6: &str| -> Option<f64> {
+    let rate_of = |code: &str| -> Option<f64> {
         let under: Vec<f64> = lines
             .iter()
-            .filter(|(code, _)| code.starts_with(hs6))
+            .filter(|(line, _)| line.starts_with(code))
             .map(|(_, rate)| *rate)
             .collect();
-        if !under.is_empty() {
-            return Some(under.iter().sum::<f64>() / under.len() as f64);
-        }
-        lines
-            .iter()
-            .filter(|(code, _)| hs6.starts_with(code.as_str()))
-            .max_by_key(|(code, _)| code.len())
-            .map(|(_, rate)| *rate)
+        let rate = if under.is_empty() {
+            lines
+                .iter()
+                .filter(|(line, _)| code.starts_with(line.as_str()))
+                .max_by_key(|(line, _)| line.len())
+                .map(|(_, rate)| *rate)
+        } else {
+            Some(under.iter().sum::<f64>() / under.len() as f64)
+        };
+        rate.map(|r| (r * 100.0).round() / 100.0)
     };
     let csv = ReportCsv::run(
         &wh.uri(),
@@ -457,14 +469,32 @@ fn misclassification_suspects_name_another_subheading_and_its_rate() {
         // The description may hold commas: count fields from either end.
         let f: Vec<&str> = row.split(',').collect();
         let from_end = |name: &str| f[f.len() - (csv.header.len() - at(name))];
+        let rate = |name: &str| {
+            Some(from_end(name))
+                .filter(|r| !r.is_empty())
+                .map(|r| r.parse::<f64>().unwrap())
+        };
         let (declared, suggested) = (f[at("declared_code")], from_end("suggested_hs6"));
         assert_ne!(&declared[..6], suggested, "{row}");
-        let expected = rate_of(suggested).map(|r| (r * 100.0).round() / 100.0);
-        let reported = Some(from_end("suggested_duty_rate"))
-            .filter(|r| !r.is_empty())
-            .map(|r| r.parse::<f64>().unwrap());
-        assert_eq!(reported, expected, "{row}");
+        assert_eq!(rate("suggested_tariff_rate"), rate_of(suggested), "{row}");
+        assert_eq!(rate("declared_tariff_rate"), rate_of(declared), "{row}");
         listed += 1;
     }
     assert!(listed > 0, "{:?}", csv.header);
+
+    // Without a tariff (an optional table): the suspects, without rates.
+    let bare = generate(20_000, 3);
+    std::fs::remove_file(bare.path().join("reference/tariff.parquet")).unwrap();
+    ok(&run(aduana().args(["model", "build", "-w", &bare.uri()])));
+    let csv = ReportCsv::run(
+        &bare.uri(),
+        "misclassification_suspects",
+        &["min_probability=0.2", "days=92"],
+    );
+    assert!(!csv.rows.is_empty(), "no suspects without a tariff");
+    let at = csv.at("suggested_tariff_rate");
+    for row in &csv.rows {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[f.len() - (csv.header.len() - at)], "", "{row}");
+    }
 }

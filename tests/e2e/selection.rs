@@ -365,7 +365,12 @@ fn monitoring_matches_independent_sql(uri: &str) {
         .skip(1)
         .map(|row| cents(&column(row, "revenue_recovered")))
         .sum();
-    assert_eq!(reported, recovered, "{outcomes}");
+    // Each row is rounded to the cent; a shared audit's parts may not be.
+    let rows = outcomes.lines().count() as i64 - 1;
+    assert!(
+        (reported - recovered).abs() <= rows,
+        "{reported} against {recovered}: {outcomes}"
+    );
     let mut checked = 0;
     for row in outcomes.lines().skip(1) {
         let (lane, by) = (column(row, "lane"), column(row, "selected_by"));

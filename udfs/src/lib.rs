@@ -30,6 +30,7 @@ pub mod risk_reasons;
 pub mod risk_score;
 pub mod robust_profile;
 pub mod robust_zscore;
+pub mod tariff_rate;
 pub mod unit_value;
 pub mod valuation_deviation;
 
@@ -52,6 +53,9 @@ pub fn scalar_functions(model: &ModelHandle) -> Vec<Arc<ScalarUDF>> {
             model.clone(),
         ))),
         Arc::new(ScalarUDF::new_from_impl(hs_suggest::HsSuggestFunc::new(
+            model.clone(),
+        ))),
+        Arc::new(ScalarUDF::new_from_impl(tariff_rate::TariffRateFunc::new(
             model.clone(),
         ))),
         Arc::new(ScalarUDF::new_from_impl(risk_score::RiskScoreFunc::new(
@@ -132,6 +136,11 @@ pub fn model_of(udf: &ScalarUDF) -> Option<&ModelHandle> {
     .or_else(|| {
         inner
             .downcast_ref::<hs_suggest::HsSuggestFunc>()
+            .map(|f| &f.model)
+    })
+    .or_else(|| {
+        inner
+            .downcast_ref::<tariff_rate::TariffRateFunc>()
             .map(|f| &f.model)
     })
     .or_else(|| {

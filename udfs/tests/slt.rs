@@ -38,7 +38,9 @@ impl Db {
 /// - importer A: 50 of 100 items markedly low, B: 0 of 900;
 /// - HS 847130 origins: CN 900 items, VN 30; PA dispatches others' goods 80%
 ///   of the time;
-/// - classes 610910 (cotton shirts) and 847130 (laptop computer).
+/// - classes 610910 (cotton shirts) and 847130 (laptop computer);
+/// - a tariff of lines 01012100 (10%) and 01012900 (20%) and heading 0102
+///   (7.5%).
 fn tiny_model() -> RiskModel {
     let text = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
     let float = |v: Vec<Option<f64>>| Arc::new(Float64Array::from(v)) as ArrayRef;
@@ -93,6 +95,11 @@ fn tiny_model() -> RiskModel {
         ("dispatch", None, Some("PA"), None, 100, Some(0.8)),
         ("valuation", None, None, Some("A"), 100, Some(0.5)),
         ("valuation", None, None, Some("B"), 900, Some(0.0)),
+        // A tariff of live animals only (no other test prices chapter 01):
+        // two horse lines and the heading of bovines.
+        ("tariff", Some("01012100"), None, None, 0, Some(10.0)),
+        ("tariff", Some("01012900"), None, None, 0, Some(20.0)),
+        ("tariff", Some("0102"), None, None, 0, Some(7.5)),
     ];
     let schema = aduana_model::origin_schema();
     let n = rows.len();

@@ -212,10 +212,12 @@ fn scored_items_view() -> String {
 /// an item's own inspection or its declaration's, as everywhere), so the
 /// monitoring reports share one definition of a control's outcome. A
 /// control of the whole declaration recovers revenue for the declaration:
-/// `recovered` counts it once, with the declaration's first selected item
-/// (a declaration's items are selected on its one day), for totals;
-/// `item_recovered` gives each item its even share of it, what a random
-/// control says of one item when the estimate scales it up by its weight.
+/// `recovered` shares it evenly among the declaration's selected items (a
+/// declaration's items are selected on its one day), so totals count it
+/// once and each lane and chooser gets its part; `item_recovered` gives
+/// each item its even share among all the declaration's items, what a
+/// random control says of one item when the estimate scales it up by its
+/// weight.
 const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
      WITH outcome AS (
          SELECT declaration_id, item_no,
@@ -231,9 +233,7 @@ const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
          GROUP BY declaration_id)
      SELECT s.*, GREATEST(i.fraud, w.fraud) AS fraud,
             COALESCE(i.recovered, 0)
-            + CASE WHEN ROW_NUMBER() OVER (PARTITION BY s.declaration_id
-                                           ORDER BY s.item_no, s.lane, s.selected_by) = 1
-                   THEN COALESCE(w.recovered, 0) ELSE 0 END AS recovered,
+            + COALESCE(w.recovered / COUNT(*) OVER (PARTITION BY s.declaration_id), 0) AS recovered,
             COALESCE(i.recovered, 0) + COALESCE(w.recovered / n.items, 0) AS item_recovered
      FROM risk.selections s
      LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no

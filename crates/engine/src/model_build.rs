@@ -263,11 +263,12 @@ pub async fn build(session: &Session, options: &BuildOptions) -> Result<Built> {
 /// The in-memory table the build reads, dropped when it ends.
 const TRAINING_TABLE: &str = "aduana_model_training";
 
-/// A reference table's HS code as the model matches codes: digits, without
-/// the separators people write between them ("7210.49.10", "7210 49 10"),
-/// as `aduana_model::hs::normalize` reads a declared code. Tariff lines and
-/// remedies alike: a remedy written with dots matched no declared code.
-const HS_DIGITS: &str = "regexp_replace(hs_code, '[ .-]', '', 'g')";
+/// A reference table's HS code as the model matches codes: its digits,
+/// without the separators people write between them ("7210.49.10",
+/// "7210 49 10") or a regulation's "ex" (part of a code), as the reports
+/// read them. Tariff lines and remedies alike: a remedy written with dots
+/// matched no declared code.
+const HS_DIGITS: &str = "regexp_replace(hs_code, '[^0-9]', '', 'g')";
 
 async fn build_from_training(
     session: &Session,

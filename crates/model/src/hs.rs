@@ -12,6 +12,17 @@ pub const MAX_DIGITS: usize = 10;
 /// The digits of `code` without separators, written into `out`; `None`
 /// when the code is malformed. No allocation: callers pass a stack buffer.
 pub fn normalize<'a>(code: &str, out: &'a mut [u8; MAX_DIGITS]) -> Option<&'a [u8]> {
+    let digits = digits(code, out)?;
+    if digits.len() < 6 || !valid_chapter(digits) {
+        return None;
+    }
+    Some(digits)
+}
+
+/// The digits of a code of any length (a chapter, a heading, a line), the
+/// separators between them removed; `None` when it is empty, longer than a
+/// national line or holds anything else.
+pub fn digits<'a>(code: &str, out: &'a mut [u8; MAX_DIGITS]) -> Option<&'a [u8]> {
     let mut len = 0;
     for &b in code.as_bytes() {
         match b {
@@ -29,11 +40,7 @@ pub fn normalize<'a>(code: &str, out: &'a mut [u8; MAX_DIGITS]) -> Option<&'a [u
             _ => return None,
         }
     }
-    let digits = &out[..len];
-    if len < 6 || !valid_chapter(digits) {
-        return None;
-    }
-    Some(digits)
+    (len > 0).then(|| &out[..len])
 }
 
 fn valid_chapter(digits: &[u8]) -> bool {
