@@ -260,10 +260,10 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
 }
 
 pub const AUDITS_HELP: &str =
-    "The blue lane: importers ranked by the revenue the learned model expects
-fraud to cost on their items (expected_revenue: fraud probability x revenue,
-not the trader risk's risk score x revenue at risk) over the 12 months
-before --month; of the --capacity audits, --explore
+    "The blue lane: importers ranked by the expected revenue of their items
+(expected_revenue: the learned model's fraud probability x revenue, or risk
+score x revenue at risk, as the trader risk ranks, when the model has no
+learned part) over the 12 months before --month; of the --capacity audits, --explore
 (default 0.1) is exploration as in `aduana select` (random importers; with
 --strategy novelty importers never inspected; with proportional a draw in
 proportion to revenue at risk), AEO traders at --aeo-factor.

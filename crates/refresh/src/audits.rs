@@ -131,9 +131,9 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
     let reason = |pick: &aduana_model::selection::Pick| match pick.chosen {
         Chosen::Model => match options.policy.rank_by {
             aduana_model::selection::RankBy::Revenue => format!(
-                "ranked {} of {rows} importers by the revenue the learned model expects \
-                 fraud to cost on their items (fraud probability x revenue) over the \
-                 {AUDIT_HISTORY_MONTHS} months before ({:.2})",
+                "ranked {} of {rows} importers by the expected revenue of their items \
+                 (the learned model's fraud probability x revenue; risk score x revenue at \
+                 risk without one) over the {AUDIT_HISTORY_MONTHS} months before ({:.2})",
                 pick.rank,
                 value(revenue, pick.row)
             ),
