@@ -221,6 +221,6 @@ mod tests {
             assert_eq!(model_of(f).is_some(), needs_model, "{}", f.name());
             backed += usize::from(needs_model);
         }
-        assert_eq!(backed, 13);
+        assert_eq!(backed, 14);
     }
 }
