@@ -158,9 +158,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                      FROM inspections GROUP BY declaration_id, item_no), \
                  whole AS (SELECT label_declaration AS whole_declaration, label_fraud AS whole_fraud, \
                      label_revenue / n.items AS whole_revenue \
-                     FROM outcome JOIN (SELECT declaration_id, COUNT(*) AS items FROM declarations \
-                         WHERE declaration_id IN (SELECT declaration_id FROM inspections WHERE item_no IS NULL) \
-                         GROUP BY declaration_id) n ON n.declaration_id = label_declaration \
+                     FROM outcome JOIN ({items}) n ON n.declaration_id = label_declaration \
                      WHERE label_item IS NULL) \
                  SELECT ({score}) AS score, GREATEST(label_fraud, whole_fraud) = 1 AS fraud, \
                      COALESCE(label_revenue, 0) + COALESCE(whole_revenue, 0) AS revenue, \
@@ -170,6 +168,7 @@ pub async fn evaluate(session: &Session, options: &EvaluateOptions<'_>) -> Resul
                  LEFT JOIN whole ON whole_declaration = d.declaration_id{scores} \
                  WHERE (label_fraud IS NOT NULL OR whole_fraud IS NOT NULL){also}",
                 kind = of_kind("fraud_type"),
+                items = crate::WHOLE_CONTROLLED_ITEMS,
                 also = filter.map_or(String::new(), |f| format!(" AND ({f})")),
             )
         }

@@ -207,6 +207,13 @@ fn scored_items_view() -> String {
     )
 }
 
+/// Items per declaration, of the declarations controlled whole (inspections
+/// without an item number): what a whole declaration's revenue is shared
+/// among. None, usually: the declarations are then not read.
+pub(crate) const WHOLE_CONTROLLED_ITEMS: &str = "SELECT declaration_id, COUNT(*) AS items FROM declarations \
+     WHERE declaration_id IN (SELECT declaration_id FROM inspections WHERE item_no IS NULL) \
+     GROUP BY declaration_id";
+
 /// `risk.control_outcomes`: every control `aduana select` published, with
 /// what inspections found of it so far (`fraud` NULL until one is known;
 /// an item's own inspection or its declaration's, as everywhere), so the
@@ -218,19 +225,16 @@ fn scored_items_view() -> String {
 /// each item its even share among all the declaration's items, what a
 /// random control says of one item when the estimate scales it up by its
 /// weight.
-const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
+fn control_outcomes_view() -> String {
+    format!(
+        "CREATE VIEW risk.control_outcomes AS
      WITH outcome AS (
          SELECT declaration_id, item_no,
                 MAX(CASE WHEN result = 'fraud' THEN 1 ELSE 0 END) AS fraud,
                 SUM(CASE WHEN result = 'fraud' THEN CAST(additional_revenue AS DOUBLE) ELSE 0 END) AS recovered
          FROM inspections GROUP BY declaration_id, item_no),
      whole AS (SELECT * FROM outcome WHERE item_no IS NULL),
-     -- Items of the declarations controlled whole (none, usually: then
-     -- the declarations are not read).
-     items AS (
-         SELECT declaration_id, COUNT(*) AS items FROM declarations
-         WHERE declaration_id IN (SELECT declaration_id FROM whole)
-         GROUP BY declaration_id)
+     items AS ({WHOLE_CONTROLLED_ITEMS})
      SELECT s.*, GREATEST(i.fraud, w.fraud) AS fraud,
             COALESCE(i.recovered, 0)
             + COALESCE(w.recovered / COUNT(*) OVER (PARTITION BY s.declaration_id), 0) AS recovered,
@@ -238,7 +242,9 @@ const CONTROL_OUTCOMES_VIEW: &str = "CREATE VIEW risk.control_outcomes AS
      FROM risk.selections s
      LEFT JOIN outcome i ON i.declaration_id = s.declaration_id AND i.item_no = s.item_no
      LEFT JOIN whole w ON w.declaration_id = s.declaration_id
-     LEFT JOIN items n ON n.declaration_id = s.declaration_id";
+     LEFT JOIN items n ON n.declaration_id = s.declaration_id"
+    )
+}
 
 /// `risk.price_profiles`: the reference price cells of the model the
 /// session loaded (log unit values; `level` 0 national line x origin,
@@ -431,7 +437,7 @@ impl Session {
             }
         }
         if warehouse.table("inspections").is_some() {
-            ctx.sql(CONTROL_OUTCOMES_VIEW).await?;
+            ctx.sql(&control_outcomes_view()).await?;
         }
         Ok(Session {
             ctx,

@@ -103,20 +103,16 @@ impl ParamKind {
                     .ok_or_else(|| format!("{text:?} is not a date as YYYY-MM-DD"))
             }
             ParamKind::Hs6 => {
-                // Separators only between digits, as declared codes are read.
-                let digits: String = t.chars().filter(char::is_ascii_digit).collect();
-                let separators_only = t
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | ' ' | '-'));
-                let ends_in_digits = t.starts_with(|c: char| c.is_ascii_digit())
-                    && t.ends_with(|c: char| c.is_ascii_digit());
-                if separators_only && ends_in_digits && (6..=10).contains(&digits.len()) {
-                    Ok(ScalarValue::Utf8(Some(digits[..6].to_string())))
-                } else {
-                    Err(format!(
-                        "{text:?} is not an HS6 subheading (six digits, e.g. 610910 or 6109.10)"
-                    ))
-                }
+                // Read as a declared code is: separators between digits, a
+                // line of 6 to 10 digits in an existing chapter.
+                let mut buffer = [0; aduana_model::hs::MAX_DIGITS];
+                aduana_model::hs::prefix(t, 6, &mut buffer)
+                    .map(|hs6| ScalarValue::Utf8(Some(hs6.to_string())))
+                    .ok_or_else(|| {
+                        format!(
+                            "{text:?} is not an HS6 subheading (six digits, e.g. 610910 or 6109.10)"
+                        )
+                    })
             }
         }
     }
