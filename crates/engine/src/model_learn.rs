@@ -6,7 +6,7 @@
 use aduana_model::Manifest;
 use aduana_model::learned::LearnedModel;
 use aduana_model::learned::features::{COLUMNS, ItemColumns};
-use aduana_model::learned::train::{Outcome, train};
+use aduana_model::learned::train::{Outcome, declaration_revenue_shares, train};
 use arrow::array::{Array, AsArray};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int32Type};
@@ -89,23 +89,28 @@ pub async fn learn(
     let whole = cast(column("label_declaration_recovered"), &DataType::Float64)?;
     let whole = whole.as_primitive::<Float64Type>();
     let ids: Vec<&str> = (0..rows).map(|i| declarations.value(i)).collect();
-    // Items per declaration (rows are ordered by declaration): a
-    // declaration's recovered revenue, split evenly.
-    let mut items_of = vec![0usize; rows];
-    let mut start = 0;
-    for i in 1..=rows {
-        if i == rows || ids[i] != ids[start] {
-            items_of[start..i].fill(i - start);
-            start = i;
-        }
-    }
+    // A declaration's recovered revenue (a control of the whole
+    // declaration) goes to its items by their revenue at stake (rows are
+    // ordered by declaration).
+    let at_stake = cast(column("at_stake"), &DataType::Float64)?;
+    let at_stake = at_stake.as_primitive::<Float64Type>();
+    let stakes: Vec<f64> = (0..rows)
+        .map(|i| {
+            if at_stake.is_valid(i) {
+                at_stake.value(i)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let share = declaration_revenue_shares(&ids, &stakes);
     let lanes = cast(column("label_lane"), &DataType::Utf8)?;
     let lanes = lanes.as_string::<i32>();
     let weights = selection_weights(&scoring, window, lanes).await?;
     let outcomes: Vec<Outcome> = (0..rows)
         .map(|i| Outcome {
             fraud: fraud.value(i) > 0,
-            recovered: finite(own.value(i)) + finite(whole.value(i)) / items_of[i] as f64,
+            recovered: finite(own.value(i)) + finite(whole.value(i)) * share[i],
             day: days.value(i),
             weight: weights[i],
         })

@@ -26,6 +26,41 @@ pub struct Outcome {
     pub weight: f64,
 }
 
+/// Each labelled item's share of its declaration's revenue recovered by a
+/// control of the whole declaration (a post-clearance audit), given the
+/// items' declarations (consecutive rows of a declaration together) and
+/// revenue at stake: in proportion to what each has at stake, evenly when
+/// none has any (a NaN, negative or infinite stake counts as none).
+///
+/// An audit that recovered 200,000 on a declaration of a misdeclared spirit
+/// and three honest cartons owes it to the spirit, whose duty gap the
+/// evidence measures: split evenly, the revenue head learned that cartons
+/// recover 50,000 and spirits a quarter of their gap.
+pub fn declaration_revenue_shares(declarations: &[&str], at_stake: &[f64]) -> Vec<f64> {
+    assert_eq!(declarations.len(), at_stake.len(), "one stake per item");
+    let stake = |i: usize| {
+        let s = at_stake[i];
+        if s.is_finite() && s > 0.0 { s } else { 0.0 }
+    };
+    let mut shares = vec![0.0; declarations.len()];
+    let mut start = 0;
+    for end in 1..=declarations.len() {
+        if end < declarations.len() && declarations[end] == declarations[start] {
+            continue;
+        }
+        let total: f64 = (start..end).map(stake).sum();
+        for (row, share) in shares.iter_mut().enumerate().take(end).skip(start) {
+            *share = if total > 0.0 {
+                stake(row) / total
+            } else {
+                1.0 / (end - start) as f64
+            };
+        }
+        start = end;
+    }
+    shares
+}
+
 /// Share of the labelled items, the latest by declaration day, held out to
 /// stop boosting when it no longer improves on later data.
 const VALIDATION_SHARE: f64 = 0.15;
@@ -383,6 +418,18 @@ pub fn platt(raw: &[f64], labels: &[f64]) -> [f64; 2] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_declarations_revenue_goes_where_the_duty_gap_is() {
+        let shares = super::declaration_revenue_shares(
+            &["A", "A", "A", "B", "B", "C", "D", "D"],
+            &[300.0, 100.0, 0.0, 0.0, f64::NAN, -5.0, 1.0, f64::INFINITY],
+        );
+        // A: in proportion to the stakes; B: none at stake, evenly; C: its
+        // only item; D: an infinite stake counts as none.
+        assert_eq!(shares, vec![0.75, 0.25, 0.0, 0.5, 0.5, 1.0, 1.0, 0.0]);
+        assert!(super::declaration_revenue_shares(&[], &[]).is_empty());
+    }
+
     use super::*;
 
     #[test]
