@@ -119,6 +119,15 @@ pub fn risk_score_model(learned: Option<&LearnedSummary>) -> (&'static str, Stri
                 l.labelled_items, l.labelled_frauds
             ),
         ),
+        Some(l) if l.labelled_frauds >= FULL_WEIGHT_FRAUDS => (
+            "blend",
+            format!(
+                "learned from {} inspected items, {} found fraudulent; the latest days held \
+                 out from training ranked best with the learned probability weighing {:.1} \
+                 and the unsupervised combination the rest",
+                l.labelled_items, l.labelled_frauds, l.weight
+            ),
+        ),
         Some(l) => (
             "blend",
             format!(
