@@ -11,8 +11,9 @@
 //!
 //! With a fourth argument, the learned `fraud_probability`, the score
 //! blends the two by the learned model's weight (how many labelled frauds
-//! it learned from: `aduana_model::learned::learned_weight`); a NULL
-//! probability (no learned model) leaves the unsupervised score.
+//! it learned from, `aduana_model::learned::learned_weight`, at most the
+//! weight that ranked the held-out days best); a NULL probability (no
+//! learned model) leaves the unsupervised score.
 
 use std::sync::LazyLock;
 
@@ -77,12 +78,12 @@ static SCORE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
          into a probability-like value (z = -2 gives 0.5, z = -3.5 about 0.95; prices above the \
          reference add nothing), then a weighted noisy-OR with the misclassification \
          probability and the origin risk. A NULL component counts as no evidence. With the \
-         learned fraud_probability(...) as a fourth argument, the score is the learned \
+         learned fraud_probability(...) as a fourth argument, the score blends the learned \
          probability's lift p / (p + r) over the fraud rate r of the inspected items (0.5: as \
-         likely as the average inspected item) when the model learned from enough labelled \
-         frauds (300 or more), the \
-         unsupervised score when it has no learned part, and a blend weighted by the number of \
-         labelled frauds in between (risk_model_info() shows the weight).",
+         likely as the average inspected item) with the unsupervised score: the unsupervised \
+         score alone when there is no learned part, the learned weighing labelled frauds / 300 \
+         up to 300 frauds and at most the weight under which the latest days held out from \
+         training ranked best (risk_model_info() shows the weight).",
         "risk_score(valuation_deviation, hs_misclassification_probability, origin_risk [, fraud_probability])",
     )
     .with_argument("valuation_deviation", "The item's valuation_deviation(...) z-score.")

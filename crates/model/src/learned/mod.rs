@@ -32,9 +32,10 @@ pub const PROFILES_FILE: &str = "profiles.parquet";
 /// No learned model from fewer labelled frauds in the window: trees fitted
 /// to a handful of cases learn the cases, not the fraud.
 pub const MIN_LABELLED_FRAUDS: u64 = 30;
-/// From this many labelled frauds `risk_score` is the learned model's
-/// alone; between the two minimums it blends the learned model's score
-/// with the unsupervised combination in proportion.
+/// From this many labelled frauds `risk_score` may be the learned model's
+/// alone (as far as the held-out days say, `train::held_out_weight`);
+/// between the two minimums it blends the learned model's score with the
+/// unsupervised combination in proportion.
 pub const FULL_WEIGHT_FRAUDS: u64 = 300;
 const _: () = assert!(FULL_WEIGHT_FRAUDS >= MIN_LABELLED_FRAUDS);
 
@@ -56,8 +57,8 @@ pub struct LearnedSummary {
     pub recovered_revenue: f64,
     pub fraud_trees: u64,
     pub revenue_trees: u64,
-    /// Weight of the learned probability in `risk_score` (see
-    /// [`learned_weight`]).
+    /// Weight of the learned probability in `risk_score`: [`learned_weight`],
+    /// at most the held-out days' choice (`train::held_out_weight`).
     pub weight: f64,
     pub profiles: u64,
     pub entities: u64,
