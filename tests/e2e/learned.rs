@@ -185,8 +185,21 @@ fn fraud_probability_is_calibrated_on_a_later_period() {
     let wh = modelled();
     runtime().block_on(async {
         let s = session(&wh.uri()).await;
-        let info = query_text(&s, "SELECT risk_score_model, labelled_frauds FROM risk_model_info()").await;
-        assert!(info.contains("learned"), "{info}");
+        // A learned model ranks (alone, or blended with the evidence as far
+        // as the held-out days say).
+        let info = query_text(
+            &s,
+            "SELECT risk_score_model, labelled_frauds, learned_weight FROM risk_model_info()",
+        )
+        .await;
+        assert!(
+            info.contains("learned") || info.contains("blend"),
+            "{info}"
+        );
+        assert!(
+            query_i64(&s, "SELECT CAST(learned_weight * 10 AS BIGINT) FROM risk_model_info()").await > 0,
+            "{info}"
+        );
         // The view's one-pass columns are the two functions' values.
         let args = aduana_engine::LEARNED_ARGUMENTS;
         let differing = query_i64(

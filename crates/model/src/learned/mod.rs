@@ -10,6 +10,7 @@
 
 pub mod features;
 pub mod forest;
+pub mod held_out;
 mod leafmask;
 pub mod profiles;
 mod quantize;
@@ -33,7 +34,7 @@ pub const PROFILES_FILE: &str = "profiles.parquet";
 /// to a handful of cases learn the cases, not the fraud.
 pub const MIN_LABELLED_FRAUDS: u64 = 30;
 /// From this many labelled frauds `risk_score` may be the learned model's
-/// alone (as far as the held-out days say, `train::held_out_weight`);
+/// alone (as far as the held-out days say, `held_out::held_out_weight`);
 /// between the two minimums it blends the learned model's score with the
 /// unsupervised combination in proportion.
 pub const FULL_WEIGHT_FRAUDS: u64 = 300;
@@ -58,7 +59,7 @@ pub struct LearnedSummary {
     pub fraud_trees: u64,
     pub revenue_trees: u64,
     /// Weight of the learned probability in `risk_score`: [`learned_weight`],
-    /// at most the held-out days' choice (`train::held_out_weight`).
+    /// at most the held-out days' choice (`held_out::held_out_weight`).
     pub weight: f64,
     pub profiles: u64,
     pub entities: u64,
