@@ -107,6 +107,21 @@ def run_backtest(aduana, warehouse, as_of):
     return scores, snapshot["model_version"]
 
 
+def learned_weight(warehouse, as_of, version):
+    """The `[learned] weight` of the backtest's model manifest (how far
+    risk_score is the learned probability rather than the evidence)."""
+    manifest = os.path.join(warehouse, "risk", "backtests", f"as_of={as_of.isoformat()}",
+                            "risk", "model", version, "manifest.toml")
+    try:
+        with open(manifest) as f:
+            for line in f:
+                if line.startswith("weight = "):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "none (no learned model)"
+
+
 def keys(table):
     """declaration_id + item_no as one string per row, for joins in numpy."""
     ids = table["declaration_id"].cast(pa.string()).to_numpy(zero_copy_only=False)
@@ -265,6 +280,7 @@ def main():
         model_version = snapshot["model_version"]
     else:
         published, model_version = run_backtest(args.aduana, args.warehouse, as_of)
+    print(f"risk_score's weight of the learned probability: {learned_weight(args.warehouse, as_of, model_version)}")
 
     key = keys(decl)
     dates = decl["declaration_date"].to_numpy(zero_copy_only=False).astype("datetime64[D]")
