@@ -142,10 +142,10 @@ def safe_log(x):
         return np.where(x > 0, np.log(x), np.nan)
 
 
-def recovered_revenue(known, decl, key, decl_ids):
+def recovered_revenue(known, key, decl_ids):
     """The fraud revenue the inspections before the backtest day recovered
     per item: an item's own, plus an even share of its declaration's
-    (a control of the whole declaration), as Aduana's training counts it."""
+    (a control of the whole declaration), as `aduana evaluate` counts it."""
     fraud = pc.equal(known["result"], "fraud").to_numpy(zero_copy_only=False)
     revenue = np.nan_to_num(numeric(known, "additional_revenue")) * fraud
     ids = column(known, "declaration_id")
@@ -291,10 +291,12 @@ def main():
     # declaration-level inspection, item_no null, covers all its items).
     known = inspections.filter(pc.less(inspections["inspected_on"], pa.scalar(as_of, pa.date32())))
     is_fraud = pc.equal(known["result"], "fraud").to_numpy(zero_copy_only=False)
-    item_no = known["item_no"].to_numpy(zero_copy_only=False)
+    # As strings from Arrow: with NULLs (controls of whole declarations)
+    # numpy would make the column float and the keys "2.0", matching no item.
+    item_no = known["item_no"].cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False).astype(str)
     ids = column(known, "declaration_id")
-    whole = np.isnan(item_no.astype(float)) if item_no.dtype.kind == "f" else pc.is_null(known["item_no"]).to_numpy(zero_copy_only=False)
-    item_keys = np.char.add(np.char.add(ids, "#"), np.where(whole, "", item_no.astype(str)))
+    whole = pc.is_null(known["item_no"]).to_numpy(zero_copy_only=False)
+    item_keys = np.char.add(np.char.add(ids, "#"), item_no)
     label = {}
     for k, f in zip(item_keys[~whole], is_fraud[~whole]):
         label[k] = label.get(k, False) or bool(f)
@@ -340,14 +342,17 @@ def main():
     # DATE's second head: the revenue an inspection recovers when it finds
     # fraud (log scale, on the frauds that recovered some), so that
     # probability x revenue is the baseline's expected revenue.
-    recovered = recovered_revenue(known, decl, key, decl_ids)[train_rows]
+    recovered = recovered_revenue(known, key, decl_ids)[train_rows]
     paying = (y > 0) & (recovered > 0)
     regressor = HistGradientBoostingRegressor(
         max_iter=200, learning_rate=0.05, max_leaf_nodes=31, l2_regularization=1.0,
         categorical_features=categorical, early_stopping=True, validation_fraction=0.15, random_state=7,
     )
-    regressor.fit(X_train[paying], np.log(recovered[paying]))
-    gbt_revenue = gbt * np.exp(regressor.predict(X_test))
+    if paying.sum() >= 2:
+        regressor.fit(X_train[paying], np.log(recovered[paying]))
+        gbt_revenue = gbt * np.exp(regressor.predict(X_test))
+    else:
+        gbt_revenue = gbt
 
     # Ground truth of the test items.
     truth_key = keys(truth)

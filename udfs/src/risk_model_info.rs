@@ -119,6 +119,14 @@ pub fn risk_score_model(learned: Option<&LearnedSummary>) -> (&'static str, Stri
                 l.labelled_items, l.labelled_frauds
             ),
         ),
+        Some(l) if l.weight <= 0.0 => (
+            "unsupervised",
+            format!(
+                "learned from {} inspected items, {} found fraudulent, but the latest days \
+                 held out from training ranked best with the unsupervised combination alone",
+                l.labelled_items, l.labelled_frauds
+            ),
+        ),
         Some(l) if l.labelled_frauds >= FULL_WEIGHT_FRAUDS => (
             "blend",
             format!(
@@ -132,8 +140,8 @@ pub fn risk_score_model(learned: Option<&LearnedSummary>) -> (&'static str, Stri
             "blend",
             format!(
                 "{} frauds found among {} inspected items: the learned probability weighs \
-                 {:.2}, the unsupervised combination the rest (the learned alone from \
-                 {FULL_WEIGHT_FRAUDS} frauds)",
+                 {:.2}, the unsupervised combination the rest (at most frauds / \
+                 {FULL_WEIGHT_FRAUDS}, and at most what ranked the held-out latest days best)",
                 l.labelled_frauds, l.labelled_items, l.weight
             ),
         ),

@@ -90,8 +90,8 @@ pub async fn learn(
     let whole = whole.as_primitive::<Float64Type>();
     let ids: Vec<&str> = (0..rows).map(|i| declarations.value(i)).collect();
     // A declaration's recovered revenue (a control of the whole
-    // declaration) goes to its items by their revenue at stake (rows are
-    // ordered by declaration).
+    // declaration) goes to its items by their revenue at stake, as far as
+    // it explains it (rows are ordered by declaration).
     let at_stake = cast(column("at_stake"), &DataType::Float64)?;
     let at_stake = at_stake.as_primitive::<Float64Type>();
     let stakes: Vec<f64> = (0..rows)
@@ -103,14 +103,15 @@ pub async fn learn(
             }
         })
         .collect();
-    let share = declaration_revenue_shares(&ids, &stakes);
+    let recovered: Vec<f64> = (0..rows).map(|i| finite(whole.value(i))).collect();
+    let share = declaration_revenue_shares(&ids, &stakes, &recovered);
     let lanes = cast(column("label_lane"), &DataType::Utf8)?;
     let lanes = lanes.as_string::<i32>();
     let weights = selection_weights(&scoring, window, lanes).await?;
     let outcomes: Vec<Outcome> = (0..rows)
         .map(|i| Outcome {
             fraud: fraud.value(i) > 0,
-            recovered: finite(own.value(i)) + finite(whole.value(i)) * share[i],
+            recovered: finite(own.value(i)) + recovered[i] * share[i],
             day: days.value(i),
             weight: weights[i],
         })

@@ -16,6 +16,11 @@ pub(crate) fn unsupervised_score(items: &ItemColumns, row: usize) -> f64 {
     )
 }
 
+/// Held-out frauds below which the weight is not chosen: the average
+/// precision of a few dozen frauds moves with each one, and the choice
+/// would follow that noise.
+pub const MIN_CHOOSING_FRAUDS: u64 = 50;
+
 /// Weights of the learned probability tried against the evidence.
 const TRIED_WEIGHTS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
@@ -30,14 +35,25 @@ const TRIED_WEIGHTS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0
 /// never met (a trader starting to reroute after a new duty) they score by
 /// the trader's clean record. On data where that happens the evidence
 /// keeps a say; where the trees rank better alone, they rank alone.
+///
+/// `cap` is the most the learned model may weigh (frauds / 300, see
+/// `learned_weight`): the weights tried are those below it and the cap
+/// itself. With fewer than [`MIN_CHOOSING_FRAUDS`] frauds among the
+/// held-out items the choice would follow noise: the cap, untried.
 pub fn held_out_weight(
     probability: &[f64],
     evidence: &[f64],
     labels: &[bool],
     base_rate: f64,
+    cap: f64,
 ) -> f64 {
-    let mut best = (f64::NEG_INFINITY, 1.0);
-    for &weight in TRIED_WEIGHTS.iter().rev() {
+    if (labels.iter().filter(|&&l| l).count() as u64) < MIN_CHOOSING_FRAUDS {
+        return cap;
+    }
+    let tried =
+        std::iter::once(cap).chain(TRIED_WEIGHTS.iter().rev().copied().filter(|&w| w < cap));
+    let mut best = (f64::NEG_INFINITY, cap);
+    for weight in tried {
         let scores: Vec<f64> = probability
             .iter()
             .zip(evidence)
@@ -63,8 +79,10 @@ fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
     let (mut seen, mut hits, mut sum) = (0usize, 0usize, 0.0);
     let mut i = 0;
     while i < order.len() {
-        let mut j = i;
-        let mut group_hits = 0;
+        // The group's first row counts even when its score is NaN (which
+        // equals nothing, not even itself).
+        let mut j = i + 1;
+        let mut group_hits = usize::from(labels[order[i]]);
         while j < order.len() && scores[order[j]] == scores[order[i]] {
             group_hits += usize::from(labels[order[j]]);
             j += 1;
@@ -88,21 +106,39 @@ mod tests {
         // All tied: one cut at 3, precision 2/3 for both hits.
         assert!((ap(&[0.5; 3], &[true, false, true]) - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(ap(&[0.5], &[false]), 0.0);
+        // NaN scores end (total order puts them first) without hanging.
+        assert!(ap(&[f64::NAN, 0.2, f64::NAN], &[true, false, false]) > 0.0);
     }
 
     #[test]
     fn the_evidence_keeps_a_say_where_the_trees_miss_what_it_sees() {
         // The trees rank the first four well, but give the last fraud the
         // lowest probability; its evidence is strong.
-        let probability = [0.9, 0.8, 0.05, 0.04, 0.01];
-        let evidence = [0.5, 0.4, 0.1, 0.1, 0.95];
-        let labels = [true, true, false, false, true];
-        let w = super::held_out_weight(&probability, &evidence, &labels, 0.1);
+        // Repeated past the minimum of held-out frauds.
+        let repeat = |v: &[f64]| v.repeat(super::MIN_CHOOSING_FRAUDS as usize);
+        let probability = repeat(&[0.9, 0.8, 0.05, 0.04, 0.01]);
+        let evidence = repeat(&[0.5, 0.4, 0.1, 0.1, 0.95]);
+        let missed = [true, true, false, false, true].repeat(super::MIN_CHOOSING_FRAUDS as usize);
+        let w = super::held_out_weight(&probability, &evidence, &missed, 0.1, 1.0);
         assert!(w < 1.0, "weight {w}");
-        // Where the trees rank every fraud first, they rank alone.
-        let labels = [true, true, false, false, false];
+        // Never above the cap; the cap itself is tried.
+        let capped = super::held_out_weight(&probability, &evidence, &missed, 0.1, 0.05);
+        assert!(capped <= 0.05, "weight {capped}");
+        // Where the trees rank every fraud first, they rank alone (up to
+        // the cap).
+        let ranked = [true, true, false, false, false].repeat(super::MIN_CHOOSING_FRAUDS as usize);
         assert_eq!(
-            super::held_out_weight(&probability, &evidence, &labels, 0.1),
+            super::held_out_weight(&probability, &evidence, &ranked, 0.1, 1.0),
+            1.0
+        );
+        assert_eq!(
+            super::held_out_weight(&probability, &evidence, &ranked, 0.1, 0.35),
+            0.35
+        );
+        // Too few held-out frauds to choose: the cap.
+        let few = [true, true, false, false, true];
+        assert_eq!(
+            super::held_out_weight(&probability[..5], &evidence[..5], &few, 0.1, 1.0),
             1.0
         );
     }

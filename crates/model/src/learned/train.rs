@@ -28,33 +28,50 @@ pub struct Outcome {
 
 /// Each labelled item's share of its declaration's revenue recovered by a
 /// control of the whole declaration (a post-clearance audit), given the
-/// items' declarations (consecutive rows of a declaration together) and
-/// revenue at stake: in proportion to what each has at stake, evenly when
-/// none has any (a NaN, negative or infinite stake counts as none).
+/// items' declarations (consecutive rows of a declaration together), their
+/// revenue at stake, and the revenue the control recovered (the same on
+/// each row of a declaration). The part of the revenue the evidence
+/// accounts for (the declaration's total stake, up to all of it) goes to
+/// the items in proportion to their stakes, the rest evenly (a NaN,
+/// negative or infinite stake counts as none).
 ///
 /// An audit that recovered 200,000 on a declaration of a misdeclared spirit
 /// and three honest cartons owes it to the spirit, whose duty gap the
 /// evidence measures: split evenly, the revenue head learned that cartons
-/// recover 50,000 and spirits a quarter of their gap.
-pub fn declaration_revenue_shares(declarations: &[&str], at_stake: &[f64]) -> Vec<f64> {
+/// recover 50,000 and spirits a quarter of their gap. But where the
+/// evidence saw little of what was recovered (a stake of 3.50 on a
+/// sibling of the item actually at fault), it must not take it all.
+pub fn declaration_revenue_shares(
+    declarations: &[&str],
+    at_stake: &[f64],
+    recovered: &[f64],
+) -> Vec<f64> {
     assert_eq!(declarations.len(), at_stake.len(), "one stake per item");
-    let stake = |i: usize| {
-        let s = at_stake[i];
-        if s.is_finite() && s > 0.0 { s } else { 0.0 }
-    };
+    assert_eq!(declarations.len(), recovered.len(), "one revenue per item");
+    let positive = |v: f64| if v.is_finite() && v > 0.0 { v } else { 0.0 };
     let mut shares = vec![0.0; declarations.len()];
     let mut start = 0;
     for end in 1..=declarations.len() {
         if end < declarations.len() && declarations[end] == declarations[start] {
             continue;
         }
-        let total: f64 = (start..end).map(stake).sum();
+        let total: f64 = (start..end).map(|i| positive(at_stake[i])).sum();
+        let revenue = positive(recovered[start]);
+        let explained = if revenue > 0.0 {
+            (total / revenue).min(1.0)
+        } else if total > 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        let even = 1.0 / (end - start) as f64;
         for (row, share) in shares.iter_mut().enumerate().take(end).skip(start) {
-            *share = if total > 0.0 {
-                stake(row) / total
+            let proportional = if total > 0.0 {
+                positive(at_stake[row]) / total
             } else {
-                1.0 / (end - start) as f64
+                even
             };
+            *share = explained * proportional + (1.0 - explained) * even;
         }
         start = end;
     }
@@ -272,12 +289,12 @@ pub fn train(
     // Calibrated on the held-out latest days: their outcomes are as
     // incomplete as those of the days the model will score (audits after
     // clearance come months later), and the inspected share is unweighted.
+    let held_out_raw = fraud.predict(&take_rows(&matrix, rows, &valid_rows), valid_rows.len());
     let calibration = if valid_rows.is_empty() {
         IDENTITY
     } else {
-        let raw = fraud.predict(&take_rows(&matrix, rows, &valid_rows), valid_rows.len());
         let labels: Vec<f64> = valid_rows.iter().map(|&r| y[r]).collect();
-        platt(&raw, &labels)
+        platt(&held_out_raw, &labels)
     };
 
     // Revenue head: log revenue of the frauds that recovered some.
@@ -313,12 +330,12 @@ pub fn train(
     let profiles = builder.finish();
     // How far the learned probability should outweigh the evidence: the
     // weight that ranks the held-out days' labelled items best.
-    let trusted = if valid_rows.is_empty() {
-        1.0
+    let cap = super::learned_weight(frauds);
+    let weight = if valid_rows.is_empty() {
+        cap
     } else {
-        let raw = fraud.predict(&take_rows(&matrix, rows, &valid_rows), valid_rows.len());
         let [a, b] = calibration;
-        let probability: Vec<f64> = raw
+        let probability: Vec<f64> = held_out_raw
             .iter()
             .map(|r| super::forest::sigmoid(a * r + b))
             .collect();
@@ -327,7 +344,13 @@ pub fn train(
             .map(|&r| super::held_out::unsupervised_score(items, r))
             .collect();
         let labels: Vec<bool> = valid_rows.iter().map(|&r| outcomes[r].fraud).collect();
-        super::held_out::held_out_weight(&probability, &evidence, &labels, profiles.overall_rate)
+        super::held_out::held_out_weight(
+            &probability,
+            &evidence,
+            &labels,
+            profiles.overall_rate,
+            cap,
+        )
     };
     let summary = LearnedSummary {
         labelled_items: rows as u64,
@@ -335,7 +358,7 @@ pub fn train(
         recovered_revenue: recovered,
         fraud_trees: fraud.trees.len() as u64,
         revenue_trees: revenue.as_ref().map_or(0, |r| r.trees.len() as u64),
-        weight: super::learned_weight(frauds).min(trusted),
+        weight,
         profiles: profiles.entries() as u64,
         entities: ENTITIES.len() as u64,
     };
@@ -439,13 +462,31 @@ mod tests {
     #[test]
     fn a_declarations_revenue_goes_where_the_duty_gap_is() {
         let shares = super::declaration_revenue_shares(
-            &["A", "A", "A", "B", "B", "C", "D", "D"],
-            &[300.0, 100.0, 0.0, 0.0, f64::NAN, -5.0, 1.0, f64::INFINITY],
+            &["A", "A", "A", "B", "B", "C", "D", "D", "E", "E"],
+            &[
+                300.0,
+                100.0,
+                0.0,
+                0.0,
+                f64::NAN,
+                -5.0,
+                2.0,
+                f64::INFINITY,
+                20.0,
+                0.0,
+            ],
+            &[
+                400.0, 400.0, 400.0, 50.0, 50.0, 10.0, 2.0, 2.0, 100.0, 100.0,
+            ],
         );
-        // A: in proportion to the stakes; B: none at stake, evenly; C: its
-        // only item; D: an infinite stake counts as none.
-        assert_eq!(shares, vec![0.75, 0.25, 0.0, 0.5, 0.5, 1.0, 1.0, 0.0]);
-        assert!(super::declaration_revenue_shares(&[], &[]).is_empty());
+        // A: the stakes explain all 400, in proportion to them; B: none at
+        // stake, evenly; C: its only item; D: an infinite stake counts as
+        // none; E: the stake explains a fifth of the 100, the rest evenly.
+        let expected = [0.75, 0.25, 0.0, 0.5, 0.5, 1.0, 1.0, 0.0, 0.6, 0.4];
+        for (got, want) in shares.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{shares:?}");
+        }
+        assert!(super::declaration_revenue_shares(&[], &[], &[]).is_empty());
     }
 
     use super::*;
