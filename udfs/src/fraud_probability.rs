@@ -131,8 +131,9 @@ static REVENUE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
         DOC_SECTION,
         "Expected revenue recovered by inspecting the item: fraud_probability(...) times the \
          revenue the learned model expects an inspection to recover when it finds fraud (or the \
-         item's revenue_at_risk when the inspections recorded too few revenues). NULL without a \
-         learned model.",
+         item's revenue_at_risk when the inspections recorded too few revenues); with fewer \
+         than 300 labelled frauds the probability is blended with the evidence as risk_score \
+         blends them by that count. NULL without a learned model.",
         format!("expected_revenue({})", arguments_text()),
     )
     .with_argument("valuation_deviation ... duty_rate", "As for fraud_probability.")
@@ -242,15 +243,15 @@ impl ScalarUDFImpl for FraudProbabilityFunc {
         let scores = learned.score(&items, self.head != Head::Probability);
         let probability = || Arc::new(float_result(rows, |i| Some(scores.probability[i])));
         let expected = || {
+            let p =
+                |i: usize| learned.expected_revenue_probability(scores.probability[i], &items, i);
             Arc::new(match &scores.revenue {
-                Some(revenue) => float_result(rows, |i| Some(scores.probability[i] * revenue[i])),
+                Some(revenue) => float_result(rows, |i| Some(p(i) * revenue[i])),
                 // Too few recorded revenues for a revenue head: the item's
                 // revenue at risk stands in.
                 None => float_result(rows, |i| {
                     let at_stake = items.number(Number::RevenueAtRisk, i);
-                    at_stake
-                        .is_finite()
-                        .then(|| scores.probability[i] * at_stake)
+                    at_stake.is_finite().then(|| p(i) * at_stake)
                 }),
             })
         };

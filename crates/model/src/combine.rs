@@ -59,6 +59,19 @@ pub fn blend(score: f64, probability: Option<f64>, weight: f64, base_rate: f64) 
     }
 }
 
+/// [`blend`] of `score` and `probability` with `weight`, turned from the
+/// lift back into a probability (`r s / (1 - s)`, the inverse of `p / (p +
+/// r)`): the learned probability itself at weight 1, and in between a
+/// probability that leans on the evidence as the blend does.
+pub fn blended_probability(score: f64, probability: f64, weight: f64, base_rate: f64) -> f64 {
+    let s = blend(score, Some(probability), weight, base_rate);
+    if s >= 1.0 {
+        1.0
+    } else {
+        (base_rate * s / (1.0 - s)).clamp(0.0, 1.0)
+    }
+}
+
 pub fn risk_level(score: f64, medium: f64, high: f64) -> &'static str {
     if score >= high {
         "high"
@@ -86,6 +99,24 @@ mod tests {
             "high prices are not a reason"
         );
         assert!((risk_score(Some(-3.5), Some(0.1), Some(0.2)) - 0.886).abs() < 0.001);
+    }
+
+    #[test]
+    fn a_blended_probability_is_the_learned_one_at_full_weight() {
+        let r = 0.05;
+        for p in [0.0, 0.01, 0.05, 0.3, 0.9] {
+            assert!(
+                (blended_probability(0.8, p, 1.0, r) - p).abs() < 1e-12,
+                "{p}"
+            );
+        }
+        // At weight 0 the evidence alone: a score of 0.5 is the base rate.
+        assert!((blended_probability(0.5, 0.9, 0.0, r) - r).abs() < 1e-12);
+        // In between, strong evidence raises a low learned probability.
+        let low = 0.001;
+        assert!(blended_probability(0.95, low, 0.12, r) > blended_probability(0.1, low, 0.12, r));
+        assert!(blended_probability(0.95, low, 0.12, r) > low);
+        assert_eq!(blended_probability(1.0, 1.0, 0.5, r), 1.0);
     }
 
     #[test]

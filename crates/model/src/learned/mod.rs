@@ -113,6 +113,34 @@ impl LearnedModel {
 
     /// Scores a batch: every tree over all its rows; the revenue head only
     /// `with_revenue` (`fraud_probability` needs the probability alone).
+    /// The probability expected revenue multiplies for `row` of `items`,
+    /// whose learned probability is `probability`: the learned one where
+    /// the window labelled [`FULL_WEIGHT_FRAUDS`] frauds or more; with
+    /// fewer, the blend `risk_score` makes of it and the evidence by that
+    /// count (`learned_weight`), turned from a lift back into a
+    /// probability. Trees fitted to a few dozen frauds are trusted no more
+    /// for money than for the score: on a warehouse with 36 labelled frauds
+    /// (2% inspected) ranking by the learned probability times revenue
+    /// caught less revenue at 1% than `risk_score` alone (docs/refresh.md).
+    pub fn expected_revenue_probability(
+        &self,
+        probability: f64,
+        items: &ItemColumns,
+        row: usize,
+    ) -> f64 {
+        let weight = learned_weight(self.summary.labelled_frauds);
+        if weight >= 1.0 || !probability.is_finite() {
+            return probability;
+        }
+        let evidence = held_out::unsupervised_score(items, row);
+        crate::combine::blended_probability(
+            evidence,
+            probability,
+            weight,
+            self.profiles.overall_rate,
+        )
+    }
+
     pub fn score(&self, items: &ItemColumns, with_revenue: bool) -> Scores {
         let rows = items.len();
         let (_, matrix) = self.features(items);
