@@ -111,8 +111,6 @@ impl LearnedModel {
         (keys, matrix)
     }
 
-    /// Scores a batch: every tree over all its rows; the revenue head only
-    /// `with_revenue` (`fraud_probability` needs the probability alone).
     /// The probability expected revenue multiplies for `row` of `items`,
     /// whose learned probability is `probability`: the learned one where
     /// the window labelled [`FULL_WEIGHT_FRAUDS`] frauds or more; with
@@ -141,6 +139,8 @@ impl LearnedModel {
         )
     }
 
+    /// Scores a batch: every tree over all its rows; the revenue head only
+    /// `with_revenue` (`fraud_probability` needs the probability alone).
     pub fn score(&self, items: &ItemColumns, with_revenue: bool) -> Scores {
         let rows = items.len();
         let (_, matrix) = self.features(items);
