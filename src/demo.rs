@@ -35,7 +35,7 @@ ORDER BY revenue_loss DESC";
 /// What the model is, in one row.
 const MODEL_SQL: &str = "
 SELECT version, window_start, window_end, training_items, labelled_items, labelled_frauds,
-       learned_trees, risk_score_model
+       learned_trees, risk_score_model, learned_weight
 FROM risk_model_info()";
 
 /// Importers per segment in the latest month the trader risk covers.
