@@ -261,7 +261,7 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
 
 pub const AUDITS_HELP: &str =
     "The blue lane: importers ranked by the expected revenue of their items
-(expected_revenue: the learned model's fraud probability x revenue, or risk
+(expected_revenue: the learned model's probability x revenue, or risk
 score x revenue at risk, as the trader risk ranks, when the model has no
 learned part) over the 12 months before --month; of the --capacity audits, --explore
 (default 0.1) is exploration as in `aduana select` (random importers; with

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Builder};
+use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::common::utils::take_function_args;
@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::DOC_SECTION;
-use crate::kernel::{arg_arrays, finish, string_view, text_arg};
+use crate::kernel::{arg_arrays, finish, float_result, string_view, text_arg};
 use crate::model_handle::ModelHandle;
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -67,17 +67,15 @@ impl ScalarUDFImpl for TariffRateFunc {
         take_function_args::<1, _>(self.name(), &args.args)?;
         let (rows, arrays) = arg_arrays(&args.args, args.number_rows)?;
         let codes = string_view(&arrays[0])?;
-        let mut out = Float64Builder::with_capacity(rows);
         let mut buffer = [0u8; aduana_model::hs::MAX_DIGITS];
-        for i in 0..rows {
-            let rate = codes
+        let rates = float_result(rows, |i| {
+            codes
                 .is_valid(i)
                 .then(|| aduana_model::hs::digits(codes.value(i), &mut buffer))
                 .flatten()
-                .and_then(|digits| model.origins.duty_rate(digits));
-            out.append_option(rate);
-        }
-        finish(&args.args, Arc::new(out.finish()) as ArrayRef)
+                .and_then(|digits| model.origins.duty_rate(digits))
+        });
+        finish(&args.args, Arc::new(rates) as ArrayRef)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

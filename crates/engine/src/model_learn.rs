@@ -5,7 +5,7 @@
 
 use aduana_model::Manifest;
 use aduana_model::learned::LearnedModel;
-use aduana_model::learned::features::{COLUMNS, ItemColumns};
+use aduana_model::learned::features::{COLUMNS, ItemColumns, Number};
 use aduana_model::learned::train::{Outcome, declaration_revenue_shares, train};
 use arrow::array::{Array, AsArray};
 use arrow::compute::{cast, concat_batches};
@@ -92,16 +92,8 @@ pub async fn learn(
     // A declaration's recovered revenue (a control of the whole
     // declaration) goes to its items by their revenue at stake, as far as
     // it explains it (rows are ordered by declaration).
-    let at_stake = cast(column("at_stake"), &DataType::Float64)?;
-    let at_stake = at_stake.as_primitive::<Float64Type>();
     let stakes: Vec<f64> = (0..rows)
-        .map(|i| {
-            if at_stake.is_valid(i) {
-                at_stake.value(i)
-            } else {
-                0.0
-            }
-        })
+        .map(|i| items.number(Number::RevenueAtRisk, i))
         .collect();
     let recovered: Vec<f64> = (0..rows).map(|i| finite(whole.value(i))).collect();
     let share = declaration_revenue_shares(&ids, &stakes, &recovered);

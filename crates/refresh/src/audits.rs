@@ -132,7 +132,7 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         Chosen::Model => match options.policy.rank_by {
             aduana_model::selection::RankBy::Revenue => format!(
                 "ranked {} of {rows} importers by the expected revenue of their items \
-                 (the learned model's fraud probability x revenue; risk score x revenue at \
+                 (the learned model's probability x revenue; risk score x revenue at \
                  risk without one) over the {AUDIT_HISTORY_MONTHS} months before ({:.2})",
                 pick.rank,
                 value(revenue, pick.row)
