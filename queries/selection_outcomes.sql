@@ -1,5 +1,5 @@
 -- title: What selected controls found
--- description: The controls published by aduana select over the last days, by lane and by who chose them (the model's ranking, random controls, informed exploration: novelty or proportional): controls, those inspected so far, frauds found, the hit rate with its 95% Wilson interval, and the revenue recovered in all and per inspected control. The random controls' hit rate is what an unselected item's would be; the model's should be well above it.
+-- description: The controls published by aduana select over the last days, by lane and by who chose them (the model's ranking, random controls, informed exploration: novelty, proportional or evidence): controls, those inspected so far, frauds found, the hit rate with its 95% Wilson interval, and the revenue recovered in all and per inspected control. The random controls' hit rate is what an unselected item's would be; the model's should be well above it.
 -- columns: lane, selected_by, controls, inspected, fraud_found, hit_rate_pct, hit_rate_low_pct, hit_rate_high_pct, revenue_recovered, revenue_per_control
 -- param: days int = 90 | days back from the latest selection
 WITH controls AS (

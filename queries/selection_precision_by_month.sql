@@ -1,5 +1,5 @@
 -- title: Precision of selection by month
--- description: Month by month, the hit rate and revenue per inspected control of the model's picks, of random controls and of informed exploration (novelty, proportional; aduana select), and the model's lift over random. A lift falling month after month means the fraud has moved where the model does not look: retrain, or explore more.
+-- description: Month by month, the hit rate and revenue per inspected control of the model's picks, of random controls and of informed exploration (novelty, proportional, evidence; aduana select), and the model's lift over random. A lift falling month after month means the fraud has moved where the model does not look: retrain, or explore more.
 -- columns: month, selected_by, controls, inspected, fraud_found, hit_rate_pct, revenue_per_control, lift_over_random
 WITH monthly AS (
     SELECT date_trunc('month', selection_date) AS month, selected_by,

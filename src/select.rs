@@ -20,9 +20,12 @@ every office has that capacity; --capacities FILE gives offices their own
 (CSV with a header: office_code,red,yellow). Of each lane, --explore (default
 0.1) is exploration: random controls (--strategy random), or at least
 --min-random at random and the rest on the highest-ranked items of importers
-never inspected (--strategy novelty) or drawn from the items the model did not
+never inspected (--strategy novelty), drawn from the items the model did not
 pick with probability proportional to their rank value (--strategy
-proportional: monetary-unit sampling). The rest goes to the model's ranking
+proportional: monetary-unit sampling), or on the items the evidence alone
+(price, tariff, origin; before what inspections taught the model) ranks
+highest among those the model did not pick (--strategy evidence: where the
+two disagree, past inspections are silent). The rest goes to the model's ranking
 (--rank revenue: expected revenue recovered; probability: chance of a hit).
 AEO traders count --aeo-factor of an ordinary item in the ranking and the
 draw. The selection is published as risk.selections (one file per day,
@@ -33,6 +36,7 @@ pub enum StrategyArg {
     Random,
     Novelty,
     Proportional,
+    Evidence,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,7 +59,7 @@ pub struct ExplorationArgs {
     /// How exploration is spent
     #[arg(long, value_enum, default_value = "random")]
     pub strategy: StrategyArg,
-    /// With --strategy novelty or proportional: the share of each lane kept uniformly random
+    /// With --strategy novelty, proportional or evidence: the share of each lane kept uniformly random
     #[arg(long, default_value_t = Policy::default().min_random, value_name = "SHARE")]
     pub min_random: f64,
     /// What the model's share ranks by
@@ -77,6 +81,7 @@ impl ExplorationArgs {
                 StrategyArg::Random => Strategy::Random,
                 StrategyArg::Novelty => Strategy::Novelty,
                 StrategyArg::Proportional => Strategy::Proportional,
+                StrategyArg::Evidence => Strategy::Evidence,
             },
             min_random: self.min_random,
             rank_by: match self.rank {
@@ -266,7 +271,8 @@ score x revenue at risk, as the trader risk ranks, when the model has no
 learned part) over the 12 months before --month; of the --capacity audits, --explore
 (default 0.1) is exploration as in `aduana select` (random importers; with
 --strategy novelty importers never inspected; with proportional a draw in
-proportion to revenue at risk), AEO traders at --aeo-factor.
+proportion to revenue at risk; with evidence the importers the evidence alone
+puts most revenue at risk on), AEO traders at --aeo-factor.
 Published as risk.audit_selections (one file per month, written whole); a
 month already published is kept unless --replace.";
 

@@ -3,7 +3,7 @@
 the learned model honest?
 
     benches/quality/selection_sim.py WAREHOUSE --start 2025-11-01 [--months 12]
-        [--capacity red=15] [--explore 0,0.05,0.1,0.2] [--strategy random|novelty|proportional]
+        [--capacity red=15] [--explore 0,0.05,0.1,0.2] [--strategy random|novelty|proportional|evidence]
         [--aduana BIN]
 
 For each exploration share, on a fresh copy of WAREHOUSE (a generated one:
@@ -182,7 +182,7 @@ def main():
     parser.add_argument("--capacity", default="red=15")
     parser.add_argument("--explore", default="0,0.05,0.1,0.2")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--strategy", default="random", choices=["random", "novelty", "proportional"])
+    parser.add_argument("--strategy", default="random", choices=["random", "novelty", "proportional", "evidence"])
     parser.add_argument("--min-random", type=float, default=0.05)
     parser.add_argument("--aduana", default="target/release/aduana")
     parser.add_argument("--work", default="/tmp/aduana-selection-sim")

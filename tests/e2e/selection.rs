@@ -569,6 +569,46 @@ fn the_selection_table_function_answers_what_select_publishes() {
         "{proportional}"
     );
 
+    // The evidence strategy keeps the random share and gives the rest to
+    // the items the evidence alone ranks highest among those left: the
+    // same items, in the same order, as the evidence's ranking computed
+    // here (AEO traders' items at half weight, as the draw weighs them).
+    let evidence = |picked: &str| {
+        ok(&sql_csv(
+            &root,
+            &format!(
+                "WITH picks AS (SELECT * FROM selection('{DAY}', 20, 0, 0.5, 'evidence', 4)) \
+                 {picked}"
+            ),
+        ))
+    };
+    let chosen = evidence(
+        "SELECT declaration_id, item_no FROM picks WHERE selected_by = 'evidence' \
+           AND reason LIKE 'exploration: the evidence alone%' ORDER BY rank",
+    );
+    let expected = evidence(&format!(
+        "SELECT d.declaration_id, d.item_no FROM scored_items d \
+         LEFT JOIN (SELECT importer_id, bool_or(aeo) AS aeo FROM reference.traders GROUP BY importer_id) t \
+           ON t.importer_id = d.importer_id \
+         LEFT JOIN picks p ON p.declaration_id = d.declaration_id AND p.item_no = d.item_no \
+          AND p.selected_by <> 'evidence' \
+         WHERE d.declaration_date = DATE '{DAY}' AND p.declaration_id IS NULL \
+         ORDER BY risk_score(d.value_z, d.p_wrong_code, d.origin_score) * d.at_stake \
+                  * CASE WHEN COALESCE(t.aeo, false) THEN 0.5 ELSE 1 END DESC NULLS LAST, \
+                  d.declaration_id, d.item_no \
+         LIMIT 9"
+    ));
+    assert_eq!(chosen.lines().count(), 10, "{chosen}");
+    assert_eq!(chosen, expected);
+    let shares = evidence(
+        "SELECT selected_by, COUNT(*) AS n FROM picks GROUP BY selected_by ORDER BY selected_by",
+    );
+    assert_eq!(
+        shares.lines().skip(1).collect::<Vec<_>>(),
+        ["evidence,9", "model,10", "random,1"],
+        "{shares}"
+    );
+
     // Bad arguments are refused by name.
     for (call, says) in [
         ("selection('2026-13-01', 5)", "argument day"),
@@ -576,7 +616,7 @@ fn the_selection_table_function_answers_what_select_publishes() {
         ("selection('2026-08-04', 5, 0, 1.5)", "exploration share"),
         (
             "selection('2026-08-04', 5, 0, 0.1, 'greedy')",
-            "'greedy' is not a strategy (one of random, novelty, proportional)",
+            "'greedy' is not a strategy (one of random, novelty, proportional, evidence)",
         ),
         ("selection('2026-08-04')", "selection(day, red"),
     ] {
@@ -702,6 +742,42 @@ fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
         std::fs::read(&file).unwrap() == first,
         "replaced with other bytes"
     );
+    // Exploring by the evidence: after the model's 15 and 2 random audits,
+    // the 3 importers the evidence alone puts most revenue at risk on.
+    ok(&audits(&[
+        "--explore",
+        "0.25",
+        "--strategy",
+        "evidence",
+        "--min-random",
+        "0.1",
+        "--aeo-factor",
+        "1",
+        "--replace",
+    ]));
+    runtime().block_on(async {
+        let s = session(&uri).await;
+        let importers = |sql: &'static str| {
+            let s = &s;
+            async move { strings(&query(s, sql).await, 0) }
+        };
+        let explored = importers(
+            "SELECT importer_id FROM risk.audit_selections WHERE selected_by = 'evidence' ORDER BY rank",
+        )
+        .await;
+        let expected = importers(
+            "SELECT d.importer_id FROM scored_items d \
+             WHERE d.declaration_date >= DATE '2025-08-01' AND d.declaration_date < DATE '2026-08-01' \
+               AND d.importer_id NOT IN (SELECT importer_id FROM risk.audit_selections \
+                                        WHERE selected_by <> 'evidence') \
+             GROUP BY d.importer_id \
+             ORDER BY SUM(risk_score(d.value_z, d.p_wrong_code, d.origin_score) * d.at_stake) DESC, \
+                      d.importer_id LIMIT 3",
+        )
+        .await;
+        assert_eq!(explored.len(), 3, "{explored:?}");
+        assert_eq!(explored, expected);
+    });
     let bad = run(aduana().args([
         "audits",
         "-w",

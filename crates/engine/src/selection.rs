@@ -102,6 +102,7 @@ pub async fn choose(
     )?;
     let items = items.as_primitive::<Int64Type>();
     let (p, revenue) = (number("p")?, number("revenue")?);
+    let (evidence_p, evidence_revenue) = (number("evidence_p")?, number("evidence_revenue")?);
     let (aeo, never) = (flag("aeo")?, flag("never_inspected")?);
     let by_office = request.by_office || !request.office_capacities.is_empty();
     let value = |a: &Float64Array, i: usize| if a.is_null(i) { f64::NAN } else { a.value(i) };
@@ -116,6 +117,8 @@ pub async fn choose(
             item_no: items.value(i),
             p_fraud: value(&p, i),
             expected_revenue: value(&revenue, i),
+            evidence_p: value(&evidence_p, i),
+            evidence_revenue: value(&evidence_revenue, i),
             aeo: aeo.is_valid(i) && aeo.value(i),
             never_inspected: never.is_valid(i) && never.value(i),
         })
@@ -160,6 +163,10 @@ pub async fn choose(
             Chosen::Proportional => format!(
                 "exploration: drawn below the model's picks with probability proportional to its {by} (seed {}){}",
                 policy.seed,
+                own.map(|r| format!("; {r}")).unwrap_or_default()
+            ),
+            Chosen::Evidence => format!(
+                "exploration: the evidence alone (before what inspections taught the model) ranks it above the model's picks by {by}{}",
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),
             Chosen::Model => format!(
@@ -296,6 +303,11 @@ pub fn party_facts(warehouse: &Warehouse, day: NaiveDate) -> PartyFacts {
     }
 }
 
+/// The risk of a `scored_items` row from the evidence alone: risk_score
+/// without the learned probability (what the `evidence` strategy explores
+/// by, where it disagrees with the model).
+pub const EVIDENCE_RISK: &str = "risk_score(value_z, p_wrong_code, origin_score)";
+
 /// The day's scored items with what selection needs, one batch.
 async fn day_items(
     ctx: &SessionContext,
@@ -313,13 +325,15 @@ async fn day_items(
         "SELECT d.declaration_id, CAST(d.item_no AS BIGINT) AS item_no, d.office_code, d.importer_id,
                 COALESCE(d.p_fraud, d.risk) AS p,
                 COALESCE(d.revenue_expected, d.risk * d.at_stake) AS revenue,
+                d.evidence_p, d.evidence_p * d.at_stake AS evidence_revenue,
                 {aeo} AS aeo, {never} AS never_inspected,
                 array_to_string(array_concat(
                     learned_reasons({learned}),
                     risk_reasons(d.hs_code, d.origin_country, d.export_country, d.customs_value,
                                  d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date,
                                  d.description, d.preference_code, d.importer_id)), '; ') AS reasons
-         FROM (SELECT * FROM scored_items WHERE declaration_date = DATE '{day}') d
+         FROM (SELECT *, {EVIDENCE_RISK} AS evidence_p
+               FROM scored_items WHERE declaration_date = DATE '{day}') d
          {joins}
          ORDER BY 1, 2",
         learned = LEARNED_ARGUMENTS

@@ -15,7 +15,12 @@
 //! proportional to expected revenue over the items the model left (the
 //! auditor's monetary-unit sampling: every item can be drawn, so the labels
 //! reach below the model's cut-off, but a control is spent where the money
-//! is rather than uniformly, so exploring costs less revenue). Authorised
+//! is rather than uniformly, so exploring costs less revenue), or with the
+//! `evidence` strategy the items the label-free evidence (price, tariff
+//! and origin, before any inspection is learned from) ranks highest among
+//! those the model left: where the two disagree, past inspections are
+//! silent (a committee of two: the learned model can only repeat what was
+//! inspected, the evidence sees a new pattern the day it starts). Authorised
 //! economic operators are controlled at a lower rate, in both the ranking
 //! and the random draw.
 //!
@@ -56,6 +61,9 @@ pub enum Chosen {
     Novelty,
     /// Exploration: drawn with probability proportional to its score.
     Proportional,
+    /// Exploration: ranked high by the label-free evidence, not by the
+    /// model.
+    Evidence,
 }
 
 impl Chosen {
@@ -65,6 +73,7 @@ impl Chosen {
             Chosen::Random => "random",
             Chosen::Novelty => "novelty",
             Chosen::Proportional => "proportional",
+            Chosen::Evidence => "evidence",
         }
     }
 }
@@ -81,16 +90,26 @@ pub enum Strategy {
     /// the model did not pick, with probability proportional to what the
     /// model ranks by.
     Proportional,
+    /// The minimum random share at random, the rest to the items the
+    /// label-free evidence ranks highest among those the model did not
+    /// pick.
+    Evidence,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::Random, Strategy::Novelty, Strategy::Proportional];
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Random,
+        Strategy::Novelty,
+        Strategy::Proportional,
+        Strategy::Evidence,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Random => "random",
             Strategy::Novelty => "novelty",
             Strategy::Proportional => "proportional",
+            Strategy::Evidence => "evidence",
         }
     }
 
@@ -194,7 +213,7 @@ impl Policy {
         let explore = (self.explore * capacity as f64).round() as usize;
         let random = match self.strategy {
             Strategy::Random => explore,
-            Strategy::Novelty | Strategy::Proportional => {
+            Strategy::Novelty | Strategy::Proportional | Strategy::Evidence => {
                 ((self.min_random * capacity as f64).round() as usize).min(explore)
             }
         };
@@ -213,6 +232,10 @@ pub struct Candidate<'a> {
     pub item_no: i64,
     pub p_fraud: f64,
     pub expected_revenue: f64,
+    /// What the evidence alone says (the unsupervised risk, and it times
+    /// the revenue at stake), for the `evidence` strategy.
+    pub evidence_p: f64,
+    pub evidence_revenue: f64,
     pub aeo: bool,
     /// The importer has no inspection on record.
     pub never_inspected: bool,
@@ -282,6 +305,19 @@ fn score(c: &Candidate, policy: &Policy) -> f64 {
         RankBy::Revenue => c.expected_revenue,
         RankBy::Probability => c.p_fraud,
     };
+    weighted(s, c, policy)
+}
+
+/// The evidence's counterpart of [`score`].
+fn evidence_score(c: &Candidate, policy: &Policy) -> f64 {
+    let s = match policy.rank_by {
+        RankBy::Revenue => c.evidence_revenue,
+        RankBy::Probability => c.evidence_p,
+    };
+    weighted(s, c, policy)
+}
+
+fn weighted(s: f64, c: &Candidate, policy: &Policy) -> f64 {
     // Unscored items rank last.
     if s.is_finite() {
         s * weight(c, policy)
@@ -393,6 +429,29 @@ fn select_scope(
                 picks,
             );
         }
+        Strategy::Evidence => {
+            // The model first, so that the evidence explores what it left.
+            fill(
+                candidates,
+                &ranked,
+                &mut taken,
+                model,
+                Chosen::Model,
+                |_| true,
+                picks,
+            );
+            let mut by_evidence = rows.to_vec();
+            ordered(candidates, &mut by_evidence, |c| evidence_score(c, policy));
+            fill(
+                candidates,
+                &by_evidence,
+                &mut taken,
+                informed,
+                Chosen::Evidence,
+                |_| true,
+                picks,
+            );
+        }
         Strategy::Proportional => {
             // The model first, so that the draw is over what it left.
             fill(
@@ -495,6 +554,10 @@ mod tests {
                 item_no: 1,
                 p_fraud: *p,
                 expected_revenue: p * 100.0,
+                // The evidence ranks the items in another order than the
+                // model (its own permutation of the same values).
+                evidence_p: 1.0 - p,
+                evidence_revenue: (1.0 - p) * 100.0,
                 aeo: *aeo,
                 never_inspected: *new,
             })
@@ -695,8 +758,46 @@ mod tests {
         assert!(
             Strategy::parse("ucb")
                 .unwrap_err()
-                .contains("random, novelty, proportional")
+                .contains("random, novelty, proportional, evidence")
         );
+    }
+
+    #[test]
+    fn evidence_explores_what_the_evidence_ranks_above_the_model() {
+        let rows = day(1000, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity { red: 20, yellow: 8 };
+        let p = policy(0.5, Strategy::Evidence);
+        let picks = select(&c, cap, &p).unwrap();
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Evidence), 9);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 10);
+        assert_eq!(count(&picks, &c, "A", Lane::Yellow, Chosen::Evidence), 4);
+        assert_eq!(picks.len(), 28);
+        // The exploration is the evidence's best among the items neither
+        // the model nor the draw took, in order, red before yellow.
+        let taken: Vec<usize> = picks
+            .iter()
+            .filter(|p| p.chosen != Chosen::Evidence)
+            .map(|p| p.row)
+            .collect();
+        let mut rest: Vec<usize> = (0..c.len()).filter(|r| !taken.contains(r)).collect();
+        rest.sort_by(|&a, &b| {
+            evidence_score(&c[b], &p)
+                .total_cmp(&evidence_score(&c[a], &p))
+                .then_with(|| c[a].declaration_id.cmp(c[b].declaration_id))
+        });
+        let explored: Vec<usize> = [Lane::Red, Lane::Yellow]
+            .iter()
+            .flat_map(|&lane| {
+                picks
+                    .iter()
+                    .filter(move |p| p.chosen == Chosen::Evidence && p.lane == lane)
+                    .map(|p| p.row)
+            })
+            .collect();
+        assert_eq!(explored, rest[..13]);
+        assert_eq!(Strategy::parse("EVIDENCE"), Ok(Strategy::Evidence));
     }
 
     #[test]

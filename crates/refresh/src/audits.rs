@@ -20,7 +20,7 @@ use chrono::{Datelike, Months, NaiveDate};
 
 use crate::error::{RefreshError, Result};
 use crate::selection::{publish, refuse_published};
-use aduana_engine::selection::{PartyFacts, party_facts};
+use aduana_engine::selection::{EVIDENCE_RISK, PartyFacts, party_facts};
 
 /// Months of declarations an importer is judged on.
 pub const AUDIT_HISTORY_MONTHS: u32 = 12;
@@ -41,7 +41,8 @@ pub struct AuditSummary {
     pub importers: usize,
     pub selected: usize,
     pub random: usize,
-    /// Chosen by the informed exploration (novelty or proportional).
+    /// Chosen by the informed exploration (novelty, proportional or
+    /// evidence).
     pub explored: usize,
     pub model_version: String,
 }
@@ -76,8 +77,10 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
                 -- their last bits run to run): the same month selects the same.
                 CAST(SUM(CAST(COALESCE(d.revenue_expected, d.risk * d.at_stake) AS DECIMAL(38, 6))) AS DOUBLE) AS revenue,
                 MAX(COALESCE(d.p_fraud, d.risk)) AS p,
-                bool_or({aeo}) AS aeo, bool_and({never_inspected}) AS never_inspected
-         FROM (SELECT * FROM scored_items
+                bool_or({aeo}) AS aeo, bool_and({never_inspected}) AS never_inspected,
+                CAST(SUM(CAST(d.evidence_p * d.at_stake AS DECIMAL(38, 6))) AS DOUBLE) AS evidence_revenue,
+                MAX(d.evidence_p) AS evidence_p
+         FROM (SELECT *, {EVIDENCE_RISK} AS evidence_p FROM scored_items
                WHERE declaration_date >= DATE '{since}' AND declaration_date < DATE '{month}') d
          {joins}
          GROUP BY d.importer_id ORDER BY 1"
@@ -107,6 +110,10 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         Ok(column(i, &DataType::Boolean)?.as_boolean().clone())
     };
     let (aeo, never) = (flag(4)?, flag(5)?);
+    let evidence_revenue = column(6, &DataType::Float64)?;
+    let evidence_revenue = evidence_revenue.as_primitive::<Float64Type>();
+    let evidence_p = column(7, &DataType::Float64)?;
+    let evidence_p = evidence_p.as_primitive::<Float64Type>();
     let value = |a: &Float64Array, i: usize| if a.is_null(i) { f64::NAN } else { a.value(i) };
     let candidates: Vec<Candidate> = (0..rows)
         .map(|i| Candidate {
@@ -115,6 +122,8 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
             item_no: 0,
             p_fraud: value(p, i),
             expected_revenue: value(revenue, i),
+            evidence_p: value(evidence_p, i),
+            evidence_revenue: value(evidence_revenue, i),
             aeo: aeo.is_valid(i) && aeo.value(i),
             never_inspected: never.is_valid(i) && never.value(i),
         })
@@ -153,6 +162,11 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
             "exploration: drawn below the model's picks with probability proportional to its \
              expected revenue at risk (seed {})",
             options.policy.seed
+        ),
+        Chosen::Evidence => format!(
+            "exploration: the evidence alone (before what inspections taught the model) ranks \
+             the importer's items above the model's picks ({:.2})",
+            value(evidence_revenue, pick.row)
         ),
     };
     let n = picks.len();
@@ -201,7 +215,7 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         importers: rows,
         selected: n,
         random: count(Chosen::Random),
-        explored: count(Chosen::Novelty) + count(Chosen::Proportional),
+        explored: count(Chosen::Novelty) + count(Chosen::Proportional) + count(Chosen::Evidence),
         model_version,
     })
 }
