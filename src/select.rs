@@ -23,9 +23,9 @@ every office has that capacity; --capacities FILE gives offices their own
 never inspected (--strategy novelty), drawn from the items the model did not
 pick with probability proportional to their rank value (--strategy
 proportional: monetary-unit sampling), or on the items the evidence alone
-(price, tariff, origin; before what inspections taught the model) ranks
-highest among those the model did not pick (--strategy evidence: where the
-two disagree, past inspections are silent). The rest goes to the model's ranking
+(price, tariff, origin; without what inspections taught the model) ranks
+highest among those the model did not pick (--strategy evidence; random when
+the model has not learned from inspections). The rest goes to the model's ranking
 (--rank revenue: expected revenue recovered; probability: chance of a hit).
 AEO traders count --aeo-factor of an ordinary item in the ranking and the
 draw. The selection is published as risk.selections (one file per day,
@@ -272,7 +272,7 @@ learned part) over the 12 months before --month; of the --capacity audits, --exp
 (default 0.1) is exploration as in `aduana select` (random importers; with
 --strategy novelty importers never inspected; with proportional a draw in
 proportion to revenue at risk; with evidence the importers the evidence alone
-puts most revenue at risk on), AEO traders at --aeo-factor.
+ranks highest among those the model left), AEO traders at --aeo-factor.
 Published as risk.audit_selections (one file per month, written whole); a
 month already published is kept unless --replace.";
 

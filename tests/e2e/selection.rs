@@ -584,7 +584,8 @@ fn the_selection_table_function_answers_what_select_publishes() {
     };
     let chosen = evidence(
         "SELECT declaration_id, item_no FROM picks WHERE selected_by = 'evidence' \
-           AND reason LIKE 'exploration: the evidence alone%' ORDER BY rank",
+           AND reason LIKE 'exploration: ranked % by the evidence alone, among the items the model and the draw left (risk score of price, tariff and origin x revenue at stake: %' \
+           AND reason NOT LIKE '%learned from inspections%' ORDER BY rank",
     );
     let expected = evidence(&format!(
         "SELECT d.declaration_id, d.item_no FROM scored_items d \
@@ -607,6 +608,32 @@ fn the_selection_table_function_answers_what_select_publishes() {
         shares.lines().skip(1).collect::<Vec<_>>(),
         ["evidence,9", "model,10", "random,1"],
         "{shares}"
+    );
+    // `aduana select` publishes what the function answers.
+    ok(&select(
+        &root,
+        &[
+            "--capacity",
+            "20",
+            "--explore",
+            "0.5",
+            "--strategy",
+            "evidence",
+            "--seed",
+            "4",
+            "--replace",
+        ],
+    ));
+    assert_eq!(
+        ok(&sql_csv(
+            &root,
+            &format!("SELECT {columns} FROM risk.selections {order}"),
+        )),
+        ok(&sql_csv(
+            &root,
+            &format!("SELECT {columns} FROM selection('{DAY}', 20, 0, 0.5, 'evidence', 4) {order}"),
+        )),
+        "the table function and `aduana select --strategy evidence` disagree"
     );
 
     // Bad arguments are refused by name.
@@ -743,7 +770,8 @@ fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
         "replaced with other bytes"
     );
     // Exploring by the evidence: after the model's 15 and 2 random audits,
-    // the 3 importers the evidence alone puts most revenue at risk on.
+    // the 3 importers the evidence alone puts most revenue at risk on, an
+    // AEO's counted at half (the default factor).
     ok(&audits(&[
         "--explore",
         "0.25",
@@ -751,8 +779,6 @@ fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
         "evidence",
         "--min-random",
         "0.1",
-        "--aeo-factor",
-        "1",
         "--replace",
     ]));
     runtime().block_on(async {
@@ -767,16 +793,32 @@ fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
         .await;
         let expected = importers(
             "SELECT d.importer_id FROM scored_items d \
+             LEFT JOIN (SELECT importer_id, bool_or(aeo) AS aeo FROM reference.traders \
+                        GROUP BY importer_id) t ON t.importer_id = d.importer_id \
              WHERE d.declaration_date >= DATE '2025-08-01' AND d.declaration_date < DATE '2026-08-01' \
                AND d.importer_id NOT IN (SELECT importer_id FROM risk.audit_selections \
                                         WHERE selected_by <> 'evidence') \
              GROUP BY d.importer_id \
-             ORDER BY SUM(risk_score(d.value_z, d.p_wrong_code, d.origin_score) * d.at_stake) DESC, \
+             ORDER BY SUM(risk_score(d.value_z, d.p_wrong_code, d.origin_score) * d.at_stake) \
+                      * CASE WHEN bool_or(COALESCE(t.aeo, false)) THEN 0.5 ELSE 1 END DESC, \
                       d.importer_id LIMIT 3",
         )
         .await;
         assert_eq!(explored.len(), 3, "{explored:?}");
         assert_eq!(explored, expected);
+        let said = strings(
+            &query(
+                &s,
+                "SELECT reason FROM risk.audit_selections WHERE selected_by = 'evidence' ORDER BY rank",
+            )
+            .await,
+            0,
+        );
+        assert!(
+            said.iter().flatten().all(|r| r.starts_with("exploration: ranked ")
+                && r.contains("by the evidence alone among the importers the model and the draw left")),
+            "{said:?}"
+        );
     });
     let bad = run(aduana().args([
         "audits",

@@ -90,12 +90,12 @@ pub async fn choose(
         let column = batch.column_by_name(name).expect("selected");
         Ok(cast(column, &DataType::Boolean)?.as_boolean().clone())
     };
-    let (ids, offices, importers, reasons) = (
+    let (ids, offices, importers) = (
         text("declaration_id")?,
         text("office_code")?,
         text("importer_id")?,
-        text("reasons")?,
     );
+    let (learned_reasons, evidence_reasons) = (text("learned_reasons")?, text("evidence_reasons")?);
     let items = cast(
         batch.column_by_name("item_no").expect("selected"),
         &DataType::Int64,
@@ -130,7 +130,9 @@ pub async fn choose(
             .copied()
             .unwrap_or(request.capacity)
     };
-    let mut picks = aduana_model::selection::select(&candidates, capacity, &request.policy)
+    let learned = learned_trees(ctx).await? > 0;
+    let policy = &exploring_policy(&request.policy, learned);
+    let mut picks = aduana_model::selection::select(&candidates, capacity, policy)
         .map_err(EngineError::InvalidOption)?;
     picks.sort_by(|a, b| {
         (candidates[a.row].scope, a.lane, a.chosen.name(), a.rank).cmp(&(
@@ -141,12 +143,21 @@ pub async fn choose(
         ))
     });
 
-    let policy = &request.policy;
     let reason = |pick: &Pick| {
-        let own = reasons
-            .is_valid(pick.row)
-            .then(|| reasons.value(pick.row))
-            .filter(|r| !r.is_empty());
+        let given = |a: &StringArray| -> Option<String> {
+            a.is_valid(pick.row)
+                .then(|| a.value(pick.row).to_string())
+                .filter(|r| !r.is_empty())
+        };
+        // An evidence pick is there for what the evidence says, not for
+        // what the model learned.
+        let own = match pick.chosen {
+            Chosen::Evidence => given(&evidence_reasons),
+            _ => match (given(&learned_reasons), given(&evidence_reasons)) {
+                (Some(l), Some(e)) => Some(format!("{l}; {e}")),
+                (l, e) => l.or(e),
+            },
+        };
         let by = match policy.rank_by {
             RankBy::Revenue => "expected revenue",
             RankBy::Probability => "probability of fraud",
@@ -166,7 +177,17 @@ pub async fn choose(
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),
             Chosen::Evidence => format!(
-                "exploration: the evidence alone (before what inspections taught the model) ranks it above the model's picks by {by}{}",
+                "exploration: ranked {} in its {} lane by the evidence alone, among the items the model and the draw left ({}: {:.4}){}",
+                pick.rank,
+                pick.lane.name(),
+                match policy.rank_by {
+                    RankBy::Revenue => "risk score of price, tariff and origin x revenue at stake",
+                    RankBy::Probability => "risk score of price, tariff and origin",
+                },
+                match policy.rank_by {
+                    RankBy::Revenue => candidates[pick.row].evidence_revenue,
+                    RankBy::Probability => candidates[pick.row].evidence_p,
+                },
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),
             Chosen::Model => format!(
@@ -250,13 +271,24 @@ pub async fn choose(
         batch,
         items: rows,
         counts,
-        learned: learned_trees(ctx).await? > 0,
+        learned,
         idle_offices,
     })
 }
 
+/// The policy selection runs with: without a learned model the evidence
+/// is what ranks, so exploring by it would be more of the same ranking;
+/// the `evidence` strategy's share is then random.
+pub fn exploring_policy(policy: &Policy, learned: bool) -> Policy {
+    let mut policy = *policy;
+    if !learned && policy.strategy == Strategy::Evidence {
+        policy.strategy = Strategy::Random;
+    }
+    policy
+}
+
 /// Trees of the model's learned part (0: it ranks unsupervised).
-async fn learned_trees(ctx: &SessionContext) -> Result<i64> {
+pub async fn learned_trees(ctx: &SessionContext) -> Result<i64> {
     let batches = ctx
         .sql("SELECT learned_trees FROM risk_model_info()")
         .await?
@@ -327,11 +359,11 @@ async fn day_items(
                 COALESCE(d.revenue_expected, d.risk * d.at_stake) AS revenue,
                 d.evidence_p, d.evidence_p * d.at_stake AS evidence_revenue,
                 {aeo} AS aeo, {never} AS never_inspected,
-                array_to_string(array_concat(
-                    learned_reasons({learned}),
+                array_to_string(learned_reasons({learned}), '; ') AS learned_reasons,
+                array_to_string(
                     risk_reasons(d.hs_code, d.origin_country, d.export_country, d.customs_value,
                                  d.quantity, d.quantity_unit, d.net_mass_kg, d.declaration_date,
-                                 d.description, d.preference_code, d.importer_id)), '; ') AS reasons
+                                 d.description, d.preference_code, d.importer_id), '; ') AS evidence_reasons
          FROM (SELECT *, {EVIDENCE_RISK} AS evidence_p
                FROM scored_items WHERE declaration_date = DATE '{day}') d
          {joins}
@@ -522,5 +554,34 @@ impl TableProvider for SelectionTable {
             self.schema(),
             projection.cloned(),
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_learned_model_the_evidence_share_is_random() {
+        let evidence = Policy {
+            strategy: Strategy::Evidence,
+            ..Policy::default()
+        };
+        assert_eq!(
+            exploring_policy(&evidence, false).strategy,
+            Strategy::Random
+        );
+        assert_eq!(
+            exploring_policy(&evidence, true).strategy,
+            Strategy::Evidence
+        );
+        // Other strategies do not depend on the ranking's source.
+        for strategy in [Strategy::Novelty, Strategy::Proportional, Strategy::Random] {
+            let policy = Policy {
+                strategy,
+                ..Policy::default()
+            };
+            assert_eq!(exploring_policy(&policy, false).strategy, strategy);
+        }
     }
 }

@@ -16,11 +16,11 @@
 //! auditor's monetary-unit sampling: every item can be drawn, so the labels
 //! reach below the model's cut-off, but a control is spent where the money
 //! is rather than uniformly, so exploring costs less revenue), or with the
-//! `evidence` strategy the items the label-free evidence (price, tariff
-//! and origin, before any inspection is learned from) ranks highest among
-//! those the model left: where the two disagree, past inspections are
-//! silent (a committee of two: the learned model can only repeat what was
-//! inspected, the evidence sees a new pattern the day it starts). Authorised
+//! `evidence` strategy the items the evidence alone (price, tariff and
+//! origin, without what inspections taught the model) ranks highest among
+//! those the model and the draw left: labels where the two rankings
+//! differ, which the model's own picks never give (docs/selection.md
+//! measures what they find). Authorised
 //! economic operators are controlled at a lower rate, in both the ranking
 //! and the random draw.
 //!
@@ -67,6 +67,15 @@ pub enum Chosen {
 }
 
 impl Chosen {
+    /// Chosen by an informed exploration strategy (not the model's
+    /// ranking, not the random draw).
+    pub fn is_informed_exploration(self) -> bool {
+        matches!(
+            self,
+            Chosen::Novelty | Chosen::Proportional | Chosen::Evidence
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Chosen::Model => "model",
@@ -276,9 +285,11 @@ fn uniform(seed: u64, declaration_id: &str, item_no: i64) -> f64 {
 /// Selects from `candidates` under `capacity(scope)` per scope. Each lane
 /// is filled exactly to its capacity when the scope has enough items: its
 /// random controls first (a weighted draw without replacement over all the
-/// scope's items, Efraimidis–Spirakis keys `u^(1/w)`), then novelty, then
-/// the model's ranking; red before yellow in each part, so the model's
-/// highest go to physical inspection. No item is selected twice.
+/// scope's items, Efraimidis–Spirakis keys `u^(1/w)`), then with `novelty`
+/// the never-inspected importers' best and the model's ranking, with
+/// `proportional` and `evidence` the model's ranking and then the
+/// exploration over what it left; red before yellow in each part, so the
+/// model's highest go to physical inspection. No item is selected twice.
 pub fn select(
     candidates: &[Candidate],
     capacity: impl Fn(&str) -> Capacity,
@@ -429,8 +440,21 @@ fn select_scope(
                 picks,
             );
         }
-        Strategy::Evidence => {
-            // The model first, so that the evidence explores what it left.
+        Strategy::Proportional | Strategy::Evidence => {
+            let mut order = rows.to_vec();
+            let chosen = if policy.strategy == Strategy::Evidence {
+                ordered(candidates, &mut order, |c| evidence_score(c, policy));
+                Chosen::Evidence
+            } else {
+                ordered(candidates, &mut order, |c| {
+                    proportional_key(
+                        uniform(policy.seed, c.declaration_id, c.item_no),
+                        score(c, policy),
+                    )
+                });
+                Chosen::Proportional
+            };
+            // The model first, so that the exploration is over what it left.
             fill(
                 candidates,
                 &ranked,
@@ -440,42 +464,12 @@ fn select_scope(
                 |_| true,
                 picks,
             );
-            let mut by_evidence = rows.to_vec();
-            ordered(candidates, &mut by_evidence, |c| evidence_score(c, policy));
             fill(
                 candidates,
-                &by_evidence,
+                &order,
                 &mut taken,
                 informed,
-                Chosen::Evidence,
-                |_| true,
-                picks,
-            );
-        }
-        Strategy::Proportional => {
-            // The model first, so that the draw is over what it left.
-            fill(
-                candidates,
-                &ranked,
-                &mut taken,
-                model,
-                Chosen::Model,
-                |_| true,
-                picks,
-            );
-            let mut draw = rows.to_vec();
-            ordered(candidates, &mut draw, |c| {
-                proportional_key(
-                    uniform(policy.seed, c.declaration_id, c.item_no),
-                    score(c, policy),
-                )
-            });
-            fill(
-                candidates,
-                &draw,
-                &mut taken,
-                informed,
-                Chosen::Proportional,
+                chosen,
                 |_| true,
                 picks,
             );
@@ -763,40 +757,57 @@ mod tests {
     }
 
     #[test]
-    fn evidence_explores_what_the_evidence_ranks_above_the_model() {
+    fn evidence_explores_after_the_model_by_the_evidence_alone() {
         let rows = day(1000, &["A"]);
-        let c = candidates(&rows);
+        let mut c = candidates(&rows);
+        // The evidence agrees with the model on every other item, so the
+        // two rankings' tops overlap: what the model takes first must not
+        // be explored again.
+        for item in c.iter_mut().step_by(2) {
+            item.evidence_p = item.p_fraud;
+            item.evidence_revenue = item.expected_revenue;
+        }
         let cap = |_: &str| Capacity { red: 20, yellow: 8 };
         let p = policy(0.5, Strategy::Evidence);
         let picks = select(&c, cap, &p).unwrap();
         assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
         assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Evidence), 9);
         assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 10);
+        assert_eq!(count(&picks, &c, "A", Lane::Yellow, Chosen::Model), 4);
         assert_eq!(count(&picks, &c, "A", Lane::Yellow, Chosen::Evidence), 4);
         assert_eq!(picks.len(), 28);
-        // The exploration is the evidence's best among the items neither
-        // the model nor the draw took, in order, red before yellow.
-        let taken: Vec<usize> = picks
-            .iter()
-            .filter(|p| p.chosen != Chosen::Evidence)
-            .map(|p| p.row)
-            .collect();
-        let mut rest: Vec<usize> = (0..c.len()).filter(|r| !taken.contains(r)).collect();
-        rest.sort_by(|&a, &b| {
-            evidence_score(&c[b], &p)
-                .total_cmp(&evidence_score(&c[a], &p))
-                .then_with(|| c[a].declaration_id.cmp(c[b].declaration_id))
-        });
-        let explored: Vec<usize> = [Lane::Red, Lane::Yellow]
-            .iter()
-            .flat_map(|&lane| {
-                picks
-                    .iter()
-                    .filter(move |p| p.chosen == Chosen::Evidence && p.lane == lane)
-                    .map(|p| p.row)
-            })
-            .collect();
-        assert_eq!(explored, rest[..13]);
+        // Rankings written out here: AEO items at the policy's half weight,
+        // ties by identity.
+        let weight = |i: usize| if c[i].aeo { 0.5 } else { 1.0 };
+        let best = |value: &dyn Fn(usize) -> f64, except: &[usize], n: usize| {
+            let mut rest: Vec<usize> = (0..c.len()).filter(|r| !except.contains(r)).collect();
+            rest.sort_by(|&a, &b| {
+                value(b)
+                    .total_cmp(&value(a))
+                    .then_with(|| c[a].declaration_id.cmp(c[b].declaration_id))
+            });
+            rest.truncate(n);
+            rest
+        };
+        let rows_of = |chosen: Chosen| -> Vec<usize> {
+            [Lane::Red, Lane::Yellow]
+                .iter()
+                .flat_map(|&lane| {
+                    picks
+                        .iter()
+                        .filter(move |p| p.chosen == chosen && p.lane == lane)
+                        .map(|p| p.row)
+                })
+                .collect()
+        };
+        let random = rows_of(Chosen::Random);
+        // The model first, over all but the draw, red before yellow...
+        let model = best(&|i| c[i].expected_revenue * weight(i), &random, 14);
+        assert_eq!(rows_of(Chosen::Model), model);
+        // ... then the evidence's best among what both left.
+        let taken = [random, model].concat();
+        let explored = best(&|i| c[i].evidence_revenue * weight(i), &taken, 13);
+        assert_eq!(rows_of(Chosen::Evidence), explored);
         assert_eq!(Strategy::parse("EVIDENCE"), Ok(Strategy::Evidence));
     }
 

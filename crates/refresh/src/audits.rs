@@ -20,7 +20,9 @@ use chrono::{Datelike, Months, NaiveDate};
 
 use crate::error::{RefreshError, Result};
 use crate::selection::{publish, refuse_published};
-use aduana_engine::selection::{EVIDENCE_RISK, PartyFacts, party_facts};
+use aduana_engine::selection::{
+    EVIDENCE_RISK, PartyFacts, exploring_policy, learned_trees, party_facts,
+};
 
 /// Months of declarations an importer is judged on.
 pub const AUDIT_HISTORY_MONTHS: u32 = 12;
@@ -133,12 +135,14 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         red: options.capacity,
         yellow: 0,
     };
-    let mut picks = aduana_model::selection::select(&candidates, |_| capacity, &options.policy)
+    let learned = learned_trees(session.context()).await? > 0;
+    let policy = &exploring_policy(&options.policy, learned);
+    let mut picks = aduana_model::selection::select(&candidates, |_| capacity, policy)
         .map_err(RefreshError::BadInput)?;
     picks.sort_by(|a, b| (a.chosen.name(), a.rank).cmp(&(b.chosen.name(), b.rank)));
 
     let reason = |pick: &aduana_model::selection::Pick| match pick.chosen {
-        Chosen::Model => match options.policy.rank_by {
+        Chosen::Model => match policy.rank_by {
             aduana_model::selection::RankBy::Revenue => format!(
                 "ranked {} of {rows} importers by the expected revenue of their items \
                  (the learned model's probability x revenue; risk score x revenue at \
@@ -155,22 +159,39 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         },
         Chosen::Random => format!(
             "random audit (seed {}): measures compliance of all importers, not the model's picks",
-            options.policy.seed
+            policy.seed
         ),
         Chosen::Novelty => "exploration: the importer was never inspected".to_string(),
         Chosen::Proportional => format!(
             "exploration: drawn below the model's picks with probability proportional to its \
              expected revenue at risk (seed {})",
-            options.policy.seed
+            policy.seed
         ),
-        Chosen::Evidence => format!(
-            "exploration: the evidence alone (before what inspections taught the model) ranks \
-             the importer's items above the model's picks ({:.2})",
-            value(evidence_revenue, pick.row)
-        ),
+        Chosen::Evidence => {
+            let (what, v) = match policy.rank_by {
+                aduana_model::selection::RankBy::Revenue => (
+                    "the risk score of price, tariff and origin x revenue at stake, summed over its items",
+                    value(evidence_revenue, pick.row),
+                ),
+                aduana_model::selection::RankBy::Probability => (
+                    "the highest risk score of price, tariff and origin of its items",
+                    value(evidence_p, pick.row),
+                ),
+            };
+            let aeo = if aeo.is_valid(pick.row) && aeo.value(pick.row) && policy.aeo_factor < 1.0 {
+                format!(", counted at {} as an AEO", policy.aeo_factor)
+            } else {
+                String::new()
+            };
+            format!(
+                "exploration: ranked {} by the evidence alone among the importers the model and the \
+                 draw left, over the {AUDIT_HISTORY_MONTHS} months before ({what}: {v:.2}{aeo})",
+                pick.rank
+            )
+        }
     };
     let n = picks.len();
-    let strategy = options.policy.strategy.name();
+    let strategy = policy.strategy.name();
     let texts =
         |values: Vec<String>| Arc::new(StringViewArray::from_iter_values(values)) as ArrayRef;
     let columns: Vec<ArrayRef> = vec![
@@ -198,12 +219,12 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         texts(picks.iter().map(reason).collect()),
         texts(vec![model_version.clone(); n]),
         Arc::new(Int64Array::from_iter_values(std::iter::repeat_n(
-            options.policy.seed as i64,
+            policy.seed as i64,
             n,
         ))),
         texts(vec![strategy.to_string(); n]),
         Arc::new(Float64Array::from_iter_values(std::iter::repeat_n(
-            options.policy.explore,
+            policy.explore,
             n,
         ))),
     ];
@@ -215,7 +236,10 @@ pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<
         importers: rows,
         selected: n,
         random: count(Chosen::Random),
-        explored: count(Chosen::Novelty) + count(Chosen::Proportional) + count(Chosen::Evidence),
+        explored: picks
+            .iter()
+            .filter(|p| p.chosen.is_informed_exploration())
+            .count(),
         model_version,
     })
 }
