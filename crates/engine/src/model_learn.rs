@@ -6,9 +6,7 @@
 use aduana_model::Manifest;
 use aduana_model::learned::LearnedModel;
 use aduana_model::learned::features::{COLUMNS, ItemColumns, Number};
-use aduana_model::learned::train::{
-    Outcome, declaration_fraud_targets, declaration_revenue_shares, evidence_priors, train,
-};
+use aduana_model::learned::train::{Outcome, declaration_revenue_shares, train};
 use arrow::array::{Array, AsArray};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int32Type};
@@ -53,8 +51,6 @@ pub async fn learn(
              GROUP BY declaration_id, item_no),
          labelled AS (
              SELECT d.*, GREATEST(COALESCE(i.fraud, 0), COALESCE(w.fraud, 0)) AS label_fraud,
-                    COALESCE(i.fraud, 0) AS label_item_fraud,
-                    COALESCE(w.fraud, 0) AS label_declaration_fraud,
                     COALESCE(i.recovered, 0) AS label_recovered,
                     COALESCE(w.recovered, 0) AS label_declaration_recovered
              FROM (SELECT * FROM declarations d WHERE {window}) d
@@ -64,8 +60,7 @@ pub async fn learn(
              WHERE i.fraud IS NOT NULL OR w.fraud IS NOT NULL)
          SELECT {LEARNED_ARGUMENTS}, declaration_id AS label_declaration, declaration_date AS label_day,
                 upper(lane) AS label_lane,
-                label_fraud, label_item_fraud, label_declaration_fraud,
-                label_recovered, label_declaration_recovered
+                label_fraud, label_recovered, label_declaration_recovered
          FROM ({evidence})
          ORDER BY label_declaration, item_no",
         evidence = crate::with_evidence("labelled")
@@ -105,24 +100,9 @@ pub async fn learn(
     let lanes = cast(column("label_lane"), &DataType::Utf8)?;
     let lanes = lanes.as_string::<i32>();
     let weights = selection_weights(&scoring, window, lanes).await?;
-    let flags = |name: &str| -> Result<Vec<bool>> {
-        let column = cast(column(name), &DataType::Int32)?;
-        Ok(column
-            .as_primitive::<Int32Type>()
-            .iter()
-            .map(|v| v.unwrap_or(0) > 0)
-            .collect())
-    };
-    let targets = declaration_fraud_targets(
-        &ids,
-        &flags("label_item_fraud")?,
-        &flags("label_declaration_fraud")?,
-        &evidence_priors(&items),
-    );
     let outcomes: Vec<Outcome> = (0..rows)
         .map(|i| Outcome {
             fraud: fraud.value(i) > 0,
-            target: targets[i],
             recovered: finite(own.value(i)) + recovered[i] * share[i],
             day: days.value(i),
             weight: weights[i],

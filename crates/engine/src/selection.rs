@@ -177,16 +177,18 @@ pub async fn choose(
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),
             Chosen::Evidence => format!(
-                "exploration: ranked {} in its {} lane by the evidence alone, among the items the model and the draw left ({}: {:.4}){}",
+                "exploration: ranked {} in its {} lane by the evidence alone, among the items the model and the draw left ({}){}",
                 pick.rank,
                 pick.lane.name(),
                 match policy.rank_by {
-                    RankBy::Revenue => "risk score of price, tariff and origin x revenue at stake",
-                    RankBy::Probability => "risk score of price, tariff and origin",
-                },
-                match policy.rank_by {
-                    RankBy::Revenue => candidates[pick.row].evidence_revenue,
-                    RankBy::Probability => candidates[pick.row].evidence_p,
+                    RankBy::Revenue => format!(
+                        "risk score of price, tariff and origin x revenue at stake: {:.2}",
+                        candidates[pick.row].evidence_revenue
+                    ),
+                    RankBy::Probability => format!(
+                        "risk score of price, tariff and origin: {:.3}",
+                        candidates[pick.row].evidence_p
+                    ),
                 },
                 own.map(|r| format!("; {r}")).unwrap_or_default()
             ),

@@ -82,7 +82,6 @@ fn items(rows: usize, seed: u64) -> (Vec<ArrayRef>, Vec<String>, Vec<Outcome>) {
         ids.push(format!("D{:08}", row / 2));
         outcomes.push(Outcome {
             fraud,
-            target: f64::from(u8::from(fraud)),
             recovered: if fraud {
                 5_000.0 * (1.0 + g.next())
             } else {

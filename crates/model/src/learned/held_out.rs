@@ -43,11 +43,11 @@ const TRIED_WEIGHTS: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0
 pub fn held_out_weight(
     probability: &[f64],
     evidence: &[f64],
-    labels: &[f64],
+    labels: &[bool],
     base_rate: f64,
     cap: f64,
 ) -> f64 {
-    if labels.iter().sum::<f64>() < MIN_CHOOSING_FRAUDS as f64 {
+    if (labels.iter().filter(|&&l| l).count() as u64) < MIN_CHOOSING_FRAUDS {
         return cap;
     }
     let tried =
@@ -68,53 +68,44 @@ pub fn held_out_weight(
 }
 
 /// Average precision of ranking `labels` by `scores` (highest first; tied
-/// scores count as one cut, at their group's end). A label is an item's
-/// chance of being a fraud (1 or 0, or a share for an item of a
-/// declaration audited whole): it counts as that much of a hit.
-fn average_precision(scores: &[f64], labels: &[f64]) -> f64 {
-    let positives: f64 = labels.iter().sum();
-    if positives <= 0.0 {
+/// scores count as one cut, at their group's end).
+fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
+    let positives = labels.iter().filter(|&&l| l).count();
+    if positives == 0 {
         return 0.0;
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut seen, mut hits, mut sum) = (0usize, 0.0, 0.0);
+    let (mut seen, mut hits, mut sum) = (0usize, 0usize, 0.0);
     let mut i = 0;
     while i < order.len() {
         // The group's first row counts even when its score is NaN (which
         // equals nothing, not even itself).
         let mut j = i + 1;
-        let mut group_hits = labels[order[i]];
+        let mut group_hits = usize::from(labels[order[i]]);
         while j < order.len() && scores[order[j]] == scores[order[i]] {
-            group_hits += labels[order[j]];
+            group_hits += usize::from(labels[order[j]]);
             j += 1;
         }
         seen += j - i;
         hits += group_hits;
-        sum += group_hits * hits / seen as f64;
+        sum += group_hits as f64 * hits as f64 / seen as f64;
         i = j;
     }
-    sum / positives
+    sum / positives as f64
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn average_precision_counts_ties_as_one_cut() {
-        let ap = |s: &[f64], l: &[bool]| {
-            let l: Vec<f64> = l.iter().map(|&b| f64::from(u8::from(b))).collect();
-            super::average_precision(s, &l)
-        };
+        let ap = super::average_precision;
         assert_eq!(ap(&[0.9, 0.8, 0.1], &[true, true, false]), 1.0);
         // Hits at ranks 1 and 3: (1/1 + 2/3) / 2.
         assert!((ap(&[0.9, 0.8, 0.7], &[true, false, true]) - 5.0 / 6.0).abs() < 1e-12);
         // All tied: one cut at 3, precision 2/3 for both hits.
         assert!((ap(&[0.5; 3], &[true, false, true]) - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(ap(&[0.5], &[false]), 0.0);
-        // A share of a hit counts as that much: an item half likely the
-        // one at fault ranked first, a sure fraud third, of 1.5 in all.
-        let shared = super::average_precision(&[0.9, 0.8, 0.7], &[0.5, 0.0, 1.0]);
-        assert!((shared - (0.5 * 0.5 + 1.0 * 1.5 / 3.0) / 1.5).abs() < 1e-12);
         // NaN scores end (total order puts them first) without hanging.
         assert!(ap(&[f64::NAN, 0.2, f64::NAN], &[true, false, false]) > 0.0);
     }
@@ -127,7 +118,7 @@ mod tests {
         let repeat = |v: &[f64]| v.repeat(super::MIN_CHOOSING_FRAUDS as usize);
         let probability = repeat(&[0.9, 0.8, 0.05, 0.04, 0.01]);
         let evidence = repeat(&[0.5, 0.4, 0.1, 0.1, 0.95]);
-        let missed = [1.0, 1.0, 0.0, 0.0, 1.0].repeat(super::MIN_CHOOSING_FRAUDS as usize);
+        let missed = [true, true, false, false, true].repeat(super::MIN_CHOOSING_FRAUDS as usize);
         let w = super::held_out_weight(&probability, &evidence, &missed, 0.1, 1.0);
         assert!(w < 1.0, "weight {w}");
         // Never above the cap; the cap itself is tried.
@@ -135,7 +126,7 @@ mod tests {
         assert!(capped <= 0.05, "weight {capped}");
         // Where the trees rank every fraud first, they rank alone (up to
         // the cap).
-        let ranked = [1.0, 1.0, 0.0, 0.0, 0.0].repeat(super::MIN_CHOOSING_FRAUDS as usize);
+        let ranked = [true, true, false, false, false].repeat(super::MIN_CHOOSING_FRAUDS as usize);
         assert_eq!(
             super::held_out_weight(&probability, &evidence, &ranked, 0.1, 1.0),
             1.0
@@ -145,7 +136,7 @@ mod tests {
             0.35
         );
         // Too few held-out frauds to choose: the cap.
-        let few = [1.0, 1.0, 0.0, 0.0, 1.0];
+        let few = [true, true, false, false, true];
         assert_eq!(
             super::held_out_weight(&probability[..5], &evidence[..5], &few, 0.1, 1.0),
             1.0

@@ -16,11 +16,6 @@ use super::{LearnedModel, LearnedSummary, MIN_LABELLED_FRAUDS};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
     pub fraud: bool,
-    /// What the fraud head learns: 1 or 0 as `fraud` when the item's own
-    /// control said so; for an item known fraudulent only through an
-    /// audit of its whole declaration, the chance it was the item at
-    /// fault ([`declaration_fraud_targets`]).
-    pub target: f64,
     /// Revenue recovered (0 when compliant or not known).
     pub recovered: f64,
     /// Day of the declaration (days since 1970): the latest share of days
@@ -29,77 +24,6 @@ pub struct Outcome {
     /// How many items like it the inspected ones stand for (selection
     /// weighting; 1 when unknown).
     pub weight: f64,
-}
-
-/// Floor and ceiling of an item's prior chance of fraud in
-/// [`declaration_fraud_targets`]: an item without evidence is not
-/// certainly honest, nor one with strong evidence certainly at fault.
-const PRIOR_RANGE: (f64, f64) = (0.02, 0.98);
-
-/// The fraud head's target of each labelled item, given its declaration
-/// (consecutive rows of a declaration together), whether its own control
-/// found fraud, whether an audit of its whole declaration did, and the
-/// evidence's prior chance that it is fraudulent. An item's own finding of
-/// fraud is 1, and an item neither control found fraudulent 0. An audit
-/// of the whole declaration that found fraud says only that some item was
-/// at fault: labelling every item fraudulent taught the trees that the
-/// honest cartons beside a misdeclared spirit are frauds (on the
-/// independent warehouse, 38% of the items so labelled were not). Each
-/// such item gets instead the chance it was at fault given that some item
-/// was, its prior q over the chance that any was, q_i / (1 - prod(1 - q_j))
-/// over the declaration's items (the items taken as independent); where
-/// an item's own control found the fraud, the audit's finding is
-/// explained and the others keep their prior.
-pub fn declaration_fraud_targets(
-    declarations: &[&str],
-    own_fraud: &[bool],
-    declaration_fraud: &[bool],
-    prior: &[f64],
-) -> Vec<f64> {
-    let n = declarations.len();
-    assert!(
-        own_fraud.len() == n && declaration_fraud.len() == n && prior.len() == n,
-        "one outcome and one prior per item"
-    );
-    let q = |i: usize| {
-        let p = prior[i];
-        if p.is_nan() {
-            PRIOR_RANGE.0
-        } else {
-            p.clamp(PRIOR_RANGE.0, PRIOR_RANGE.1)
-        }
-    };
-    let mut targets: Vec<f64> = own_fraud.iter().map(|&f| f64::from(u8::from(f))).collect();
-    let mut start = 0;
-    for end in 1..=n {
-        if end < n && declarations[end] == declarations[start] {
-            continue;
-        }
-        let audited = (start..end).any(|i| declaration_fraud[i]);
-        if audited {
-            let explained = (start..end).any(|i| own_fraud[i]);
-            let any = 1.0 - (start..end).map(|i| 1.0 - q(i)).product::<f64>();
-            for (i, target) in targets.iter_mut().enumerate().take(end).skip(start) {
-                if !own_fraud[i] {
-                    *target = if explained {
-                        q(i)
-                    } else {
-                        (q(i) / any).min(1.0)
-                    };
-                }
-            }
-        }
-        start = end;
-    }
-    targets
-}
-
-/// Each item's prior chance of fraud for [`declaration_fraud_targets`]:
-/// what the evidence alone says of it (the unsupervised risk score).
-pub fn evidence_priors(items: &ItemColumns) -> Vec<f64> {
-    (0..items.len())
-        .map(|row| super::held_out::unsupervised_score(items, row))
-        .collect()
 }
 
 /// Each labelled item's share of its declaration's revenue recovered by a
@@ -333,13 +257,7 @@ pub fn train(
     }
     let y: Vec<f64> = outcomes
         .iter()
-        .map(|o| {
-            if o.target.is_finite() {
-                o.target.clamp(0.0, 1.0)
-            } else {
-                f64::from(u8::from(o.fraud))
-            }
-        })
+        .map(|o| f64::from(u8::from(o.fraud)))
         .collect();
     let mut weights: Vec<f64> = outcomes
         .iter()
@@ -425,7 +343,7 @@ pub fn train(
             .iter()
             .map(|&r| super::held_out::unsupervised_score(items, r))
             .collect();
-        let labels: Vec<f64> = valid_rows.iter().map(|&r| y[r]).collect();
+        let labels: Vec<bool> = valid_rows.iter().map(|&r| outcomes[r].fraud).collect();
         super::held_out::held_out_weight(
             &probability,
             &evidence,
@@ -542,50 +460,6 @@ pub fn platt(raw: &[f64], labels: &[f64]) -> [f64; 2] {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_declarations_fraud_goes_to_the_items_the_evidence_suspects() {
-        let targets = super::declaration_fraud_targets(
-            &["A", "A", "A", "B", "B", "C", "C", "D", "E", "E"],
-            // Own controls: C's second item was found fraudulent itself,
-            // D's only item compliant.
-            &[
-                false, false, false, false, false, false, true, false, false, false,
-            ],
-            // Whole-declaration audits that found fraud: A, B, C; E none.
-            &[
-                true, true, true, true, true, true, true, false, false, false,
-            ],
-            &[0.9, 0.1, f64::NAN, 0.0, 0.0, 0.3, 0.8, 0.9, 0.5, 0.5],
-        );
-        // A: the priors 0.9, 0.1 and (none) 0.02 over the chance that any
-        // was at fault, 1 - 0.1 * 0.9 * 0.98.
-        let any = 1.0 - 0.1 * 0.9 * 0.98;
-        let expected = [
-            0.9 / any,
-            0.1 / any,
-            0.02 / any,
-            // B: no evidence on either item: even, 0.02 / (1 - 0.98^2).
-            0.02 / (1.0 - 0.98 * 0.98),
-            0.02 / (1.0 - 0.98 * 0.98),
-            // C: its own control explains the audit's finding; the
-            // sibling keeps its prior.
-            0.3,
-            1.0,
-            // D, E: no audit found fraud; what the items' own say.
-            0.0,
-            0.0,
-            0.0,
-        ];
-        for (got, want) in targets.iter().zip(expected) {
-            assert!((got - want).abs() < 1e-12, "{targets:?}");
-        }
-        // The items' chances add up to at least one fraud per audited
-        // declaration.
-        assert!(targets[..3].iter().sum::<f64>() >= 1.0);
-        assert!(targets[3..5].iter().sum::<f64>() >= 1.0);
-        assert!(super::declaration_fraud_targets(&[], &[], &[], &[]).is_empty());
-    }
-
-    #[test]
     fn a_declarations_revenue_goes_where_the_duty_gap_is() {
         let shares = super::declaration_revenue_shares(
             &["A", "A", "A", "B", "B", "C", "D", "D", "E", "E"],
@@ -623,7 +497,6 @@ mod tests {
         let outcomes: Vec<Outcome> = (0..rows)
             .map(|i| Outcome {
                 fraud: i % 50 == 0,
-                target: f64::from(u8::from(i % 50 == 0)),
                 recovered: 0.0,
                 day: 0,
                 weight: 1.0,
@@ -678,10 +551,8 @@ mod tests {
             for i in 0..count {
                 duty.push(if high { 10.0 } else { 0.0 });
                 ids.push(format!("D{day}-{high}-{i}"));
-                let fraud = ((i as f64 + 0.5) * p).fract() < p;
                 outcomes.push(Outcome {
-                    fraud,
-                    target: f64::from(u8::from(fraud)),
+                    fraud: ((i as f64 + 0.5) * p).fract() < p,
                     recovered: 0.0,
                     day,
                     weight: 1.0,
