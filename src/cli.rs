@@ -488,6 +488,10 @@ pub struct GenerateArgs {
     /// circumvention routes, products that start being undervalued
     #[arg(long)]
     pub drift: bool,
+    /// With --drift, the new importers short-declare goods (value and
+    /// masses to match) instead: fraud nothing in a declaration shows
+    #[arg(long, requires = "drift")]
+    pub hidden_fraud: bool,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {

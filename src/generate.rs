@@ -18,6 +18,7 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<(), Error> {
             export_shaped: args.export_shaped,
             inspection_rate: args.inspection_rate.map(|p| p / 100.0),
             drift: args.drift,
+            hidden_fraud: args.hidden_fraud,
         },
     };
     eprintln!(
@@ -52,10 +53,15 @@ pub(crate) fn print_generation(out: &Path, s: &aduana_synth::Summary) {
         s.tariff_lines,
         s.traders
     );
-    let [under, misclass, circumvention, preference] = s.fraud_items;
+    let [under, misclass, circumvention, preference, short] = s.fraud_items;
+    let short = if short > 0 {
+        format!(", {short} quantity under-declared")
+    } else {
+        String::new()
+    };
     println!(
         "injected fraud (ground truth in _truth/): {} items = {under} undervaluation, {misclass} misclassification, \
-         {circumvention} anti-dumping circumvention, {preference} preference abuse",
+         {circumvention} anti-dumping circumvention, {preference} preference abuse{short}",
         s.fraud_total()
     );
 }

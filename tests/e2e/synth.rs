@@ -271,3 +271,68 @@ fn drift_moves_fraud_in_the_second_half() {
         assert!(query_i64(&s, &routes(true)).await > 0);
     });
 }
+
+/// The hidden variant: the drift's new importers short-declare, and their
+/// declarations look like anyone's: the unit value of a short-declared item
+/// sits where the honest items of its code and origin sit, while an
+/// undervalued item's sits far below.
+#[test]
+fn hidden_fraud_leaves_prices_ordinary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = aduana_synth::GenerateOptions::new(dir.path(), 80_000, 5);
+    options.months = 12;
+    options.variant.drift = true;
+    options.variant.hidden_fraud = true;
+    aduana_synth::generate(&options).unwrap();
+    let uri = dir.path().display().to_string();
+    runtime().block_on(async {
+        let s = session(&uri).await;
+        register_truth(&s, dir.path()).await;
+        let joined = "FROM declarations d JOIN truth t ON t.declaration_id = d.declaration_id \
+                      AND t.item_no = d.item_no";
+        let newcomers = format!(
+            "WITH first_seen AS (SELECT importer_id, MIN(declaration_date) AS day \
+                                 FROM declarations GROUP BY importer_id) \
+             SELECT t.fraud_detail, COUNT(*) AS n {joined} \
+             JOIN first_seen f ON f.importer_id = d.importer_id \
+             WHERE f.day >= DATE '2026-05-01' AND t.fraud GROUP BY t.fraud_detail"
+        );
+        let kinds = query_i64(
+            &s,
+            &format!("SELECT COUNT(*) FROM ({newcomers}) WHERE fraud_detail <> 'quantity_underdeclared'"),
+        )
+        .await;
+        assert_eq!(kinds, 0, "newcomers defraud only by short-declaring");
+        let short = query_i64(&s, &format!("SELECT SUM(n) FROM ({newcomers})")).await;
+        assert!(short > 50, "{short} short-declared items");
+        // The declared share of the value, per thousand.
+        let share = query_i64(
+            &s,
+            &format!(
+                "SELECT CAST(1000 * AVG(CAST(d.customs_value AS DOUBLE) \
+                                        / CAST(t.true_customs_value AS DOUBLE)) AS BIGINT) \
+                 {joined} WHERE t.fraud_detail = 'quantity_underdeclared'"
+            ),
+        )
+        .await;
+        assert!((400..760).contains(&share), "declared share {share} per thousand");
+        // Mean log unit value against the honest items' of the same code
+        // and origin, in thousandths.
+        let gap = |detail: &str| {
+            format!(
+                "WITH uv AS (SELECT d.hs_code, d.origin_country, t.fraud, t.fraud_detail, \
+                                    LN(CAST(d.customs_value AS DOUBLE) / d.net_mass_kg) AS luv \
+                             {joined} WHERE d.net_mass_kg > 0), \
+                      honest AS (SELECT hs_code, origin_country, AVG(luv) AS mean, COUNT(*) AS n \
+                                 FROM uv WHERE NOT fraud GROUP BY hs_code, origin_country) \
+                 SELECT CAST(1000 * AVG(uv.luv - h.mean) AS BIGINT) FROM uv \
+                 JOIN honest h ON h.hs_code = uv.hs_code AND h.origin_country = uv.origin_country \
+                 WHERE h.n >= 20 AND uv.fraud_detail = '{detail}'"
+            )
+        };
+        let hidden = query_i64(&s, &gap("quantity_underdeclared")).await;
+        let undervalued = query_i64(&s, &gap("undervaluation")).await;
+        assert!(hidden.abs() < 100, "short-declared items' log price gap {hidden}");
+        assert!(undervalued < -300, "undervalued items' log price gap {undervalued}");
+    });
+}

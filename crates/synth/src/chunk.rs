@@ -90,7 +90,7 @@ pub struct ChunkSpec {
 pub struct ChunkStats {
     pub declarations: u64,
     pub inspections: u64,
-    pub fraud_items: [u64; 4],
+    pub fraud_items: [u64; 5],
 }
 
 pub struct ChunkOutput {
@@ -214,6 +214,8 @@ impl Generator<'_> {
             (false, false) => propensity,
         };
         let fraud_roll = self.rng.random::<f64>() < propensity;
+        // The hidden variant's new importers short-declare instead.
+        let hidden = world.variant.hidden_fraud && self.shifted && crate::world::new_trader(trader);
         let remedy = trade
             .remedy
             .filter(|&r| self.date >= world.remedies[r].valid_from)
@@ -221,7 +223,8 @@ impl Generator<'_> {
         // Circumvention is what a remedy invites: half the fraud on such
         // goods is goods from the country under the measure declared from
         // elsewhere.
-        let circumvent = fraud_roll && remedy.is_some() && self.rng.random::<f64>() < 0.5;
+        let circumvent =
+            fraud_roll && !hidden && remedy.is_some() && self.rng.random::<f64>() < 0.5;
         if let (true, Some(remedy)) = (circumvent, remedy) {
             origin = trade
                 .origins
@@ -242,12 +245,12 @@ impl Generator<'_> {
             * (trade.drift * self.month_index as f64).exp()
             * (o.sigma * self.normal()).exp();
         let true_value = cents(quantity * unit_value).max(1);
-        let net_mass = if spec.unit == "KGM" {
+        let mut net_mass = if spec.unit == "KGM" {
             quantity
         } else {
             ((quantity * spec.kg_per_unit * (0.05 * self.normal()).exp()) * 100.0).round() / 100.0
         };
-        let gross_mass = (net_mass * self.rng.random_range(1.02..1.15) * 100.0).round() / 100.0;
+        let mut gross_mass = (net_mass * self.rng.random_range(1.02..1.15) * 100.0).round() / 100.0;
         let mut export_country = if self.rng.random::<f64>() < 0.07 {
             if true_country == self.hubs[0] {
                 self.hubs[1]
@@ -263,7 +266,7 @@ impl Generator<'_> {
         // A fraudster uses the scheme that fits the goods: the preferred one
         // when it does, else the first that does.
         let feasible = |kind: FraudKind| match kind {
-            FraudKind::Undervaluation => true,
+            FraudKind::Undervaluation | FraudKind::QuantityUnderdeclared => true,
             FraudKind::Misclassification => {
                 !world.lines[true_line].lower_duty_alternatives.is_empty()
                     && true_preference.is_none()
@@ -275,7 +278,9 @@ impl Generator<'_> {
                 true_agreement.is_none() && world.lines[true_line].duty_rate > 0.0
             }
         };
-        let mut kind = if circumvent && feasible(FraudKind::AntidumpingCircumvention) {
+        let mut kind = if fraud_roll && hidden {
+            Some(FraudKind::QuantityUnderdeclared)
+        } else if circumvent && feasible(FraudKind::AntidumpingCircumvention) {
             Some(FraudKind::AntidumpingCircumvention)
         } else if fraud_roll {
             [
@@ -298,7 +303,23 @@ impl Generator<'_> {
         let mut declared_country = true_country;
         let mut declared_value = true_value;
         let mut preference = true_preference;
+        let (true_quantity, true_net_mass, true_gross_mass) = (quantity, net_mass, gross_mass);
         match kind {
+            Some(FraudKind::QuantityUnderdeclared) => {
+                // Part of the goods declared, and value and masses in the
+                // same proportion, so every ratio stays ordinary.
+                let part = quantity * self.rng.random_range(0.4..0.75);
+                let declared = if spec.unit != "KGM" && spec.unit != "LTR" {
+                    part.round().max(1.0)
+                } else {
+                    ((part * 10.0).round() / 10.0).max(0.1)
+                };
+                let share = declared / quantity;
+                quantity = declared;
+                net_mass = (net_mass * share * 100.0).round() / 100.0;
+                gross_mass = (gross_mass * share * 100.0).round() / 100.0;
+                declared_value = cents(true_value as f64 / 100.0 * share).max(1);
+            }
             Some(FraudKind::Misclassification) => {
                 let alts = &world.lines[true_line].lower_duty_alternatives;
                 declared_line = alts[self.rng.random_range(0..alts.len())];
@@ -355,6 +376,7 @@ impl Generator<'_> {
             kind = None;
         }
         if kind.is_none() {
+            (quantity, net_mass, gross_mass) = (true_quantity, true_net_mass, true_gross_mass);
             declared_line = true_line;
             declared_country = true_country;
             declared_value = true_value;

@@ -93,6 +93,13 @@ pub struct Variant {
     /// a few products that were clean start being undervalued (a model
     /// that only exploits what it learned stops finding it).
     pub drift: bool,
+    /// With `drift`, the new importers defraud by declaring part of their
+    /// goods, with value and masses to match: nothing in a declaration
+    /// shows it (price, code and origin are ordinary), so only controls,
+    /// and what the model learns from them about those importers, find
+    /// it. The case for exploration: a model that exploits its evidence
+    /// never looks there.
+    pub hidden_fraud: bool,
 }
 
 impl GenerateOptions {
@@ -119,8 +126,8 @@ pub struct Summary {
     pub declarations: u64,
     pub inspections: u64,
     /// Fraudulent items by kind: undervaluation, misclassification,
-    /// anti-dumping circumvention, preference abuse.
-    pub fraud_items: [u64; 4],
+    /// anti-dumping circumvention, preference abuse, quantity under-declared.
+    pub fraud_items: [u64; 5],
     pub files: u64,
     pub products: usize,
     pub tariff_lines: usize,

@@ -231,6 +231,9 @@ pub enum FraudKind {
     Misclassification,
     AntidumpingCircumvention,
     PreferenceAbuse,
+    /// Goods short-declared, with value and masses to match: the unit
+    /// value, code and origin are ordinary, so only a control shows it.
+    QuantityUnderdeclared,
 }
 
 impl FraudKind {
@@ -240,6 +243,7 @@ impl FraudKind {
             FraudKind::Undervaluation => "valuation",
             FraudKind::Misclassification => "classification",
             FraudKind::AntidumpingCircumvention | FraudKind::PreferenceAbuse => "origin",
+            FraudKind::QuantityUnderdeclared => "other",
         }
     }
     pub fn detail(self) -> &'static str {
@@ -248,6 +252,7 @@ impl FraudKind {
             FraudKind::Misclassification => "misclassification",
             FraudKind::AntidumpingCircumvention => "antidumping_circumvention",
             FraudKind::PreferenceAbuse => "preference_abuse",
+            FraudKind::QuantityUnderdeclared => "quantity_underdeclared",
         }
     }
 }
