@@ -488,8 +488,8 @@ pub struct GenerateArgs {
     /// circumvention routes, products that start being undervalued
     #[arg(long)]
     pub drift: bool,
-    /// With --drift, the new importers short-declare goods (value and
-    /// masses to match) instead: fraud nothing in a declaration shows
+    /// With --drift, the new importers short-declare goods instead, with
+    /// value and masses to match: a fraud no field of a declaration shows
     #[arg(long, requires = "drift")]
     pub hidden_fraud: bool,
 }
