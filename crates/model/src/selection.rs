@@ -259,9 +259,11 @@ pub struct Pick {
     pub chosen: Chosen,
     /// 1-based order within its scope, lane and [`Chosen`].
     pub rank: usize,
-    /// For random controls: how many items of the day in its scope and
-    /// stratum (AEO or not) each one stands for, so that hit rates
-    /// weighted by it estimate the whole day's fraud rate. `None` else.
+    /// For random controls: how many items of the day in its scope it
+    /// stands for, the inverse of its chance of being drawn (an AEO
+    /// trader's item, drawn at the AEO factor, stands for more), so that
+    /// hit rates weighted by it estimate the fraud rate of all items.
+    /// `None` else.
     pub design_weight: Option<f64>,
 }
 
@@ -382,24 +384,21 @@ fn select_scope(
             });
         }
     }
-    // Each random control stands for the items of its stratum: AEO or not
-    // when they were drawn at different rates and both strata have
-    // controls; else the scope's items are one stratum (a stratum without
-    // a control could not be represented).
-    let stratum_items = |aeo: bool| rows.iter().filter(|&&r| candidates[r].aeo == aeo).count();
-    let mut items = [stratum_items(false), stratum_items(true)];
-    let mut controls = [0usize; 2];
-    for p in &picks[first..] {
-        controls[usize::from(candidates[p.row].aeo)] += 1;
-    }
-    let stratified = policy.aeo_factor < 1.0 && controls.iter().all(|&n| n > 0);
-    if !stratified {
-        items = [rows.len(); 2];
-        controls = [picks.len() - first; 2];
-    }
+    // Each random control stands for 1 / (its chance of being drawn)
+    // items (Horvitz-Thompson): n draws weighted w among the scope's items
+    // of total weight W give an item about n w / W (exact as n / N when
+    // all weigh the same; the weighted draw without replacement is within
+    // O(n / N) of it). Weights of a day add up to its items on average,
+    // not every day: post-stratifying by AEO status (items over controls
+    // per stratum) gave exact sums but had to pool the strata on the many
+    // days a stratum had no control, and then the AEO items, drawn at a
+    // lower rate, were represented by ordinary ones (on the drifting
+    // replays the fraud rate was overestimated by a tenth).
+    let drawn = picks.len() - first;
+    let total_weight: f64 = rows.iter().map(|&r| weight(&candidates[r], policy)).sum();
     for p in &mut picks[first..] {
-        let s = usize::from(candidates[p.row].aeo);
-        p.design_weight = Some(items[s] as f64 / controls[s] as f64);
+        let chance = drawn as f64 * weight(&candidates[p.row], policy) / total_weight;
+        p.design_weight = Some(1.0 / chance.min(1.0));
     }
 
     let mut ranked = rows.to_vec();
@@ -614,13 +613,47 @@ mod tests {
             .map(|p| score(&c[p.row], &policy(0.1, Strategy::Random)))
             .fold(f64::NEG_INFINITY, f64::max);
         assert!(lowest_red >= best_yellow);
-        // Random weights of a scope add up to its items.
-        let total: f64 = picks
-            .iter()
-            .filter(|p| c[p.row].scope == "A")
-            .filter_map(|p| p.design_weight)
-            .sum();
-        assert!((total - 1500.0).abs() < 1e-6, "{total}");
+        // A random control stands for the inverse of its chance of being
+        // drawn: scope A has 1,200 ordinary items and 300 AEO ones (every
+        // fifth) at half weight, total weight 1,350, and 10 draws.
+        for p in picks.iter().filter(|p| c[p.row].scope == "A") {
+            let expected = match (p.chosen, c[p.row].aeo) {
+                (Chosen::Random, false) => Some(135.0),
+                (Chosen::Random, true) => Some(270.0),
+                _ => None,
+            };
+            assert_eq!(p.design_weight, expected);
+        }
+    }
+
+    /// Days with AEO items drawn at half the rate, and so few random
+    /// controls that most days draw no AEO item: the weighted controls
+    /// still estimate the share of all items. Pooling a day's controls
+    /// when a stratum had none (the weights before) gave 0.9 here.
+    #[test]
+    fn random_controls_estimate_every_item_without_bias() {
+        // 600 items, every fifth an AEO trader's; the "fraud" is being an
+        // ordinary item, so the true share is 0.8 and AEO items must be
+        // represented by AEO controls for the estimate to find it.
+        let rows = day(600, &["A"]);
+        let c = candidates(&rows);
+        let cap = |_: &str| Capacity { red: 6, yellow: 0 };
+        let days = 4000;
+        let mut estimated = 0.0;
+        for seed in 0..days {
+            let mut p = policy(1.0, Strategy::Random);
+            p.seed = seed;
+            let picks = select(&c, cap, &p).unwrap();
+            assert_eq!(picks.len(), 6);
+            let fraud_weight: f64 = picks
+                .iter()
+                .filter(|p| !c[p.row].aeo)
+                .filter_map(|p| p.design_weight)
+                .sum();
+            estimated += fraud_weight / 600.0;
+        }
+        let mean = estimated / days as f64;
+        assert!((mean - 0.8).abs() < 0.01, "estimated share {mean}");
     }
 
     #[test]

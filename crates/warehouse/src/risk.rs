@@ -226,7 +226,8 @@ pub static TRADER_RISK_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// How a selection chose each row, in both selection tables.
 fn choice_columns() -> [(&'static str, DataType, bool); 6] {
     [
-        // Random picks: the items (importers) of their stratum each stands for.
+        // Random picks: the items (importers) each stands for, the inverse
+        // of its chance of being drawn.
         ("design_weight", DataType::Float64, true),
         ("reason", text(), false),
         ("model_version", text(), false),
