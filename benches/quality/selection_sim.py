@@ -24,7 +24,9 @@ its `_truth/` is the ground truth):
 Generate the drifting warehouse of the README with
 `aduana generate --out /tmp/wd --rows 300000 --seed 31 --months 18 --drift`
 (fraud moves from 2026-02 on: new importers, new circumvention routes, a
-product that starts being undervalued).
+product that starts being undervalued); add `--hidden-fraud` for new
+importers whose fraud (short-declared goods) no field of a declaration
+shows, where only controls can teach the model.
 """
 
 import argparse
