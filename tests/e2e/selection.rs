@@ -198,7 +198,8 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
         )
         .await;
         assert_eq!(outranked, 0, "an unselected item outranks a model pick");
-        // Each office's random controls stand for all its items.
+        // Each office's random controls stand for all its items: at AEO
+        // factor 1 every item has the same chance, so exactly.
         let mismatched = query_i64(
             &s,
             &format!(

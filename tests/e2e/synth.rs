@@ -299,7 +299,9 @@ fn hidden_fraud_leaves_prices_ordinary() {
         );
         let kinds = query_i64(
             &s,
-            &format!("SELECT COUNT(*) FROM ({newcomers}) WHERE fraud_detail <> 'quantity_underdeclared'"),
+            &format!(
+                "SELECT COUNT(*) FROM ({newcomers}) WHERE fraud_detail <> 'quantity_underdeclared'"
+            ),
         )
         .await;
         assert_eq!(kinds, 0, "newcomers defraud only by short-declaring");
@@ -315,7 +317,10 @@ fn hidden_fraud_leaves_prices_ordinary() {
             ),
         )
         .await;
-        assert!((400..760).contains(&share), "declared share {share} per thousand");
+        assert!(
+            (400..760).contains(&share),
+            "declared share {share} per thousand"
+        );
         // Mean log unit value against the honest items' of the same code
         // and origin, in thousandths.
         let gap = |detail: &str| {
@@ -332,7 +337,13 @@ fn hidden_fraud_leaves_prices_ordinary() {
         };
         let hidden = query_i64(&s, &gap("quantity_underdeclared")).await;
         let undervalued = query_i64(&s, &gap("undervaluation")).await;
-        assert!(hidden.abs() < 100, "short-declared items' log price gap {hidden}");
-        assert!(undervalued < -300, "undervalued items' log price gap {undervalued}");
+        assert!(
+            hidden.abs() < 100,
+            "short-declared items' log price gap {hidden}"
+        );
+        assert!(
+            undervalued < -300,
+            "undervalued items' log price gap {undervalued}"
+        );
     });
 }

@@ -367,11 +367,12 @@ fn select_scope(
     let first = picks.len();
 
     // Random controls, over every item of the scope.
-    let mut draw = rows.to_vec();
-    ordered(candidates, &mut draw, |c| {
+    let key = |c: &Candidate| {
         uniform(policy.seed, c.declaration_id, c.item_no).powf(1.0 / weight(c, policy))
-    });
-    let mut drawn = draw.into_iter();
+    };
+    let mut draw = rows.to_vec();
+    ordered(candidates, &mut draw, key);
+    let mut drawn = draw.into_iter().peekable();
     for (lane, (random, _, _)) in parts {
         for (rank, row) in drawn.by_ref().take(random).enumerate() {
             taken[row] = true;
@@ -385,20 +386,31 @@ fn select_scope(
         }
     }
     // Each random control stands for 1 / (its chance of being drawn)
-    // items (Horvitz-Thompson): n draws weighted w among the scope's items
-    // of total weight W give an item about n w / W (exact as n / N when
-    // all weigh the same; the weighted draw without replacement is within
-    // O(n / N) of it). Weights of a day add up to its items on average,
-    // not every day: post-stratifying by AEO status (items over controls
-    // per stratum) gave exact sums but had to pool the strata on the many
-    // days a stratum had no control, and then the AEO items, drawn at a
-    // lower rate, were represented by ordinary ones (on the drifting
-    // replays the fraud rate was overestimated by a tenth).
-    let drawn = picks.len() - first;
-    let total_weight: f64 = rows.iter().map(|&r| weight(&candidates[r], policy)).sum();
+    // items (Horvitz-Thompson), that chance taken given the draw's
+    // threshold t, the key of the first item not drawn (rank conditioning,
+    // Cohen & Kaplan's estimator for bottom-k samples, unbiased for any
+    // sample size): an item of weight w is drawn when its key u^(1/w)
+    // beats t, that is with chance 1 - t^w; 1 when every item was drawn.
+    // A day's weights add up to its items on average, not every day:
+    // post-stratifying by AEO status (items over controls per stratum)
+    // gave exact sums but pooled the strata on the many days a stratum had
+    // no control, and then the AEO items, drawn at a lower rate, were
+    // represented by ordinary ones (on the drifting replays the fraud
+    // rate came out high in 10 runs of 12). When every item weighs the
+    // same the chance is known exactly, n / N, and the day's weights add
+    // up to its items.
+    let threshold = drawn.peek().map_or(0.0, |&row| key(&candidates[row]));
+    let one_weight = rows
+        .iter()
+        .all(|&r| weight(&candidates[r], policy) == weight(&candidates[rows[0]], policy));
+    let count = picks.len() - first;
     for p in &mut picks[first..] {
-        let chance = drawn as f64 * weight(&candidates[p.row], policy) / total_weight;
-        p.design_weight = Some(1.0 / chance.min(1.0));
+        let chance = if one_weight {
+            count as f64 / rows.len() as f64
+        } else {
+            1.0 - threshold.powf(weight(&candidates[p.row], policy))
+        };
+        p.design_weight = Some(1.0 / chance);
     }
 
     let mut ranked = rows.to_vec();
@@ -614,16 +626,57 @@ mod tests {
             .fold(f64::NEG_INFINITY, f64::max);
         assert!(lowest_red >= best_yellow);
         // A random control stands for the inverse of its chance of being
-        // drawn: scope A has 1,200 ordinary items and 300 AEO ones (every
-        // fifth) at half weight, total weight 1,350, and 10 draws.
+        // drawn given the threshold, the 11th best key of scope A's draw
+        // (10 drawn); AEO items (every fifth) weigh half.
+        let w = |c: &Candidate| if c.aeo { 0.5 } else { 1.0 };
+        let mut keys: Vec<f64> = c
+            .iter()
+            .filter(|c| c.scope == "A")
+            .map(|c| uniform(1, c.declaration_id, c.item_no).powf(1.0 / w(c)))
+            .collect();
+        keys.sort_by(|a, b| b.total_cmp(a));
+        let threshold = keys[10];
         for p in picks.iter().filter(|p| c[p.row].scope == "A") {
-            let expected = match (p.chosen, c[p.row].aeo) {
-                (Chosen::Random, false) => Some(135.0),
-                (Chosen::Random, true) => Some(270.0),
-                _ => None,
-            };
+            let expected =
+                (p.chosen == Chosen::Random).then(|| 1.0 / (1.0 - threshold.powf(w(&c[p.row]))));
             assert_eq!(p.design_weight, expected);
         }
+        // About 1,500 items' worth: 10 draws of 1,350 weight.
+        let total: f64 = picks
+            .iter()
+            .filter_map(|p| p.design_weight.filter(|_| c[p.row].scope == "A"))
+            .sum();
+        assert!((800.0..3000.0).contains(&total), "{total}");
+    }
+
+    /// A scope with fewer items than random controls draws them all, each
+    /// standing for itself, whatever its weight; where all items weigh the
+    /// same, each control stands for items over controls.
+    #[test]
+    fn a_scope_drawn_whole_or_of_one_weight_has_exact_weights() {
+        let rows = day(5, &["A"]);
+        let c = candidates(&rows);
+        assert!(c.iter().any(|c| c.aeo));
+        let cap = |_: &str| Capacity { red: 6, yellow: 0 };
+        let picks = select(&c, cap, &policy(1.0, Strategy::Random)).unwrap();
+        assert_eq!(picks.len(), 5);
+        assert!(
+            picks.iter().all(|p| p.design_weight == Some(1.0)),
+            "{picks:?}"
+        );
+        // Items of one weight (AEO weighed as any): each of 10 controls
+        // of 1,000 items stands for 100, exactly.
+        let rows = day(1000, &["A"]);
+        let c = candidates(&rows);
+        let mut p = policy(1.0, Strategy::Random);
+        p.aeo_factor = 1.0;
+        let cap = |_: &str| Capacity { red: 10, yellow: 0 };
+        let picks = select(&c, cap, &p).unwrap();
+        assert_eq!(picks.len(), 10);
+        assert!(
+            picks.iter().all(|p| p.design_weight == Some(100.0)),
+            "{picks:?}"
+        );
     }
 
     /// Days with AEO items drawn at half the rate, and so few random
@@ -632,28 +685,37 @@ mod tests {
     /// when a stratum had none (the weights before) gave 0.9 here.
     #[test]
     fn random_controls_estimate_every_item_without_bias() {
-        // 600 items, every fifth an AEO trader's; the "fraud" is being an
+        // Every fifth item an AEO trader's; the "fraud" is being an
         // ordinary item, so the true share is 0.8 and AEO items must be
-        // represented by AEO controls for the estimate to find it.
-        let rows = day(600, &["A"]);
-        let c = candidates(&rows);
-        let cap = |_: &str| Capacity { red: 6, yellow: 0 };
-        let days = 4000;
-        let mut estimated = 0.0;
-        for seed in 0..days {
-            let mut p = policy(1.0, Strategy::Random);
-            p.seed = seed;
-            let picks = select(&c, cap, &p).unwrap();
-            assert_eq!(picks.len(), 6);
-            let fraud_weight: f64 = picks
-                .iter()
-                .filter(|p| !c[p.row].aeo)
-                .filter_map(|p| p.design_weight)
-                .sum();
-            estimated += fraud_weight / 600.0;
+        // represented by AEO controls for the estimate to find it. A large
+        // day with few controls, and a small one with most items drawn.
+        for (items, controls) in [(600, 6), (20, 12)] {
+            let rows = day(items, &["A"]);
+            let c = candidates(&rows);
+            let cap = |_: &str| Capacity {
+                red: controls,
+                yellow: 0,
+            };
+            let days = 4000;
+            let mut estimated = 0.0;
+            for seed in 0..days {
+                let mut p = policy(1.0, Strategy::Random);
+                p.seed = seed;
+                let picks = select(&c, cap, &p).unwrap();
+                assert_eq!(picks.len(), controls);
+                let fraud_weight: f64 = picks
+                    .iter()
+                    .filter(|p| !c[p.row].aeo)
+                    .filter_map(|p| p.design_weight)
+                    .sum();
+                estimated += fraud_weight / items as f64;
+            }
+            let mean = estimated / days as f64;
+            assert!(
+                (mean - 0.8).abs() < 0.01,
+                "{items} items: estimated share {mean}"
+            );
         }
-        let mean = estimated / days as f64;
-        assert!((mean - 0.8).abs() < 0.01, "estimated share {mean}");
     }
 
     #[test]

@@ -527,11 +527,15 @@ pub fn days_since_epoch(date: NaiveDate) -> i32 {
 }
 
 /// Share of inspected fraud that each kind of control finds, by fraud
-/// category (valuation, classification, origin).
+/// category (valuation, classification, origin, other: short-declared
+/// goods, which counting finds and consistent documents hide).
 fn detection_rate(kind: &str, category: &str) -> f64 {
     match (kind, category) {
         ("physical", "valuation") => 0.45,
         ("physical", "classification") => 0.85,
+        ("physical", "other") => 0.85,
+        ("documentary", "other") => 0.20,
+        ("pca", "other") => 0.60,
         ("physical", _) => 0.35,
         ("documentary", "valuation") => 0.35,
         ("documentary", "classification") => 0.50,
