@@ -205,22 +205,33 @@ fn real_nomenclature_when_available() {
     });
 }
 
+/// Declarations joined to their ground truth (`d`, `t`).
+const TRUTH_JOINED: &str = "FROM declarations d JOIN truth t ON t.declaration_id = d.declaration_id \
+                            AND t.item_no = d.item_no";
+
+/// A 12-month drifting warehouse of `rows` items (seed 5), with the new
+/// importers' fraud hidden or not.
+fn drifting_warehouse(rows: u64, hidden: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = aduana_synth::GenerateOptions::new(dir.path(), rows, 5);
+    options.months = 12;
+    options.variant.drift = true;
+    options.variant.hidden_fraud = hidden;
+    aduana_synth::generate(&options).unwrap();
+    dir
+}
+
 /// The drift variant: in the second half of the period, importers never
 /// seen before defraud heavily, circumvention takes new routes and fraud
 /// rises; the first half is the ordinary generator's.
 #[test]
 fn drift_moves_fraud_in_the_second_half() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = aduana_synth::GenerateOptions::new(dir.path(), 120_000, 5);
-    options.months = 12;
-    options.variant.drift = true;
-    aduana_synth::generate(&options).unwrap();
+    let dir = drifting_warehouse(120_000, false);
     let uri = dir.path().display().to_string();
     runtime().block_on(async {
         let s = session(&uri).await;
         register_truth(&s, dir.path()).await;
-        let joined = "FROM declarations d JOIN truth t ON t.declaration_id = d.declaration_id \
-                      AND t.item_no = d.item_no";
+        let joined = TRUTH_JOINED;
         let half = "d.declaration_date >= DATE '2026-05-01'";
         let rate = |second: bool| {
             let condition = if second {
@@ -278,18 +289,12 @@ fn drift_moves_fraud_in_the_second_half() {
 /// undervalued item's sits far below.
 #[test]
 fn hidden_fraud_leaves_prices_ordinary() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = aduana_synth::GenerateOptions::new(dir.path(), 80_000, 5);
-    options.months = 12;
-    options.variant.drift = true;
-    options.variant.hidden_fraud = true;
-    aduana_synth::generate(&options).unwrap();
+    let dir = drifting_warehouse(80_000, true);
     let uri = dir.path().display().to_string();
     runtime().block_on(async {
         let s = session(&uri).await;
         register_truth(&s, dir.path()).await;
-        let joined = "FROM declarations d JOIN truth t ON t.declaration_id = d.declaration_id \
-                      AND t.item_no = d.item_no";
+        let joined = TRUTH_JOINED;
         let newcomers = format!(
             "WITH first_seen AS (SELECT importer_id, MIN(declaration_date) AS day \
                                  FROM declarations GROUP BY importer_id) \
