@@ -62,7 +62,8 @@ pub struct EvaluateOptions<'a> {
     /// items to measure, e.g. the months after the model's training window.
     pub filter: Option<&'a str>,
     /// Count only this kind of fraud (`valuation`, `classification`,
-    /// `origin`); items with other fraud count as not fraudulent.
+    /// `origin`, `other`: the contract's categories); items with another
+    /// kind count as not fraudulent.
     pub fraud_type: Option<&'a str>,
     /// Join the published `risk.declaration_scores` (its score columns), so
     /// the score can be what a refresh (or a backtest) published:
@@ -72,7 +73,7 @@ pub struct EvaluateOptions<'a> {
 }
 
 /// The kinds of fraud the labels distinguish.
-pub const FRAUD_TYPES: [&str; 3] = ["valuation", "classification", "origin"];
+pub const FRAUD_TYPES: [&str; 4] = ["valuation", "classification", "origin", "other"];
 
 /// The table of the ground truth the generator writes.
 const TRUTH_TABLE: &str = "aduana_truth";
