@@ -122,6 +122,16 @@ struct Item {
     description: usize,
 }
 
+/// A quantity as declared in `unit`: whole units, at least one, or
+/// kilograms and litres to a tenth, at least a tenth.
+fn declarable(quantity: f64, unit: &str) -> f64 {
+    if unit != "KGM" && unit != "LTR" {
+        quantity.round().max(1.0)
+    } else {
+        (quantity * 10.0).round().max(1.0) / 10.0
+    }
+}
+
 fn cents(x: f64) -> i128 {
     (x * 100.0).round() as i128
 }
@@ -235,12 +245,10 @@ impl Generator<'_> {
         let o = &trade.origins[origin];
         let true_country = o.country;
 
-        let mut quantity = (spec.typical_qty * t.size * (0.9 * self.normal()).exp()).max(0.01);
-        if spec.unit != "KGM" && spec.unit != "LTR" {
-            quantity = quantity.round().max(1.0);
-        } else {
-            quantity = (quantity * 10.0).round().max(1.0) / 10.0;
-        }
+        let mut quantity = declarable(
+            (spec.typical_qty * t.size * (0.9 * self.normal()).exp()).max(0.01),
+            spec.unit,
+        );
         let unit_value = o.unit_value
             * (trade.drift * self.month_index as f64).exp()
             * (o.sigma * self.normal()).exp();
@@ -308,12 +316,7 @@ impl Generator<'_> {
             Some(FraudKind::QuantityUnderdeclared) => {
                 // Part of the goods declared, and value and masses in the
                 // same proportion, so every ratio stays ordinary.
-                let part = quantity * self.rng.random_range(0.4..0.75);
-                let declared = if spec.unit != "KGM" && spec.unit != "LTR" {
-                    part.round().max(1.0)
-                } else {
-                    ((part * 10.0).round() / 10.0).max(0.1)
-                };
+                let declared = declarable(quantity * self.rng.random_range(0.4..0.75), spec.unit);
                 let share = declared / quantity;
                 quantity = declared;
                 net_mass = (net_mass * share * 100.0).round() / 100.0;
