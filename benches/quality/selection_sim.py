@@ -2,7 +2,7 @@
 """Selection under capacity, replayed month by month: does exploration keep
 the learned model honest?
 
-    benches/quality/selection_sim.py WAREHOUSE --start 2025-11-01 [--months 12]
+    benches/quality/selection_sim.py WAREHOUSE [WAREHOUSE...] --start 2025-11-01 [--months 12]
         [--capacity red=15] [--explore 0,0.05,0.1,0.2] [--strategy random|novelty|proportional|evidence]
         [--aduana BIN]
 
@@ -20,6 +20,14 @@ its `_truth/` is the ground truth):
    month's fraud revenue the controls recovered; at the end, the fraud
    rate of all items as `fraud_rate_estimate` estimates it from the random
    controls, against the true rate.
+
+With several warehouses, each is replayed as above and a summary compares
+every exploration share with the first one given (exploitation alone when
+it is 0), warehouse by warehouse: the mean 12-month revenue share, the
+mean paired difference with its standard error, and on how many
+warehouses the share recovered more. One warehouse's replay is one draw
+of its fraud: a difference smaller than about two standard errors is not
+one the replays can tell from none.
 
 Generate the drifting warehouse of the README with
 `aduana generate --out /tmp/wd --rows 300000 --seed 31 --months 18 --drift`
@@ -139,9 +147,9 @@ def reveal(root, month, truth):
     return fraud, [r[1] for r in rows], by
 
 
-def simulate(args, explore, truth, totals):
-    root = f"{args.work}/sim-{args.strategy}-{explore}"
-    prepare(args.warehouse, root, args.start)
+def simulate(args, warehouse, work, explore, truth, totals):
+    root = f"{work}/sim-{args.strategy}-{explore}"
+    prepare(warehouse, root, args.start)
     monthly = []
     for m in range(args.months):
         month = add_months(args.start, m)
@@ -178,7 +186,7 @@ def simulate(args, explore, truth, totals):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("warehouse")
+    parser.add_argument("warehouses", nargs="+", metavar="warehouse")
     parser.add_argument("--start", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--capacity", default="red=15")
@@ -189,9 +197,42 @@ def main():
     parser.add_argument("--aduana", default="target/release/aduana")
     parser.add_argument("--work", default="/tmp/aduana-selection-sim")
     args = parser.parse_args()
-    os.makedirs(args.work, exist_ok=True)
     started = time.time()
-    truth = truth_by_key(args.warehouse)
+    shares = [float(e) for e in args.explore.split(",")]
+    recovered = []
+    for n, warehouse in enumerate(args.warehouses):
+        # One work folder per warehouse, so that each replay can be looked
+        # at after the run.
+        work = args.work if len(args.warehouses) == 1 else f"{args.work}/{n}"
+        os.makedirs(work, exist_ok=True)
+        recovered.append(replay(args, warehouse, work, shares))
+    if len(args.warehouses) > 1:
+        summarize(args, shares, recovered)
+    print(f"\n({time.time() - started:.0f} s)")
+
+
+def summarize(args, shares, recovered):
+    """Each share against the first, paired by warehouse."""
+    table = np.array(recovered)
+    base = table[:, 0]
+    print(f"\n12-month revenue recovered over {len(table)} warehouses "
+          f"(capacity {args.capacity} a day, exploration {args.strategy}), "
+          f"each share against {shares[0]:.2f}:")
+    print(f"{'explore':>8} {'mean':>7} {'diff':>7} {'s.e.':>6} {'better':>7}")
+    for i, share in enumerate(shares):
+        if i == 0:
+            print(f"{share:>8.2f} {base.mean():>7.3f}")
+            continue
+        diff = table[:, i] - base
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
+        print(f"{share:>8.2f} {table[:, i].mean():>7.3f} {diff.mean():>+7.3f} {se:>6.3f} "
+              f"{int((diff > 0).sum()):>3}/{len(diff)}")
+
+
+def replay(args, warehouse, work, shares):
+    """Replays `warehouse` at every share, prints its table; returns each
+    share's 12-month revenue recovered."""
+    truth = truth_by_key(warehouse)
     totals = {}
     end = add_months(args.start, args.months)
     items = {}
@@ -205,14 +246,15 @@ def main():
     true_rate = sum(v[0] for v in in_period) / len(in_period)
 
     results = {}
-    for explore in [float(e) for e in args.explore.split(",")]:
-        results[explore] = simulate(args, explore, truth,
+    for explore in shares:
+        results[explore] = simulate(args, warehouse, work, explore, truth,
                                     {k: (*v, items[k]) for k, v in totals.items()})
 
     months = [m["month"] for m in next(iter(results.values()))[0]]
-    print(f"\nselection replayed over {months[0]}..{months[-1]} on {args.warehouse}, "
+    print(f"\nselection replayed over {months[0]}..{months[-1]} on {warehouse}, "
           f"capacity {args.capacity} a day, exploration {args.strategy}; precision = frauds found / controls, "
           f"revenue = share of the month's fraud revenue recovered\n")
+    shares_recovered = []
     print(f"{'explore':>8} " + " ".join(f"{m[2:]:>6}" for m in months)
           + f" {'P1-3':>6} {'P10-12':>6} {'L1-3':>6} {'L10-12':>6} {'revenue':>8}")
     for explore, (monthly, _) in results.items():
@@ -220,6 +262,7 @@ def main():
         lift = [m["lift"] for m in monthly]
         recovered = sum(m["recovered"] for m in monthly)
         loss = sum(totals[k][1] for k in totals)
+        shares_recovered.append(recovered / loss)
         print(f"{explore:>8.2f} " + " ".join(f"{x:>6.3f}" for x in p)
               + f" {np.mean(p[:3]):>6.3f} {np.mean(p[-3:]):>6.3f}"
               + f" {np.mean(lift[:3]):>6.1f} {np.mean(lift[-3:]):>6.1f} {recovered / loss:>8.3f}")
@@ -234,7 +277,7 @@ def main():
             inside = low <= 100 * true_rate <= high
             print(f"explore {explore:.2f}: estimated {mid:.2f}% [{low:.2f}, {high:.2f}] from "
                   f"{estimate['inspected']} random controls: {'inside' if inside else 'OUTSIDE'}")
-    print(f"\n({time.time() - started:.0f} s)")
+    return shares_recovered
 
 
 if __name__ == "__main__":
