@@ -197,6 +197,15 @@ def main():
     parser.add_argument("--aduana", default="target/release/aduana")
     parser.add_argument("--work", default="/tmp/aduana-selection-sim")
     args = parser.parse_args()
+    # Checked up front: a bad path found after hours of replays of the
+    # warehouses before it would waste them.
+    for warehouse in args.warehouses:
+        for part in ("declarations", "inspections", "_truth"):
+            if not os.path.isdir(os.path.join(warehouse, part)):
+                sys.exit(f"{warehouse}: no {part}/ folder; the replay needs a generated warehouse "
+                         f"(aduana generate), whose _truth/ is the ground truth")
+    if not (os.path.isfile(args.aduana) and os.access(args.aduana, os.X_OK)):
+        sys.exit(f"--aduana {args.aduana}: no such executable (build it with cargo build --release)")
     started = time.time()
     shares = [float(e) for e in args.explore.split(",")]
     recovered = []
