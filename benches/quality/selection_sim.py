@@ -21,13 +21,15 @@ its `_truth/` is the ground truth):
    rate of all items as `fraud_rate_estimate` estimates it from the random
    controls, against the true rate.
 
-With several warehouses, each is replayed as above and a summary compares
-every exploration share with the first one given (exploitation alone when
-it is 0), warehouse by warehouse: the mean 12-month revenue share, the
-mean paired difference with its standard error, and on how many
-warehouses the share recovered more. One warehouse's replay is one draw
-of its fraud: a difference smaller than about two standard errors is not
-one the replays can tell from none.
+With several warehouses, each is replayed as above (in WORK/1-NAME,
+WORK/2-NAME, ...) and a summary compares every exploration share with the
+first one given (exploitation alone when it is 0), warehouse by
+warehouse: the mean share of the fraud revenue recovered over the
+replayed months, the mean paired difference with its standard error, and
+on how many warehouses the share recovered more (and as much, to three
+decimals). One warehouse's replay is one draw of its fraud: a difference
+smaller than about two standard errors is not one the replays can tell
+from none.
 
 Generate the drifting warehouse of the README with
 `aduana generate --out /tmp/wd --rows 300000 --seed 31 --months 18 --drift`
@@ -207,12 +209,14 @@ def main():
     if not (os.path.isfile(args.aduana) and os.access(args.aduana, os.X_OK)):
         sys.exit(f"--aduana {args.aduana}: no such executable (build it with cargo build --release)")
     started = time.time()
-    shares = [float(e) for e in args.explore.split(",")]
+    # Each share once: a repeated one would replay twice into one folder.
+    shares = list(dict.fromkeys(float(e) for e in args.explore.split(",")))
     recovered = []
     for n, warehouse in enumerate(args.warehouses):
         # One work folder per warehouse, so that each replay can be looked
         # at after the run.
-        work = args.work if len(args.warehouses) == 1 else f"{args.work}/{n}"
+        work = (args.work if len(args.warehouses) == 1
+                else os.path.join(args.work, f"{n + 1}-{os.path.basename(os.path.normpath(warehouse))}"))
         os.makedirs(work, exist_ok=True)
         recovered.append(replay(args, warehouse, work, shares))
     if len(args.warehouses) > 1:
@@ -224,23 +228,27 @@ def summarize(args, shares, recovered):
     """Each share against the first, paired by warehouse."""
     table = np.array(recovered)
     base = table[:, 0]
-    print(f"\n12-month revenue recovered over {len(table)} warehouses "
-          f"(capacity {args.capacity} a day, exploration {args.strategy}), "
+    print(f"\nshare of the fraud revenue recovered in {args.months} months over {len(table)} "
+          f"warehouses (capacity {args.capacity} a day, exploration {args.strategy}), "
           f"each share against {shares[0]:.2f}:")
-    print(f"{'explore':>8} {'mean':>7} {'diff':>7} {'s.e.':>6} {'better':>7}")
+    print(f"{'explore':>8} {'mean':>7} {'diff':>7} {'s.e.':>6} {'better':>7} {'tied':>5}")
     for i, share in enumerate(shares):
         if i == 0:
             print(f"{share:>8.2f} {base.mean():>7.3f}")
             continue
         diff = table[:, i] - base
         se = diff.std(ddof=1) / np.sqrt(len(diff))
+        # Better or tied as the tables print them, to three decimals.
+        shown = np.round(table[:, i], 3) - np.round(base, 3)
+        better = f"{int((shown > 1e-9).sum())}/{len(diff)}"
+        tied = int((np.abs(shown) <= 1e-9).sum())
         print(f"{share:>8.2f} {table[:, i].mean():>7.3f} {diff.mean():>+7.3f} {se:>6.3f} "
-              f"{int((diff > 0).sum()):>3}/{len(diff)}")
+              f"{better:>7} {tied:>5}")
 
 
 def replay(args, warehouse, work, shares):
     """Replays `warehouse` at every share, prints its table; returns each
-    share's 12-month revenue recovered."""
+    share's share of the fraud revenue recovered over the months."""
     truth = truth_by_key(warehouse)
     totals = {}
     end = add_months(args.start, args.months)
