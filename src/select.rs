@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use aduana_engine::Session;
 use aduana_refresh::RefreshError;
-use aduana_refresh::selection::{Capacity, Policy, RankBy, SelectOptions, Strategy, select};
+use aduana_refresh::selection::{
+    Capacity, Policy, RankBy, SelectOptions, Strategy, published_days, select,
+};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
@@ -17,7 +19,8 @@ pub const SELECT_HELP: &str =
     "Capacity is per lane: --capacity 40 gives 40 physical (red) controls;
 --capacity red=40,yellow=60 adds 60 documentary (yellow) ones. With --by office
 every office has that capacity; --capacities FILE gives offices their own
-(CSV with a header: office_code,red,yellow). Of each lane, --explore (default
+(CSV with a header: office_code,red,yellow; offices it leaves out get
+--capacity, or no controls without it). Of each lane, --explore (default
 0.1) is exploration: random controls (--strategy random), or at least
 --min-random at random and the rest on the highest-ranked items of importers
 never inspected (--strategy novelty), drawn from the items the model did not
@@ -107,9 +110,10 @@ pub struct SelectArgs {
     /// selection and capacity; days without declarations are skipped)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub until: Option<NaiveDate>,
-    /// Controls per lane: N (red) or red=N,yellow=M
-    #[arg(long, value_name = "CAPACITY")]
-    pub capacity: String,
+    /// Controls per lane: N (red) or red=N,yellow=M; with --capacities, of
+    /// the offices the file leaves out (none when not given)
+    #[arg(long, value_name = "CAPACITY", required_unless_present = "capacities")]
+    pub capacity: Option<String>,
     /// Count the capacity per office
     #[arg(long, value_name = "SCOPE")]
     pub by: Option<ScopeArg>,
@@ -136,23 +140,30 @@ pub fn parse_capacity(text: &str) -> Result<Capacity, Error> {
             yellow: 0,
         });
     }
-    let mut capacity = Capacity::default();
+    let (mut red, mut yellow) = (None, None);
     for part in text.split(',') {
         let (lane, value) = part
             .split_once('=')
             .ok_or_else(|| format!("capacity: '{part}' is not LANE=N (in '{text}')"))?;
-        match lane.trim().to_ascii_lowercase().as_str() {
-            "red" => capacity.red = count(value, "of the red lane")?,
-            "yellow" => capacity.yellow = count(value, "of the yellow lane")?,
+        let (slot, what) = match lane.trim().to_ascii_lowercase().as_str() {
+            "red" => (&mut red, "of the red lane"),
+            "yellow" => (&mut yellow, "of the yellow lane"),
             other => {
                 return Err(format!(
                     "capacity: unknown lane '{other}' (red: physical, yellow: documentary)"
                 )
                 .into());
             }
+        };
+        // Which of two values was meant cannot be told.
+        if slot.replace(count(value, what)?).is_some() {
+            return Err(format!("capacity {what} is given twice (in '{text}')").into());
         }
     }
-    Ok(capacity)
+    Ok(Capacity {
+        red: red.unwrap_or(0),
+        yellow: yellow.unwrap_or(0),
+    })
 }
 
 /// The per-office capacities of a CSV file `office_code,red,yellow`.
@@ -204,15 +215,34 @@ fn read_capacities(path: &Path) -> Result<BTreeMap<String, Capacity>, Error> {
 }
 
 pub async fn run(args: SelectArgs) -> Result<(), Error> {
-    let capacity = parse_capacity(&args.capacity)?;
+    let capacity = match &args.capacity {
+        Some(text) => parse_capacity(text)?,
+        None => Capacity::default(),
+    };
     let office_capacities = match &args.capacities {
         Some(path) => read_capacities(path)?,
         None => BTreeMap::new(),
     };
+    let total = |c: &Capacity| c.red + c.yellow;
+    if total(&capacity) == 0 && office_capacities.values().all(|c| total(c) == 0) {
+        // Published, an empty selection would hold the day against a real
+        // one until --replace.
+        return Err(format!(
+            "a capacity of 0 controls selects nothing (--capacity {}{}): give a lane some controls",
+            args.capacity.as_deref().unwrap_or("not given"),
+            if args.capacities.is_some() {
+                ", and none in the capacities file"
+            } else {
+                ""
+            }
+        )
+        .into());
+    }
     let last = args.until.unwrap_or(args.date);
     if last < args.date {
         return Err(format!("--until {last} is before --date {}", args.date).into());
     }
+    let days = || args.date.iter_days().take_while(move |d| *d <= last);
     let mut options = SelectOptions {
         day: args.date,
         capacity,
@@ -223,7 +253,21 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
     };
     let warehouse = args.warehouse.open().await?;
     let session = Session::open(warehouse, &args.engine.options()?).await?;
-    for day in args.date.iter_days().take_while(|d| *d <= last) {
+    if !args.replace {
+        let published = published_days(&session, days()).await?;
+        if let Some(first) = published.first() {
+            let more = match published.len() {
+                1 => String::new(),
+                n => format!(" and {} more day(s) of the range", n - 1),
+            };
+            return Err(RefreshError::BadInput(format!(
+                "a selection for {first}{more} is already published; controls may be under way: \
+                 pass --replace to replace, or select other days (nothing was written)"
+            ))
+            .into());
+        }
+    }
+    for day in days() {
         options.day = day;
         let summary = match select(&session, &options).await {
             Ok(summary) => summary,

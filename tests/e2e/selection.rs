@@ -302,12 +302,78 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
         "{}",
         stderr(&empty)
     );
+    let bad = select(&root, &["--capacity", "red=5,red=6", "--replace"]);
+    assert!(
+        stderr(&bad).contains("red lane is given twice"),
+        "{}",
+        stderr(&bad)
+    );
+    let selected_on = |day: &str| root.join(format!("risk/selections/selection_date={day}"));
+    // Nothing to control is refused, not published: an empty selection
+    // would hold the day against a real one.
+    let select_days = |from: &str, until: &str, extra: &[&str]| {
+        run(aduana()
+            .args(["select", "-w", &uri, "--date", from, "--until", until])
+            .args(extra))
+    };
+    let nothing = select_days(
+        "2026-08-05",
+        "2026-08-05",
+        &["--capacity", "red=0,yellow=0"],
+    );
+    assert!(
+        !nothing.status.success() && stderr(&nothing).contains("selects nothing"),
+        "{}",
+        stderr(&nothing)
+    );
+    assert!(!selected_on("2026-08-05").exists());
+    // A range over a published day is refused whole, before any day of it
+    // is written.
+    let range = select_days("2026-08-03", "2026-08-05", &["--capacity", "3"]);
+    assert!(
+        !range.status.success()
+            && stderr(&range).contains("a selection for 2026-08-04 is already published")
+            && stderr(&range).contains("nothing was written"),
+        "{}",
+        stderr(&range)
+    );
+    for day in ["2026-08-03", "2026-08-05"] {
+        assert!(
+            !selected_on(day).exists(),
+            "{day} written by a refused range"
+        );
+    }
     assert!(
         selection_bytes(&root) == first,
         "a failed run changed the file"
     );
 
     monitoring_matches_independent_sql(&uri);
+
+    // The capacities file alone: its offices get their capacity, the
+    // others none.
+    let capacities = capacities.display().to_string();
+    ok(&select_days(
+        "2026-08-05",
+        "2026-08-05",
+        &["--capacities", &capacities],
+    ));
+    let (rows, other_offices) = rt.block_on(async {
+        let s = session(&uri).await;
+        let day = "selection_date = DATE '2026-08-05'";
+        (
+            query_i64(&s, &format!("SELECT COUNT(*) FROM risk.selections WHERE {day}")).await,
+            query_i64(
+                &s,
+                &format!(
+                    "SELECT COUNT(*) FROM risk.selections WHERE {day} AND office_code <> '{busiest}'"
+                ),
+            )
+            .await,
+        )
+    });
+    assert!((1..=12).contains(&rows), "{rows} controls for 8 + 4");
+    assert_eq!(other_offices, 0);
 }
 
 /// The monitoring reports against the same numbers computed another way:
@@ -697,6 +763,19 @@ fn lane_recommendation_turns_capacity_into_thresholds() {
         "{}",
         stderr(&bad)
     );
+    // A call no signature takes is the caller's mistake, with the
+    // candidates, not an internal error asking for a bug report.
+    for call in ["lane_recommendation(1.0)", "lane_recommendation('a', 3)"] {
+        let out = sql_csv(wh.path(), &format!("SELECT {call}"));
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{call} was accepted");
+        assert!(
+            err.contains("Candidate functions: lane_recommendation(Float64, Float64)")
+                && !err.contains("Internal error")
+                && !err.contains("bug"),
+            "{call}: {err}"
+        );
+    }
 }
 
 /// `aduana audits`, the blue lane: the month's audit capacity exactly,

@@ -509,7 +509,7 @@ impl Session {
             let plan = state.statement_to_plan(statement).await.map_err(|source| {
                 EngineError::Statement {
                     statement: text.clone(),
-                    source,
+                    source: mistakes::signature_mismatch(source),
                 }
             })?;
             check(&location, &text, &plan, policy)?;

@@ -5,6 +5,7 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::error::DataFusionError;
 use datafusion::sql::parser::{CopyToSource, Statement};
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator, Value, Visit, Visitor};
 use datafusion::sql::sqlparser::parser::ParserError;
@@ -37,6 +38,22 @@ pub fn syntax_message(error: &ParserError) -> String {
         ParserError::RecursionLimitExceeded => {
             "SQL syntax error: statement nested too deeply".into()
         }
+    }
+}
+
+/// A call that matches none of a function's signatures, said as the
+/// caller's mistake: DataFusion words it for functions of several
+/// signatures (`Signature::one_of`) as an internal error asking for a bug
+/// report, before the part that helps (the call's types and the
+/// function's candidates). Any other error is returned as it is.
+pub fn signature_mismatch(source: DataFusionError) -> DataFusionError {
+    const HELPS: &str = "No function matches the given name and argument types";
+    let text = source.to_string();
+    match text.find(HELPS) {
+        Some(at) if text.contains("failed to match any signature") => {
+            DataFusionError::Plan(text[at..].split_whitespace().collect::<Vec<_>>().join(" "))
+        }
+        _ => source,
     }
 }
 

@@ -363,6 +363,15 @@ fn select_scope(
     picks: &mut Vec<Pick>,
 ) {
     let mut taken = vec![false; candidates.len()];
+    // No lane gets more controls than the scope has items left, red first:
+    // else a lane the items cannot fill would draw its random controls
+    // from items the red lane needed, and a capacity far past the items
+    // would make its exploration share most of the controls.
+    let red = capacity.red.min(rows.len());
+    let capacity = Capacity {
+        red,
+        yellow: capacity.yellow.min(rows.len() - red),
+    };
     let parts = Lane::ALL.map(|lane| (lane, policy.split(capacity.of(lane))));
     let first = picks.len();
 
@@ -917,6 +926,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(picks.len(), 7);
+        // Red is filled first and exactly, its share of the controls
+        // random as for a capacity of 7; yellow gets what is left.
+        let picks = select(
+            &c,
+            |_| Capacity {
+                red: 5,
+                yellow: 100,
+            },
+            &policy(0.2, Strategy::Random),
+        )
+        .unwrap();
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 4);
+        assert_eq!(picks.iter().filter(|p| p.lane == Lane::Yellow).count(), 2);
+        let far_past = select(
+            &c,
+            |_| Capacity {
+                red: 10_000,
+                yellow: 0,
+            },
+            &policy(0.2, Strategy::Random),
+        )
+        .unwrap();
+        assert_eq!(count(&far_past, &c, "A", Lane::Red, Chosen::Random), 1);
+        assert_eq!(count(&far_past, &c, "A", Lane::Red, Chosen::Model), 6);
     }
 
     #[test]

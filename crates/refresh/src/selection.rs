@@ -102,6 +102,26 @@ pub async fn select(session: &Session, options: &SelectOptions) -> Result<Select
     })
 }
 
+/// The days of `days` whose selection is already published, so that a
+/// range of days can be refused whole before any of it is written (rather
+/// than stop half-way with its first days published).
+pub async fn published_days(
+    session: &Session,
+    days: impl IntoIterator<Item = NaiveDate>,
+) -> Result<Vec<NaiveDate>> {
+    let location = session.warehouse().location();
+    let mut published = Vec::new();
+    for day in days {
+        let path = location.child(&selection_file("", day));
+        match location.store.head(&path).await {
+            Ok(_) => published.push(day),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(RefreshError::storage(&location.url_of(&path, false), e)),
+        }
+    }
+    Ok(published)
+}
+
 /// Refuses to overwrite the published selection at `path` unless
 /// `replace` (controls or audits may be under way); its URL.
 pub(crate) async fn refuse_published(
