@@ -267,6 +267,7 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
             .into());
         }
     }
+    let mut selected_days = 0;
     for day in days() {
         options.day = day;
         let summary = match select(&session, &options).await {
@@ -277,6 +278,7 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
             }
             Err(e) => return Err(e.into()),
         };
+        selected_days += 1;
         let counts: Vec<String> = summary
             .counts
             .iter()
@@ -304,6 +306,14 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
                     .map_or("the capacities file".into(), |p| p.display().to_string())
             );
         }
+    }
+    if selected_days == 0 {
+        // As for one day without items: most likely a mistyped range.
+        return Err(RefreshError::NoItems(format!(
+            "no declaration items dated {} through {last} to select from",
+            args.date
+        ))
+        .into());
     }
     Ok(())
 }
@@ -346,6 +356,10 @@ fn parse_month(text: &str) -> Result<NaiveDate, String> {
 
 pub async fn audits(args: AuditsArgs) -> Result<(), Error> {
     use aduana_refresh::audits::{AuditOptions, select_audits};
+    if args.capacity == 0 {
+        // Published, an empty audit selection would hold the month.
+        return Err("--capacity 0 audits selects nothing: give the month some audits".into());
+    }
     let options = AuditOptions {
         month: args.month,
         capacity: args.capacity,

@@ -343,6 +343,13 @@ fn selection_fills_each_office_and_lane_exactly_and_publishes_once() {
             "{day} written by a refused range"
         );
     }
+    let none = select_days("2031-01-01", "2031-01-03", &["--capacity", "3"]);
+    assert!(
+        !none.status.success()
+            && stderr(&none).contains("no declaration items dated 2031-01-01 through 2031-01-03"),
+        "{}",
+        stderr(&none)
+    );
     assert!(
         selection_bytes(&root) == first,
         "a failed run changed the file"
@@ -928,4 +935,19 @@ fn audits_pick_the_importers_with_most_at_risk_under_the_capacity() {
         "{}",
         stderr(&empty)
     );
+    let nothing = run(aduana().args([
+        "audits",
+        "-w",
+        &uri,
+        "--month",
+        "2026-09",
+        "--capacity",
+        "0",
+    ]));
+    assert!(
+        !nothing.status.success() && stderr(&nothing).contains("selects nothing"),
+        "{}",
+        stderr(&nothing)
+    );
+    assert!(!root.join("risk/audit_selections/month=2026-09").exists());
 }
