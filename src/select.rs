@@ -107,7 +107,9 @@ pub struct SelectArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: NaiveDate,
     /// Also select every later day through this one (each day its own
-    /// selection and capacity; days without declarations are skipped)
+    /// selection and capacity; days without declarations are skipped, an
+    /// error when no day has any; refused whole when a day of it is
+    /// already published, unless --replace)
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub until: Option<NaiveDate>,
     /// Controls per lane: N (red) or red=N,yellow=M; with --capacities, of
@@ -223,7 +225,7 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
         Some(path) => read_capacities(path)?,
         None => BTreeMap::new(),
     };
-    let total = |c: &Capacity| c.red + c.yellow;
+    let total = |c: &Capacity| c.red.saturating_add(c.yellow);
     if total(&capacity) == 0 && office_capacities.values().all(|c| total(c) == 0) {
         // Published, an empty selection would hold the day against a real
         // one until --replace.
