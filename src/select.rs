@@ -225,21 +225,6 @@ pub async fn run(args: SelectArgs) -> Result<(), Error> {
         Some(path) => read_capacities(path)?,
         None => BTreeMap::new(),
     };
-    let total = |c: &Capacity| c.red.saturating_add(c.yellow);
-    if total(&capacity) == 0 && office_capacities.values().all(|c| total(c) == 0) {
-        // Published, an empty selection would hold the day against a real
-        // one until --replace.
-        return Err(format!(
-            "a capacity of 0 controls selects nothing (--capacity {}{}): give a lane some controls",
-            args.capacity.as_deref().unwrap_or("not given"),
-            if args.capacities.is_some() {
-                ", and none in the capacities file"
-            } else {
-                ""
-            }
-        )
-        .into());
-    }
     let last = args.until.unwrap_or(args.date);
     if last < args.date {
         return Err(format!("--until {last} is before --date {}", args.date).into());
@@ -358,10 +343,6 @@ fn parse_month(text: &str) -> Result<NaiveDate, String> {
 
 pub async fn audits(args: AuditsArgs) -> Result<(), Error> {
     use aduana_refresh::audits::{AuditOptions, select_audits};
-    if args.capacity == 0 {
-        // Published, an empty audit selection would hold the month.
-        return Err("--capacity 0 audits selects nothing: give the month some audits".into());
-    }
     let options = AuditOptions {
         month: args.month,
         capacity: args.capacity,

@@ -919,36 +919,22 @@ mod tests {
     fn fewer_items_than_capacity_selects_them_all_once() {
         let rows = day(7, &["A"]);
         let c = candidates(&rows);
-        let picks = select(
-            &c,
-            |_| Capacity { red: 5, yellow: 5 },
-            &policy(0.2, Strategy::Random),
-        )
-        .unwrap();
-        assert_eq!(picks.len(), 7);
+        let with = |red: usize, yellow: usize| {
+            select(
+                &c,
+                |_| Capacity { red, yellow },
+                &policy(0.2, Strategy::Random),
+            )
+            .unwrap()
+        };
+        assert_eq!(with(5, 5).len(), 7);
         // Red is filled first and exactly, its share of the controls
         // random as for a capacity of 7; yellow gets what is left.
-        let picks = select(
-            &c,
-            |_| Capacity {
-                red: 5,
-                yellow: 100,
-            },
-            &policy(0.2, Strategy::Random),
-        )
-        .unwrap();
+        let picks = with(5, 100);
         assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Random), 1);
         assert_eq!(count(&picks, &c, "A", Lane::Red, Chosen::Model), 4);
         assert_eq!(picks.iter().filter(|p| p.lane == Lane::Yellow).count(), 2);
-        let far_past = select(
-            &c,
-            |_| Capacity {
-                red: 10_000,
-                yellow: 0,
-            },
-            &policy(0.2, Strategy::Random),
-        )
-        .unwrap();
+        let far_past = with(10_000, 0);
         assert_eq!(count(&far_past, &c, "A", Lane::Red, Chosen::Random), 1);
         assert_eq!(count(&far_past, &c, "A", Lane::Red, Chosen::Model), 6);
     }

@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use chrono::{Datelike, Months, NaiveDate};
 
 use crate::error::{RefreshError, Result};
-use crate::selection::{publish, refuse_published};
+use crate::selection::{nothing_to_control, publish, refuse_published};
 use aduana_engine::selection::{
     EVIDENCE_RISK, PartyFacts, exploring_policy, learned_trees, party_facts,
 };
@@ -52,6 +52,9 @@ pub struct AuditSummary {
 /// Selects the month's audits and publishes them.
 pub async fn select_audits(session: &Session, options: &AuditOptions) -> Result<AuditSummary> {
     options.policy.validate().map_err(RefreshError::BadInput)?;
+    if options.capacity == 0 {
+        return Err(nothing_to_control("audits", "month"));
+    }
     let Some(model_version) = session.model_version() else {
         return Err(RefreshError::BadInput(
             "audit selection ranks importers by the risk model, and this warehouse has none: \

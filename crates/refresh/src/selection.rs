@@ -56,6 +56,10 @@ pub struct SelectionSummary {
 /// Selects the day's controls and publishes them.
 pub async fn select(session: &Session, options: &SelectOptions) -> Result<SelectionSummary> {
     options.policy.validate().map_err(RefreshError::BadInput)?;
+    let total = |c: &Capacity| c.red.saturating_add(c.yellow);
+    if total(&options.capacity) == 0 && options.office_capacities.values().all(|c| total(c) == 0) {
+        return Err(nothing_to_control("controls", "day"));
+    }
     let Some(model_version) = session.model_version() else {
         return Err(RefreshError::BadInput(
             "selection ranks items by the risk model, and this warehouse has none: \
@@ -112,14 +116,30 @@ pub async fn published_days(
     let location = session.warehouse().location();
     let mut published = Vec::new();
     for day in days {
-        let path = location.child(&selection_file("", day));
-        match location.store.head(&path).await {
-            Ok(_) => published.push(day),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(RefreshError::storage(&location.url_of(&path, false), e)),
+        if is_published(session, &location.child(&selection_file("", day))).await? {
+            published.push(day);
         }
     }
     Ok(published)
+}
+
+/// A capacity of nothing, refused: published, an empty selection would
+/// hold its `period` against a real one until `--replace`.
+pub(crate) fn nothing_to_control(what: &str, period: &str) -> RefreshError {
+    RefreshError::BadInput(format!(
+        "a capacity of 0 {what} selects nothing (published, it would hold the {period} against \
+         a real selection): give it some {what}"
+    ))
+}
+
+/// Whether a selection file is published at `path`.
+async fn is_published(session: &Session, path: &object_store::path::Path) -> Result<bool> {
+    let location = session.warehouse().location();
+    match location.store.head(path).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(RefreshError::storage(&location.url_of(path, false), e)),
+    }
 }
 
 /// Refuses to overwrite the published selection at `path` unless
@@ -130,16 +150,14 @@ pub(crate) async fn refuse_published(
     replace: bool,
     what: &str,
 ) -> Result<String> {
-    let location = session.warehouse().location();
-    let url = location.url_of(path, false);
-    match location.store.head(path).await {
-        Ok(_) if !replace => Err(RefreshError::BadInput(format!(
+    let url = session.warehouse().location().url_of(path, false);
+    if !replace && is_published(session, path).await? {
+        return Err(RefreshError::BadInput(format!(
             "a selection for {what} is already published ({url}); controls may be under way: \
              pass --replace to replace it"
-        ))),
-        Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(url),
-        Err(e) => Err(RefreshError::storage(&url, e)),
+        )));
     }
+    Ok(url)
 }
 
 /// Writes `batch` as one Parquet file at `path` in one put: the selection
